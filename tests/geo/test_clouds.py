@@ -1,0 +1,176 @@
+"""Tests for rsjax.geo.clouds: coverage, opacity, shadows, Porter-Duff over."""
+
+from __future__ import annotations
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rsjax.geo import clouds
+
+SIZE = 128
+
+
+def _ground(bands=4, size=SIZE):
+  """A dark, textured ground image in reflectance units."""
+  rows, cols = np.mgrid[0:size, 0:size]
+  base = 0.05 + 0.1 * (rows + cols) / (2 * size)
+  return jnp.asarray(
+      np.stack([base * (1 + 0.2 * b) for b in range(bands)], axis=-1),
+      jnp.float32)
+
+
+@pytest.mark.parametrize("target", [0.05, 0.25, 0.5, 0.8])
+def test_coverage_hits_the_target_for_several_keys(target):
+  keys = jax.random.split(jax.random.key(7), 4)
+  add = functools.partial(clouds.add_clouds, image=_ground(),
+                          coverage=target)
+  result = jax.vmap(lambda key: add(key))(keys)
+  coverage = np.asarray(result.cloud_mask.mean(axis=(1, 2)))
+  np.testing.assert_allclose(coverage, target, atol=0.02)
+
+
+def test_per_image_coverage_under_vmap_and_jit():
+  keys = jax.random.split(jax.random.key(0), 3)
+  images = jnp.stack([_ground(), 0.5 * _ground(), 2 * _ground()])
+  targets = jnp.array([0.1, 0.4, 0.7])
+  batched = jax.jit(jax.vmap(
+      lambda k, im, c: clouds.add_clouds(k, im, coverage=c)))
+  result = batched(keys, images, targets)
+  assert result.image.shape == images.shape
+  assert result.cloud_mask.shape == (3, SIZE, SIZE)
+  np.testing.assert_allclose(result.cloud_mask.mean(axis=(1, 2)), targets,
+                             atol=0.02)
+  # Each batch element equals the unbatched call.
+  for i in range(3):
+    single = clouds.add_clouds(keys[i], images[i], coverage=targets[i])
+    np.testing.assert_allclose(result.image[i], single.image, atol=1e-6)
+    np.testing.assert_array_equal(result.cloud_mask[i], single.cloud_mask)
+
+
+def test_deterministic_per_key_and_different_across_keys():
+  image = _ground()
+  first = clouds.add_clouds(jax.random.key(3), image, coverage=0.3)
+  again = clouds.add_clouds(jax.random.key(3), image, coverage=0.3)
+  other = clouds.add_clouds(jax.random.key(4), image, coverage=0.3)
+  np.testing.assert_array_equal(first.image, again.image)
+  np.testing.assert_array_equal(first.cloud_mask, again.cloud_mask)
+  assert not np.array_equal(first.cloud_mask, other.cloud_mask)
+
+
+def test_clear_pixels_are_untouched_and_thick_cores_are_the_cloud_colour():
+  image = _ground(bands=3)
+  reflectance = jnp.array([0.8, 0.85, 0.9])
+  result = clouds.add_clouds(jax.random.key(1), image, coverage=0.4,
+                             cloud_reflectance=reflectance,
+                             **clouds.THICK_CLOUDS)
+  clear = ~np.asarray(result.cloud_mask)
+  np.testing.assert_array_equal(np.asarray(result.image)[clear],
+                                np.asarray(image)[clear])
+  core = np.asarray(result.alpha) == 1.0
+  assert core.mean() > 0.2  # thick clouds are mostly opaque
+  np.testing.assert_allclose(np.asarray(result.image)[core],
+                             np.broadcast_to(reflectance, (core.sum(), 3)),
+                             atol=1e-6)
+  # Cloudy pixels are brighter than the dark ground in every band.
+  cloudy = np.asarray(result.cloud_mask)
+  assert np.all(np.asarray(result.image)[cloudy] > np.asarray(image)[cloudy])
+
+
+def test_thin_clouds_let_the_ground_through():
+  image = _ground()
+  result = clouds.add_clouds(jax.random.key(2), image, coverage=0.5,
+                             **clouds.THIN_CLOUDS)
+  alpha = np.asarray(result.alpha)
+  assert alpha.max() <= clouds.THIN_CLOUDS["opacity"] + 1e-6
+  cloudy = np.asarray(result.cloud_mask)
+  # Between the ground and the (at most 0.9) cloud: the ground still shows.
+  out, ground = np.asarray(result.image)[cloudy], np.asarray(image)[cloudy]
+  assert np.all(out > ground) and np.all(out < 0.5 * 0.9 + 0.5 * ground + 1e-6)
+
+
+def test_alpha_blend_matches_porter_duff_over_by_hand():
+  # Porter & Duff 1984, "over" with straight colours: a hand-computed pixel.
+  color, alpha = clouds.over(jnp.float32(0.9), jnp.float32(0.25),
+                             jnp.float32(0.1), jnp.float32(0.5))
+  expected_alpha = 0.25 + 0.5 * 0.75  # 0.625
+  expected_color = (0.9 * 0.25 + 0.1 * 0.5 * 0.75) / expected_alpha
+  np.testing.assert_allclose(alpha, expected_alpha, rtol=1e-6)
+  np.testing.assert_allclose(color, expected_color, rtol=1e-6)
+  # Opaque background: the familiar lerp; fully transparent: nothing.
+  color, alpha = clouds.over(jnp.float32(1.0), jnp.float32(0.3),
+                             jnp.float32(0.2))
+  np.testing.assert_allclose(color, 0.3 * 1.0 + 0.7 * 0.2, rtol=1e-6)
+  np.testing.assert_allclose(alpha, 1.0)
+  color, alpha = clouds.over(jnp.float32(1.0), jnp.float32(0.0),
+                             jnp.float32(0.2), jnp.float32(0.0))
+  assert float(color) == 0.0 and float(alpha) == 0.0
+
+
+def test_shadows_are_the_shifted_cloud_and_darken_the_ground():
+  image = _ground()
+  offset = (9, -6)
+  result = clouds.add_clouds(jax.random.key(5), image, coverage=0.25,
+                             shadow_offset=offset, shadow_strength=0.6)
+  cloud = np.asarray(result.cloud_mask)
+  shadow = np.asarray(result.shadow_mask)
+  shifted = np.zeros_like(cloud)
+  shifted[9:, :-6] = cloud[:-9, 6:]
+  np.testing.assert_array_equal(shadow, shifted & ~cloud)
+  assert shadow.mean() > 0.02
+  out, ground = np.asarray(result.image), np.asarray(image)
+  assert np.all(out[shadow] < ground[shadow])
+  untouched = ~cloud & ~shadow
+  np.testing.assert_array_equal(out[untouched], ground[untouched])
+  no_shadow = clouds.add_clouds(jax.random.key(5), image, coverage=0.25)
+  assert not np.asarray(no_shadow.shadow_mask).any()
+
+
+def test_extreme_coverages():
+  image = _ground()
+  none = clouds.add_clouds(jax.random.key(0), image, coverage=0.0)
+  assert not np.asarray(none.cloud_mask).any()
+  np.testing.assert_array_equal(none.image, image)
+  full = clouds.add_clouds(jax.random.key(0), image, coverage=1.0)
+  assert np.asarray(full.cloud_mask).all()
+
+
+@pytest.mark.parametrize("bands", [None, 1, 3, 13])
+def test_any_band_count(bands):
+  image = _ground(bands=bands or 1, size=64)
+  if bands is None:
+    image = image[..., 0]
+  result = clouds.add_clouds(jax.random.key(0), image, coverage=0.3)
+  assert result.image.shape == image.shape
+  assert result.cloud_mask.shape == (64, 64)
+
+
+def test_rejects_a_batched_image():
+  with pytest.raises(ValueError, match="vmap"):
+    clouds.add_clouds(jax.random.key(0), jnp.zeros((2, 8, 8, 3)),
+                      coverage=0.3)
+
+
+def test_fractal_noise_is_standardised_with_the_requested_power_law():
+  exponent = 3.0
+  field = np.asarray(clouds.fractal_noise(
+      jax.random.key(11), (256, 256), spectral_exponent=exponent,
+      feature_size=1e6))
+  assert abs(field.mean()) < 1e-4 and abs(field.std() - 1) < 1e-3
+  # Radially averaged power spectrum, fitted in log-log (independent of how
+  # the field was made): slope ~ -exponent.
+  power = np.abs(np.fft.fft2(field)) ** 2
+  freq = np.hypot(*np.meshgrid(np.fft.fftfreq(256), np.fft.fftfreq(256),
+                               indexing="ij"))
+  bins = np.geomspace(0.02, 0.3, 12)
+  idx = np.digitize(freq.ravel(), bins)
+  centers, means = [], []
+  for i in range(1, len(bins)):
+    sel = idx == i
+    centers.append(freq.ravel()[sel].mean())
+    means.append(power.ravel()[sel].mean())
+  slope = np.polyfit(np.log(centers), np.log(means), 1)[0]
+  assert abs(slope + exponent) < 0.5, slope
