@@ -23,6 +23,7 @@ import functools
 
 import jax
 import jax.numpy as jnp
+from jax.sharding import AxisType, NamedSharding, PartitionSpec
 
 
 def confusion_matrix(pred_labels, labels, *, num_classes: int,
@@ -64,13 +65,27 @@ def _confusion_matrix(pred_labels, labels, num_classes, ignore_index):
   valid = (labels >= 0) & (labels < num_classes)
   if ignore_index is not None:
     valid &= labels != ignore_index
-  pred_valid = (pred_labels >= 0) & (pred_labels < num_classes)
-  # Out-of-range predictions go to an extra column that is dropped at the end.
-  column = jnp.where(pred_valid, pred_labels, num_classes)
-  flat = jnp.where(valid, labels, 0) * (num_classes + 1) + column
-  counts = jnp.zeros(num_classes * (num_classes + 1), jnp.int32)
-  counts = counts.at[flat].add(valid.astype(jnp.int32))
-  return counts.reshape(num_classes, num_classes + 1)[:, :num_classes]
+  # One-hot contraction over pixels rather than a scatter: it shards over the
+  # pixel axis like any matmul, and out-of-range predictions get a zero row.
+  true_onehot = jax.nn.one_hot(jnp.where(valid, labels, -1), num_classes,
+                               dtype=jnp.int32)
+  pred_onehot = jax.nn.one_hot(pred_labels, num_classes, dtype=jnp.int32)
+  return jnp.einsum("pi,pj->ij", true_onehot, pred_onehot,
+                    preferred_element_type=jnp.int32,
+                    out_sharding=_replicated_if_explicit(true_onehot))
+
+
+def _replicated_if_explicit(x: jax.Array) -> NamedSharding | None:
+  """A replicated sharding when `x` lives on a mesh with Explicit axes.
+
+  Under explicit sharding (the default of `jax.make_mesh` since JAX 0.7), a
+  contraction over a sharded axis must name its output sharding; on Auto meshes
+  and single devices the compiler chooses.
+  """
+  mesh = jax.typeof(x).sharding.mesh
+  if mesh.empty or AxisType.Explicit not in mesh.axis_types:
+    return None
+  return NamedSharding(mesh, PartitionSpec())
 
 
 def segmentation_scores(cm) -> dict[str, jax.Array]:
