@@ -8,9 +8,11 @@ parameters.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
 normal_init = nn.initializers.normal(stddev=0.02)
@@ -47,3 +49,57 @@ def conv_transpose(features: int, kernel_size: int = 4, stride: int = 2, *,
       features, (kernel_size, kernel_size), strides=(stride, stride),
       padding="SAME", use_bias=use_bias, kernel_init=normal_init, dtype=dtype,
       param_dtype=jnp.float32, name=name)
+
+
+LEAKY_SLOPE = 0.2
+"""Negative slope of the LeakyReLUs in pix2pix, PatchGAN and the DRIB encoder."""
+
+
+def leaky_relu(x):
+  """LeakyReLU with the papers' slope 0.2."""
+  return nn.leaky_relu(x, negative_slope=LEAKY_SLOPE)
+
+
+class SpectralConv(nn.Module):
+  """A square convolution, optionally spectrally normalized (Miyato et al. 2018).
+
+  SPADE and CSEBGAN put spectral normalization on the generator's and
+  discriminator's convolutions; `flax.linen.SpectralNorm` keeps the power
+  iteration vector `u` and `sigma` in the 'batch_stats' collection, updated
+  only when `train` is True. With `spectral_norm=False` this is `conv(...)`.
+  """
+  features: int
+  kernel_size: int = 3
+  stride: int = 1
+  dilation: int = 1
+  padding: str | int = "SAME"
+  use_bias: bool = True
+  spectral_norm: bool = True
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, *, train: bool = False):
+    layer = conv(self.features, self.kernel_size, self.stride,
+                 dilation=self.dilation, padding=self.padding,
+                 use_bias=self.use_bias, dtype=self.dtype, name="conv")
+    if not self.spectral_norm:
+      return layer(x)
+    return nn.SpectralNorm(layer, dtype=self.dtype, name="spectral_norm")(
+        x, update_stats=train)
+
+
+def resize_to(x, height: int, width: int, *, method: str = "nearest"):
+  """Resize NHWC `x` to `height` x `width` (no-op when it already matches).
+
+  Use 'nearest' for categorical maps (one-hot land cover, masks) so classes
+  never blend, and 'linear' for continuous rasters (SAR, DEM, terrain).
+  """
+  if x.shape[1:3] == (height, width):
+    return x
+  return jax.image.resize(x, (x.shape[0], height, width, x.shape[3]),
+                          method=method)
+
+
+def count_params(params) -> int:
+  """Number of scalars in a parameter pytree (arrays or ShapeDtypeStructs)."""
+  return sum(int(math.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(params))

@@ -1,0 +1,109 @@
+"""PatchGAN discriminators (pix2pix, Isola et al. 2017) and a multi-scale wrapper.
+
+With `num_layers=3` (the default) this is pix2pix's 70x70 PatchGAN, used by
+pix2pix, RS-SPADE, the cloud-removal paper and the residual cycle GAN:
+
+  C64(4,2) - LReLU, C128(4,2)-N-LReLU, C256(4,2)-N-LReLU, C512(4,1)-N-LReLU, C1(4,1)
+
+(PyTorch padding 1, so a 256x256 input gives 30x30 logits). The
+discriminator sees the channel concatenation of condition and image and
+returns every intermediate activation (for CSEBGAN's feature-matching loss,
+Eq. 6) and the logits. `MultiScalePatchGAN` runs copies on the input
+average-pooled by 2 between scales (pix2pixHD, as CSEBGAN uses).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from rsjax.nn.layers import SpectralConv, leaky_relu
+from rsjax.nn.norms import Normalization
+
+Dtype = Any
+
+
+def patchgan_layers(num_layers: int = 3) -> list[tuple[int, int, int]]:
+  """(filters / ndf, kernel, stride) of each conv; the last gives 1 logit."""
+  layers = [(min(2**i, 8), 4, 2) for i in range(num_layers)]
+  layers.append((min(2**num_layers, 8), 4, 1))
+  layers.append((0, 4, 1))  # 0: one output channel
+  return layers
+
+
+def receptive_field(kernels_and_strides: Sequence[tuple[int, int]]) -> int:
+  """Receptive field (pixels) of one output of a stack of convolutions."""
+  field = 1
+  for kernel, stride in reversed(list(kernels_and_strides)):
+    field = (field - 1) * stride + kernel
+  return field
+
+
+class PatchGAN(nn.Module):
+  """n-layer PatchGAN on concat(condition, image); any channel counts.
+
+  `__call__(condition, image, *, train)` returns (features, logits): features
+  is the list of post-activation maps of every layer but the last, logits
+  (N, H', W', 1) are unbounded (pair them with BCE-with-logits, hinge or MSE).
+  Pass `condition=None` for an unconditional discriminator (e.g. cycle GAN).
+  """
+  ndf: int = 64
+  num_layers: int = 3
+  norm: str = "batch"
+  spectral_norm: bool = False
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, condition, image, *, train: bool):
+    x = image if condition is None else jnp.concatenate(
+        [condition.astype(image.dtype), image], axis=-1)
+    x = x.astype(self.dtype)
+    sn_conv = functools.partial(SpectralConv, padding=1,
+                                spectral_norm=self.spectral_norm, dtype=self.dtype)
+    layers = patchgan_layers(self.num_layers)
+    features = []
+    for i, (mult, kernel, stride) in enumerate(layers[:-1]):
+      x = sn_conv(mult * self.ndf, kernel, stride, name=f"conv_{i}")(x, train=train)
+      if i > 0:
+        x = Normalization(self.norm, dtype=self.dtype, name=f"norm_{i}")(
+            x, train=train)
+      x = leaky_relu(x)
+      features.append(x)
+    _, kernel, stride = layers[-1]
+    logits = sn_conv(1, kernel, stride, name=f"conv_{len(layers) - 1}")(
+        x, train=train)
+    return features, logits
+
+
+def downsample_by_two(x):
+  """pix2pixHD's 3x3 stride-2 average pooling (padding not counted)."""
+  return nn.avg_pool(x, (3, 3), strides=(2, 2), padding="SAME",
+                     count_include_pad=False)
+
+
+class MultiScalePatchGAN(nn.Module):
+  """`num_scales` PatchGANs on the input at full, 1/2, 1/4, ... resolution.
+
+  Returns a list, finest scale first, of (features, logits) per scale.
+  """
+  num_scales: int = 2
+  ndf: int = 64
+  num_layers: int = 3
+  norm: str = "batch"
+  spectral_norm: bool = False
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, condition, image, *, train: bool):
+    outputs = []
+    for scale in range(self.num_scales):
+      if scale > 0:
+        image = downsample_by_two(image)
+        condition = None if condition is None else downsample_by_two(condition)
+      outputs.append(PatchGAN(self.ndf, self.num_layers, self.norm,
+                              self.spectral_norm, dtype=self.dtype,
+                              name=f"scale_{scale}")(condition, image, train=train))
+    return outputs
