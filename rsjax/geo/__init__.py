@@ -1,0 +1,13 @@
+"""Rasters to training tiles: read, align, derive and tile georeferenced scenes.
+
+The modules, one idea each (import the one you need, this package imports none):
+
+  io        open GeoTIFFs with clear errors, windowed reads with a validity mask.
+  align     the reference grid (CRS, transform, size) and resampling of every
+            source onto windows of it with `rasterio.warp.reproject`.
+  terrain   slope, aspect and hillshade (Horn's 3x3 method, gdaldem's formulas).
+  sar       Sentinel-1 sigma0 in linear units <-> dB, clipping and normalization.
+  tiles     grid tiling, nodata filtering and spatially blocked splits.
+  clouds    synthetic cloud masks and cloudy optical images, in JAX.
+  synthetic a multi-source synthetic world written as real GeoTIFFs.
+"""

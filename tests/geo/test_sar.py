@@ -1,0 +1,72 @@
+"""SAR dB conversion, clipping and normalization."""
+
+from __future__ import annotations
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rsjax.geo import sar
+
+
+def test_db_round_trip():
+  sigma0 = np.array([1e-4, 0.003, 0.05, 0.2, 1.0, 3.5])
+  db = sar.to_db(sigma0)
+  np.testing.assert_allclose(db[[0, 4]], [-40.0, 0.0], atol=1e-12)
+  np.testing.assert_allclose(sar.from_db(db), sigma0, rtol=1e-12)
+  np.testing.assert_allclose(sar.to_db(sar.from_db(db)), db, atol=1e-12)
+
+
+def test_floor_for_zeros_and_negatives_and_nan_kept():
+  db = sar.to_db(np.array([0.0, -0.01, np.nan]), floor=1e-3)
+  np.testing.assert_array_equal(db[:2], [-30.0, -30.0])
+  assert np.isnan(db[2])
+  assert np.isfinite(sar.to_db(np.zeros(3))).all()
+  with pytest.raises(ValueError, match="floor"):
+    sar.to_db(np.ones(2), floor=0.0)
+
+
+def test_jax_input_gives_jax_output():
+  db = sar.to_db(jnp.asarray([0.0, 0.1]))
+  assert isinstance(db, type(jnp.zeros(1)))
+  np.testing.assert_allclose(np.asarray(db), [-50.0, -10.0], rtol=1e-6)
+
+
+def test_clip_and_normalize_per_polarization():
+  db = np.array([[-40.0, -40.0], [-25.0, -32.5], [-12.5, -16.25],
+                 [0.0, 0.0], [5.0, 3.0]])
+  clipped = sar.clip_db(db, ("VV", "VH"))
+  np.testing.assert_array_equal(clipped[0], [-25.0, -32.5])
+  np.testing.assert_array_equal(clipped[-1], [0.0, 0.0])
+  normalized = sar.normalize_db(db, ("VV", "VH"))
+  np.testing.assert_allclose(normalized[:, 0], [-1, -1, 0, 1, 1])
+  np.testing.assert_allclose(normalized[:, 1], [-1, -1, 0, 1, 1])
+  unit = sar.normalize_db(db, ["vv", "vh"], output_range=(0.0, 1.0))
+  np.testing.assert_allclose(unit[2], [0.5, 0.5])
+
+
+def test_normalize_round_trip_on_the_clipped_range():
+  rng = np.random.default_rng(0)
+  db = rng.uniform(-40, 5, size=(2, 16, 16))  # Channels first.
+  ranges = {"VV": (-20.0, -2.0), "VH": (-30.0, -5.0)}
+  for output_range in ((-1.0, 1.0), (0.0, 1.0)):
+    normalized = sar.normalize_db(db, ("VV", "VH"), ranges=ranges,
+                                  output_range=output_range, axis=0)
+    assert normalized.min() >= output_range[0]
+    assert normalized.max() <= output_range[1]
+    back = sar.denormalize_db(normalized, ("VV", "VH"), ranges=ranges,
+                              output_range=output_range, axis=0)
+    np.testing.assert_allclose(
+        back, sar.clip_db(db, ("VV", "VH"), ranges=ranges, axis=0),
+        atol=1e-10)
+
+
+def test_single_polarization_and_errors():
+  db = np.full((4, 4, 1), -12.5)
+  np.testing.assert_allclose(sar.normalize_db(db, "VV"), 0.0)
+  with pytest.raises(KeyError, match="'RR'"):
+    sar.normalize_db(db, "RR")
+  with pytest.raises(ValueError, match="expected 2 channel"):
+    sar.normalize_db(db, ("VV", "VH"))
+  with pytest.raises(ValueError, match="low < high"):
+    sar.normalize_db(db, "VV", ranges={"VV": (0.0, -25.0)})
