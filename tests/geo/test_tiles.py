@@ -1,0 +1,144 @@
+"""Grid tiling, nodata filtering and spatially blocked splits."""
+
+from __future__ import annotations
+
+import collections
+import types
+
+import numpy as np
+import pytest
+from affine import Affine
+from rasterio.crs import CRS
+from rasterio.windows import Window
+
+from rsjax.geo import tiles
+from rsjax.geo.align import ReferenceGrid
+
+
+def make_grid(height, width, res=10.0):
+  return ReferenceGrid(crs=CRS.from_epsg(32633),
+                       transform=Affine(res, 0, 500000.0, 0, -res, 5000000.0),
+                       width=width, height=height)
+
+
+def test_tiles_keep_window_and_transform():
+  grid = make_grid(100, 130)
+  result = tiles.grid_tiles(grid, tile_size=32)
+  assert len(result) == 3 * 4  # The strips narrower than a tile are left out.
+  tile = result[5]
+  assert (tile.row, tile.col) == (1, 1)
+  assert tile.window == Window(32, 32, 32, 32)
+  assert tile.transform == Affine(10.0, 0, 500320.0, 0, -10.0, 4999680.0)
+  assert tile.split is None
+
+
+def test_stride_and_cover_edges():
+  grid = make_grid(100, 100)
+  overlapping = tiles.grid_tiles(grid, tile_size=40, stride=20)
+  assert [t.window.col_off for t in overlapping[:4]] == [0, 20, 40, 60]
+  assert len(overlapping) == 16
+  covering = tiles.grid_tiles(grid, tile_size=(40, 30), cover_edges=True)
+  covered = np.zeros(grid.shape, bool)
+  for tile in covering:
+    window = tile.window
+    covered[window.row_off:window.row_off + window.height,
+            window.col_off:window.col_off + window.width] = True
+    assert window.row_off + window.height <= 100
+    assert window.col_off + window.width <= 100
+  assert covered.all()
+
+
+def test_bad_tiling_arguments():
+  with pytest.raises(ValueError, match="smaller than one tile"):
+    tiles.grid_tiles(make_grid(10, 10), tile_size=16)
+  with pytest.raises(ValueError, match="tile_size"):
+    tiles.grid_tiles(make_grid(10, 10), tile_size=0)
+  with pytest.raises(ValueError, match="stride"):
+    tiles.grid_tiles(make_grid(10, 10), tile_size=4, stride=2.5)
+
+
+def test_read_valid_tiles_drops_tiles_over_the_nodata_threshold():
+  grid = make_grid(64, 64)
+  valid = np.ones(grid.shape, bool)
+  valid[:16, :16] = False  # Tile (0, 0) of 32 px: 25% nodata.
+  valid[40, 40] = False    # Tile (1, 1): 1 pixel of 1024.
+  reads = []
+
+  def read(window):
+    reads.append(window)
+    rows, cols = window.toslices()
+    return {"s2": types.SimpleNamespace(valid=valid[rows, cols]),
+            "dem": types.SimpleNamespace(valid=np.ones((32, 32), bool))}
+
+  all_tiles = tiles.grid_tiles(grid, tile_size=32)
+  kept = [t for t, _ in tiles.read_valid_tiles(all_tiles, read)]
+  assert [(t.row, t.col) for t in kept] == [(0, 1), (1, 0)]
+  assert len(reads) == 4
+  kept = [t for t, _ in tiles.read_valid_tiles(
+      all_tiles, read, max_nodata_fraction=0.01)]
+  assert [(t.row, t.col) for t in kept] == [(0, 1), (1, 0), (1, 1)]
+  assert tiles.nodata_fraction([valid[:32, :32], np.ones((32, 32))]) == 0.25
+
+
+def test_tiles_never_cross_splits_within_a_block():
+  grid = make_grid(2048, 2048)
+  all_tiles = tiles.grid_tiles(grid, tile_size=64)
+  assigned = tiles.assign_splits(all_tiles, block_size=256, seed=3)
+  assert len(assigned) == len(all_tiles)  # No overlap, nothing dropped.
+  by_block = collections.defaultdict(set)
+  for tile in assigned:
+    block = (tile.window.row_off // 256, tile.window.col_off // 256)
+    by_block[block].add(tile.split)
+  assert len(by_block) == 64
+  assert all(len(splits) == 1 for splits in by_block.values())
+  assert {s for splits in by_block.values() for s in splits} == set(
+      tiles.SPLITS)
+
+
+def test_overlapping_tiles_between_splits_are_dropped():
+  grid = make_grid(1024, 1024)
+  all_tiles = tiles.grid_tiles(grid, tile_size=64, stride=32)
+  assigned = tiles.assign_splits(all_tiles, block_size=128, seed=0)
+  assert 0 < len(assigned) < len(all_tiles)
+  footprint = {split: np.zeros(grid.shape, bool) for split in tiles.SPLITS}
+  for tile in assigned:
+    rows, cols = tile.window.toslices()
+    footprint[tile.split][rows, cols] = True
+  train, validation, test = (footprint[s] for s in tiles.SPLITS)
+  assert not (train & validation).any()
+  assert not (train & test).any()
+  assert not (validation & test).any()
+
+
+def test_split_ratios_over_many_blocks():
+  counts = collections.Counter(
+      tiles.block_split(row, col, seed=11)
+      for row in range(100) for col in range(100))
+  fractions = [counts[split] / 10000 for split in tiles.SPLITS]
+  np.testing.assert_allclose(fractions, [0.7, 0.2, 0.1], atol=0.02)
+  counts = collections.Counter(
+      tiles.block_split(row, 0, ratios=(1, 1, 0)) for row in range(2000))
+  assert counts["test"] == 0
+  assert abs(counts["train"] - 1000) < 100
+
+
+def test_splits_are_deterministic_and_depend_on_seed():
+  all_tiles = tiles.grid_tiles(make_grid(1024, 1024), tile_size=64)
+  first = [t.split for t in tiles.assign_splits(all_tiles, block_size=128)]
+  again = [t.split for t in tiles.assign_splits(all_tiles, block_size=128)]
+  other = [t.split for t in tiles.assign_splits(all_tiles, block_size=128,
+                                                seed=1)]
+  assert first == again
+  assert first != other
+  # A bigger grid keeps the splits of the blocks it shares.
+  bigger = tiles.assign_splits(
+      tiles.grid_tiles(make_grid(1536, 1536), tile_size=64), block_size=128)
+  shared = {(t.row, t.col): t.split for t in bigger}
+  assert first == [shared[(t.row, t.col)] for t in all_tiles]
+
+
+def test_bad_ratios_raise():
+  with pytest.raises(ValueError, match="ratios"):
+    tiles.block_split(0, 0, ratios=(0.7, 0.3))
+  with pytest.raises(ValueError, match="ratios"):
+    tiles.assign_splits([], ratios=(1, -1, 1))
