@@ -1,0 +1,223 @@
+"""Alignment of rasters in different CRSs, resolutions and extents."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import rasterio
+import rasterio.io
+import rasterio.warp
+from affine import Affine
+from rasterio.enums import Resampling
+from rasterio.windows import Window
+
+from rsjax.geo import align, io, tiles
+
+LANDMARK_LONLAT = (15.3, 45.2)  # In UTM zone 33N (EPSG:32633).
+
+
+def write_raster(path, data, *, crs, transform, nodata=None, **options):
+  data = np.asarray(data)
+  if data.ndim == 2:
+    data = data[None]
+  with rasterio.open(path, "w", driver="GTiff", width=data.shape[2],
+                     height=data.shape[1], count=data.shape[0],
+                     dtype=data.dtype.name, crs=crs, transform=transform,
+                     nodata=nodata, **options) as dataset:
+    dataset.write(data)
+  return str(path)
+
+
+def landmark_in(crs):
+  xs, ys = rasterio.warp.transform("EPSG:4326", crs, [LANDMARK_LONLAT[0]],
+                                   [LANDMARK_LONLAT[1]])
+  return xs[0], ys[0]
+
+
+def centred_transform(x, y, res, pixel):
+  """A north-up transform whose pixel (pixel, pixel) is centred on (x, y)."""
+  xres, yres = (res, res) if np.ndim(res) == 0 else res
+  return Affine(xres, 0, x - (pixel + 0.5) * xres, 0, -yres,
+                y + (pixel + 0.5) * yres)
+
+
+@pytest.fixture
+def scene(tmp_path):
+  """S2 (UTM 33, 10 m), S1 (UTM 33, 20 m, shifted), LULC (UTM 34, rotated),
+  DEM (EPSG:4326, 1 arc-second); each marks the landmark."""
+  x, y = landmark_in("EPSG:32633")
+  s2 = np.full((4, 120, 120), 1000, np.uint16)
+  s2_transform = Affine(10, 0, math.floor(x / 10) * 10 - 600, 0, -10,
+                        math.floor(y / 10) * 10 + 610)
+  s2[:, 60, 60] = 5000  # The pixel that contains the landmark.
+  s1 = np.full((2, 64, 64), 0.01, np.float32)
+  s1[:, 30, 30] = 1.0
+  x34, y34 = landmark_in("EPSG:32634")
+  rng = np.random.default_rng(0)
+  lulc = rng.integers(1, 4, size=(100, 100)).astype(np.uint8)
+  lulc[49:52, 49:52] = 8
+  arcsec = 1 / 3600
+  dem = np.full((160, 160), 200.0, np.float32)
+  dem[80, 80] = 400.0
+  return {
+      "s2": write_raster(tmp_path / "s2.tif", s2, crs="EPSG:32633",
+                         transform=s2_transform),
+      "s1": write_raster(tmp_path / "s1.tif", s1, crs="EPSG:32633",
+                         transform=centred_transform(x, y, 20, 30)),
+      "lulc": write_raster(tmp_path / "lulc.tif", lulc, crs="EPSG:32634",
+                           transform=centred_transform(x34, y34, 10, 50),
+                           nodata=0),
+      "dem": write_raster(tmp_path / "dem.tif", dem, crs="EPSG:4326",
+                          transform=centred_transform(*LANDMARK_LONLAT,
+                                                      arcsec, 80)),
+  }
+
+
+def test_landmark_lands_on_the_same_pixel_in_every_source(scene):
+  sources = [align.Source(scene["s2"], name="s2"),
+             align.Source(scene["s1"], name="s1", expected_bands=2),
+             align.Source(scene["lulc"], name="lulc", categorical=True),
+             align.Source(scene["dem"], name="dem", resampling=Resampling.cubic)]
+  grid = align.reference_grid(sources)
+  assert grid.crs.to_epsg() == 32633 and grid.res == (10.0, 10.0)
+  with rasterio.open(scene["s2"]) as s2:  # Snapped onto the S2 lattice.
+    assert (grid.transform.c - s2.transform.c) % 10 == 0
+    assert (grid.transform.f - s2.transform.f) % 10 == 0
+  col, row = ~grid.transform @ landmark_in("EPSG:32633")
+  expected = np.array([math.floor(row), math.floor(col)])
+  with align.AlignedReader(sources, grid) as reader:
+    arrays = reader.read()
+  for name in ("s2", "s1", "dem"):
+    image = arrays[name].data[0]
+    found = np.unravel_index(np.argmax(image), image.shape)
+    assert np.abs(np.array(found) - expected).max() <= 1, (name, found)
+  assert tuple(np.unravel_index(np.argmax(arrays["s2"].data[0]),
+                                grid.shape)) == tuple(expected)
+  patch = np.argwhere(arrays["lulc"].data[0] == 8).mean(axis=0)
+  assert np.abs(patch - expected).max() <= 1.0, patch
+  assert arrays["lulc"].data.dtype == np.uint8
+  assert arrays["s2"].data.dtype == np.float32
+  assert arrays["s1"].data.shape == (2,) + grid.shape
+
+
+@pytest.mark.parametrize("method", [Resampling.nearest, Resampling.mode],
+                         ids=["nearest", "mode"])
+def test_categorical_values_are_never_interpolated(tmp_path, method):
+  rng = np.random.default_rng(1)
+  classes = np.array([0, 2, 3, 5, 9, 11, 200], np.uint8)
+  lulc = classes[rng.integers(0, len(classes), size=(90, 110))]
+  x, y = landmark_in("EPSG:3035")
+  path = write_raster(tmp_path / "lulc.tif", lulc, crs="EPSG:3035",
+                      transform=centred_transform(x, y, 30, 45), nodata=0)
+  x, y = landmark_in("EPSG:32633")
+  for resolution in (10.0, 45.0):
+    grid = align.ReferenceGrid(
+        crs=rasterio.crs.CRS.from_epsg(32633),
+        transform=centred_transform(x, y, resolution, 20), width=40,
+        height=40)
+    aligned = align.read_aligned(
+        align.Source(path, categorical=True, resampling=method), grid)
+    values = set(np.unique(aligned.data[0][aligned.valid]).tolist())
+    assert values <= {2, 3, 5, 9, 11, 200}
+    assert len(values) >= 5
+    if resolution < 30:  # Each output pixel sees one source pixel.
+      assert not aligned.valid.all()  # Where the source had nodata (0).
+
+
+def test_interpolating_categorical_data_is_refused(tmp_path):
+  with pytest.raises(ValueError, match=r"lulc.tif.*'bilinear'.*categorical"):
+    align.Source(tmp_path / "lulc.tif", categorical=True,
+                 resampling=Resampling.bilinear).method
+
+
+def test_nodata_is_a_mask_never_mixed_into_values(tmp_path):
+  data = np.full((40, 40), 300.0, np.float32)
+  data[10:20, 10:20] = -9999.0
+  data[25:30, 25:30] = np.nan
+  transform = Affine(20, 0, 500000, 0, -20, 5000000)
+  path = write_raster(tmp_path / "dem.tif", data, crs="EPSG:32633",
+                      transform=transform, nodata=-9999.0)
+  grid = align.reference_grid([path], resolution=10.0)
+  aligned = align.read_aligned(align.Source(path), grid)
+  assert grid.shape == (80, 80)
+  np.testing.assert_array_equal(aligned.data[0][aligned.valid], 300.0)
+  assert not aligned.valid[22:38, 22:38].any()
+  assert not aligned.valid[52:58, 52:58].any()
+  assert aligned.valid[:15].all()
+  np.testing.assert_array_equal(aligned.data[0][~aligned.valid], 0.0)
+
+
+def test_errors_name_the_files(tmp_path):
+  data = np.ones((10, 10), np.float32)
+  near = write_raster(tmp_path / "near.tif", data, crs="EPSG:32633",
+                      transform=Affine(10, 0, 500000, 0, -10, 5000000))
+  far = write_raster(tmp_path / "far.tif", data, crs="EPSG:32633",
+                     transform=Affine(10, 0, 600000, 0, -10, 5000000))
+  with pytest.raises(io.RasterError, match=r"do not overlap.*near.tif.*far"):
+    align.reference_grid([near, far])
+  geographic = write_raster(tmp_path / "geo.tif", data, crs="EPSG:4326",
+                            transform=Affine(0.01, 0, 15, 0, -0.01, 45))
+  with pytest.raises(io.RasterError, match="geo.tif.*geographic"):
+    align.reference_grid([geographic])
+  with pytest.raises(FileNotFoundError, match="gone.tif"):
+    align.reference_grid([near, tmp_path / "gone.tif"])
+  with pytest.raises(io.RasterError, match=r"near.tif: has 1 band"):
+    align.reference_grid([align.Source(near, expected_bands=4)])
+  # A grid window that only covers `far`'s extent holds nothing of `near`.
+  grid = align.reference_grid([near], bounds=(500000, 4999900, 600100,
+                                              5000000))
+  with pytest.raises(io.EmptyWindowError, match=r"near.tif.*no valid pixel"):
+    align.read_aligned(near, grid, Window(10000, 0, 10, 10))
+  empty = align.read_aligned(near, grid, Window(10000, 0, 10, 10),
+                             allow_empty=True)
+  assert not empty.valid.any()
+
+
+def test_windows_stitch_to_the_full_alignment(scene):
+  grid = align.reference_grid([scene["s2"], scene["dem"]], resolution=15.0)
+  source = align.Source(scene["dem"])
+  full = align.read_aligned(source, grid)
+  stitched = np.zeros_like(full.data)
+  for tile in tiles.grid_tiles(grid, tile_size=16, cover_edges=True):
+    part = align.read_aligned(source, grid, tile.window, allow_empty=True)
+    rows, cols = tile.window.toslices()
+    stitched[:, rows, cols] = part.data
+  np.testing.assert_allclose(stitched, full.data, atol=0.5)
+
+
+def test_large_scene_is_read_with_memory_bounded_by_the_window(
+    tmp_path, monkeypatch):
+  size, tile_size = 3000, 256
+  rows = np.arange(size, dtype=np.uint16)[:, None]
+  data = ((rows + np.arange(size, dtype=np.uint16)) % 251).astype(np.uint8)
+  data[:, -600:] = 255  # A nodata strip: its tiles are dropped.
+  path = write_raster(tmp_path / "big.tif", data, crs="EPSG:32633",
+                      transform=Affine(10, 0, 500000, 0, -10, 5000000),
+                      nodata=255, tiled=True, blockxsize=256, blockysize=256,
+                      compress="deflate")
+  read_shapes = []
+  original_read = rasterio.io.DatasetReader.read
+
+  def spy(self, *args, **kwargs):
+    array = original_read(self, *args, **kwargs)
+    read_shapes.append(array.shape[-2:])
+    return array
+
+  monkeypatch.setattr(rasterio.io.DatasetReader, "read", spy)
+  grid = align.reference_grid([path], resolution=20.0)
+  assert grid.shape == (1500, 1500)
+  all_tiles = tiles.grid_tiles(grid, tile_size=tile_size)
+  with align.AlignedReader([align.Source(path, name="big")], grid) as reader:
+    kept = list(tiles.read_valid_tiles(
+        all_tiles, lambda window: reader.read(window, allow_empty=True)))
+  assert len(read_shapes) == len(all_tiles) == 25
+  assert len(kept) == 20  # The last column of tiles reaches the nodata strip.
+  # Each read covers one tile (2 source pixels per grid pixel) plus a margin.
+  bound = 2 * tile_size + 8
+  assert max(max(shape) for shape in read_shapes) <= bound
+  assert sum(h * w for h, w in read_shapes) < 1.1 * size * size
+  tile, arrays = kept[6]
+  assert arrays["big"].data.shape == (1, tile_size, tile_size)
+  assert arrays["big"].valid.all()
