@@ -142,6 +142,9 @@ class Source:
   expected_bands: int | None = None
   resampling: Resampling | None = None
 
+  def __post_init__(self):
+    self.method  # Raises now for a resampling that does not fit the data.
+
   @property
   def key(self) -> str:
     if self.name is not None:
@@ -357,8 +360,6 @@ class AlignedReader:
     keys = [source.key for source in self.sources]
     if len(set(keys)) != len(keys):
       raise ValueError(f"AlignedReader: source names must be unique: {keys}.")
-    for source in self.sources:
-      source.method  # Checks the resampling before any file is opened.
     self.grid = grid
     self._datasets = []
     try:

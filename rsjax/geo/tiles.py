@@ -32,6 +32,7 @@ from affine import Affine
 from rasterio.windows import Window
 
 from rsjax.geo.align import window_transform
+from rsjax.geo.io import EmptyWindowError
 
 SPLITS = ("train", "validation", "test")
 DEFAULT_RATIOS = (0.7, 0.2, 0.1)
@@ -124,7 +125,9 @@ def read_valid_tiles(tiles: Iterable[Tile], read: Callable[[Window], Mapping],
   Args:
     tiles: the tiles to read.
     read: window -> {source name: array with a `valid` mask}, e.g.
-      `functools.partial(aligned_reader.read, allow_empty=True)`.
+      `AlignedReader.read`; a tile on which it raises `EmptyWindowError` is
+      dropped (pass `allow_empty=True` to `read` to keep empty tiles with
+      `max_nodata_fraction=1`).
     max_nodata_fraction: a tile is dropped when the fraction of its pixels
       that are invalid in any source exceeds this (0: only complete tiles).
 
@@ -135,7 +138,12 @@ def read_valid_tiles(tiles: Iterable[Tile], read: Callable[[Window], Mapping],
     raise ValueError(
         f"max_nodata_fraction must be in [0, 1], got {max_nodata_fraction}.")
   for tile in tiles:
-    arrays = read(tile.window)
+    try:
+      arrays = read(tile.window)
+    except EmptyWindowError:
+      if max_nodata_fraction < 1.0:
+        continue  # No valid pixel at all: over any threshold below 1.
+      raise
     if nodata_fraction([a.valid for a in arrays.values()]) <= (
         max_nodata_fraction):
       yield tile, arrays

@@ -129,7 +129,7 @@ def test_categorical_values_are_never_interpolated(tmp_path, method):
 def test_interpolating_categorical_data_is_refused(tmp_path):
   with pytest.raises(ValueError, match=r"lulc.tif.*'bilinear'.*categorical"):
     align.Source(tmp_path / "lulc.tif", categorical=True,
-                 resampling=Resampling.bilinear).method
+                 resampling=Resampling.bilinear)
 
 
 def test_nodata_is_a_mask_never_mixed_into_values(tmp_path):
@@ -193,6 +193,7 @@ def test_large_scene_is_read_with_memory_bounded_by_the_window(
   rows = np.arange(size, dtype=np.uint16)[:, None]
   data = ((rows + np.arange(size, dtype=np.uint16)) % 251).astype(np.uint8)
   data[:, -600:] = 255  # A nodata strip: its tiles are dropped.
+  data[:520, 2048:] = 255  # Tile (0, 4) is all nodata: read raises, dropped.
   path = write_raster(tmp_path / "big.tif", data, crs="EPSG:32633",
                       transform=Affine(10, 0, 500000, 0, -10, 5000000),
                       nodata=255, tiled=True, blockxsize=256, blockysize=256,
@@ -211,8 +212,10 @@ def test_large_scene_is_read_with_memory_bounded_by_the_window(
   all_tiles = tiles.grid_tiles(grid, tile_size=tile_size)
   with align.AlignedReader([align.Source(path, name="big")], grid) as reader:
     kept = list(tiles.read_valid_tiles(
-        all_tiles, lambda window: reader.read(window, allow_empty=True)))
-  assert len(read_shapes) == len(all_tiles) == 25
+        all_tiles, reader.read))
+    assert len(read_shapes) == len(all_tiles) == 25
+    with pytest.raises(io.EmptyWindowError, match="big.tif"):
+      reader.read(all_tiles[4].window)
   assert len(kept) == 20  # The last column of tiles reaches the nodata strip.
   # Each read covers one tile (2 source pixels per grid pixel) plus a margin.
   bound = 2 * tile_size + 8
