@@ -42,7 +42,7 @@ import jax
 import numpy as np
 import rasterio
 from rasterio.crs import CRS
-from rasterio.transform import Affine, from_origin
+from rasterio.transform import Affine
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 
@@ -120,10 +120,10 @@ def make_scene(seed, out_dir, *, size=512, resolution_m=10.0,
 
   west = center[0] - cols * resolution_m / 2
   north = center[1] + rows * resolution_m / 2
-  s2_transform = from_origin(west, north, resolution_m, resolution_m)
-  sar_transform = from_origin(west + sar_offset_px[0] * resolution_m,
-                              north - sar_offset_px[1] * resolution_m,
-                              resolution_m, resolution_m)
+  s2_transform = _north_up(west, north, resolution_m)
+  sar_transform = _north_up(west + sar_offset_px[0] * resolution_m,
+                            north - sar_offset_px[1] * resolution_m,
+                            resolution_m)
   x, y = _pixel_centres(s2_transform, rows, cols, center)
   stride = max(1, min(rows, cols) // 128)
   landscape = fields.Landscape(
@@ -169,7 +169,7 @@ def make_scene(seed, out_dir, *, size=512, resolution_m=10.0,
     if ratio < 2 or ratio > min(rows, cols):
       raise ValueError(f"make_scene: coarse_ratio must be in [2, "
                        f"{min(rows, cols)}] for this size, got {coarse_ratio}")
-    coarse_transform = s2_transform * Affine.scale(ratio)
+    coarse_transform = s2_transform @ Affine.scale(ratio)
     _write_optical(write, "s2_coarse", sensors.coarse_image(reflectance, ratio),
                    coarse_transform, {"coarse_ratio": str(ratio)})
 
@@ -190,6 +190,11 @@ def make_scene(seed, out_dir, *, size=512, resolution_m=10.0,
       snow_line_m=landscape.snow_line_m,
       class_fractions=tuple(float(np.mean(cover == k)) for k in range(9)),
       changed_fraction=changed_fraction, cloud_coverage=coverage)
+
+
+def _north_up(west, north, pixel_size):
+  """A north-up affine transform with square pixels."""
+  return Affine(pixel_size, 0.0, west, 0.0, -pixel_size, north)
 
 
 def _pixel_centres(transform, rows, cols, center):
@@ -244,8 +249,8 @@ def _write_dem(write, landscape, crs, center, transforms, shape, margin_m):
   corners_x, corners_y = [], []
   for transform in transforms:
     for c, r in ((0, 0), (cols, 0), (0, rows), (cols, rows)):
-      corners_x.append((transform * (c, r))[0])
-      corners_y.append((transform * (c, r))[1])
+      corners_x.append((transform @ (c, r))[0])
+      corners_y.append((transform @ (c, r))[1])
   bounds = (min(corners_x) - margin_m, min(corners_y) - margin_m,
             max(corners_x) + margin_m, max(corners_y) + margin_m)
   west, south, east, north = transform_bounds(crs, "EPSG:4326", *bounds,
@@ -254,7 +259,7 @@ def _write_dem(write, landscape, crs, center, transforms, shape, margin_m):
   north = np.ceil(north / ARC_SECOND) * ARC_SECOND
   width = int(np.ceil((east - west) / ARC_SECOND))
   height = int(np.ceil((north - south) / ARC_SECOND))
-  dem_transform = from_origin(west, north, ARC_SECOND, ARC_SECOND)
+  dem_transform = _north_up(west, north, ARC_SECOND)
   col_idx, row_idx = np.meshgrid(np.arange(width) + 0.5,
                                  np.arange(height) + 0.5)
   lon = west + col_idx * ARC_SECOND

@@ -1,0 +1,224 @@
+"""Tests for rsjax.geo.synthetic: files, determinism and physical coherence.
+
+The checks are independent of the generator's internals: the DEM is
+reprojected onto the LULC grid with GDAL (rasterio.warp.reproject) and its
+slope and hillshade are recomputed here with np.gradient.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import rasterio
+from scipy import ndimage
+from rasterio.warp import Resampling, reproject, transform_bounds
+
+from rsjax.geo import synthetic
+
+SIZE = 128
+CHANGE = 0.2
+CLOUDS = 0.3
+RATIO = 4
+WATER, TREES, GRASS, CROPS, BARE, SNOW = 0, 1, 2, 4, 7, 8
+
+
+@pytest.fixture(scope="module")
+def scene(tmp_path_factory):
+  return synthetic.make_scene(
+      3, tmp_path_factory.mktemp("scene"), size=SIZE, change_fraction=CHANGE,
+      coarse_ratio=RATIO, cloud_coverage=CLOUDS)
+
+
+def _read(scene, name):
+  with rasterio.open(scene.paths[name]) as src:
+    return src.read()
+
+
+@pytest.fixture(scope="module")
+def dem_on_lulc_grid(scene):
+  """The DEM resampled onto the 10 m UTM grid by GDAL, and its slope."""
+  with rasterio.open(scene.paths["dem"]) as src:
+    elevation = np.zeros(scene.shape, np.float32)
+    reproject(src.read(1), elevation, src_transform=src.transform,
+              src_crs=src.crs, dst_transform=scene.transform,
+              dst_crs=scene.crs, resampling=Resampling.bilinear)
+  grad_north, grad_east = np.gradient(elevation.astype(np.float64),
+                                      scene.resolution_m)
+  grad_north = -grad_north  # rows grow southwards
+  slope = np.rad2deg(np.arctan(np.hypot(grad_east, grad_north)))
+  return elevation, grad_east, grad_north, slope
+
+
+def _lulc_under_sar(scene, lulc):
+  """The LULC class under every SAR pixel centre (255 outside the LULC grid)."""
+  with rasterio.open(scene.paths["s1"]) as src:
+    cols, rows = np.meshgrid(np.arange(src.width) + 0.5,
+                             np.arange(src.height) + 0.5)
+    xs, ys = src.transform @ (cols, rows)
+  lulc_cols, lulc_rows = ~scene.transform @ (xs, ys)
+  lulc_rows = np.floor(lulc_rows).astype(int)
+  lulc_cols = np.floor(lulc_cols).astype(int)
+  inside = ((lulc_rows >= 0) & (lulc_rows < lulc.shape[0]) & (lulc_cols >= 0)
+            & (lulc_cols < lulc.shape[1]))
+  under = np.full(xs.shape, 255)
+  under[inside] = lulc[lulc_rows[inside], lulc_cols[inside]]
+  return under
+
+
+def test_files_have_the_right_crs_dtype_bands_and_resolution(scene):
+  expected = {
+      "lulc": ("uint8", 1, "EPSG:32633", 10.0, 255),
+      "s2": ("uint16", 4, "EPSG:32633", 10.0, 0),
+      "s1": ("float32", 2, "EPSG:32633", 10.0, 0),
+      "dem": ("float32", 1, "EPSG:4326", 1 / 3600, -9999),
+      "lulc_t2": ("uint8", 1, "EPSG:32633", 10.0, 255),
+      "s2_t2": ("uint16", 4, "EPSG:32633", 10.0, 0),
+      "s1_t2": ("float32", 2, "EPSG:32633", 10.0, 0),
+      "s2_coarse": ("uint16", 4, "EPSG:32633", 10.0 * RATIO, 0),
+      "s2_cloudy": ("uint16", 4, "EPSG:32633", 10.0, 0),
+      "cloud_mask": ("uint8", 1, "EPSG:32633", 10.0, 255),
+  }
+  assert set(scene.paths) == set(expected)
+  for name, (dtype, count, crs, res, nodata) in expected.items():
+    with rasterio.open(scene.paths[name]) as src:
+      assert src.dtypes == (dtype,) * count, name
+      assert src.crs == rasterio.crs.CRS.from_string(crs), name
+      np.testing.assert_allclose(src.res, (res, res), rtol=1e-9, err_msg=name)
+      assert src.nodata == nodata, name
+  with rasterio.open(scene.paths["s2"]) as src:
+    assert src.descriptions == ("B2", "B3", "B4", "B8")
+    assert src.shape == (SIZE, SIZE) and src.transform == scene.transform
+  with rasterio.open(scene.paths["s1"]) as src:
+    assert src.descriptions == ("VV", "VH")
+    # The SAR grid is shifted by a non-integer number of pixels.
+    shift = ~scene.transform @ (src.transform.c, src.transform.f)
+    np.testing.assert_allclose(shift, (3.5, 2.25))
+
+
+def test_dem_covers_the_optical_and_sar_extents(scene):
+  with rasterio.open(scene.paths["dem"]) as dem:
+    for name in ("s2", "s1"):
+      with rasterio.open(scene.paths[name]) as src:
+        west, south, east, north = transform_bounds(src.crs, dem.crs,
+                                                    *src.bounds)
+      assert dem.bounds.left < west and dem.bounds.right > east
+      assert dem.bounds.bottom < south and dem.bounds.top > north
+    assert np.all(np.isfinite(dem.read(1)))
+
+
+def test_same_seed_gives_the_same_bytes(scene, tmp_path):
+  again = synthetic.make_scene(
+      3, tmp_path / "again", size=SIZE, change_fraction=CHANGE,
+      coarse_ratio=RATIO, cloud_coverage=CLOUDS)
+  for name, path in scene.paths.items():
+    assert path.read_bytes() == again.paths[name].read_bytes(), name
+  other = synthetic.make_scene(4, tmp_path / "other", size=SIZE)
+  assert not np.array_equal(_read(scene, "lulc"), _read(other, "lulc"))
+  assert not np.array_equal(_read(scene, "s1"), _read(other, "s1"))
+
+
+def test_land_cover_follows_the_terrain(scene, dem_on_lulc_grid):
+  lulc = _read(scene, "lulc")[0]
+  elevation, _, _, slope = dem_on_lulc_grid
+  assert (lulc < 9).all()
+  water, snow, trees = lulc == WATER, lulc == SNOW, lulc == TREES
+  assert water.mean() > 0.03 and snow.mean() > 0.03 and trees.mean() > 0.1
+  # Water is low, snow is high.
+  assert np.median(elevation[water]) < np.quantile(elevation, 0.15)
+  assert np.median(elevation[snow]) > np.quantile(elevation, 0.85)
+  # Lakes are flat; forests stand on slopes steeper than crop fields.
+  assert np.median(slope[water]) < 2.0
+  assert np.median(slope[trees]) > np.median(slope[lulc == CROPS]) + 5.0
+
+
+def test_optical_and_sar_agree_with_the_land_cover(scene):
+  lulc = _read(scene, "lulc")[0]
+  s2 = _read(scene, "s2").astype(np.float64) / 10000.0
+  water, land = lulc == WATER, (lulc != WATER) & (lulc != SNOW)
+  nir = s2[3]
+  assert nir[water].mean() < 0.05
+  assert nir[land].mean() > 4 * nir[water].mean()
+  # Vegetation's red edge: NIR >> red over trees; snow is bright and flat.
+  assert np.median(s2[3][lulc == TREES] / s2[2][lulc == TREES]) > 4
+  assert s2[:3, lulc == SNOW].mean() > 0.4
+
+  sigma0 = _read(scene, "s1")
+  under = _lulc_under_sar(scene, lulc)
+  vv_db = 10 * np.log10(sigma0[0])
+  sar_water = under == WATER
+  sar_land = (under != WATER) & (under != 255)
+  assert sar_water.sum() > 100
+  assert np.mean(vv_db[sar_water]) < np.mean(vv_db[sar_land]) - 8.0
+  assert np.all(sigma0 > 0)
+
+
+def test_optical_follows_the_terrain_illumination(scene, dem_on_lulc_grid):
+  # Hillshade of the DEM for the generator's sun; within one class the
+  # brightness must rise with it.
+  _, grad_east, grad_north, _ = dem_on_lulc_grid
+  azimuth, zenith = np.deg2rad(150.0), np.deg2rad(40.0)
+  sun = (np.sin(zenith) * np.sin(azimuth), np.sin(zenith) * np.cos(azimuth),
+         np.cos(zenith))
+  hillshade = ((-grad_east * sun[0] - grad_north * sun[1] + sun[2])
+               / np.sqrt(1 + grad_east**2 + grad_north**2))
+  lulc = _read(scene, "lulc")[0]
+  nir = _read(scene, "s2")[3].astype(np.float64)
+  interior = np.zeros_like(lulc, bool)
+  interior[2:-2, 2:-2] = True
+  trees = (lulc == TREES) & interior
+  assert np.corrcoef(hillshade[trees], nir[trees])[0, 1] > 0.5
+
+
+def test_sar_speckle_is_multilook_gamma(scene):
+  under = _lulc_under_sar(scene, _read(scene, "lulc")[0])
+  vh = _read(scene, "s1")[1]
+  # Deep inside lakes (no mixed pixels at the shore).
+  values = vh[ndimage.binary_erosion(under == WATER, iterations=3)]
+  assert values.size > 50
+  # Gamma(L=4.4) speckle has a coefficient of variation 1/sqrt(4.4) ~ 0.48.
+  assert 0.35 < values.std() / values.mean() < 0.65
+
+
+def test_second_date_changes_about_the_requested_fraction(scene):
+  before, after = _read(scene, "lulc")[0], _read(scene, "lulc_t2")[0]
+  changed = before != after
+  assert abs(changed.mean() - CHANGE) < 0.05
+  assert scene.changed_fraction == pytest.approx(changed.mean())
+  s2, s2_t2 = _read(scene, "s2"), _read(scene, "s2_t2")
+  difference = np.abs(s2.astype(np.float64) - s2_t2).mean(axis=0)
+  assert difference[changed].mean() > 2 * difference[~changed].mean()
+
+
+def test_coarse_image_is_the_blurred_downsampled_optical(scene):
+  with rasterio.open(scene.paths["s2_coarse"]) as src:
+    coarse = src.read().astype(np.float64)
+    assert src.shape == (SIZE // RATIO, SIZE // RATIO)
+    assert src.transform.c == scene.transform.c
+    assert src.transform.f == scene.transform.f
+  fine = _read(scene, "s2").astype(np.float64)
+  block_means = fine.reshape(4, SIZE // RATIO, RATIO, SIZE // RATIO,
+                             RATIO).mean(axis=(2, 4))
+  # The PSF is wider than a block, so close to but smoother than block means.
+  relative = np.abs(coarse - block_means).mean() / fine.mean()
+  assert relative < 0.15
+  assert coarse.std() < block_means.std()
+
+
+def test_cloudy_copy_and_its_mask(scene):
+  mask = _read(scene, "cloud_mask")[0]
+  assert abs((mask == 1).mean() - CLOUDS) < 0.03
+  assert scene.cloud_coverage == pytest.approx((mask == 1).mean())
+  assert (mask == 2).any()
+  clear, cloudy = _read(scene, "s2"), _read(scene, "s2_cloudy")
+  np.testing.assert_array_equal(cloudy[:, mask == 0], clear[:, mask == 0])
+  assert cloudy[:3, mask == 1].mean() > 2 * clear[:3, mask == 1].mean()
+  assert np.all(cloudy[:, mask == 2] <= clear[:, mask == 2])
+
+
+def test_bad_arguments_name_the_problem(tmp_path):
+  with pytest.raises(ValueError, match="change_fraction"):
+    synthetic.make_scene(0, tmp_path, size=32, change_fraction=1.5)
+  with pytest.raises(ValueError, match="projected"):
+    synthetic.make_scene(0, tmp_path, size=32, crs="EPSG:4326")
+  with pytest.raises(ValueError, match="coarse_ratio"):
+    synthetic.make_scene(0, tmp_path, size=32, coarse_ratio=64)
