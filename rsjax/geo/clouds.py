@@ -28,6 +28,7 @@ and batches with `jax.vmap` (over keys, images and even per-image coverages).
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import jax
@@ -54,6 +55,7 @@ class CloudyImage(NamedTuple):
   alpha: jax.Array        # (H, W) float32 cloud opacity
 
 
+@functools.partial(jax.jit, static_argnames=("shape",))
 def fractal_noise(key, shape, *, spectral_exponent=3.8, feature_size=64.0):
   """Zero-mean, unit-variance 1/f noise of shape (H, W) by spectral synthesis.
 
@@ -63,7 +65,7 @@ def fractal_noise(key, shape, *, spectral_exponent=3.8, feature_size=64.0):
   size and cropped, so opposite edges are not correlated (the FFT's field is
   periodic).
   """
-  height, width = shape
+  height, width = tuple(shape)
   big_h, big_w = 2 * height, 2 * width
   white = jax.random.normal(key, (big_h, big_w), jnp.float32)
   freq_y = jnp.fft.fftfreq(big_h)[:, None]
