@@ -24,6 +24,7 @@ import functools
 import dm_pix
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from rsjax.metrics.validation import check_image_pair, check_mask, check_positive
 
@@ -74,11 +75,27 @@ def ssim(pred, target, *, data_range, mask=None) -> jax.Array:
 def _ssim(pred, target, data_range, mask):
   ssim_map = dm_pix.ssim(
       pred, target, max_val=data_range, filter_size=SSIM_WINDOW,
-      filter_sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2, return_map=True)
+      filter_sigma=SSIM_SIGMA, k1=SSIM_K1, k2=SSIM_K2, return_map=True,
+      filter_fn=_gaussian_blur_valid)
   if mask is not None:
     half = SSIM_WINDOW // 2
     mask = mask[:, half:-half, half:-half, :]
   return _weighted_mean(ssim_map, mask, axes=(1, 2, 3))
+
+
+def _gaussian_blur_valid(images: jax.Array) -> jax.Array:
+  """Separable 11x11 Gaussian (sigma 1.5) over the valid region, per band.
+
+  A weighted sum of 11 shifted slices per axis instead of dm-pix's default
+  per-row `jnp.convolve`: the same numbers, and XLA fuses it into one pass
+  (measured several times faster on CPU, see benchmarks/metrics_throughput.py).
+  """
+  half = SSIM_WINDOW // 2
+  taps = np.exp(-0.5 * (np.arange(-half, half + 1) / SSIM_SIGMA) ** 2)
+  taps = taps / taps.sum()
+  height, width = images.shape[1] - 2 * half, images.shape[2] - 2 * half
+  rows = sum(float(t) * images[:, k:k + height] for k, t in enumerate(taps))
+  return sum(float(t) * rows[:, :, k:k + width] for k, t in enumerate(taps))
 
 
 def sam(pred, target, *, mask=None, degrees=False) -> jax.Array:
