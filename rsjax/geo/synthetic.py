@@ -36,6 +36,7 @@ overlap. Which relation produces each file:
 from __future__ import annotations
 
 import dataclasses
+import os
 import pathlib
 
 import jax
@@ -114,9 +115,9 @@ def make_scene(seed, out_dir, *, size=512, resolution_m=10.0,
     raise ValueError(f"make_scene: crs must be projected (UTM), got {crs}")
   out_dir = pathlib.Path(out_dir)
   out_dir.mkdir(parents=True, exist_ok=True)
-  streams = [np.random.default_rng(s) for s in
-             np.random.SeedSequence(seed).spawn(6)]
-  world_rng, s2_rng, s1_rng, s2_t2_rng, s1_t2_rng, _ = streams
+  # One independent stream per component: an option never changes the others.
+  world_rng, s2_rng, s1_rng, s2_t2_rng, s1_t2_rng = (
+      np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(5))
 
   west = center[0] - cols * resolution_m / 2
   north = center[1] + rows * resolution_m / 2
@@ -213,6 +214,7 @@ def _writer(out_dir, paths, crs):
 
   def write(name, bands, transform, nodata, descriptions, tags, band_crs=None):
     path = out_dir / f"{name}.tif"
+    partial = out_dir / f".{name}.tif.partial"  # renamed once complete
     count, height, width = bands.shape
     profile = {
         "driver": "GTiff", "height": height, "width": width, "count": count,
@@ -220,11 +222,12 @@ def _writer(out_dir, paths, crs):
         "transform": transform, "nodata": nodata, "compress": "deflate"}
     if height >= 256 and width >= 256:
       profile.update(tiled=True, blockxsize=256, blockysize=256)
-    with rasterio.open(path, "w", **profile) as dst:
+    with rasterio.open(partial, "w", **profile) as dst:
       dst.write(bands)
       for band, description in enumerate(descriptions, start=1):
         dst.set_band_description(band, description)
       dst.update_tags(**tags)
+    os.replace(partial, path)
     paths[name] = path
 
   return write

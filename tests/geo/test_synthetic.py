@@ -222,3 +222,12 @@ def test_bad_arguments_name_the_problem(tmp_path):
     synthetic.make_scene(0, tmp_path, size=32, crs="EPSG:4326")
   with pytest.raises(ValueError, match="coarse_ratio"):
     synthetic.make_scene(0, tmp_path, size=32, coarse_ratio=64)
+
+
+def test_non_square_scene(tmp_path):
+  scene = synthetic.make_scene(1, tmp_path, size=(32, 48), coarse_ratio=8)
+  assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+      p.name for p in scene.paths.values())
+  assert _read(scene, "s2").shape == (4, 32, 48)
+  assert _read(scene, "s1").shape == (2, 32, 48)
+  assert _read(scene, "s2_coarse").shape == (4, 4, 6)
