@@ -9,7 +9,7 @@ parameters.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, Callable, NamedTuple
 
 import flax.linen as nn
 import jax
@@ -103,3 +103,39 @@ def resize_to(x, height: int, width: int, *, method: str = "nearest"):
 def count_params(params) -> int:
   """Number of scalars in a parameter pytree (arrays or ShapeDtypeStructs)."""
   return sum(int(math.prod(leaf.shape)) for leaf in jax.tree_util.tree_leaves(params))
+
+
+class ConvSpec(NamedTuple):
+  """One convolution as traced: kernel (kh, kw, in, out), strides, dilations.
+
+  A transposed convolution shows as `input_dilation` = its stride.
+  """
+  kernel: tuple[int, ...]
+  stride: tuple[int, ...]
+  input_dilation: tuple[int, ...]
+  dilation: tuple[int, ...]
+
+
+def conv_specs(fn: Callable, *args) -> list[ConvSpec]:
+  """Every convolution `fn(*args)` performs, in order, without computing.
+
+  Traces `fn` abstractly (`args` may be `jax.ShapeDtypeStruct`s), so the
+  layer list of a paper-size network costs no compute; architecture tests
+  compare it to the papers' tables.
+  """
+  closed = jax.make_jaxpr(fn)(*args)
+  return list(_walk_convs(closed.jaxpr))
+
+
+def _walk_convs(jaxpr):
+  for eqn in jaxpr.eqns:
+    if eqn.primitive.name == "conv_general_dilated":
+      yield ConvSpec(tuple(eqn.invars[1].aval.shape),
+                     tuple(eqn.params["window_strides"]),
+                     tuple(eqn.params["lhs_dilation"]),
+                     tuple(eqn.params["rhs_dilation"]))
+    for value in eqn.params.values():
+      for sub in value if isinstance(value, (list, tuple)) else (value,):
+        inner = getattr(sub, "jaxpr", sub)
+        if hasattr(inner, "eqns"):
+          yield from _walk_convs(inner)

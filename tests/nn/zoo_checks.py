@@ -1,0 +1,77 @@
+"""Shared checks for the model-zoo tests (issue 5): cheap variables, jit,
+retrace and bfloat16 checks.
+
+XLA's CPU compile of `model.init` (threefry random bits for every parameter)
+dominates test time, so most tests fill the abstract variable tree on the host
+(`host_variables`) and only the determinism tests run a real init, with the
+cheap-to-compile 'rbg' PRNG.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+KEY = jax.random.key(0, impl="rbg")
+OTHER_KEY = jax.random.key(1, impl="rbg")
+
+
+def abstract_variables(model, *args, **kwargs):
+  """Variable shapes of `model.init(KEY, *args, **kwargs)`, no compute."""
+  return jax.eval_shape(lambda *a: model.init(KEY, *a, **kwargs), *args)
+
+
+def host_variables(model, *args, seed: int = 0, **kwargs):
+  """Variables with `init`'s structure filled by numpy: kernels He-scaled
+  normal, biases / means / log-scales 0, scales / variances / sigmas 1."""
+  rng = np.random.default_rng(seed)
+  shapes = abstract_variables(model, *args, **kwargs)
+
+  def fill(path, leaf):
+    name = str(getattr(path[-1], "key", path[-1]))
+    if name in ("bias", "mean", "log_scale"):
+      return jnp.zeros(leaf.shape, leaf.dtype)
+    if name in ("scale", "var", "sigma"):
+      return jnp.ones(leaf.shape, leaf.dtype)
+    fan_in = max(int(np.prod(leaf.shape[:-1])), 1) if name == "kernel" else 1
+    return jnp.asarray(rng.normal(0, 1 / np.sqrt(fan_in), leaf.shape), leaf.dtype)
+
+  return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
+def assert_init_deterministic(model, *args, **kwargs):
+  """Same key -> identical variables, another key -> different parameters."""
+  init = jax.jit(functools.partial(model.init, **kwargs))
+  first, again, other = init(KEY, *args), init(KEY, *args), init(OTHER_KEY, *args)
+  chex.assert_trees_all_equal(first, again)
+  differs = jax.tree_util.tree_map(lambda a, b: not np.array_equal(a, b),
+                                   first["params"], other["params"])
+  assert any(jax.tree_util.tree_leaves(differs))
+  return first
+
+
+def assert_jit_without_retrace(apply, variables, *args, perturb):
+  """`apply` jits, runs twice on same-shaped inputs with one trace."""
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def run(variables, *args):
+    return apply(variables, *args)
+
+  first = run(variables, *args)
+  second = run(variables, *perturb(args))
+  return first, second
+
+
+def assert_bfloat16_close(float32_out, bfloat16_out, atol=0.08):
+  """bfloat16 compute is finite and within `atol` of float32."""
+  for out32, out16 in zip(jax.tree_util.tree_leaves(float32_out),
+                          jax.tree_util.tree_leaves(bfloat16_out)):
+    assert out16.dtype == jnp.bfloat16
+    out16 = np.asarray(out16, np.float32)
+    assert np.all(np.isfinite(out16))
+    np.testing.assert_allclose(out16, np.asarray(out32), atol=atol)
