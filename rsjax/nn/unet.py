@@ -1,0 +1,212 @@
+"""U-Nets: the pix2pix generator (unet_256) and RS-UNet, the LULC segmenter.
+
+`UNetGenerator` is the pix2pix generator (Isola et al., "Image-to-image
+translation with conditional adversarial networks", CVPR 2017, Sec. 6.1.1 and
+the authors' `unet_256`): `num_downs` 4x4 stride-2 convolutions
+C64-C128-C256-C512-C512-C512-C512-C512 with LeakyReLU(0.2), BatchNorm on every
+level but the outermost and the innermost, a mirrored ReLU decoder of 4x4
+stride-2 transposed convolutions with skip concatenations, dropout 0.5 in the
+first three decoder blocks (the paper's CD512-CD1024-CD1024) and tanh.
+
+`RSUNet` is the U-Net (Ronneberger et al. 2015) of the RS-SPADE paper's
+downstream segmentation experiment (Sec. 4, Fig. 7): a stem double-conv block
+(3x3 conv, BN, ReLU, twice), 5 max-pool downsamplings each followed by a double
+conv, 5 upsamplings (2x2 stride-2 transposed conv, skip concatenation, double
+conv) and a 1x1 classifier. It is also CSEBGAN's conductor. Its encoder and
+decoder are separate modules (`UNetEncoder`, `UNetDecoder`) so the two-branch
+optical+SAR segmenter in `rsjax.nn.fusion` reuses the same blocks.
+
+All modules take NHWC inputs with any number of channels, compute in `dtype`
+(e.g. bfloat16) with float32 parameters, and return float32 outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rsjax.nn.layers import conv, conv_transpose
+
+Dtype = Any
+
+RSUNET_MULTIPLIERS = (1, 2, 4, 8, 16, 32)
+"""RS-UNet widths per level, as multiples of `base_features`: stem + 5 downs."""
+
+
+def check_spatial_divisible(x: jax.Array, factor: int, model: str) -> None:
+  """Raises a ValueError unless `x` is NHWC with H and W divisible by `factor`."""
+  if x.ndim != 4:
+    raise ValueError(f"{model} expects NHWC inputs (4 dims), got shape {x.shape}")
+  height, width = x.shape[1:3]
+  if height % factor or width % factor:
+    raise ValueError(
+        f"{model} downsamples by {factor}: input height and width must be "
+        f"divisible by {factor}, got {height}x{width} (shape {x.shape})")
+
+
+def batch_norm(train: bool, dtype: Dtype, name: str) -> nn.BatchNorm:
+  """BatchNorm with PyTorch's defaults (momentum 0.1, eps 1e-5), float32 params."""
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      dtype=dtype, param_dtype=jnp.float32, name=name)
+
+
+class DoubleConv(nn.Module):
+  """U-Net block: (3x3 conv -> BatchNorm -> ReLU) twice, `features` channels."""
+  features: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    for index in (1, 2):
+      x = conv(self.features, 3, use_bias=False, dtype=self.dtype,
+               name=f"conv{index}")(x)
+      x = batch_norm(train, self.dtype, f"norm{index}")(x)
+      x = nn.relu(x)
+    return x
+
+
+class UNetEncoder(nn.Module):
+  """RS-UNet encoder: a stem block, then `len(channel_multipliers) - 1` stages
+  of 2x2 max-pool + double conv. Returns every stage's output, full resolution
+  first (the skips of the decoder; the last one is the bottleneck)."""
+  base_features: int = 32
+  channel_multipliers: Sequence[int] = RSUNET_MULTIPLIERS
+  dtype: Dtype = jnp.float32
+
+  @property
+  def stage_features(self) -> tuple[int, ...]:
+    return tuple(self.base_features * m for m in self.channel_multipliers)
+
+  @property
+  def num_downs(self) -> int:
+    return len(self.channel_multipliers) - 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> list[jax.Array]:
+    check_spatial_divisible(x, 2**self.num_downs, type(self).__name__)
+    widths = self.stage_features
+    x = DoubleConv(widths[0], dtype=self.dtype, name="stem")(
+        x.astype(self.dtype), train=train)
+    stages = [x]
+    for level in range(1, self.num_downs + 1):
+      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = DoubleConv(widths[level], dtype=self.dtype, name=f"down{level}")(
+          x, train=train)
+      stages.append(x)
+    return stages
+
+
+class UpStage(nn.Module):
+  """U-Net decoder stage: 2x2 stride-2 transposed conv, skip concat, double conv."""
+  features: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, skip: jax.Array, *, train: bool) -> jax.Array:
+    x = conv_transpose(self.features, 2, 2, dtype=self.dtype, name="upsample")(x)
+    x = jnp.concatenate([skip.astype(x.dtype), x], axis=-1)
+    return DoubleConv(self.features, dtype=self.dtype, name="block")(x, train=train)
+
+
+class UNetDecoder(nn.Module):
+  """RS-UNet decoder: one `UpStage` per encoder downsampling; `up1` starts at
+  the bottleneck. Takes the encoder's stage list, returns full-resolution
+  features with `base_features * channel_multipliers[0]` channels."""
+  base_features: int = 32
+  channel_multipliers: Sequence[int] = RSUNET_MULTIPLIERS
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, stages: Sequence[jax.Array], *, train: bool) -> jax.Array:
+    num_downs = len(self.channel_multipliers) - 1
+    if len(stages) != num_downs + 1:
+      raise ValueError(f"UNetDecoder expects {num_downs + 1} encoder stages, "
+                       f"got {len(stages)}")
+    x = stages[-1]
+    for step in range(1, num_downs + 1):
+      level = num_downs - step
+      x = UpStage(self.base_features * self.channel_multipliers[level],
+                  dtype=self.dtype, name=f"up{step}")(x, stages[level], train=train)
+    return x
+
+
+class RSUNet(nn.Module):
+  """RS-UNet LULC segmenter (RS-SPADE paper Sec. 4; CSEBGAN's conductor).
+
+  5 downsamplings and 5 upsamplings by default (one per entry of
+  `channel_multipliers` after the first); input height and width must be
+  divisible by 2**5. Returns float32 logits (N, H, W, num_classes).
+  """
+  num_classes: int
+  base_features: int = 32
+  channel_multipliers: Sequence[int] = RSUNET_MULTIPLIERS
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    stages = UNetEncoder(self.base_features, self.channel_multipliers,
+                         dtype=self.dtype, name="encoder")(x, train=train)
+    features = UNetDecoder(self.base_features, self.channel_multipliers,
+                           dtype=self.dtype, name="decoder")(stages, train=train)
+    logits = conv(self.num_classes, 1, dtype=self.dtype, name="classifier")(features)
+    return logits.astype(jnp.float32)
+
+
+class UNetGenerator(nn.Module):
+  """pix2pix U-Net generator (Isola et al. 2017; `unet_256` at num_downs=8).
+
+  Level i (1-based) of the encoder has `ngf * min(2**(i-1), 8)` channels. As in
+  the authors' code, the convolutions followed by BatchNorm have no bias, the
+  outermost and innermost encoder levels have no BatchNorm, and only the last
+  transposed convolution has a bias. Dropout (`dropout_rate`, active when
+  `train`) follows the first `num_dropout_blocks` decoder blocks counted from
+  the innermost, as in the paper's decoder CD512-CD1024-CD1024-C1024-...
+  (the PyTorch reference shifts these one block outward; parameters are the
+  same). Input height and width must be divisible by 2**num_downs.
+  Call with `rngs={'dropout': key}` when `train` and `dropout_rate > 0`.
+  """
+  out_channels: int = 3
+  ngf: int = 64
+  num_downs: int = 8
+  dropout_rate: float = 0.5
+  num_dropout_blocks: int = 3
+  dtype: Dtype = jnp.float32
+
+  @property
+  def level_features(self) -> tuple[int, ...]:
+    return tuple(self.ngf * min(2**i, 8) for i in range(self.num_downs))
+
+  @nn.compact
+  def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
+    if self.num_downs < 1:
+      raise ValueError(f"UNetGenerator needs num_downs >= 1, got {self.num_downs}")
+    check_spatial_divisible(x, 2**self.num_downs, type(self).__name__)
+    widths = self.level_features
+    innermost = self.num_downs
+    x = x.astype(self.dtype)
+    skips = []
+    for level in range(1, innermost + 1):
+      if level > 1:
+        x = nn.leaky_relu(x, 0.2)
+      x = conv(widths[level - 1], 4, 2, padding=1, use_bias=False,
+               dtype=self.dtype, name=f"down{level}")(x)
+      if 1 < level < innermost:
+        x = batch_norm(train, self.dtype, f"down{level}_norm")(x)
+      skips.append(x)
+    for level in range(innermost, 1, -1):
+      x = nn.relu(x)
+      x = conv_transpose(widths[level - 2], 4, 2, use_bias=False,
+                         dtype=self.dtype, name=f"up{level}")(x)
+      x = batch_norm(train, self.dtype, f"up{level}_norm")(x)
+      if innermost - level < self.num_dropout_blocks and self.dropout_rate > 0:
+        x = nn.Dropout(self.dropout_rate, name=f"up{level}_dropout")(
+            x, deterministic=not train)
+      x = jnp.concatenate([skips[level - 2], x], axis=-1)
+    x = nn.relu(x)
+    x = conv_transpose(self.out_channels, 4, 2, use_bias=True, dtype=self.dtype,
+                       name="up1")(x)
+    return jnp.tanh(x).astype(jnp.float32)

@@ -1,0 +1,168 @@
+"""pix2pix U-Net generator and RS-UNet: layer tables (via eval_shape, no
+compute), shapes for several channel counts and sizes, jit, bfloat16, retracing
+and init determinism. Compiles use XLA's lowest optimization level for speed."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from rsjax.nn.unet import RSUNet, UNetGenerator
+
+FAST_COMPILE = {"xla_backend_optimization_level": 0,
+                "xla_llvm_disable_expensive_passes": True}
+fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+
+
+def _abstract_variables(model, shape):
+  return jax.eval_shape(
+      lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False))
+
+
+def _param_count(tree):
+  return sum(int(np.prod(leaf.shape)) for leaf in jax.tree.leaves(tree))
+
+
+# ---------------------------------------------------------------- pix2pix unet_256
+
+def test_unet256_layer_table_matches_pix2pix():
+  """unet_256 at ngf=64: C64-C128-C256-C512-C512-C512-C512-C512 encoder and
+  the mirrored decoder (out channels of each transposed conv), 4x4 kernels."""
+  params = _abstract_variables(UNetGenerator(out_channels=3),
+                               (1, 256, 256, 3))["params"]
+  encoder = [64, 128, 256, 512, 512, 512, 512, 512]
+  in_channels = [3] + encoder[:-1]
+  for level, (c_in, c_out) in enumerate(zip(in_channels, encoder), start=1):
+    assert params[f"down{level}"]["kernel"].shape == (4, 4, c_in, c_out)
+    assert "bias" not in params[f"down{level}"]
+  # BatchNorm everywhere but the outermost and innermost encoder levels.
+  assert "down1_norm" not in params and "down8_norm" not in params
+  assert all(f"down{level}_norm" in params for level in range(2, 8))
+  # Decoder: up8 (innermost) sees 512 channels, the others the concatenation.
+  decoder_out = {8: 512, 7: 512, 6: 512, 5: 512, 4: 256, 3: 128, 2: 64, 1: 3}
+  decoder_in = {8: 512, 7: 1024, 6: 1024, 5: 1024, 4: 1024, 3: 512, 2: 256, 1: 128}
+  for level, c_out in decoder_out.items():
+    assert params[f"up{level}"]["kernel"].shape == (4, 4, decoder_in[level], c_out)
+  assert "bias" in params["up1"] and "bias" not in params["up2"]
+  # The PyTorch reference reports 54.414 M parameters for unet_256.
+  assert _param_count(params) == 54_413_955
+
+
+def test_unet_generator_needs_divisible_size():
+  model = UNetGenerator(out_channels=3, ngf=4)
+  with pytest.raises(ValueError, match="divisible by 256"):
+    model.init(jax.random.key(0), jnp.zeros((1, 128, 128, 3)), train=False)
+
+
+@pytest.mark.parametrize("in_channels,out_channels,size,num_downs",
+                         [(3, 3, 256, 8), (13, 4, 128, 7), (2, 1, 32, 5)])
+def test_unet_generator_shapes_jit_and_dropout(in_channels, out_channels, size, num_downs):
+  model = UNetGenerator(out_channels=out_channels, ngf=4, num_downs=num_downs)
+  x = jax.random.uniform(jax.random.key(1), (1, size, size, in_channels), minval=-1)
+
+  @fast_jit
+  def train_forward(key):
+    variables = model.init(key, x, train=False)
+    out, _ = model.apply(variables, x, train=True, mutable=["batch_stats"],
+                         rngs={"dropout": key})
+    return out
+
+  a = train_forward(jax.random.key(0))
+  b = train_forward(jax.random.key(1))
+  assert a.shape == (1, size, size, out_channels) and a.dtype == jnp.float32
+  assert np.all(np.isfinite(a)) and np.all(np.abs(a) <= 1)
+  assert not np.allclose(a, b)  # different init and dropout masks
+
+
+def test_unet_generator_bf16_close_to_f32_and_no_retrace():
+  x = jax.random.uniform(jax.random.key(2), (2, 32, 32, 5), minval=-1)
+  f32 = UNetGenerator(out_channels=2, ngf=8, num_downs=5)
+  bf16 = f32.clone(dtype=jnp.bfloat16)
+  variables = f32.init(jax.random.key(0), x, train=False)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(
+      bf16.init(jax.random.key(0), x, train=False)))
+
+  @chex.assert_max_traces(n=1)
+  def forward(variables, x):
+    out, _ = f32.apply(variables, x, train=True, mutable=["batch_stats"],
+                       rngs={"dropout": jax.random.key(3)})
+    return out
+
+  jitted = fast_jit(forward)
+  want = jitted(variables, x)
+  jitted(variables, x + 0.1)  # same shapes: no retrace
+  got, _ = fast_jit(functools.partial(bf16.apply, train=True, mutable=["batch_stats"]))(
+      variables, x, rngs={"dropout": jax.random.key(3)})
+  assert np.all(np.isfinite(got))
+  np.testing.assert_allclose(got, want, atol=0.1 * float(np.std(want)) + 0.02)
+
+
+def test_unet_generator_deterministic_init():
+  model = UNetGenerator(out_channels=3, ngf=4, num_downs=5)
+  x = jnp.zeros((1, 32, 32, 3))
+  first = model.init(jax.random.key(7), x, train=False)
+  second = model.init(jax.random.key(7), x, train=False)
+  other = model.init(jax.random.key(8), x, train=False)
+  chex.assert_trees_all_equal(first, second)
+  assert not np.allclose(first["params"]["down1"]["kernel"],
+                         other["params"]["down1"]["kernel"])
+
+
+# ---------------------------------------------------------------- RS-UNet
+
+def test_rsunet_has_five_down_and_five_up_stages():
+  params = _abstract_variables(RSUNet(num_classes=9, base_features=32),
+                               (1, 256, 256, 4))["params"]
+  encoder, decoder = params["encoder"], params["decoder"]
+  assert sorted(encoder) == ["down1", "down2", "down3", "down4", "down5", "stem"]
+  assert sorted(decoder) == ["up1", "up2", "up3", "up4", "up5"]
+  widths = [32, 64, 128, 256, 512, 1024]
+  assert encoder["stem"]["conv1"]["kernel"].shape == (3, 3, 4, 32)
+  for level in range(1, 6):
+    block = encoder[f"down{level}"]
+    assert block["conv1"]["kernel"].shape == (3, 3, widths[level - 1], widths[level])
+    assert block["conv2"]["kernel"].shape == (3, 3, widths[level], widths[level])
+  for step in range(1, 6):
+    level = 5 - step
+    stage = decoder[f"up{step}"]
+    assert stage["upsample"]["kernel"].shape == (2, 2, widths[level + 1], widths[level])
+    assert stage["block"]["conv1"]["kernel"].shape == (3, 3, 2 * widths[level], widths[level])
+  assert params["classifier"]["kernel"].shape == (1, 1, 32, 9)
+
+
+def test_rsunet_stage_resolutions():
+  model = RSUNet(num_classes=3, base_features=4)
+  out = jax.eval_shape(lambda: model.init_with_output(
+      jax.random.key(0), jnp.zeros((1, 128, 128, 2)), train=False,
+      capture_intermediates=True))
+  stages = out[1]["intermediates"]["encoder"]["__call__"][0]
+  assert [s.shape[1] for s in stages] == [128, 64, 32, 16, 8, 4]
+  assert out[0].shape == (1, 128, 128, 3)
+
+
+@pytest.mark.parametrize("in_channels,num_classes,size", [(4, 9, 64), (1, 2, 32)])
+def test_rsunet_shapes_jit_bf16(in_channels, num_classes, size):
+  model = RSUNet(num_classes=num_classes, base_features=4)
+  x = jax.random.normal(jax.random.key(0), (2, size, size, in_channels))
+
+  @fast_jit
+  def logits(key):
+    variables = model.init(key, x, train=False)
+    f32, _ = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    bf16, _ = model.clone(dtype=jnp.bfloat16).apply(
+        variables, x, train=True, mutable=["batch_stats"])
+    return f32, bf16
+
+  f32, bf16 = logits(jax.random.key(1))
+  assert f32.shape == (2, size, size, num_classes) == bf16.shape
+  assert bf16.dtype == jnp.float32 and np.all(np.isfinite(bf16))
+  np.testing.assert_allclose(bf16, f32, atol=0.1 * float(np.std(f32)) + 1e-3)
+
+
+def test_rsunet_rejects_indivisible_size():
+  with pytest.raises(ValueError, match="divisible by 32"):
+    RSUNet(num_classes=3, base_features=4).init(
+        jax.random.key(0), jnp.zeros((1, 48, 48, 3)), train=False)
