@@ -66,7 +66,10 @@ class PatchGAN(nn.Module):
     layers = patchgan_layers(self.num_layers)
     features = []
     for i, (mult, kernel, stride) in enumerate(layers[:-1]):
-      x = sn_conv(mult * self.ndf, kernel, stride, name=f"conv_{i}")(x, train=train)
+      # As pix2pix: no bias in a conv that a BatchNorm follows.
+      use_bias = i == 0 or self.norm != "batch"
+      x = sn_conv(mult * self.ndf, kernel, stride, use_bias=use_bias,
+                  name=f"conv_{i}")(x, train=train)
       if i > 0:
         x = Normalization(self.norm, dtype=self.dtype, name=f"norm_{i}")(
             x, train=train)

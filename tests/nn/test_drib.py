@@ -76,13 +76,12 @@ def test_fewer_parameters_than_unet_256():
 
 
 @pytest.mark.parametrize("channels,size", [(1, 32), (6, 64)])
-def test_output_shape_and_range(channels, size):
+def test_output_shapes(channels, size):
   model = DRIBGenerator(out_channels=4, ngf=4, num_blocks=2)
-  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size, channels))
-  variables = host_variables(model, x, train=False)
-  y = jax.jit(functools.partial(model.apply, train=False))(variables, x)
+  x = jax.ShapeDtypeStruct((2, size, size, channels), jnp.float32)
+  variables = abstract_variables(model, x, train=False)
+  y = jax.eval_shape(lambda v, x: model.apply(v, x, train=False), variables, x)
   assert y.shape == (2, size, size, 4)
-  assert bool(jnp.all(jnp.abs(y) <= 1))
 
 
 def test_output_shape_128_abstract():
@@ -125,6 +124,7 @@ def test_bfloat16_close_to_float32():
                                                 dtype=jnp.bfloat16).apply,
                                   train=False))(variables, x)
   assert_bfloat16_close(y32, y16)
+  assert bool(jnp.all(jnp.abs(y32) <= 1)) and float(jnp.std(y32)) > 1e-3
 
 
 def test_drib_is_residual():

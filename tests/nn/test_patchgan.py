@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rsjax.nn.layers import conv_specs
+from rsjax.nn.layers import conv_specs, count_params
 from rsjax.nn.patchgan import (MultiScalePatchGAN, PatchGAN, patchgan_layers,
                                receptive_field)
 from zoo_checks import (abstract_variables, assert_bfloat16_close,
@@ -32,6 +32,12 @@ def test_layer_list_is_c64_c128_c256_c512_with_4x4_kernels():
   assert [f.shape[1:] for f in features] == [
       (128, 128, 64), (64, 64, 128), (32, 32, 256), (31, 31, 512)]
   assert logits.shape == (1, 30, 30, 1)  # pix2pix's 30x30 patches at 256
+  # pix2pix's n_layers=3 discriminator on 6 input channels: 2,768,705 weights
+  # (16*6*64 + 64 + 16*64*128 + 16*128*256 + 16*256*512 + 16*512 + 1, plus
+  # BatchNorm scale and bias of the middle three layers).
+  assert count_params(variables["params"]) == (
+      16 * 6 * 64 + 64 + 16 * 64 * 128 + 16 * 128 * 256 + 16 * 256 * 512
+      + 16 * 512 + 1 + 2 * (128 + 256 + 512))
 
 
 def test_receptive_field_from_layer_list_is_70():
@@ -61,11 +67,11 @@ def test_receptive_field_empirically_70():
                          [(2, 4, 64), (13, 1, 32)])
 def test_conditional_output_shapes(cond_channels, image_channels, size):
   model = PatchGAN(ndf=4)
-  cond = jnp.ones((2, size, size, cond_channels))
-  image = jnp.ones((2, size, size, image_channels))
-  variables = host_variables(model, cond, image, train=False)
-  features, logits = jax.jit(functools.partial(model.apply, train=False))(
-      variables, cond, image)
+  cond = jax.ShapeDtypeStruct((2, size, size, cond_channels), jnp.float32)
+  image = jax.ShapeDtypeStruct((2, size, size, image_channels), jnp.float32)
+  variables = abstract_variables(model, cond, image, train=False)
+  features, logits = jax.eval_shape(
+      lambda v, c, i: model.apply(v, c, i, train=False), variables, cond, image)
   assert len(features) == 4
   assert logits.shape == (2, size // 8 - 2, size // 8 - 2, 1)
 
