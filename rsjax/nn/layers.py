@@ -1,9 +1,15 @@
-"""Convolution helpers with the papers' N(0, 0.02) weight init.
+"""Convolution helpers with the papers' N(0, 0.02) weight init, and small tools.
 
 pix2pix, the cloud-removal paper (Sec. 3.3) and CSEBGAN initialise weights from a
 normal distribution with mean 0 and standard deviation 0.02 and biases at 0. All
 helpers take NHWC inputs, a compute `dtype` (e.g. bfloat16) and keep float32
 parameters.
+
+Also here: `SpectralConv` (a conv with optional spectral normalization, as SPADE
+and CSEBGAN use), `leaky_relu` (slope 0.2), `resize_to` (nearest for class maps,
+bilinear for rasters), `count_params`, and `conv_specs`, which lists the
+convolutions a network performs (kernel, stride, dilation) by abstract tracing,
+so architecture tests compare paper-size networks to the papers' tables for free.
 """
 
 from __future__ import annotations
