@@ -1,0 +1,160 @@
+"""Losses against float64 numpy formulas and scikit-image."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from skimage.metrics import structural_similarity
+
+from rsjax import losses
+
+
+def _log_sigmoid(x):
+  return -np.logaddexp(0.0, -x)
+
+
+@pytest.fixture
+def logits():
+  rng = np.random.default_rng(0)
+  return (rng.normal(size=(2, 5, 5, 1)).astype(np.float32),
+          rng.normal(size=(2, 5, 5, 1)).astype(np.float32))
+
+
+def test_vanilla_losses_are_bce(logits):
+  real, fake = logits
+  want_d = -np.mean(_log_sigmoid(real)) - np.mean(_log_sigmoid(-fake))
+  want_g = -np.mean(_log_sigmoid(fake))
+  np.testing.assert_allclose(losses.discriminator_loss("vanilla", real, fake),
+                             want_d, rtol=1e-5)
+  np.testing.assert_allclose(losses.generator_adversarial_loss("vanilla", fake),
+                             want_g, rtol=1e-5)
+
+
+def test_lsgan_and_hinge(logits):
+  real, fake = logits
+  np.testing.assert_allclose(losses.discriminator_loss("lsgan", real, fake),
+                             np.mean((real - 1) ** 2) + np.mean(fake**2), rtol=1e-5)
+  np.testing.assert_allclose(losses.generator_adversarial_loss("lsgan", fake),
+                             np.mean((fake - 1) ** 2), rtol=1e-5)
+  np.testing.assert_allclose(
+      losses.discriminator_loss("hinge", real, fake),
+      np.mean(np.maximum(0, 1 - real)) + np.mean(np.maximum(0, 1 + fake)),
+      rtol=1e-5)
+  np.testing.assert_allclose(losses.generator_adversarial_loss("hinge", fake),
+                             -np.mean(fake), rtol=1e-5)
+
+
+def test_multiscale_logits_are_averaged(logits):
+  real, fake = logits
+  small_real, small_fake = real[:, :2, :2], fake[:, :2, :2]
+  want = (losses.discriminator_loss("hinge", real, fake)
+          + losses.discriminator_loss("hinge", small_real, small_fake)) / 2
+  np.testing.assert_allclose(
+      losses.discriminator_loss("hinge", [real, small_real], [fake, small_fake]),
+      want, rtol=1e-6)
+
+
+def test_unknown_adversarial_kind_lists_the_valid_ones(logits):
+  with pytest.raises(ValueError, match="vanilla, lsgan, hinge"):
+    losses.generator_adversarial_loss("wgan", logits[0])
+
+
+def test_l1_masked():
+  pred = np.arange(8, dtype=np.float32).reshape(1, 2, 2, 2)
+  target = np.zeros_like(pred)
+  mask = np.array([[[1, 0], [0, 1]]], np.float32)
+  np.testing.assert_allclose(losses.l1_loss(pred, target), pred.mean())
+  np.testing.assert_allclose(losses.l1_loss(pred, target, mask),
+                             (0 + 1 + 6 + 7) / 4)
+
+
+def test_ssim_loss_matches_skimage():
+  rng = np.random.default_rng(1)
+  target = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
+  pred = np.clip(target + 0.3 * rng.normal(size=target.shape), -1, 1).astype(np.float32)
+  ssims = [structural_similarity(t.astype(np.float64), p.astype(np.float64),
+                                 data_range=2.0, channel_axis=-1,
+                                 gaussian_weights=True, sigma=1.5,
+                                 use_sample_covariance=False)
+           for p, t in zip(pred, target)]
+  np.testing.assert_allclose(losses.ssim_loss(pred, target), 1 - np.mean(ssims),
+                             atol=1e-4)
+  grad = jax.grad(lambda p: losses.ssim_loss(p, target))(pred)
+  assert np.all(np.isfinite(grad)) and np.any(grad != 0)
+
+
+def test_feature_matching_over_scales_and_layers():
+  real = [[np.zeros((1, 4, 4, 2)), np.zeros((1, 2, 2, 3))], [np.ones((1, 2, 2, 2))]]
+  fake = [[np.full((1, 4, 4, 2), 2.0), np.full((1, 2, 2, 3), 4.0)],
+          [np.ones((1, 2, 2, 2))]]
+  np.testing.assert_allclose(losses.feature_matching_loss(real, fake), (2 + 4 + 0) / 3)
+  grad = jax.grad(lambda r: losses.feature_matching_loss(r, fake))(real)
+  assert all(np.all(g == 0) for g in jax.tree.leaves(grad))   # real is constant
+  with pytest.raises(ValueError, match="same non-empty"):
+    losses.feature_matching_loss(real, fake[:1])
+
+
+def test_perceptual_loss_weights_layers():
+  def features(x):
+    return {"a": x, "b": 2 * x}
+
+  pred, target = np.ones((1, 2, 2, 1), np.float32), np.zeros((1, 2, 2, 1), np.float32)
+  np.testing.assert_allclose(
+      losses.perceptual_loss(features, pred, target, {"a": 0.5, "b": 1.0}),
+      0.5 * 1 + 1.0 * 2)
+  with pytest.raises(ValueError, match="gives no"):
+    losses.perceptual_loss(features, pred, target)
+
+
+def test_perceptual_loss_runs_on_vgg19_with_random_weights():
+  from rsjax.nn.vgg import VGG19
+  vgg = VGG19()
+  images = np.random.default_rng(2).uniform(-1, 1, (1, 32, 32, 3)).astype(np.float32)
+  variables = vgg.init(jax.random.key(0), images)
+  loss = losses.perceptual_loss(lambda x: vgg.apply(variables, x), images * 0.5, images)
+  assert np.isfinite(loss) and loss > 0
+  np.testing.assert_allclose(
+      losses.perceptual_loss(lambda x: vgg.apply(variables, x), images, images), 0.0)
+
+
+def _ce_reference(logits, labels, ignore_index=None, class_weights=None):
+  logits = logits.astype(np.float64)
+  log_probs = logits - np.log(np.exp(logits).sum(-1, keepdims=True))
+  total, weight_sum = 0.0, 0.0
+  for index in np.ndindex(labels.shape):
+    label = labels[index]
+    if label == ignore_index or not 0 <= label < logits.shape[-1]:
+      continue
+    weight = 1.0 if class_weights is None else class_weights[label]
+    total += -weight * log_probs[index + (label,)]
+    weight_sum += weight
+  return total / weight_sum
+
+
+def test_cross_entropy_matches_reference_with_ignore_and_weights():
+  rng = np.random.default_rng(3)
+  logits = rng.normal(size=(2, 4, 4, 5)).astype(np.float32)
+  labels = rng.integers(0, 5, (2, 4, 4))
+  labels[0, 0, :] = 255
+  weights = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+  np.testing.assert_allclose(losses.cross_entropy(logits, labels, ignore_index=255),
+                             _ce_reference(logits, labels, 255), rtol=1e-5)
+  np.testing.assert_allclose(
+      losses.cross_entropy(logits, labels, ignore_index=255, class_weights=weights),
+      _ce_reference(logits, labels, 255, weights), rtol=1e-5)
+  grad = jax.grad(lambda x: losses.cross_entropy(x, labels, ignore_index=255))(logits)
+  np.testing.assert_array_equal(grad[0, 0], 0.0)   # ignored pixels get no gradient
+
+
+def test_cross_entropy_errors():
+  logits = np.zeros((1, 2, 2, 3), np.float32)
+  with pytest.raises(ValueError, match="do not match"):
+    losses.cross_entropy(logits, np.zeros((1, 2, 3), np.int32))
+  with pytest.raises(ValueError, match="class_weights"):
+    losses.cross_entropy(logits, np.zeros((1, 2, 2), np.int32), class_weights=[1, 2])
+
+
+def test_losses_are_float32_for_bfloat16_inputs(logits):
+  real, fake = (jnp.asarray(x, jnp.bfloat16) for x in logits)
+  assert losses.discriminator_loss("vanilla", real, fake).dtype == jnp.float32
+  assert losses.l1_loss(real, fake).dtype == jnp.float32
