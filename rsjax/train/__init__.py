@@ -1,0 +1,1 @@
+"""Sharded training: the device mesh and shardings, the trainer, checkpoints."""
