@@ -1,0 +1,1 @@
+"""rs_multisource dataset: registered multi-source remote-sensing tiles."""
