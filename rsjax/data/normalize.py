@@ -1,0 +1,252 @@
+"""Per-source normalization of dataset fields to [-1, 1], and exact inverses.
+
+Generators of the papers end in tanh, so every continuous source is mapped
+linearly from a physical range onto [-1, 1] (values outside the range are
+clipped first). The inverses give physical units back, e.g. to write predicted
+Sentinel-2 reflectance to a GeoTIFF. The mapping is driven by a config
+(`default_config()`, a plain dict of dicts that `ml_collections.ConfigDict`
+accepts), with one entry per *source*:
+
+  s2   Sentinel-2 reflectance (DN / 10000), B2, B3, B4, B8. Default range
+       [0, 1] per band. We keep the full physical range rather than the
+       visually nicer [0, 0.3]: cloudy inputs (`s2_cloudy`) share this mapping
+       and clouds are bright (0.3-1.0), and vegetation NIR often exceeds 0.3,
+       so a 0.3 clip would destroy exactly the signal cloud removal and fusion
+       need. Override `high` (a float or one value per band) for other choices.
+  s1   Sentinel-1 backscatter in dB, clipped per polarization with the ranges
+       of `rsjax.geo.sar` (VV [-25, 0], VH [-32.5, 0] by default).
+  dem  4 channels: elevation m ([0, 3000] by default; set it to your area),
+       slope deg [0, 90], aspect deg [0, 360), hillshade [0, 1].
+       Aspect is circular: `aspect: 'linear'` maps [0, 360] onto [-1, 1] (one
+       channel, north at both ends), `aspect: 'sincos'` replaces it by
+       (sin, cos) of the azimuth (dem gets 5 channels: elev, slope, sin, cos,
+       hillshade), which has no seam at north. Flat cells (slope 0) carry
+       aspect 0 from `rsjax.geo.terrain`.
+
+Fields map onto sources (`FIELD_SOURCES`): s2_cloudy, s2_t2 and s2_coarse use
+the s2 mapping, s1_t2 the s1 one. Integer fields (lulc, lulc_t2, valid,
+cloud_mask) and metadata pass through unchanged: class indices stay integers,
+models one-hot them.
+
+Every function takes numpy or jax arrays (channels last) and returns the same
+kind of array; jax inputs work under `jit`.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rsjax.geo import sar
+
+SOURCES = ("s2", "s1", "dem")
+FIELD_SOURCES: Mapping[str, str] = {
+    "s2": "s2", "s2_cloudy": "s2", "s2_t2": "s2", "s2_coarse": "s2",
+    "s1": "s1", "s1_t2": "s1",
+    "dem": "dem",
+}
+PASSTHROUGH_FIELDS = ("lulc", "lulc_t2", "valid", "cloud_mask", "scene_id",
+                      "crs", "transform", "tile_row", "tile_col", "mask")
+S2_BANDS = ("B2", "B3", "B4", "B8")
+DEM_CHANNELS = ("elevation", "slope", "aspect", "hillshade")
+ASPECT_MODES = ("linear", "sincos")
+
+
+def default_config() -> dict[str, Any]:
+  """The default normalization config (a dict of per-source dicts)."""
+  return {
+      "s2": {"low": 0.0, "high": 1.0},
+      "s1": {"polarizations": ("VV", "VH"),
+             "ranges": {k: tuple(v) for k, v in sar.DEFAULT_DB_RANGES.items()}},
+      "dem": {"elevation": (0.0, 3000.0), "slope": (0.0, 90.0),
+              "aspect": "linear", "hillshade": (0.0, 1.0)},
+  }
+
+
+def _as_dict(config) -> dict[str, Any]:
+  if config is None:
+    return default_config()
+  if hasattr(config, "to_dict"):
+    config = config.to_dict()
+  return {k: (dict(v.to_dict() if hasattr(v, "to_dict") else v)
+              if isinstance(v, Mapping) or hasattr(v, "to_dict") else v)
+          for k, v in config.items()}
+
+
+def resolve_config(config=None) -> dict[str, Any]:
+  """Defaults overlaid with `config`; unknown source names raise KeyError."""
+  given = _as_dict(config)
+  unknown = sorted(set(given) - set(SOURCES))
+  if unknown:
+    raise KeyError(f"normalization config: unknown source(s) {unknown}; valid "
+                   f"sources are {list(SOURCES)}.")
+  result = copy.deepcopy(default_config())
+  for source, entries in given.items():
+    bad = sorted(set(entries) - set(result[source]))
+    if bad:
+      raise KeyError(f"normalization config '{source}': unknown key(s) {bad}; "
+                     f"valid keys are {sorted(result[source])}.")
+    result[source].update(entries)
+  mode = result["dem"]["aspect"]
+  if mode not in ASPECT_MODES:
+    raise ValueError(f"normalization config 'dem.aspect' must be one of "
+                     f"{list(ASPECT_MODES)}, got {mode!r}.")
+  return result
+
+
+def source_of(field: str) -> str | None:
+  """The source whose mapping normalizes `field`; None for pass-through."""
+  if field in FIELD_SOURCES:
+    return FIELD_SOURCES[field]
+  if field in PASSTHROUGH_FIELDS:
+    return None
+  raise KeyError(f"unknown field {field!r}; normalized fields are "
+                 f"{sorted(FIELD_SOURCES)}, pass-through fields are "
+                 f"{sorted(PASSTHROUGH_FIELDS)}.")
+
+
+def _xp(x):
+  return jnp if isinstance(x, jax.Array) else np
+
+
+def _float(xp, x):
+  x = xp.asarray(x)
+  return x if xp.issubdtype(x.dtype, xp.floating) else x.astype(xp.float32)
+
+
+def _range(name: str, low_high) -> tuple[Any, Any]:
+  low, high = (np.asarray(v, np.float64) for v in low_high)
+  if not np.all(low < high):
+    raise ValueError(f"normalization range {name} must have low < high, got "
+                     f"{(low.tolist(), high.tolist())}.")
+  return low, high
+
+
+def _to_unit(xp, x, low, high):
+  """Clip x to [low, high] and map linearly onto [-1, 1]."""
+  low = xp.asarray(low, x.dtype)
+  high = xp.asarray(high, x.dtype)
+  return (xp.clip(x, low, high) - low) / (high - low) * 2.0 - 1.0
+
+
+def _from_unit(xp, y, low, high):
+  low = xp.asarray(low, y.dtype)
+  high = xp.asarray(high, y.dtype)
+  return low + (xp.clip(y, -1.0, 1.0) + 1.0) * 0.5 * (high - low)
+
+
+def _check_channels(name, x, channels):
+  if x.ndim == 0 or x.shape[-1] != channels:
+    raise ValueError(f"{name}: expected {channels} channels last, got an "
+                     f"array of shape {x.shape}.")
+
+
+def normalize_s2(x, cfg: Mapping[str, Any]):
+  """Reflectance -> [-1, 1], clipped to [low, high] (per band if sequences)."""
+  xp = _xp(x)
+  x = _float(xp, x)
+  low, high = _range("s2", (cfg["low"], cfg["high"]))
+  return _to_unit(xp, x, low, high)
+
+
+def denormalize_s2(y, cfg: Mapping[str, Any]):
+  xp = _xp(y)
+  y = _float(xp, y)
+  low, high = _range("s2", (cfg["low"], cfg["high"]))
+  return _from_unit(xp, y, low, high)
+
+
+def normalize_s1(x, cfg: Mapping[str, Any]):
+  """dB -> [-1, 1], clipped per polarization (`rsjax.geo.sar.normalize_db`)."""
+  return sar.normalize_db(x, tuple(cfg["polarizations"]), ranges=cfg["ranges"])
+
+
+def denormalize_s1(y, cfg: Mapping[str, Any]):
+  return sar.denormalize_db(y, tuple(cfg["polarizations"]),
+                            ranges=cfg["ranges"])
+
+
+def dem_channels(cfg: Mapping[str, Any]) -> int:
+  """Number of normalized DEM channels: 4 (linear aspect) or 5 (sin/cos)."""
+  return 5 if cfg["aspect"] == "sincos" else 4
+
+
+def normalize_dem(x, cfg: Mapping[str, Any]):
+  """(elevation m, slope deg, aspect deg, hillshade) -> [-1, 1] channels."""
+  xp = _xp(x)
+  x = _float(xp, x)
+  _check_channels("dem", x, 4)
+  elevation = _to_unit(xp, x[..., 0], *_range("dem.elevation",
+                                              cfg["elevation"]))
+  slope = _to_unit(xp, x[..., 1], *_range("dem.slope", cfg["slope"]))
+  hillshade = _to_unit(xp, x[..., 3], *_range("dem.hillshade",
+                                             cfg["hillshade"]))
+  aspect = xp.mod(x[..., 2], 360.0)
+  if cfg["aspect"] == "sincos":
+    radians = aspect * (np.pi / 180.0)
+    parts = [elevation, slope, xp.sin(radians), xp.cos(radians), hillshade]
+  else:
+    parts = [elevation, slope, aspect / 180.0 - 1.0, hillshade]
+  return xp.stack(parts, axis=-1)
+
+
+def denormalize_dem(y, cfg: Mapping[str, Any]):
+  """The inverse of `normalize_dem`: 4 physical channels back."""
+  xp = _xp(y)
+  y = _float(xp, y)
+  _check_channels("dem", y, dem_channels(cfg))
+  elevation = _from_unit(xp, y[..., 0], *_range("dem.elevation",
+                                               cfg["elevation"]))
+  slope = _from_unit(xp, y[..., 1], *_range("dem.slope", cfg["slope"]))
+  if cfg["aspect"] == "sincos":
+    degrees = xp.arctan2(y[..., 2], y[..., 3]) * (180.0 / np.pi)
+    aspect = xp.mod(degrees, 360.0)
+  else:
+    aspect = xp.mod((xp.clip(y[..., 2], -1.0, 1.0) + 1.0) * 180.0, 360.0)
+  hillshade = _from_unit(xp, y[..., -1], *_range("dem.hillshade",
+                                                cfg["hillshade"]))
+  return xp.stack([elevation, slope, aspect, hillshade], axis=-1)
+
+
+_FORWARD = {"s2": normalize_s2, "s1": normalize_s1, "dem": normalize_dem}
+_INVERSE = {"s2": denormalize_s2, "s1": denormalize_s1, "dem": denormalize_dem}
+
+
+def normalize(field: str, x, config=None):
+  """Normalizes one field (pass-through fields are returned unchanged)."""
+  source = source_of(field)
+  if source is None:
+    return x
+  return _FORWARD[source](x, resolve_config(config)[source])
+
+
+def denormalize(field: str, y, config=None):
+  """Physical units back from a normalized field (e.g. a generator output)."""
+  source = source_of(field)
+  if source is None:
+    return y
+  return _INVERSE[source](y, resolve_config(config)[source])
+
+
+def normalize_batch(batch: Mapping[str, Any], config=None) -> dict[str, Any]:
+  """Normalizes every field of an example or batch dict."""
+  cfg = resolve_config(config)
+  out = {}
+  for field, x in batch.items():
+    source = source_of(field)
+    out[field] = x if source is None else _FORWARD[source](x, cfg[source])
+  return out
+
+
+def denormalize_batch(batch: Mapping[str, Any], config=None) -> dict[str, Any]:
+  cfg = resolve_config(config)
+  out = {}
+  for field, y in batch.items():
+    source = source_of(field)
+    out[field] = y if source is None else _INVERSE[source](y, cfg[source])
+  return out

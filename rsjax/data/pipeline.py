@@ -1,0 +1,335 @@
+"""The input pipeline: a config and a mesh -> global, sharded, prefetched batches.
+
+    it = pipeline.create_iterator(config, mesh, train=True, start_step=step)
+    batch = next(it)   # {'s2': jax.Array (B, T, T, 4) in [-1, 1], ...}
+
+Per batch: each process reads its own examples (`rsjax.data.readers`), the
+local numpy batches become one global `jax.Array` per field with
+`jax.make_array_from_process_local_data` and sharding
+`NamedSharding(mesh, P('data'))` (Auto and Explicit meshes alike), then one
+jitted step on the sharded batch applies the augmentation (train only; in
+physical units, so aspect is corrected) and the normalization. Two background
+threads keep `config.prefetch` host batches and device batches ready.
+
+Sources (`config.source`): 'tfds' reads `config.name` from `config.data_dir`,
+by random access when the dataset has ArrayRecord files (`tfds.data_source`,
+O(1) resume, batches independent of the process count) and otherwise with
+tf.data from TFRecords (resume skips at most one epoch); 'memory' serves
+`MemorySource` random examples through the random-access path, with no
+TensorFlow at all. TensorFlow is imported only when a tfds source is built,
+with GPUs and TPUs hidden from it.
+
+Resume: the batch of step k depends only on (seed, k), so
+`create_iterator(..., start_step=k)` yields what an uninterrupted iterator
+yields at step k. Evaluation (`train=False`) is one pass over the split in
+order, every example exactly once, with a float `mask` field (1 real, 0
+padding) on every batch.
+
+Fields that cannot be device arrays (text: scene_id, crs; float64: transform)
+come back as process-local numpy arrays in the same dict.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+
+from rsjax.data import augment as augment_lib
+from rsjax.data import fields as fields_lib
+from rsjax.data import normalize as normalize_lib
+from rsjax.data import readers
+from rsjax.data.memory_source import MemorySource
+
+READ_MODES = ("auto", "random_access", "tf_data")
+SOURCES = ("tfds", "memory")
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Every key the pipeline reads, with its default."""
+  return ml_collections.ConfigDict({
+      "source": "tfds",                       # 'tfds' | 'memory'
+      "name": "rs_multisource/synthetic_tiny",
+      "data_dir": None,
+      "split": "train",
+      "eval_split": "validation",
+      "batch_size": 8,                        # global, over all processes
+      "eval_batch_size": None,                # None: batch_size
+      "fields": fields_lib.DEFAULT_FIELDS,
+      "normalize": True,
+      "normalization": None,                  # None: normalize.default_config()
+      "augment": "dihedral",                  # 'dihedral' | 'flips' | 'none'
+      "shuffle": True,
+      "shuffle_buffer": 1024,                 # tf_data read mode only
+      "seed": 0,
+      "read_mode": "auto",                    # 'auto' | 'random_access' | 'tf_data'
+      "read_threads": 8,
+      "prefetch": 2,
+      "tile_size": 256,                       # memory source only
+      "memory_examples": 64,                  # memory source only
+  })
+
+
+def _resolve(config) -> ml_collections.ConfigDict:
+  cfg = default_config()
+  given = config.to_dict() if hasattr(config, "to_dict") else dict(config)
+  unknown = sorted(set(given) - set(cfg))
+  if unknown:
+    raise KeyError(f"data config: unknown key(s) {unknown}; valid keys are "
+                   f"{sorted(cfg)}.")
+  cfg.update(given)
+  if cfg.source not in SOURCES:
+    raise ValueError(f"config.source must be one of {list(SOURCES)}, got "
+                     f"{cfg.source!r}.")
+  if cfg.read_mode not in READ_MODES:
+    raise ValueError(f"config.read_mode must be one of {list(READ_MODES)}, "
+                     f"got {cfg.read_mode!r}.")
+  if cfg.augment not in augment_lib.MODES:
+    raise ValueError(f"config.augment must be one of {list(augment_lib.MODES)}"
+                     f", got {cfg.augment!r}.")
+  return cfg
+
+
+def import_tfds():
+  """tensorflow_datasets, with TensorFlow kept off every accelerator."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  for kind in ("GPU", "TPU"):
+    try:
+      tf.config.set_visible_devices([], kind)
+    except (RuntimeError, ValueError):
+      pass  # TF already initialized, or no such device type
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  return tfds
+
+
+def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh,
+                     key: str = "batch_size") -> int:
+  """The process-local batch size; clear errors for indivisible sizes."""
+  if "data" not in mesh.axis_names:
+    raise ValueError(f"the mesh has no 'data' axis (axes {mesh.axis_names}); "
+                     "batches are sharded over 'data'.")
+  processes, shards = jax.process_count(), mesh.shape["data"]
+  if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+    raise ValueError(f"config.{key} must be a positive int, got "
+                     f"{batch_size!r}.")
+  if batch_size % shards:
+    raise ValueError(f"config.{key}={batch_size} is not divisible by the "
+                     f"mesh's 'data' axis size {shards}.")
+  if batch_size % processes:
+    raise ValueError(f"config.{key}={batch_size} is not divisible by the "
+                     f"number of processes {processes}.")
+  return batch_size // processes
+
+
+def _tfds_reader(cfg, split: str, train: bool, global_batch: int):
+  tfds = import_tfds()
+  builder = tfds.builder(cfg.name, data_dir=cfg.data_dir)
+  if not builder.info.splits:
+    raise FileNotFoundError(
+        f"dataset {cfg.name!r} is not prepared in data_dir {cfg.data_dir!r}; "
+        f"build it with `tfds build` (--data_dir) first.")
+  if split not in builder.info.splits:
+    raise KeyError(f"dataset {cfg.name!r} has no split {split!r}; splits are "
+                   f"{sorted(builder.info.splits)}.")
+  features = set(builder.info.features.keys())
+  missing = sorted(set(cfg.fields) - features)
+  if missing:
+    raise KeyError(f"config.fields: {missing} not in dataset {cfg.name!r} "
+                   f"(features: {sorted(features)}).")
+  formats = [builder.info.file_format] + list(
+      getattr(builder.info, "alternative_file_formats", []) or [])
+  has_array_record = any(getattr(f, "value", f) == "array_record"
+                         for f in formats if f is not None)
+  mode = cfg.read_mode
+  if mode == "auto":
+    mode = "random_access" if has_array_record else "tf_data"
+  if mode == "random_access" and not has_array_record:
+    raise ValueError(
+        f"config.read_mode='random_access' needs ArrayRecord files, but "
+        f"{cfg.name!r} is stored as {formats}; rebuild with "
+        "`tfds build --file_format=array_record` or use read_mode 'tf_data'.")
+  common = dict(global_batch=global_batch, process_index=jax.process_index(),
+                process_count=jax.process_count(), seed=cfg.seed,
+                shuffle=cfg.shuffle and train, train=train)
+  if mode == "random_access":
+    source = tfds.data_source(
+        cfg.name, split=split, data_dir=cfg.data_dir,
+        builder_kwargs={"file_format": "array_record"})
+    return readers.RandomAccessReader(source, cfg.fields,
+                                      num_threads=cfg.read_threads, **common)
+  return readers.TFDataReader(builder, split, cfg.fields,
+                              shuffle_buffer=cfg.shuffle_buffer, **common)
+
+
+def make_reader(config, *, train: bool, split: str | None = None,
+                global_batch: int):
+  """The host reader of a resolved config (see `rsjax.data.readers`)."""
+  cfg = config
+  split = split or (cfg.split if train else cfg.eval_split)
+  if cfg.source == "memory":
+    source = MemorySource(cfg.memory_examples, tile_size=cfg.tile_size,
+                          fields=cfg.fields,
+                          seed=cfg.seed * 1000 + (0 if train else 1))
+    return readers.RandomAccessReader(
+        source, cfg.fields, global_batch=global_batch,
+        process_index=jax.process_index(), process_count=jax.process_count(),
+        seed=cfg.seed, shuffle=cfg.shuffle and train, train=train,
+        num_threads=cfg.read_threads)
+  return _tfds_reader(cfg, split, train, global_batch)
+
+
+def _host_batches(reader, start: int, stop: int | None) -> Iterator[dict]:
+  if isinstance(reader, readers.RandomAccessReader):
+    step = start
+    while stop is None or step < stop:
+      yield reader.read(step)
+      step += 1
+  else:
+    for step, batch in enumerate(reader.batches(start), start):
+      if stop is not None and step >= stop:
+        return
+      yield batch
+
+
+class _Background:
+  """Runs an iterator on a daemon thread, `size` items ahead."""
+
+  _DONE = object()
+
+  def __init__(self, iterator: Iterator, size: int):
+    self._queue: queue.Queue = queue.Queue(maxsize=max(1, size))
+    self._stop = threading.Event()
+    self._thread = threading.Thread(target=self._run, args=(iterator,),
+                                    daemon=True)
+    self._thread.start()
+
+  def _put(self, item) -> bool:
+    while not self._stop.is_set():
+      try:
+        self._queue.put(item, timeout=0.1)
+        return True
+      except queue.Full:
+        continue
+    return False
+
+  def _run(self, iterator):
+    try:
+      for item in iterator:
+        if not self._put((item, None)):
+          return
+      self._put((self._DONE, None))
+    except BaseException as e:  # forwarded to the consumer
+      self._put((None, e))
+
+  def __iter__(self):
+    return self
+
+  def __next__(self):
+    item, error = self._queue.get()
+    if error is not None:
+      raise error
+    if item is self._DONE:
+      self._queue.put((self._DONE, None))
+      raise StopIteration
+    return item
+
+  def close(self):
+    self._stop.set()
+
+
+class BatchIterator:
+  """Global batches (dicts of sharded jax.Arrays) from `start_step` on.
+
+  Attributes: `step` (the step of the next batch), `steps_per_epoch`,
+  `num_examples` (of the split), `num_batches` (None when training: infinite).
+  """
+
+  def __init__(self, config, mesh: jax.sharding.Mesh, *, train: bool,
+               start_step: int = 0, split: str | None = None):
+    cfg = _resolve(config)
+    key = "batch_size" if train or cfg.eval_batch_size is None \
+        else "eval_batch_size"
+    global_batch = cfg[key]
+    check_batch_size(global_batch, mesh, key)
+    if start_step < 0 or (not train and start_step):
+      raise ValueError(f"start_step must be 0 for evaluation and >= 0 for "
+                       f"training, got {start_step}.")
+    self.global_batch = global_batch
+    self.sharding = NamedSharding(mesh, P("data"))
+    self.reader = make_reader(cfg, train=train, split=split,
+                              global_batch=global_batch)
+    self.steps_per_epoch = self.reader.steps_per_epoch
+    self.num_examples = self.reader.num_examples
+    self.num_batches = None if train else self.steps_per_epoch
+    self.step = start_step
+    self._postprocess = _make_postprocess(cfg, train)
+    host = _Background(_host_batches(self.reader, start_step,
+                                     self.num_batches), cfg.prefetch)
+    device = map(self._to_device, enumerate(host, start_step))
+    self._host, self._device = host, _Background(device, cfg.prefetch)
+
+  def _to_device(self, step_and_batch):
+    step, local = step_and_batch
+    arrays, host = {}, {}
+    for name, value in local.items():
+      if fields_lib.is_device_field(value.dtype):
+        shape = (self.global_batch,) + value.shape[1:]
+        arrays[name] = jax.make_array_from_process_local_data(
+            self.sharding, value, shape)
+      else:
+        host[name] = value
+    arrays = self._postprocess(arrays, np.int32(step))
+    return {**arrays, **host}
+
+  def __iter__(self):
+    return self
+
+  def __next__(self) -> dict[str, Any]:
+    batch = next(self._device)
+    self.step += 1
+    return batch
+
+  def close(self):
+    self._device.close()
+    self._host.close()
+    self.reader.close()
+
+  def __del__(self):
+    try:
+      self.close()
+    except Exception:  # pylint: disable=broad-except
+      pass
+
+
+def _make_postprocess(cfg, train: bool):
+  """One jitted function: augment (train) then normalize, on global arrays."""
+  norm = normalize_lib.resolve_config(cfg.normalization) if cfg.normalize \
+      else None
+  mode = cfg.augment if train else "none"
+  seed = int(cfg.seed)
+
+  def postprocess(arrays: Mapping[str, jax.Array], step):
+    arrays = dict(arrays)
+    if mode != "none":
+      arrays = augment_lib.random_augment(arrays, seed=seed, step=step,
+                                          mode=mode)
+    if norm is not None:
+      arrays = normalize_lib.normalize_batch(arrays, norm)
+    return arrays
+
+  return jax.jit(postprocess)
+
+
+def create_iterator(config, mesh: jax.sharding.Mesh, *, train: bool = True,
+                    start_step: int = 0, split: str | None = None
+                    ) -> BatchIterator:
+  """Training (infinite, shuffled, augmented) or evaluation (one padded pass)
+  batches for `config` (keys: `default_config()`) sharded over `mesh`."""
+  return BatchIterator(config, mesh, train=train, start_step=start_step,
+                       split=split)
