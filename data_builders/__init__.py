@@ -1,0 +1,1 @@
+"""TFDS builders, one folder per dataset layout (`tfds new` layout)."""

@@ -1,0 +1,212 @@
+"""What the public-dataset builders share: manual_dir checks, splits, tiling.
+
+The builders in `sen1_2/`, `sen12ms/`, `sen12ms_cr/`, `gid15/` and
+`whu_opt_sar/` read a dataset the user downloaded into TFDS's `manual_dir`, in
+the dataset's published layout. This module holds the parts they have in
+common, so that each builder file only describes its dataset:
+
+  require_dir / require_file   errors that name the missing folder or file,
+                               the dataset and where it comes from.
+  split_groups                 a deterministic train/validation/test split by
+                               group (scene, ROI or image), so tiles of one
+                               place never leak across splits.
+  open_image / scene_windows / read_tile
+                               windowed reads of large images (GID, WHU-OPT-SAR
+                               are thousands of pixels a side): only one tile is
+                               in memory at a time.
+
+Paths are `etils.epath.Path` (what TFDS passes as `manual_dir`); pixel reads
+go through rasterio, so images must be on a file system GDAL can open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import types
+import warnings
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import rasterio
+import rasterio.errors
+from affine import Affine
+from etils import epath
+from rasterio.windows import Window
+
+from rsjax.geo import io as geo_io
+from rsjax.geo import tiles as geo_tiles
+
+SPLITS = ("train", "validation", "test")
+
+
+class ManualDataError(FileNotFoundError):
+  """The manual_dir does not hold what a builder needs; the message says what."""
+
+
+def require_dir(path: epath.PathLike, *, dataset: str, hint: str = "",
+                ) -> epath.Path:
+  """Returns `path` if it is a folder, else raises naming it and the dataset."""
+  path = epath.Path(path)
+  if not path.is_dir():
+    raise ManualDataError(
+        f"{dataset}: folder not found: {path}. {hint}".rstrip() +
+        f" See the `{dataset}` builder's MANUAL_DOWNLOAD_INSTRUCTIONS.")
+  return path
+
+
+def require_file(path: epath.PathLike, *, dataset: str, hint: str = "",
+                 ) -> epath.Path:
+  """Returns `path` if it is a file, else raises naming it and the dataset."""
+  path = epath.Path(path)
+  if not path.is_file():
+    raise ManualDataError(
+        f"{dataset}: file not found: {path}. {hint}".rstrip() +
+        f" See the `{dataset}` builder's MANUAL_DOWNLOAD_INSTRUCTIONS.")
+  return path
+
+
+def _hash_unit(seed: int, group: str) -> float:
+  digest = hashlib.blake2b(f"{seed}/{group}".encode(), digest_size=8).digest()
+  return int.from_bytes(digest, "big") / 2**64
+
+
+def split_counts(n: int, ratios: Sequence[float]) -> list[int]:
+  """How many of `n` groups each split gets, proportional to `ratios`.
+
+  Largest-remainder rounding; then, if there are at least as many groups as
+  splits with a positive ratio, every such split gets at least one group
+  (taken from the largest), so small datasets still have all their splits.
+  """
+  ratios = np.asarray(ratios, dtype=np.float64)
+  if (ratios.ndim != 1 or not np.isfinite(ratios).all() or (ratios < 0).any()
+      or ratios.sum() <= 0):
+    raise ValueError(
+        f"split ratios must be non-negative numbers with a positive sum, got "
+        f"{ratios.tolist()}.")
+  exact = n * ratios / ratios.sum()
+  counts = np.floor(exact).astype(int)
+  for index in np.argsort(-(exact - counts), kind="stable")[:n - counts.sum()]:
+    counts[index] += 1
+  wanted = ratios > 0
+  if n >= wanted.sum():
+    for index in np.flatnonzero(wanted & (counts == 0)):
+      counts[int(np.argmax(counts))] -= 1
+      counts[index] += 1
+  return counts.tolist()
+
+
+def split_groups(groups: Sequence[str], ratios: Sequence[float], *,
+                 seed: int = 0, splits: Sequence[str] = SPLITS,
+                 ) -> dict[str, str]:
+  """Assigns whole groups (scenes, images) to splits, deterministically.
+
+  Groups are ordered by a hash of (seed, group name), which does not depend on
+  the order or the machine, and the first `counts[0]` go to `splits[0]`, the
+  next to `splits[1]`, and so on (`split_counts`). The same group names and
+  seed always give the same split.
+
+  Returns:
+    {group: split name}.
+  """
+  if len(ratios) != len(splits):
+    raise ValueError(
+        f"{len(ratios)} split ratios given for the {len(splits)} splits "
+        f"{tuple(splits)}.")
+  unique = sorted(set(groups))
+  ordered = sorted(unique, key=lambda group: (_hash_unit(seed, group), group))
+  assignment = {}
+  start = 0
+  for split, count in zip(splits, split_counts(len(unique), ratios)):
+    for group in ordered[start:start + count]:
+      assignment[group] = split
+    start += count
+  return assignment
+
+
+@contextlib.contextmanager
+def open_image(path: epath.PathLike, *, dataset: str,
+               expected_bands: int | None = None,
+               dtype: str | None = None):
+  """Opens an image with rasterio (a CRS is not required), checked.
+
+  Raises a `ManualDataError` for a missing file and a `geo_io.RasterError`
+  naming the file for an unreadable one, a wrong band count or dtype.
+  """
+  path = require_file(path, dataset=dataset)
+  with warnings.catch_warnings():
+    warnings.simplefilter("ignore", rasterio.errors.NotGeoreferencedWarning)
+    try:
+      image = rasterio.open(str(path))
+    except rasterio.errors.RasterioIOError as error:
+      raise geo_io.RasterError(
+          f"{dataset}: {path} cannot be read as an image: {error}") from error
+  with image:
+    if expected_bands is not None and image.count != expected_bands:
+      raise geo_io.RasterError(
+          f"{dataset}: {path} has {image.count} band(s), expected "
+          f"{expected_bands}.")
+    if dtype is not None and image.dtypes[0] != dtype:
+      raise geo_io.RasterError(
+          f"{dataset}: {path} holds {image.dtypes[0]} pixels, expected "
+          f"{dtype}.")
+    yield image
+
+
+def check_same_size(images: Mapping[str, rasterio.DatasetReader], *,
+                    dataset: str) -> tuple[int, int]:
+  """(height, width) shared by all `images`, or an error listing the sizes."""
+  sizes = {name: (image.height, image.width) for name, image in images.items()}
+  if len(set(sizes.values())) != 1:
+    listing = ", ".join(f"{image.name}: {h}x{w}" for (h, w), image in zip(
+        sizes.values(), images.values()))
+    raise geo_io.RasterError(
+        f"{dataset}: the images of one scene differ in size ({listing}); "
+        "they must be co-registered pixel for pixel.")
+  return next(iter(sizes.values()))
+
+
+def scene_windows(height: int, width: int, tile_size: int,
+                  ) -> list[geo_tiles.Tile]:
+  """Non-overlapping tiles of `tile_size` over an image, row-major.
+
+  The strip narrower than a tile at the right and bottom edges is left out
+  (as when the papers cut scenes into 256x256 patches).
+  """
+  grid = types.SimpleNamespace(height=height, width=width,
+                               transform=Affine.identity())
+  return geo_tiles.grid_tiles(grid, tile_size=tile_size)
+
+
+def read_tile(image: rasterio.DatasetReader, window: Window) -> np.ndarray:
+  """One window of an open image as (rows, cols, bands), nothing else read."""
+  return np.moveaxis(geo_io.read_window(image, window).data, 0, -1)
+
+
+def split_items(items: Sequence, *, group_of, ratios: Sequence[float],
+                seed: int = 0, fixed: Mapping[str, str] | None = None,
+                splits: Sequence[str] = SPLITS) -> dict[str, list]:
+  """Puts items (patches, tiles) into splits by their group, deterministically.
+
+  Args:
+    items: what to split.
+    group_of: item -> group name (scene, image); a group is never divided.
+    ratios: relative sizes of `splits` for the groups not in `fixed`.
+    seed: selects the assignment (`split_groups`).
+    fixed: {group: split} decided beforehand (an official hold-out list);
+      these groups ignore `ratios`.
+
+  Returns:
+    {split: items of that split, in their original order} for every split.
+  """
+  fixed = dict(fixed or {})
+  unknown = set(fixed.values()) - set(splits)
+  if unknown:
+    raise ValueError(f"unknown split(s) {sorted(unknown)}; valid: {splits}.")
+  free = [group_of(item) for item in items if group_of(item) not in fixed]
+  assignment = {**split_groups(free, ratios, seed=seed, splits=splits),
+                **fixed}
+  out: dict[str, list] = {split: [] for split in splits}
+  for item in items:
+    out[assignment[group_of(item)]].append(item)
+  return out

@@ -1,0 +1,209 @@
+"""The SEN1-2 / SEN12MS / SEN12MS-CR family: file naming, scanning, reading.
+
+The three TUM datasets share one naming scheme (Schmitt et al. 2018, 2019;
+Ebel et al. 2020): four seasonal ROI sets, scenes numbered within each, and
+256x256 patches numbered within each scene,
+
+    <folder>/<modality>_<scene>/<season>_<modality>_<scene>_p<patch>.<ext>
+
+with season one of `SEASONS`, modality e.g. `s1`, `s2`, `lc`, `s2_cloudy`, and
+<folder> either the season itself (SEN1-2 and SEN12MS: `ROIs1158_spring/s1_1/`)
+or `<season>_<modality>` (SEN12MS-CR, one archive per modality:
+`ROIs1158_spring_s1/s1_1/`). `scan_patches` finds the patches of a reference
+modality and their partner files in the other modalities, and raises an error
+naming the folder or file when one is missing. `read_geotiff` reads one
+GeoTIFF patch (SEN12MS, SEN12MS-CR) with its georeferencing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Sequence
+
+import numpy as np
+from etils import epath
+
+from data_builders import public_common
+from rsjax.geo import io as geo_io
+
+SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall",
+           "ROIs2017_winter")
+# Sentinel-2 L1C bands in the order of the 13-band SEN12MS(-CR) GeoTIFFs.
+S2_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10",
+            "B11", "B12")
+S2_RGBN = ("B2", "B3", "B4", "B8")
+S2_SCALE = 1e-4  # digital numbers -> top-of-atmosphere reflectance
+S1_BANDS = ("VV", "VH")
+
+# Folder layouts: the season folder holds all modalities, or one folder each.
+SEASON_FOLDER = "season"
+MODALITY_FOLDER = "season_modality"
+
+
+@dataclasses.dataclass(frozen=True)
+class Patch:
+  """One patch: where it is and the file of each modality."""
+  season: str
+  scene: int
+  patch: int
+  paths: dict
+
+  @property
+  def id(self) -> str:
+    return f"{self.season}_{self.scene}_p{self.patch}"
+
+  @property
+  def group(self) -> str:
+    """The scene (ROI) the patch belongs to: the unit of splitting."""
+    return f"{self.season}/{self.scene}"
+
+
+def modality_folder(root: epath.Path, season: str, modality: str,
+                    layout: str) -> epath.Path:
+  if layout == SEASON_FOLDER:
+    return root / season
+  if layout == MODALITY_FOLDER:
+    return root / f"{season}_{modality}"
+  raise ValueError(f"unknown layout {layout!r}")
+
+
+def _patch_numbers(scene_dir: epath.Path, season: str, modality: str,
+                   scene: int, ext: str) -> set[int]:
+  pattern = re.compile(
+      rf"^{re.escape(season)}_{re.escape(modality)}_{scene}_p(\d+)\.{ext}$")
+  numbers = set()
+  for path in scene_dir.iterdir():
+    match = pattern.match(path.name)
+    if match:
+      numbers.add(int(match.group(1)))
+  return numbers
+
+
+def _scan_season(root, season, modalities, ext, layout, dataset):
+  reference = modalities[0]
+  folder = modality_folder(root, season, reference, layout)
+  scene_pattern = re.compile(rf"^{re.escape(reference)}_(\d+)$")
+  scenes = sorted(int(m.group(1)) for m in (
+      scene_pattern.match(p.name) for p in folder.iterdir()) if m)
+  patches = []
+  for scene in scenes:
+    numbers = _patch_numbers(folder / f"{reference}_{scene}", season,
+                             reference, scene, ext)
+    paths = {reference: {k: folder / f"{reference}_{scene}" /
+                         f"{season}_{reference}_{scene}_p{k}.{ext}"
+                         for k in numbers}}
+    for modality in modalities[1:]:
+      scene_dir = public_common.require_dir(
+          modality_folder(root, season, modality, layout) /
+          f"{modality}_{scene}", dataset=dataset,
+          hint=f"Scene {season} {scene} has {reference} patches but no "
+          f"{modality} folder.")
+      found = _patch_numbers(scene_dir, season, modality, scene, ext)
+      missing = sorted(numbers - found)
+      if missing:
+        raise public_common.ManualDataError(
+            f"{dataset}: {len(missing)} {reference} patch(es) of scene "
+            f"{season} {scene} have no {modality} file, e.g. "
+            f"{scene_dir / f'{season}_{modality}_{scene}_p{missing[0]}.{ext}'}.")
+      paths[modality] = {k: scene_dir / f"{season}_{modality}_{scene}_p{k}.{ext}"
+                         for k in numbers}
+    patches += [Patch(season=season, scene=scene, patch=k,
+                      paths={m: paths[m][k] for m in modalities})
+                for k in sorted(numbers)]
+  return patches
+
+
+def scan_patches(root: epath.PathLike, *, dataset: str,
+                 modalities: Sequence[str], ext: str,
+                 seasons: Sequence[str] = SEASONS,
+                 layouts: Sequence[str] = (SEASON_FOLDER,)) -> list[Patch]:
+  """All patches under `root`, with a file for every modality.
+
+  A season whose reference-modality folder (`modalities[0]`) is absent is
+  skipped (users often download only some seasons); at least one must be
+  there. Within a present season, a scene or patch without its partner file in
+  another modality is an error that names the missing folder or file.
+
+  Args:
+    root: the manual_dir.
+    dataset: the dataset's name, for error messages.
+    modalities: e.g. ('s1', 's2', 'lc'); the first one drives the scan.
+    ext: file extension without the dot ('png', 'tif').
+    seasons: the seasons to read.
+    layouts: folder layouts to try for each season, in order.
+
+  Returns:
+    Patches sorted by season (in `seasons` order), scene and patch number.
+  """
+  root = public_common.require_dir(root, dataset=dataset)
+  patches, expected = [], []
+  for season in seasons:
+    for layout in layouts:
+      folder = modality_folder(root, season, modalities[0], layout)
+      expected.append(str(folder))
+      if folder.is_dir():
+        patches += _scan_season(root, season, modalities, ext, layout, dataset)
+        break
+  if not patches:
+    raise public_common.ManualDataError(
+        f"{dataset}: no {modalities[0]} patches found under {root}; expected "
+        f"at least one of the folders {expected} with "
+        f"{modalities[0]}_<scene>/<season>_{modalities[0]}_<scene>_p<patch>."
+        f"{ext} files. See the `{dataset}` builder's "
+        "MANUAL_DOWNLOAD_INSTRUCTIONS.")
+  return patches
+
+
+def band_indexes(names: Sequence[str], available: Sequence[str] = S2_BANDS,
+                 ) -> list[int]:
+  """1-based band indexes of `names` in a file holding `available` bands."""
+  unknown = [name for name in names if name not in available]
+  if unknown or not names:
+    raise ValueError(
+        f"unknown or no band(s) {unknown or list(names)}; valid bands: "
+        f"{list(available)}.")
+  return [available.index(name) + 1 for name in names]
+
+
+@dataclasses.dataclass(frozen=True)
+class GeoPatch:
+  """Pixels of one GeoTIFF patch: (rows, cols, bands), validity, georeference."""
+  data: np.ndarray
+  valid: np.ndarray
+  crs: str
+  transform: np.ndarray
+
+
+def read_geotiff(path: epath.Path, *, expected_bands: int,
+                 bands: Sequence[int] | None = None) -> GeoPatch:
+  """Reads the `bands` (1-based; all if None) of a georeferenced patch."""
+  with geo_io.open_raster(str(path), expected_bands=expected_bands) as image:
+    read = geo_io.read_window(image, bands=bands)
+    return GeoPatch(data=np.moveaxis(read.data, 0, -1), valid=read.valid,
+                    crs=image.crs.to_wkt(),
+                    transform=np.asarray(tuple(image.transform)[:6],
+                                         np.float64))
+
+
+def metadata_features(tfds_features, *, georeferenced: bool) -> dict:
+  """Feature specs of a patch's identity (and CRS/transform if georeferenced)."""
+  features = {
+      "id": tfds_features.Text(),
+      "season": tfds_features.Text(),
+      "scene": tfds_features.Scalar(dtype=np.int32),
+      "patch": tfds_features.Scalar(dtype=np.int32),
+  }
+  if georeferenced:
+    features["crs"] = tfds_features.Text()
+    features["transform"] = tfds_features.Tensor(shape=(6,), dtype=np.float64)
+  return features
+
+
+def metadata_values(patch: Patch, geo: GeoPatch | None = None) -> dict:
+  values = {"id": patch.id, "season": patch.season, "scene": patch.scene,
+            "patch": patch.patch}
+  if geo is not None:
+    values["crs"] = geo.crs
+    values["transform"] = geo.transform
+  return values

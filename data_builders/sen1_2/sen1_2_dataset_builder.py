@@ -1,0 +1,120 @@
+"""TFDS builder for SEN1-2: co-registered Sentinel-1 / Sentinel-2 PNG patch pairs.
+
+SEN1-2 (Schmitt, Hughes, Zhu 2018, "The SEN1-2 dataset for deep learning in
+SAR-optical data fusion", ISPRS Annals IV-1) holds 282,384 pairs of 256x256
+patches at 10 m: an 8-bit grey Sentinel-1 VV image and an 8-bit Sentinel-2
+RGB (B4, B3, B2) image, over four seasonal sets of ROIs. It is the dataset of
+the cloud-removal paper (SAR -> optical, then cloud removal).
+
+Layout read (the published archive, as described in the paper and used by the
+public SEN1-2 loaders):
+
+    <manual_dir>/ROIs1158_spring/s1_<scene>/ROIs1158_spring_s1_<scene>_p<k>.png
+    <manual_dir>/ROIs1158_spring/s2_<scene>/ROIs1158_spring_s2_<scene>_p<k>.png
+    ... likewise ROIs1868_summer, ROIs1970_fall, ROIs2017_winter.
+
+Splits are by scene (season + ROI number), so patches of one scene never land
+in two splits; `split_ratios` and `split_seed` select the assignment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow_datasets as tfds
+from PIL import Image
+
+from data_builders import public_common
+from data_builders import sen12_common
+
+PATCH = 256
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = """
+SEN1-2 is published by TU Munich on mediaTUM (https://mediatum.ub.tum.de/1436631,
+doi:10.14459/2018mp1436631) under CC BY 4.0; cite Schmitt, Hughes and Zhu (2018),
+ISPRS Annals IV-1, 141-146. Download the archive (about 45 GB) and extract it so
+that manual_dir holds the season folders directly:
+
+  <manual_dir>/ROIs1158_spring/s1_<n>/ROIs1158_spring_s1_<n>_p<k>.png
+  <manual_dir>/ROIs1158_spring/s2_<n>/ROIs1158_spring_s2_<n>_p<k>.png
+  <manual_dir>/ROIs1868_summer/...   <manual_dir>/ROIs1970_fall/...
+  <manual_dir>/ROIs2017_winter/...
+
+Seasons you did not download are skipped; every s1 patch needs its s2 partner.
+Then: tfds build data_builders/sen1_2 --manual_dir=<manual_dir>
+"""
+
+
+@dataclasses.dataclass(kw_only=True)
+class BuilderConfig(tfds.core.BuilderConfig):
+  """SEN1-2 options.
+
+  Attributes:
+    seasons: the seasonal ROI sets to read.
+    split_ratios: relative train/validation/test sizes, in scenes.
+    split_seed: selects which scenes go where.
+  """
+  seasons: tuple[str, ...] = sen12_common.SEASONS
+  split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+  split_seed: int = 0
+
+
+def _read_png(path, channels: int) -> np.ndarray:
+  """A PNG as (256, 256, channels) uint8; grey or RGB whatever its mode."""
+  with path.open("rb") as f, Image.open(f) as image:
+    image = image.convert("L" if channels == 1 else "RGB")
+    array = np.asarray(image, dtype=np.uint8)
+  array = array.reshape(array.shape[:2] + (channels,))
+  if array.shape != (PATCH, PATCH, channels):
+    raise ValueError(
+        f"sen1_2: {path} is {array.shape[1]}x{array.shape[0]} pixels, "
+        f"expected {PATCH}x{PATCH}.")
+  return array
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """SEN1-2 Sentinel-1 VV / Sentinel-2 RGB patch pairs."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [
+      BuilderConfig(name="default", description="All four seasons, split "
+                    "8:1:1 by scene."),
+  ]
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    features = {
+        "s1": tfds.features.Image(shape=(PATCH, PATCH, 1)),
+        "s2": tfds.features.Image(shape=(PATCH, PATCH, 3)),
+        **sen12_common.metadata_features(tfds.features, georeferenced=False),
+    }
+    return self.dataset_info_from_configs(
+        description=__doc__,
+        features=tfds.features.FeaturesDict(features),
+        supervised_keys=("s1", "s2"),
+        homepage="https://mediatum.ub.tum.de/1436631",
+        citation="Schmitt, M., Hughes, L. H., Zhu, X. X. (2018). The SEN1-2 "
+        "dataset for deep learning in SAR-optical data fusion. ISPRS Annals "
+        "IV-1, 141-146.",
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    patches = sen12_common.scan_patches(
+        dl_manager.manual_dir, dataset=self.name, modalities=("s1", "s2"),
+        ext="png", seasons=self.builder_config.seasons)
+    splits = public_common.split_items(
+        patches, group_of=lambda patch: patch.group,
+        ratios=self.builder_config.split_ratios,
+        seed=self.builder_config.split_seed)
+    return {split: self._generate_examples(items)
+            for split, items in splits.items()}
+
+  def _generate_examples(self, patches):
+    for patch in patches:
+      yield patch.id, {
+          "s1": _read_png(patch.paths["s1"], 1),
+          "s2": _read_png(patch.paths["s2"], 3),
+          **sen12_common.metadata_values(patch),
+      }
