@@ -176,9 +176,14 @@ class GeoPatch:
 
 
 def read_geotiff(path: epath.Path, *, expected_bands: int,
-                 bands: Sequence[int] | None = None) -> GeoPatch:
+                 bands: Sequence[int] | None = None,
+                 size: int = 256) -> GeoPatch:
   """Reads the `bands` (1-based; all if None) of a georeferenced patch."""
   with geo_io.open_raster(str(path), expected_bands=expected_bands) as image:
+    if (image.height, image.width) != (size, size):
+      raise geo_io.RasterError(
+          f"{path}: {image.height}x{image.width} pixels, expected "
+          f"{size}x{size}.")
     read = geo_io.read_window(image, bands=bands)
     return GeoPatch(data=np.moveaxis(read.data, 0, -1), valid=read.valid,
                     crs=image.crs.to_wkt(),

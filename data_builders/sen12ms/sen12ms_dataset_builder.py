@@ -1,0 +1,173 @@
+"""TFDS builder for SEN12MS: Sentinel-1 / Sentinel-2 / MODIS land-cover triplets.
+
+SEN12MS (Schmitt, Hughes, Qiu, Zhu 2019, ISPRS Annals IV-2/W7, 153-160) holds
+180,662 triplets of georeferenced 256x256 GeoTIFF patches at 10 m:
+
+  s1  2 bands float32, sigma0 in dB: VV, VH.
+  s2  13 bands uint16, Sentinel-2 L1C digital numbers (reflectance x 10^4):
+      B1, B2, B3, B4, B5, B6, B7, B8, B8A, B9, B10, B11, B12.
+  lc  4 bands uint16, MODIS land cover: IGBP (1-17), LCCS land cover,
+      LCCS land use, LCCS surface hydrology.
+
+Layout read: the mediaTUM archives `<season>_{s1,s2,lc}.tar.gz` unpack into
+one folder per season, as the authors' loaders (github.com/schmitt-muc/SEN12MS)
+expect; one folder per season and modality (`ROIs1158_spring_s1/s1_<n>/`, the
+SEN12MS-CR style) is accepted too:
+
+    <manual_dir>/ROIs1158_spring/s1_<n>/ROIs1158_spring_s1_<n>_p<k>.tif
+    <manual_dir>/ROIs1158_spring/s2_<n>/ROIs1158_spring_s2_<n>_p<k>.tif
+    <manual_dir>/ROIs1158_spring/lc_<n>/ROIs1158_spring_lc_<n>_p<k>.tif
+    ... likewise ROIs1868_summer, ROIs1970_fall, ROIs2017_winter.
+
+Features: `s1` (256, 256, 2) float32 dB; `s2` (256, 256, bands) float32 TOA
+reflectance (DN x 1e-4) for the config's bands; `lulc` (256, 256) uint8 class
+codes of the config's land-cover band (IGBP by default, codes as in the file);
+plus id, season, scene, patch, CRS (WKT) and affine transform.
+
+Splits are by scene. With `official_holdout` (the default), the 26 hold-out
+scenes of the authors' `splits/SEN12MS_holdOutScenes.txt` (about 10% of the
+patches, chosen by them for balanced seasons and regions) are the test split
+and the other scenes are split train/validation by `split_ratios`. Patches
+with non-finite values (the authors' loaders drop one, summer 146 p202) are
+skipped and counted in the log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import logging
+
+from data_builders import public_common
+from data_builders import sen12_common
+
+PATCH = 256
+LC_BANDS = ("igbp", "lccs_lc", "lccs_lu", "lccs_sh")
+# schmitt-muc/SEN12MS splits/SEN12MS_holdOutScenes.txt, as season/scene.
+HOLDOUT_SCENES = tuple(
+    f"{season}/{scene}" for season, scenes in (
+        ("ROIs1158_spring", (63, 146, 97, 124, 15, 17)),
+        ("ROIs1868_summer", (43, 131, 19, 104, 72, 15, 79)),
+        ("ROIs1970_fall", (120, 39, 144, 35, 61, 47, 30, 141)),
+        ("ROIs2017_winter", (64, 146, 32, 107, 135)),
+    ) for scene in scenes)
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = """
+SEN12MS is published by TU Munich on mediaTUM (https://mediatum.ub.tum.de/1474000,
+doi:10.14459/2019mp1474000) under CC BY 4.0; cite Schmitt et al. (2019), ISPRS
+Annals IV-2/W7, 153-160. Download the archives ROIs<...>_<season>_{s1,s2,lc}.tar.gz
+of the seasons you want (about 420 GB for all) and extract them into manual_dir:
+
+  <manual_dir>/ROIs1158_spring/s1_<n>/ROIs1158_spring_s1_<n>_p<k>.tif
+  <manual_dir>/ROIs1158_spring/s2_<n>/ROIs1158_spring_s2_<n>_p<k>.tif
+  <manual_dir>/ROIs1158_spring/lc_<n>/ROIs1158_spring_lc_<n>_p<k>.tif
+  (and ROIs1868_summer, ROIs1970_fall, ROIs2017_winter likewise)
+
+Folders per season and modality (ROIs1158_spring_s1/s1_<n>/...) also work.
+Every s1 patch needs its s2 and lc partner. Then:
+  tfds build data_builders/sen12ms --manual_dir=<manual_dir> [--config=rgbn]
+"""
+
+
+@dataclasses.dataclass(kw_only=True)
+class BuilderConfig(tfds.core.BuilderConfig):
+  """SEN12MS options.
+
+  Attributes:
+    s2_bands: Sentinel-2 bands to keep, by name (`sen12_common.S2_BANDS`).
+    lc_band: land-cover band stored as `lulc`: one of `LC_BANDS`.
+    seasons: the seasonal ROI sets to read.
+    official_holdout: the authors' hold-out scenes are the test split.
+    split_ratios: train/validation/test sizes in scenes (of the scenes not
+      held out when `official_holdout`).
+    split_seed: selects which scenes go where.
+  """
+  s2_bands: tuple[str, ...] = sen12_common.S2_BANDS
+  lc_band: str = "igbp"
+  seasons: tuple[str, ...] = sen12_common.SEASONS
+  official_holdout: bool = True
+  split_ratios: tuple[float, float, float] = (0.9, 0.1, 0.0)
+  split_seed: int = 0
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """SEN12MS Sentinel-1 / Sentinel-2 / land-cover patch triplets."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [
+      BuilderConfig(name="all", description="All 13 Sentinel-2 bands, IGBP."),
+      BuilderConfig(name="rgbn", s2_bands=sen12_common.S2_RGBN,
+                    description="Sentinel-2 B2, B3, B4, B8 (RGBN), IGBP."),
+  ]
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    config = self.builder_config
+    sen12_common.band_indexes(config.s2_bands)
+    if config.lc_band not in LC_BANDS:
+      raise ValueError(f"sen12ms: lc_band {config.lc_band!r} is not one of "
+                       f"{LC_BANDS}.")
+    features = {
+        "s1": tfds.features.Tensor(shape=(PATCH, PATCH, 2), dtype=np.float32,
+                                   encoding="zlib"),
+        "s2": tfds.features.Tensor(shape=(PATCH, PATCH, len(config.s2_bands)),
+                                   dtype=np.float32, encoding="zlib"),
+        "lulc": tfds.features.Tensor(shape=(PATCH, PATCH), dtype=np.uint8,
+                                     encoding="zlib"),
+        **sen12_common.metadata_features(tfds.features, georeferenced=True),
+    }
+    return self.dataset_info_from_configs(
+        description=__doc__,
+        features=tfds.features.FeaturesDict(features),
+        homepage="https://mediatum.ub.tum.de/1474000",
+        citation="Schmitt, M., Hughes, L. H., Qiu, C., Zhu, X. X. (2019). "
+        "SEN12MS - a curated dataset of georeferenced multi-spectral "
+        "Sentinel-1/2 imagery for deep learning and data fusion. ISPRS "
+        "Annals IV-2/W7, 153-160.",
+        metadata=tfds.core.MetadataDict(s1_bands=list(sen12_common.S1_BANDS),
+                                        s2_bands=list(config.s2_bands),
+                                        lc_band=config.lc_band),
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    config = self.builder_config
+    patches = sen12_common.scan_patches(
+        dl_manager.manual_dir, dataset=self.name,
+        modalities=("s1", "s2", "lc"), ext="tif", seasons=config.seasons,
+        layouts=(sen12_common.SEASON_FOLDER, sen12_common.MODALITY_FOLDER))
+    fixed = ({group: "test" for group in HOLDOUT_SCENES}
+             if config.official_holdout else {})
+    splits = public_common.split_items(
+        patches, group_of=lambda patch: patch.group, ratios=config.split_ratios,
+        seed=config.split_seed, fixed=fixed)
+    return {split: self._generate_examples(items)
+            for split, items in splits.items()}
+
+  def _generate_examples(self, patches):
+    config = self.builder_config
+    s2_indexes = sen12_common.band_indexes(config.s2_bands)
+    skipped = 0
+    for patch in patches:
+      s1 = sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2)
+      s2 = sen12_common.read_geotiff(patch.paths["s2"], expected_bands=13,
+                                     bands=s2_indexes)
+      lc = sen12_common.read_geotiff(
+          patch.paths["lc"], expected_bands=4,
+          bands=[LC_BANDS.index(config.lc_band) + 1])
+      if not (s1.valid.all() and s2.valid.all()):
+        skipped += 1
+        logging.warning("sen12ms: skipping %s: non-finite or nodata pixels.",
+                        patch.id)
+        continue
+      yield patch.id, {
+          "s1": s1.data.astype(np.float32),
+          "s2": s2.data.astype(np.float32) * np.float32(sen12_common.S2_SCALE),
+          "lulc": lc.data[..., 0].astype(np.uint8),
+          **sen12_common.metadata_values(patch, s1),
+      }
+    if skipped:
+      logging.warning("sen12ms: %d patch(es) skipped for invalid pixels.",
+                      skipped)
