@@ -1,0 +1,149 @@
+"""TFDS builder for SEN12MS-CR: Sentinel-1, cloud-free and cloudy Sentinel-2.
+
+SEN12MS-CR (Ebel, Meraner, Schmitt, Zhu 2021, "Multisensor data fusion for
+cloud removal in global and all-season Sentinel-2 imagery", IEEE TGRS 59(7),
+5866-5878) adds to the SEN12MS patches a cloudy Sentinel-2 observation taken
+close in time: 122,218 triplets of georeferenced 256x256 GeoTIFFs at 10 m,
+
+  s1         2 bands float32, sigma0 in dB: VV, VH.
+  s2         13 bands uint16, cloud-free Sentinel-2 L1C (reflectance x 10^4).
+  s2_cloudy  13 bands uint16, the cloudy observation of the same patch.
+
+Layout read: each mediaTUM archive `<season>_<modality>.tar.gz` unpacks into
+its own folder, as the authors' loader (github.com/PatrickTUM/SEN12MS-CR-TS,
+`dataLoader`) expects:
+
+    <manual_dir>/ROIs1158_spring_s1/s1_<n>/ROIs1158_spring_s1_<n>_p<k>.tif
+    <manual_dir>/ROIs1158_spring_s2/s2_<n>/ROIs1158_spring_s2_<n>_p<k>.tif
+    <manual_dir>/ROIs1158_spring_s2_cloudy/s2_cloudy_<n>/
+        ROIs1158_spring_s2_cloudy_<n>_p<k>.tif
+    ... likewise ROIs1868_summer, ROIs1970_fall, ROIs2017_winter.
+
+Features: `s1` (256, 256, 2) float32 dB; `s2` and `s2_cloudy` (256, 256,
+bands) float32 TOA reflectance (DN x 1e-4) for the config's bands; plus id,
+season, scene, patch, CRS (WKT) and affine transform. Splits are by scene
+(`split_ratios`, `split_seed`). Patches with non-finite or nodata pixels are
+skipped and counted in the log.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import logging
+
+from data_builders import public_common
+from data_builders import sen12_common
+
+PATCH = 256
+MODALITIES = ("s1", "s2", "s2_cloudy")
+
+MANUAL_DOWNLOAD_INSTRUCTIONS = """
+SEN12MS-CR is published by TU Munich on mediaTUM (https://mediatum.ub.tum.de/1554803,
+doi:10.14459/2020mp1554803) under CC BY 4.0; cite Ebel et al. (2021), IEEE TGRS
+59(7), 5866-5878. Download the archives <season>_{s1,s2,s2_cloudy}.tar.gz of the
+seasons you want and extract each into manual_dir, so that it holds:
+
+  <manual_dir>/ROIs1158_spring_s1/s1_<n>/ROIs1158_spring_s1_<n>_p<k>.tif
+  <manual_dir>/ROIs1158_spring_s2/s2_<n>/ROIs1158_spring_s2_<n>_p<k>.tif
+  <manual_dir>/ROIs1158_spring_s2_cloudy/s2_cloudy_<n>/ROIs1158_spring_s2_cloudy_<n>_p<k>.tif
+  (and ROIs1868_summer_*, ROIs1970_fall_*, ROIs2017_winter_* likewise)
+
+Every s1 patch needs its s2 and s2_cloudy partner. Then:
+  tfds build data_builders/sen12ms_cr --manual_dir=<manual_dir> [--config=rgbn]
+"""
+
+
+@dataclasses.dataclass(kw_only=True)
+class BuilderConfig(tfds.core.BuilderConfig):
+  """SEN12MS-CR options.
+
+  Attributes:
+    s2_bands: Sentinel-2 bands kept in `s2` and `s2_cloudy`, by name.
+    seasons: the seasonal ROI sets to read.
+    split_ratios: relative train/validation/test sizes, in scenes.
+    split_seed: selects which scenes go where.
+  """
+  s2_bands: tuple[str, ...] = sen12_common.S2_BANDS
+  seasons: tuple[str, ...] = sen12_common.SEASONS
+  split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
+  split_seed: int = 0
+
+
+class Builder(tfds.core.GeneratorBasedBuilder):
+  """SEN12MS-CR Sentinel-1 / cloud-free / cloudy Sentinel-2 triplets."""
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
+  BUILDER_CONFIGS = [
+      BuilderConfig(name="all", description="All 13 Sentinel-2 bands."),
+      BuilderConfig(name="rgbn", s2_bands=sen12_common.S2_RGBN,
+                    description="Sentinel-2 B2, B3, B4, B8 (RGBN)."),
+  ]
+
+  def _info(self) -> tfds.core.DatasetInfo:
+    bands = self.builder_config.s2_bands
+    sen12_common.band_indexes(bands)
+
+    def optical():
+      return tfds.features.Tensor(shape=(PATCH, PATCH, len(bands)),
+                                  dtype=np.float32, encoding="zlib")
+
+    features = {
+        "s1": tfds.features.Tensor(shape=(PATCH, PATCH, 2), dtype=np.float32,
+                                   encoding="zlib"),
+        "s2": optical(),
+        "s2_cloudy": optical(),
+        **sen12_common.metadata_features(tfds.features, georeferenced=True),
+    }
+    return self.dataset_info_from_configs(
+        description=__doc__,
+        features=tfds.features.FeaturesDict(features),
+        homepage="https://mediatum.ub.tum.de/1554803",
+        citation="Ebel, P., Meraner, A., Schmitt, M., Zhu, X. X. (2021). "
+        "Multisensor data fusion for cloud removal in global and all-season "
+        "Sentinel-2 imagery. IEEE TGRS 59(7), 5866-5878.",
+        metadata=tfds.core.MetadataDict(s1_bands=list(sen12_common.S1_BANDS),
+                                        s2_bands=list(bands)),
+    )
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    config = self.builder_config
+    patches = sen12_common.scan_patches(
+        dl_manager.manual_dir, dataset=self.name, modalities=MODALITIES,
+        ext="tif", seasons=config.seasons,
+        layouts=(sen12_common.MODALITY_FOLDER,))
+    splits = public_common.split_items(
+        patches, group_of=lambda patch: patch.group, ratios=config.split_ratios,
+        seed=config.split_seed)
+    return {split: self._generate_examples(items)
+            for split, items in splits.items()}
+
+  def _generate_examples(self, patches):
+    indexes = sen12_common.band_indexes(self.builder_config.s2_bands)
+    scale = np.float32(sen12_common.S2_SCALE)
+    skipped = 0
+    for patch in patches:
+      reads = {
+          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2),
+          **{name: sen12_common.read_geotiff(patch.paths[name],
+                                             expected_bands=13, bands=indexes)
+             for name in ("s2", "s2_cloudy")},
+      }
+      if not all(read.valid.all() for read in reads.values()):
+        skipped += 1
+        logging.warning("sen12ms_cr: skipping %s: non-finite or nodata "
+                        "pixels.", patch.id)
+        continue
+      yield patch.id, {
+          "s1": reads["s1"].data.astype(np.float32),
+          "s2": reads["s2"].data.astype(np.float32) * scale,
+          "s2_cloudy": reads["s2_cloudy"].data.astype(np.float32) * scale,
+          **sen12_common.metadata_values(patch, reads["s1"]),
+      }
+    if skipped:
+      logging.warning("sen12ms_cr: %d patch(es) skipped for invalid pixels.",
+                      skipped)
