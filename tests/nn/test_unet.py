@@ -17,6 +17,25 @@ FAST_COMPILE = {"xla_backend_optimization_level": 0,
 fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
 
 
+def host_variables(model, *args, seed=0, **kwargs):
+  """`model.init`'s variable tree filled by numpy on the host (no XLA compile):
+  kernels He-scaled normal; BatchNorm scales and variances 1; the rest 0."""
+  shapes = jax.eval_shape(
+      lambda *a: model.init(jax.random.key(0), *a, **kwargs), *args)
+  rng = np.random.default_rng(seed)
+
+  def fill(path, leaf):
+    name = str(getattr(path[-1], "key", path[-1]))
+    if name in ("scale", "var"):
+      return np.ones(leaf.shape, np.float32)
+    if name != "kernel":
+      return np.zeros(leaf.shape, np.float32)
+    fan_in = int(np.prod(leaf.shape[:-1]))
+    return rng.normal(0, 1 / np.sqrt(fan_in), leaf.shape).astype(np.float32)
+
+  return jax.tree_util.tree_map_with_path(fill, shapes)
+
+
 def _abstract_variables(model, shape):
   return jax.eval_shape(
       lambda: model.init(jax.random.key(0), jnp.zeros(shape), train=False))
@@ -63,18 +82,19 @@ def test_unet_generator_shapes_jit_and_dropout(in_channels, out_channels, size, 
   model = UNetGenerator(out_channels=out_channels, ngf=4, num_downs=num_downs)
   x = jax.random.uniform(jax.random.key(1), (1, size, size, in_channels), minval=-1)
 
+  variables = host_variables(model, x, train=False)
+
   @fast_jit
-  def train_forward(key):
-    variables = model.init(key, x, train=False)
+  def train_forward(variables, key):
     out, _ = model.apply(variables, x, train=True, mutable=["batch_stats"],
                          rngs={"dropout": key})
     return out
 
-  a = train_forward(jax.random.key(0))
-  b = train_forward(jax.random.key(1))
+  a = train_forward(variables, jax.random.key(0))
+  b = train_forward(variables, jax.random.key(1))
   assert a.shape == (1, size, size, out_channels) and a.dtype == jnp.float32
   assert np.all(np.isfinite(a)) and np.all(np.abs(a) <= 1)
-  assert not np.allclose(a, b)  # different init and dropout masks
+  assert not np.allclose(a, b)  # different dropout masks
 
 
 def test_unet_generator_bf16_close_to_f32_and_no_retrace():
@@ -86,8 +106,7 @@ def test_unet_generator_bf16_close_to_f32_and_no_retrace():
 
   @fast_jit
   @chex.assert_max_traces(n=1)
-  def forward(key, x):
-    variables = f32.init(key, x, train=False)
+  def forward(variables, key, x):
     outputs = []
     for model in (f32, bf16):
       out, _ = model.apply(variables, x, train=True, mutable=["batch_stats"],
@@ -95,8 +114,9 @@ def test_unet_generator_bf16_close_to_f32_and_no_retrace():
       outputs.append(out)
     return outputs
 
-  want, got = forward(jax.random.key(0), x)
-  forward(jax.random.key(1), x + 0.1)  # same shapes: no retrace
+  variables = host_variables(f32, x, train=False)
+  want, got = forward(variables, jax.random.key(0), x)
+  forward(variables, jax.random.key(1), x + 0.1)  # same shapes: no retrace
   assert got.dtype == jnp.float32 and np.all(np.isfinite(got))
   np.testing.assert_allclose(got, want, atol=0.1 * float(np.std(want)) + 0.02)
 
@@ -152,8 +172,7 @@ def test_rsunet_shapes_jit_bf16(in_channels, num_classes, size, multipliers, che
   x = jax.random.normal(jax.random.key(0), (2, size, size, in_channels))
 
   @fast_jit
-  def logits(key):
-    variables = model.init(key, x, train=False)
+  def logits(variables):
     f32, _ = model.apply(variables, x, train=True, mutable=["batch_stats"])
     if not check_bf16:
       return f32, f32
@@ -161,10 +180,12 @@ def test_rsunet_shapes_jit_bf16(in_channels, num_classes, size, multipliers, che
         variables, x, train=True, mutable=["batch_stats"])
     return f32, bf16
 
-  f32, bf16 = logits(jax.random.key(1))
+  f32, bf16 = logits(host_variables(model, x, train=False))
   assert f32.shape == (2, size, size, num_classes) == bf16.shape
   assert bf16.dtype == jnp.float32 and np.all(np.isfinite(bf16))
-  np.testing.assert_allclose(bf16, f32, atol=0.1 * float(np.std(f32)) + 1e-3)
+  # 22 bfloat16 convolutions: close in norm, no element far off.
+  assert np.linalg.norm(bf16 - f32) < 0.05 * np.linalg.norm(f32)
+  np.testing.assert_allclose(bf16, f32, atol=0.5 * float(np.std(f32)))
 
 
 def test_rsunet_rejects_indivisible_size():
