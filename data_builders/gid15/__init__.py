@@ -1,0 +1,1 @@
+"""TFDS builder `gid15` (see gid15_dataset_builder.py)."""
