@@ -210,3 +210,21 @@ def split_items(items: Sequence, *, group_of, ratios: Sequence[float],
   for item in items:
     out[assignment[group_of(item)]].append(item)
   return out
+
+
+def tile_features(tfds_features) -> dict:
+  """Feature specs locating a tile in its scene (pass `tfds.features`)."""
+  return {
+      "image_id": tfds_features.Text(),
+      "tile_row": tfds_features.Scalar(dtype=np.int32),
+      "tile_col": tfds_features.Scalar(dtype=np.int32),
+      "row_off": tfds_features.Scalar(dtype=np.int32),
+      "col_off": tfds_features.Scalar(dtype=np.int32),
+  }
+
+
+def tile_values(image_id: str, tile: geo_tiles.Tile) -> dict:
+  """The values of `tile_features` for one tile of scene `image_id`."""
+  return {"image_id": image_id, "tile_row": tile.row, "tile_col": tile.col,
+          "row_off": int(tile.window.row_off),
+          "col_off": int(tile.window.col_off)}

@@ -134,11 +134,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
             "image": tfds.features.Image(shape=(size, size, channels)),
             "label": tfds.features.Tensor(shape=(size, size), dtype=np.uint8,
                                           encoding="zlib"),
-            "image_id": tfds.features.Text(),
-            "tile_row": tfds.features.Scalar(dtype=np.int32),
-            "tile_col": tfds.features.Scalar(dtype=np.int32),
-            "row_off": tfds.features.Scalar(dtype=np.int32),
-            "col_off": tfds.features.Scalar(dtype=np.int32),
+            **public_common.tile_features(tfds.features),
         }),
         supervised_keys=("image", "label"),
         homepage="https://x-ytong.github.io/project/GID.html",
@@ -192,11 +188,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           yield f"{name}_{tile.row}_{tile.col}", {
               "image": public_common.read_tile(image, tile.window),
               "label": classes,
-              "image_id": name,
-              "tile_row": tile.row,
-              "tile_col": tile.col,
-              "row_off": int(tile.window.row_off),
-              "col_off": int(tile.window.col_off),
+              **public_common.tile_values(name, tile),
           }
         if off_palette:
           logging.warning("gid15: %s: %d label pixel(s) of colours outside "
