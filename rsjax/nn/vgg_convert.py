@@ -4,8 +4,10 @@ Sources (no network access, nothing downloaded):
 - a torchvision VGG19 state_dict (`features.N.weight` OIHW, `features.N.bias`),
   as a dict of numpy arrays, a `.npz` of those arrays, or a `.pth`/`.pt` file
   (then PyTorch is imported lazily; it is not an rsjax dependency);
-- a Keras VGG19 `.h5` (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5;
-  layers `block{b}_conv{c}`, HWIO kernels; read with h5py, imported lazily).
+- a Keras VGG19 `.h5` (e.g. vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5,
+  or a Keras 3 `.weights.h5`; layers `block{b}_conv{c}`, HWIO kernels) or a
+  Keras 3 `.keras` archive (its model.weights.h5); read with h5py, imported
+  lazily.
 
 The output layout is documented in `rsjax.nn.vgg`. Command line:
 
@@ -15,8 +17,10 @@ The output layout is documented in `rsjax.nn.vgg`. Command line:
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import re
+import zipfile
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,8 +66,10 @@ def from_torchvision_state_dict(state_dict: Mapping[str, Any]) -> dict[str, np.n
   return flat
 
 
-def from_keras_h5(path: str) -> dict[str, np.ndarray]:
-  """Keras VGG19 weights (.h5, whole model or weights only) -> flat HWIO dict."""
+def from_keras_h5(path: str | io.IOBase) -> dict[str, np.ndarray]:
+  """Keras VGG19 weights (.h5 path or file object; whole model or weights only)
+  -> flat HWIO dict. Datasets are found by their `block{b}_conv{c}` layer name
+  anywhere in the path; 4-D ones are kernels, 1-D ones biases."""
   try:
     import h5py  # pylint: disable=import-outside-toplevel
   except ImportError as error:
@@ -83,8 +89,18 @@ def from_keras_h5(path: str) -> dict[str, np.ndarray]:
 
   with h5py.File(path, "r") as h5:
     h5.visititems(visit)
-  _check_complete(flat, path)
+  _check_complete(flat, str(path))
   return flat
+
+
+def from_keras_archive(path: str) -> dict[str, np.ndarray]:
+  """A Keras 3 `.keras` zip archive -> flat HWIO dict (via model.weights.h5)."""
+  with zipfile.ZipFile(path) as archive:
+    try:
+      weights = archive.read("model.weights.h5")
+    except KeyError:
+      raise ValueError(f"{path}: no model.weights.h5 inside this .keras archive") from None
+  return from_keras_h5(io.BytesIO(weights))
 
 
 def _check_complete(flat: Mapping[str, np.ndarray], source: str) -> None:
@@ -122,8 +138,10 @@ def convert(source: str | Mapping[str, Any], destination: str) -> None:
     flat, preprocessing = from_torchvision_state_dict(source), "imagenet"
   else:
     extension = os.path.splitext(source)[1].lower()
-    if extension in (".h5", ".hdf5", ".keras"):
+    if extension in (".h5", ".hdf5"):
       flat, preprocessing = from_keras_h5(source), "caffe"
+    elif extension == ".keras":
+      flat, preprocessing = from_keras_archive(source), "caffe"
     elif extension in (".pth", ".pt"):
       flat, preprocessing = from_torchvision_state_dict(_load_torch(source)), "imagenet"
     elif extension == ".npz":
@@ -132,14 +150,14 @@ def convert(source: str | Mapping[str, Any], destination: str) -> None:
       flat, preprocessing = from_torchvision_state_dict(state), "imagenet"
     else:
       raise ValueError(f"{source}: unknown VGG19 checkpoint type {extension!r}; "
-                       "expected .pth/.pt (torchvision), .npz (state_dict arrays) "
-                       "or .h5 (Keras)")
+                       "expected .pth/.pt (torchvision), .npz (state_dict arrays), "
+                       ".h5 or .keras (Keras)")
   save_vgg19_npz(flat, destination, preprocessing)
 
 
 def main(argv: list[str] | None = None) -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("source", help="torchvision .pth/.pt/.npz or Keras .h5")
+  parser.add_argument("source", help="torchvision .pth/.pt/.npz or Keras .h5/.keras")
   parser.add_argument("destination", help="output .npz")
   args = parser.parse_args(argv)
   convert(args.source, args.destination)

@@ -4,6 +4,7 @@ features as params built directly; Keras .h5 layout; band selection; bf16."""
 
 import functools
 import sys
+import zipfile
 
 import chex
 import h5py
@@ -86,6 +87,13 @@ def test_keras_h5_round_trip(direct_params, tmp_path):
   assert module.preprocessing == "caffe" and module.rgb_bands == (2, 1, 0)
   chex.assert_trees_all_equal(variables["params"], direct_params)
 
+  # A Keras 3 .keras archive: a zip holding model.weights.h5.
+  archive_path = str(tmp_path / "vgg19.keras")
+  with zipfile.ZipFile(archive_path, "w") as archive:
+    archive.write(h5_path, "model.weights.h5")
+  vgg_convert.convert(archive_path, path)
+  chex.assert_trees_all_equal(vgg.load_vgg19(path)[1]["params"], direct_params)
+
 
 def test_converter_errors(direct_params, tmp_path, monkeypatch):
   state = _torchvision_state_dict(direct_params)
@@ -114,6 +122,9 @@ def test_band_selection_normalization_and_bf16(direct_params):
   np.testing.assert_allclose(gray, jnp.repeat(rgb[..., :1], 3, -1), atol=1e-6)
   normalized = vgg.VGG19().normalize(jnp.ones((1, 1, 1, 3)) * jnp.array(vgg.IMAGENET_MEAN))
   np.testing.assert_allclose(normalized, 0, atol=1e-6)
+  caffe_rgb = jnp.array(vgg.CAFFE_BGR_MEAN[::-1]) / 255.0  # Keras weights: BGR, 0-255
+  caffe = vgg.VGG19(preprocessing="caffe").normalize(jnp.ones((1, 1, 1, 3)) * caffe_rgb)
+  np.testing.assert_allclose(caffe, 0, atol=1e-4)
   with pytest.raises(ValueError, match="rgb_bands"):
     vgg.VGG19().to_rgb(stack)
 
