@@ -29,6 +29,7 @@ way; the papers augment SAR regardless.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 
 import jax
@@ -49,6 +50,11 @@ def sample_ops(seed: int, step, batch_size: int, mode: str = "dihedral"):
   if mode not in MODES:
     raise ValueError(f"augmentation mode must be one of {list(MODES)}, got "
                      f"{mode!r}.")
+  return _sample_ops(seed, step, batch_size, mode)
+
+
+@functools.partial(jax.jit, static_argnums=(2, 3))
+def _sample_ops(seed, step, batch_size: int, mode: str):
   if mode == "none":
     return jnp.zeros((batch_size,), jnp.int32)
   step_key = jax.random.fold_in(jax.random.PRNGKey(seed), step)

@@ -31,6 +31,8 @@ come back as process-local numpy arrays in the same dict.
 
 from __future__ import annotations
 
+import ast
+import functools
 import queue
 import threading
 from collections.abc import Iterator, Mapping
@@ -149,6 +151,12 @@ def _tfds_reader(cfg, split: str, train: bool, global_batch: int):
   mode = cfg.read_mode
   if mode == "auto":
     mode = "random_access" if has_array_record else "tf_data"
+  has_tfrecord = any(getattr(f, "value", f) == "tfrecord"
+                     for f in formats if f is not None)
+  if mode == "tf_data" and not has_tfrecord:
+    raise ValueError(
+        f"config.read_mode='tf_data' needs TFRecord files, but {cfg.name!r} "
+        f"is stored as {formats}; use read_mode 'random_access' or 'auto'.")
   if mode == "random_access" and not has_array_record:
     raise ValueError(
         f"config.read_mode='random_access' needs ArrayRecord files, but "
@@ -231,7 +239,14 @@ class _Background:
     return self
 
   def __next__(self):
-    item, error = self._queue.get()
+    while True:
+      if self._stop.is_set():
+        raise StopIteration
+      try:
+        item, error = self._queue.get(timeout=0.1)
+        break
+      except queue.Empty:
+        continue
     if error is not None:
       raise error
     if item is self._DONE:
@@ -239,8 +254,11 @@ class _Background:
       raise StopIteration
     return item
 
-  def close(self):
+  def close(self, timeout: float = 30.0):
+    """Stops the thread and waits for it (it may be inside a read)."""
     self._stop.set()
+    if self._thread is not threading.current_thread():
+      self._thread.join(timeout)
 
 
 class BatchIterator:
@@ -308,11 +326,20 @@ class BatchIterator:
 
 
 def _make_postprocess(cfg, train: bool):
-  """One jitted function: augment (train) then normalize, on global arrays."""
+  """One jitted function: augment (train) then normalize, on global arrays.
+
+  Cached by its settings, so evaluation iterators created again and again
+  during training reuse one compiled function.
+  """
   norm = normalize_lib.resolve_config(cfg.normalization) if cfg.normalize \
       else None
   mode = cfg.augment if train else "none"
-  seed = int(cfg.seed)
+  return _postprocess_fn(repr(norm), mode, int(cfg.seed))
+
+
+@functools.lru_cache(maxsize=32)
+def _postprocess_fn(norm_repr: str, mode: str, seed: int):
+  norm = None if norm_repr == "None" else ast.literal_eval(norm_repr)
 
   def postprocess(arrays: Mapping[str, jax.Array], step):
     arrays = dict(arrays)

@@ -38,7 +38,9 @@ def _cast(name: str, value: np.ndarray) -> np.ndarray:
   """The contract dtype of a known field (e.g. int64 class labels -> uint8)."""
   dtype = (fields_lib.SPATIAL.get(name) or fields_lib.METADATA.get(name)
            or (None, None))[1]
-  if dtype is None or dtype is object:
+  if dtype is object:  # text: bytes objects, as tf.data returns them
+    return np.asarray(value, dtype=object)
+  if dtype is None:
     return np.asarray(value)
   return np.asarray(value).astype(dtype, copy=False)
 

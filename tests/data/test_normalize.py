@@ -1,0 +1,97 @@
+"""rsjax.data.normalize: ranges, exact inverses, config errors."""
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import pytest
+
+from rsjax.data import normalize
+from rsjax.geo import sar
+
+
+def _dem(rng, n=64):
+  return np.stack([rng.uniform(0, 3000, n), rng.uniform(0, 90, n),
+                   rng.uniform(0, 359.9, n), rng.uniform(0, 1, n)],
+                  -1).astype(np.float32)
+
+
+def test_s2_maps_range_to_unit_interval_and_back():
+  x = np.array([[0.0, 0.25, 0.5, 1.0]], np.float32)
+  y = normalize.normalize("s2", x)
+  np.testing.assert_allclose(y, [[-1.0, -0.5, 0.0, 1.0]], atol=1e-6)
+  np.testing.assert_allclose(normalize.denormalize("s2", y), x, atol=1e-6)
+  clipped = normalize.normalize("s2_cloudy", np.array([-0.1, 2.0, 0, 0]))
+  np.testing.assert_allclose(clipped, [-1, 1, -1, -1])
+
+
+def test_s2_custom_per_band_high():
+  cfg = {"s2": {"high": (0.3, 0.3, 0.3, 0.6)}}
+  x = np.array([0.15, 0.3, 0.0, 0.3], np.float32)
+  y = normalize.normalize("s2", x, cfg)
+  np.testing.assert_allclose(y, [0.0, 1.0, -1.0, 0.0], atol=1e-6)
+  np.testing.assert_allclose(normalize.denormalize("s2", y, cfg), x, atol=1e-6)
+
+
+def test_s1_uses_geo_sar_ranges():
+  rng = np.random.default_rng(0)
+  x = np.stack([rng.uniform(-25, 0, 50), rng.uniform(-32.5, 0, 50)], -1)
+  y = normalize.normalize("s1_t2", x.astype(np.float32))
+  np.testing.assert_allclose(y, sar.normalize_db(x, ("VV", "VH")), atol=1e-6)
+  np.testing.assert_allclose(normalize.denormalize("s1", y), x, atol=1e-4)
+  np.testing.assert_allclose(normalize.normalize("s1", [[-25.0, 0.0]]),
+                             [[-1.0, 1.0]])
+
+
+@pytest.mark.parametrize("aspect", ["linear", "sincos"])
+def test_dem_round_trip(aspect):
+  x = _dem(np.random.default_rng(1))
+  cfg = {"dem": {"aspect": aspect}}
+  y = normalize.normalize("dem", x, cfg)
+  assert y.shape[-1] == (5 if aspect == "sincos" else 4)
+  assert y.min() >= -1 and y.max() <= 1
+  back = normalize.denormalize("dem", y, cfg)
+  np.testing.assert_allclose(back[:, [0, 1, 3]], x[:, [0, 1, 3]], rtol=1e-5,
+                             atol=1e-3)
+  diff = (back[:, 2] - x[:, 2] + 180) % 360 - 180
+  np.testing.assert_allclose(diff, 0, atol=1e-3)
+
+
+def test_dem_sincos_values():
+  x = np.array([[100.0, 10.0, 90.0, 0.5]], np.float32)
+  y = normalize.normalize("dem", x, {"dem": {"aspect": "sincos"}})
+  np.testing.assert_allclose(y[0, 2:4], [1.0, 0.0], atol=1e-6)  # east
+
+
+def test_passthrough_fields_unchanged():
+  lulc = np.arange(9, dtype=np.uint8)
+  assert normalize.normalize("lulc", lulc) is lulc
+  out = normalize.normalize_batch({"lulc": lulc, "valid": lulc})
+  assert out["lulc"].dtype == np.uint8
+
+
+def test_jax_under_jit_and_configdict():
+  cfg = ml_collections.ConfigDict(
+      {"dem": {"elevation": (0.0, 1000.0)}, "s2": {"high": 0.5}})
+  batch = {"s2": jnp.full((2, 4), 0.25), "dem": jnp.asarray(
+      _dem(np.random.default_rng(2), 2)), "lulc": jnp.zeros((2,), jnp.uint8)}
+  out = jax.jit(lambda b: normalize.normalize_batch(b, cfg))(batch)
+  np.testing.assert_allclose(out["s2"], 0.0, atol=1e-6)
+  back = normalize.denormalize_batch(out, cfg)
+  assert isinstance(back["s2"], jax.Array)
+  np.testing.assert_allclose(back["s2"], 0.25, atol=1e-6)
+
+
+def test_errors_name_valid_choices():
+  with pytest.raises(KeyError, match=r"unknown source.*'sentinel3'.*'dem'"):
+    normalize.resolve_config({"sentinel3": {}})
+  with pytest.raises(KeyError, match="unknown key"):
+    normalize.resolve_config({"s2": {"max": 0.3}})
+  with pytest.raises(ValueError, match="dem.aspect"):
+    normalize.resolve_config({"dem": {"aspect": "degrees"}})
+  with pytest.raises(KeyError, match="unknown field 'ndvi'"):
+    normalize.normalize("ndvi", np.zeros(3))
+  with pytest.raises(ValueError, match="low < high"):
+    normalize.normalize("s2", np.zeros(4), {"s2": {"high": 0.0}})
+  with pytest.raises(ValueError, match="4 channels"):
+    normalize.normalize("dem", np.zeros((2, 3)))
