@@ -261,7 +261,7 @@ class GatedFusion(nn.Module):
       fused = jnp.concatenate([optical_in, sar_in], axis=-1)
     else:
       raise ValueError(f"unknown gate {self.gate!r}; valid gates: {', '.join(GATE_KINDS)}")
-    if fused.shape[-1] != self.features or self.gate == "interactive":
+    if fused.shape[-1] != self.features:  # always for 'interactive' (2C)
       fused = conv(self.features, 1, dtype=self.dtype, name="project")(fused)
     return fused
 
