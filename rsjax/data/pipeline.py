@@ -6,8 +6,8 @@
 Per batch: each process reads its own examples (`rsjax.data.readers`), the
 local numpy batches become one global `jax.Array` per field with
 `jax.make_array_from_process_local_data` and sharding
-`NamedSharding(mesh, P('data'))` (Auto and Explicit meshes alike), then one
-jitted step on the sharded batch applies the augmentation (train only; in
+`rsjax.train.mesh.batch_sharding(mesh)` (the batch split over every mesh
+axis; Auto and Explicit meshes alike), then one jitted step on the sharded batch applies the augmentation (train only; in
 physical units, so aspect is corrected) and the normalization. Two background
 threads keep `config.prefetch` host batches and device batches ready.
 
@@ -41,13 +41,13 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
-from jax.sharding import NamedSharding, PartitionSpec as P
 
 from rsjax.data import augment as augment_lib
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
 from rsjax.data import readers
 from rsjax.data.memory_source import MemorySource
+from rsjax.train import mesh as mesh_lib
 
 READ_MODES = ("auto", "random_access", "tf_data")
 SOURCES = ("tfds", "memory")
@@ -112,17 +112,18 @@ def import_tfds():
 
 def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh,
                      key: str = "batch_size") -> int:
-  """The process-local batch size; clear errors for indivisible sizes."""
-  if "data" not in mesh.axis_names:
-    raise ValueError(f"the mesh has no 'data' axis (axes {mesh.axis_names}); "
-                     "batches are sharded over 'data'.")
-  processes, shards = jax.process_count(), mesh.shape["data"]
+  """The process-local batch size; clear errors for indivisible sizes.
+
+  Batches are split over every mesh axis (`rsjax.train.mesh.batch_sharding`),
+  so the global batch must be divisible by the mesh size.
+  """
+  processes, shards = jax.process_count(), mesh_lib.batch_divisor(mesh)
   if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
     raise ValueError(f"config.{key} must be a positive int, got "
                      f"{batch_size!r}.")
   if batch_size % shards:
     raise ValueError(f"config.{key}={batch_size} is not divisible by the "
-                     f"mesh's 'data' axis size {shards}.")
+                     f"mesh's {shards} devices {dict(mesh.shape)}.")
   if batch_size % processes:
     raise ValueError(f"config.{key}={batch_size} is not divisible by the "
                      f"number of processes {processes}.")
@@ -279,7 +280,7 @@ class BatchIterator:
       raise ValueError(f"start_step must be 0 for evaluation and >= 0 for "
                        f"training, got {start_step}.")
     self.global_batch = global_batch
-    self.sharding = NamedSharding(mesh, P("data"))
+    self.sharding = mesh_lib.batch_sharding(mesh)
     self.reader = make_reader(cfg, train=train, split=split,
                               global_batch=global_batch)
     self.steps_per_epoch = self.reader.steps_per_epoch

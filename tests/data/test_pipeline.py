@@ -12,6 +12,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 from rsjax.data import augment, pipeline, readers
 from rsjax.data.memory_source import MemorySource
+from rsjax.train import mesh as mesh_lib
 
 MEMORY = dict(source="memory", batch_size=16, tile_size=16,
               memory_examples=40, seed=3)
@@ -33,7 +34,7 @@ def _take(it, n):
 def test_global_sharded_batches(devices, axis_type):
   mesh = _mesh(axis_type)
   batch = next(iter(pipeline.create_iterator(MEMORY, mesh)))
-  sharding = NamedSharding(mesh, P("data"))
+  sharding = mesh_lib.batch_sharding(mesh)
   expected = {"s2": ((16, 16, 16, 4), np.float32),
               "s1": ((16, 16, 16, 2), np.float32),
               "lulc": ((16, 16, 16), np.uint8),
@@ -43,7 +44,6 @@ def test_global_sharded_batches(devices, axis_type):
   for name, (shape, dtype) in expected.items():
     x = batch[name]
     assert isinstance(x, jax.Array) and x.shape == shape and x.dtype == dtype
-    assert x.sharding.spec[0] == "data"
     assert x.sharding.is_equivalent_to(sharding, x.ndim)
     assert len(x.addressable_shards) == 8
     assert x.addressable_shards[0].data.shape[0] == 2
@@ -66,13 +66,14 @@ def test_resume_at_step_k_yields_batch_k(devices):
 
 def test_eval_covers_every_example_once(devices):
   config = dict(MEMORY, fields=("s2", "tile_col"), eval_batch_size=24)
-  it = pipeline.create_iterator(config, _mesh(), train=False)
+  it_mesh = _mesh()
+  it = pipeline.create_iterator(config, it_mesh, train=False)
   batches = list(it)
   assert it.num_batches == len(batches) == 2
   ids = np.concatenate([np.asarray(b["tile_col"])[np.asarray(b["mask"]) > 0]
                         for b in batches])
   assert sorted(ids.tolist()) == list(range(40))
-  assert batches[-1]["mask"].sharding.spec[0] == "data"
+  assert batches[-1]["mask"].sharding == mesh_lib.batch_sharding(it_mesh)
 
 
 def test_readers_are_independent_of_process_count():
@@ -96,15 +97,13 @@ def test_readers_are_independent_of_process_count():
 
 def test_config_errors(devices):
   mesh = _mesh()
-  with pytest.raises(ValueError, match=r"config.batch_size=12 .* 'data' axis"):
+  with pytest.raises(ValueError, match=r"config.batch_size=12 .* 8 devices"):
     pipeline.create_iterator(dict(MEMORY, batch_size=12), mesh)
   with pytest.raises(ValueError, match=r"config.eval_batch_size=4"):
     pipeline.create_iterator(dict(MEMORY, eval_batch_size=4), mesh,
                              train=False)
   with pytest.raises(KeyError, match="unknown key.*'batchsize'"):
     pipeline.create_iterator(dict(MEMORY, batchsize=8), mesh)
-  with pytest.raises(ValueError, match="no 'data' axis"):
-    pipeline.create_iterator(MEMORY, jax.make_mesh((8,), ("batch",)))
   with pytest.raises(ValueError, match="larger than the split"):
     pipeline.create_iterator(dict(MEMORY, memory_examples=8), mesh)
 
@@ -179,3 +178,10 @@ def test_tfds_eval_covers_split_once(devices, tiny_data_dir, fmt):
                      np.asarray(b["tile_col"])[real]))
   assert len(keys) == len(set(keys)) == 4
   assert len(batches) == 1 and float(np.asarray(batches[0]["mask"]).sum()) == 4
+
+
+def test_batches_split_over_data_and_fsdp_axes(devices):
+  mesh = mesh_lib.make_mesh((("data", -1), ("fsdp", 2)))
+  batch = next(iter(pipeline.create_iterator(MEMORY, mesh)))
+  assert batch["s2"].sharding == mesh_lib.batch_sharding(mesh)
+  assert {s.data.shape[0] for s in batch["s2"].addressable_shards} == {2}
