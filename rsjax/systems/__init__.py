@@ -1,0 +1,1 @@
+"""Systems: one paper recipe each, behind the System contract of base.py."""

@@ -1,0 +1,111 @@
+"""The System contract (DESIGN.md) and what every system shares.
+
+A system is built from the experiment config and exposes pure functions over
+pytrees; the trainer (rsjax.train.trainer) jits them with shardings and knows
+nothing about GANs:
+
+  init(rng, batch) -> State                    # batch: one (global) batch
+  train_step(state, batch) -> (State, dict)    # dict: scalar float32 metrics
+  eval_step(state, batch) -> dict              # sums and counts (arrays)
+  finalize_eval(sums) -> dict                  # host: sums -> reported scores
+  predict(state, batch) -> jax.Array           # output in normalized units
+  panels(batch, prediction) -> dict            # host: name -> (B, H, W, 3) in
+                                               # [0, 1] for sample grids
+
+Eval batches carry `mask` (1 for real examples, 0 for padding); eval_step must
+weight by it so every example counts exactly once. `State` is the shared
+pytree: per-network params, batch_stats (mutable collections such as
+BatchNorm statistics and spectral-norm vectors) and optimizer states keyed by
+network name, optional EMA params, the step and the RNG key; train_step folds
+the step into the key.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any, Protocol
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import optax
+
+Batch = Mapping[str, jax.Array]
+
+
+@flax.struct.dataclass
+class State:
+  """Everything a run needs to continue exactly (and what checkpoints hold)."""
+  step: jax.Array
+  rng: jax.Array
+  params: dict[str, Any]
+  batch_stats: dict[str, Any]
+  opt_state: dict[str, Any]
+  ema_params: dict[str, Any] | None = None
+
+  def step_rng(self, name: str = "") -> jax.Array:
+    """A key unique to this step (and to `name`, e.g. 'dropout')."""
+    key = jax.random.fold_in(self.rng, self.step)
+    return jax.random.fold_in(key, _stable_hash(name)) if name else key
+
+
+def _stable_hash(name: str) -> int:
+  return int.from_bytes(name.encode()[:4].ljust(4, b"\0"), "little") & 0x7FFFFFFF
+
+
+class System(Protocol):
+  config: ml_collections.ConfigDict
+
+  def init(self, rng: jax.Array, batch: Batch) -> State: ...
+  def train_step(self, state: State, batch: Batch) -> tuple[State, dict]: ...
+  def eval_step(self, state: State, batch: Batch) -> dict: ...
+  def finalize_eval(self, sums: Mapping[str, Any]) -> dict: ...
+  def predict(self, state: State, batch: Batch) -> jax.Array: ...
+  def panels(self, batch: Mapping[str, Any], prediction) -> dict: ...
+
+
+SYSTEMS = {
+    "paired_gan": "rsjax.systems.paired_gan:PairedGAN",
+    "segmentation": "rsjax.systems.segmentation:Segmentation",
+}
+
+
+def get_system(config: ml_collections.ConfigDict) -> System:
+  """The system named by `config.system`, built from the whole config."""
+  name = config.get("system")
+  if name not in SYSTEMS:
+    raise ValueError(f"config.system: unknown system {name!r}; valid systems: "
+                     f"{', '.join(sorted(SYSTEMS))}")
+  module_name, _, attribute = SYSTEMS[name].partition(":")
+  return getattr(importlib.import_module(module_name), attribute)(config)
+
+
+def adam(config: ml_collections.ConfigDict, total_steps: int
+         ) -> optax.GradientTransformation:
+  """Adam with a constant-then-linear-decay learning rate (pix2pix, CSEBGAN).
+
+  Keys of `config`: lr, b1, b2, and decay_start (fraction of total_steps after
+  which the rate decays linearly to 0; 1.0 keeps it constant).
+  """
+  decay_start = int(total_steps * config.get("decay_start", 1.0))
+  schedule = optax.join_schedules(
+      [optax.constant_schedule(config.lr),
+       optax.linear_schedule(config.lr, 0.0, max(total_steps - decay_start, 1))],
+      [decay_start])
+  return optax.adam(schedule, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+
+
+def ema_update(ema_params, params, decay: float):
+  """Exponential moving average of parameters (generator EMA)."""
+  return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema_params,
+                      params)
+
+
+def compute_dtype(config: ml_collections.ConfigDict):
+  """`config.dtype` ('float32' | 'bfloat16') as a jnp dtype; params stay f32."""
+  name = config.get("dtype", "float32")
+  if name not in ("float32", "bfloat16"):
+    raise ValueError(f"config.dtype must be 'float32' or 'bfloat16', got {name!r}")
+  return jnp.dtype(name)
