@@ -1,0 +1,240 @@
+"""`train_and_evaluate(config, workdir)`: the sharded training loop of every system.
+
+  mesh (config.mesh) -> system (config.system) -> input iterators
+  -> state initialised under jit with out_shardings from `jax.eval_shape`
+     (parameters never land on one device first), or restored from the newest
+     checkpoint in the workdir (params, optimizer state, EMA, RNG; the data
+     position is the step)
+  -> jitted train step (donated state, sharded batch) -> metrics fetched to
+     the host only on logging steps -> periodic evaluation (sums and counts,
+     reduced on the host) with a PNG sample grid -> Orbax checkpoints.
+
+A non-finite training metric stops the run with the step where it first
+appeared and the last good checkpoint (no checkpoint is written after it).
+SIGTERM (a pre-empted VM, `scancel`) saves a checkpoint at the current step and
+returns; the next run with the same workdir resumes there.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from rsjax.data import pipeline
+from rsjax.systems import base
+from rsjax.train import checkpoint as checkpoint_lib
+from rsjax.train import mesh as mesh_lib
+from rsjax.train import samples as samples_lib
+from rsjax.train import writers as writers_lib
+
+
+class NonFiniteLossError(FloatingPointError):
+  """A training metric became NaN or infinite."""
+
+
+class _StopOnSignal:
+  """Turns SIGTERM into a flag the loop checks (main thread only)."""
+
+  def __init__(self):
+    self.requested = False
+    self._previous = None
+
+  def __enter__(self):
+    if threading.current_thread() is threading.main_thread():
+      self._previous = signal.signal(signal.SIGTERM, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    logging.warning("signal %d: saving a checkpoint and stopping", signum)
+    self.requested = True
+
+  def __exit__(self, *exc):
+    if self._previous is not None:
+      signal.signal(signal.SIGTERM, self._previous)
+
+
+def _all_finite(metrics) -> jax.Array:
+  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(metrics)
+            if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating)]
+  return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
+
+
+def _check_config(config: ml_collections.ConfigDict) -> None:
+  for key in ("total_steps", "log_every", "eval_every", "checkpoint_every"):
+    value = config.get(key)
+    if not isinstance(value, int) or value < 1:
+      raise ValueError(f"config.{key} must be a positive int, got {value!r}")
+
+
+class Trainer:
+  """The pieces of a run, built once; `train_and_evaluate` drives them."""
+
+  def __init__(self, config: ml_collections.ConfigDict, workdir: str):
+    _check_config(config)
+    self.config = config
+    self.workdir = os.fspath(workdir)
+    self.mesh = mesh_lib.make_mesh(config.mesh)
+    self.system = base.get_system(config)
+    self.replicated = mesh_lib.replicated(self.mesh)
+    self.manager = checkpoint_lib.make_manager(
+        self.workdir, keep=config.keep_checkpoints,
+        interval=config.checkpoint_every)
+
+  # -- state -------------------------------------------------------------
+  def initial_state(self, example_batch):
+    """Restored from the workdir if possible, else freshly initialised."""
+    rng = jax.random.PRNGKey(self.config.seed)
+    abstract = jax.eval_shape(self.system.init, rng, example_batch)
+    self.state_shardings = mesh_lib.state_shardings(abstract, self.mesh)
+    state, step = checkpoint_lib.restore_latest(self.manager, abstract,
+                                                self.state_shardings)
+    if state is None:
+      init = jax.jit(self.system.init, out_shardings=self.state_shardings)
+      state = init(rng, example_batch)
+    else:
+      logging.info("resumed from step %d in %s", step, self.manager.directory)
+    return state, step
+
+  def compile_steps(self):
+    def train_step(state, batch, first_bad):
+      new_state, metrics = self.system.train_step(state, batch)
+      first_bad = jnp.where((first_bad < 0) & ~_all_finite(metrics),
+                            state.step, first_bad)
+      return new_state, metrics, first_bad
+
+    self.train_step = jax.jit(
+        train_step, donate_argnums=0,
+        out_shardings=(self.state_shardings, self.replicated, self.replicated))
+    self.eval_step = jax.jit(self.system.eval_step,
+                             out_shardings=self.replicated)
+    self.predict = jax.jit(self.system.predict)
+
+  # -- evaluation ----------------------------------------------------------
+  def evaluate(self, state, split: str, *, samples_path: str | None = None
+               ) -> dict[str, Any]:
+    """Scores of the system on `split` (every example once, padding masked)."""
+    iterator = pipeline.create_iterator(self.config.data, self.mesh,
+                                        train=False, split=split)
+    sums = None
+    try:
+      for index, batch in enumerate(iterator):
+        if (self.config.num_eval_batches is not None
+            and index >= self.config.num_eval_batches):
+          break
+        batch_sums = self.eval_step(state, batch)
+        sums = batch_sums if sums is None else jax.tree.map(
+            jnp.add, sums, batch_sums)
+        if index == 0 and samples_path and jax.process_index() == 0:
+          prediction = np.asarray(jax.device_get(self.predict(state, batch)))
+          host_batch = jax.tree.map(np.asarray, jax.device_get(batch))
+          samples_lib.save_grid(samples_path,
+                                self.system.panels(host_batch, prediction))
+    finally:
+      iterator.close()
+    if sums is None:
+      raise ValueError(f"evaluation split {split!r} of "
+                       f"{self.config.data.name} gave no batch")
+    return self.system.finalize_eval(jax.device_get(sums))
+
+
+def _scalars(prefix: str, scores) -> dict[str, float]:
+  return {f"{prefix}{k}": float(v) for k, v in scores.items()
+          if np.ndim(v) == 0}
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict,
+                       workdir: str) -> dict[str, Any]:
+  """Trains `config.system` to `config.total_steps`, resuming from `workdir`.
+
+  Returns the last evaluation scores (on `config.eval_split`).
+  """
+  trainer = Trainer(config, workdir)
+  writer = writers_lib.create_writer(trainer.workdir)
+  latest = trainer.manager.latest_step() or 0
+  train_iter = pipeline.create_iterator(config.data, trainer.mesh, train=True,
+                                        start_step=latest)
+  scores: dict[str, Any] = {}
+  try:
+    first_batch = next(train_iter)
+    state, step = trainer.initial_state(first_batch)
+    if step != latest:
+      raise RuntimeError(f"checkpoint step {step} != expected {latest}")
+    trainer.compile_steps()
+    if step == 0:
+      _log_parameters(state)
+      writer.write_hparams({k: v for k, v in config.to_dict().items()
+                            if not isinstance(v, dict)})
+    progress = _progress(config, writer)
+    first_bad = jnp.array(-1, jnp.int32)
+    batch = first_batch
+    with _StopOnSignal() as stop:
+      while step < config.total_steps:
+        state, metrics, first_bad = trainer.train_step(state, batch, first_bad)
+        step += 1
+        last = step == config.total_steps
+        if step % config.log_every == 0 or last or stop.requested:
+          _raise_if_bad(first_bad, trainer)
+          writer.write_scalars(step, _scalars("train/", jax.device_get(metrics)))
+        if progress is not None:
+          progress(step)
+        if step % config.checkpoint_every == 0 or last or stop.requested:
+          _raise_if_bad(first_bad, trainer)
+          checkpoint_lib.save(trainer.manager, step, state,
+                              force=last or stop.requested)
+        if stop.requested:
+          logging.warning("stopped at step %d by signal", step)
+          break
+        if step % config.eval_every == 0 or last:
+          scores = trainer.evaluate(
+              state, config.eval_split,
+              samples_path=os.path.join(trainer.workdir, "samples",
+                                        f"step_{step:06d}.png"))
+          writer.write_scalars(step, _scalars(f"{config.eval_split}/", scores))
+        if not last:
+          batch = next(train_iter)
+  finally:
+    train_iter.close()
+    trainer.manager.wait_until_finished()
+    writer.flush()
+  return scores
+
+
+def _raise_if_bad(first_bad, trainer: Trainer) -> None:
+  bad_step = int(first_bad)
+  if bad_step >= 0:
+    trainer.manager.wait_until_finished()
+    last_good = trainer.manager.latest_step()
+    where = (f"step {last_good} in {trainer.manager.directory}"
+             if last_good is not None else "none (no checkpoint was written)")
+    raise NonFiniteLossError(
+        f"non-finite training loss at step {bad_step + 1} (the update from "
+        f"step {bad_step}); last good checkpoint: {where}")
+
+
+def _log_parameters(state) -> None:
+  try:
+    from clu import parameter_overview  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return
+  for name, params in state.params.items():
+    logging.info("%s parameters:\n%s", name,
+                 parameter_overview.get_parameter_overview(params))
+
+
+def _progress(config, writer):
+  try:
+    from clu import periodic_actions  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return None
+  return periodic_actions.ReportProgress(
+      num_train_steps=config.total_steps, writer=writer,
+      every_steps=config.log_every)

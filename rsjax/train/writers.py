@@ -1,0 +1,84 @@
+"""Metric writers: clu's default (logging + TensorBoard) plus JSON lines.
+
+`metrics.jsonl` in the workdir gets one `{"step": s, "name": value, ...}` line
+per write, which is easy to read back in notebooks and tests. Only process 0
+writes files. If TensorBoard's writer cannot be imported (a JAX-only GPU box
+without TensorFlow), the run logs to the console and JSON lines only.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import numpy as np
+
+
+class JsonLinesWriter:
+  """A minimal clu-style MetricWriter appending scalars to a JSON-lines file."""
+
+  def __init__(self, path: str):
+    self._path = path
+
+  def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
+    row = {"step": int(step)}
+    row.update({k: float(np.asarray(v)) for k, v in scalars.items()})
+    with open(self._path, "a") as f:
+      f.write(json.dumps(row) + "\n")
+
+  def write_images(self, step, images):  # images go to PNG files instead
+    del step, images
+
+  def write_texts(self, step, texts):
+    del step, texts
+
+  def write_hparams(self, hparams):
+    with open(self._path, "a") as f:
+      f.write(json.dumps({"hparams": {k: str(v) for k, v in hparams.items()}})
+              + "\n")
+
+  def write_summaries(self, step, values, metadata=None):
+    del step, values, metadata
+
+  def write_histograms(self, step, arrays, num_buckets=None):
+    del step, arrays, num_buckets
+
+  def write_audios(self, step, audios, *, sample_rate):
+    del step, audios, sample_rate
+
+  def write_videos(self, step, videos):
+    del step, videos
+
+  def write_pointcloud(self, step, point_clouds, *, point_colors=None,
+                       configs=None):
+    del step, point_clouds, point_colors, configs
+
+  def flush(self) -> None:
+    pass
+
+  def close(self) -> None:
+    pass
+
+
+def create_writer(workdir: str):
+  """A writer for the run: clu default + JSON lines on process 0."""
+  is_main = jax.process_index() == 0
+  try:
+    from clu import metric_writers  # pylint: disable=g-import-not-at-top
+    default = metric_writers.create_default_writer(
+        workdir, just_logging=not is_main, asynchronous=False)
+  except ImportError as error:
+    logging.warning("TensorBoard writer unavailable (%s); logging to the "
+                    "console and metrics.jsonl only.", error)
+    from clu.metric_writers import logging_writer, multi_writer  # pylint: disable=g-import-not-at-top
+    default = multi_writer.MultiWriter([logging_writer.LoggingWriter()])
+  if not is_main:
+    return default
+  os.makedirs(workdir, exist_ok=True)
+  from clu.metric_writers import multi_writer  # pylint: disable=g-import-not-at-top
+  return multi_writer.MultiWriter(
+      [default, JsonLinesWriter(os.path.join(workdir, "metrics.jsonl"))])
