@@ -72,3 +72,19 @@ def base_config() -> ml_collections.ConfigDict:
   config.num_eval_batches = None
   config.eval_split = "validation"
   return config
+
+
+def apply_demo(config: ml_collections.ConfigDict) -> None:
+  """Shrinks a paper-sized config to a few minutes on 2 CPU cores."""
+  for key in ("generator_kwargs", "discriminator_kwargs"):
+    kwargs = config.model[key]
+    for width in ("ngf", "ndf"):
+      if width in kwargs:
+        kwargs[width] = 8
+  config.data.batch_size = 8
+  config.data.eval_batch_size = 8
+  config.total_steps = 300
+  config.log_every = 25
+  config.eval_every = 300
+  config.checkpoint_every = 100
+  config.keep_checkpoints = 2

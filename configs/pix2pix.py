@@ -1,0 +1,24 @@
+"""pix2pix baseline (Isola et al. 2017): S1 (+ optional LULC, DEM) -> S2 RGBN.
+
+unet_256 generator, 70x70 PatchGAN, cGAN (BCE) + 100 L1, Adam(0.5, 0.999) at
+2e-4, decay over the second half. The baseline of RS-SPADE's Table 1: the arg
+takes the same source subsets as configs/rs_spade.py, and 'demo'.
+
+  python -m launch.train --config configs/pix2pix.py:s1+lulc+dem --workdir workdir/pix2pix
+"""
+
+from __future__ import annotations
+
+from configs import common
+from configs import rs_spade
+
+
+def get_config(arg: str | None = None):
+  sources, demo = rs_spade.parse_arg(arg)
+  config = rs_spade.get_config(",".join(["+".join(sources)]))
+  config.inputs = sources
+  config.model.generator = "unet"
+  config.model.generator_kwargs = {"ngf": 64}
+  if demo:
+    common.apply_demo(config)
+  return config

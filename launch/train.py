@@ -1,0 +1,42 @@
+"""Trains an experiment config: `rsjax.train.trainer.train_and_evaluate`.
+
+  python -m launch.train --config configs/rs_spade.py:demo --workdir workdir/rs_spade
+  python -m launch.train --config configs/pix2pix.py --workdir gs://bucket/pix2pix \
+      --config.data.batch_size=64 --distributed
+
+Re-running with the same --workdir resumes from its newest checkpoint. On a
+pod or multi-node cluster pass --distributed on every process (see
+launch/tpu_pod.sh and launch/gpu_slurm.sh).
+"""
+
+from __future__ import annotations
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs, samples.",
+                               required=True)
+_DISTRIBUTED = flags.DEFINE_bool(
+    "distributed", False,
+    "Call jax.distributed.initialize() first (multi-host TPU pods, SLURM).")
+
+
+def main(argv):
+  del argv
+  import jax  # pylint: disable=g-import-not-at-top
+  if _DISTRIBUTED.value:
+    jax.distributed.initialize()
+  logging.info("process %d/%d, %d local / %d global devices",
+               jax.process_index(), jax.process_count(),
+               jax.local_device_count(), jax.device_count())
+  from rsjax.train import trainer  # pylint: disable=g-import-not-at-top
+  scores = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  logging.info("final evaluation: %s", scores)
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main)
