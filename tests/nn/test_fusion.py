@@ -15,28 +15,7 @@ from rsjax.nn import fusion_blocks
 from rsjax.nn.fusion import FUSION_MODES, GATE_KINDS, TwoBranchSegmenter
 from rsjax.nn.unet import RSUNet
 
-FAST_COMPILE = {"xla_backend_optimization_level": 0,
-                "xla_llvm_disable_expensive_passes": True}
-fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
-
-
-def host_variables(model, *args, seed=0, **kwargs):
-  """`model.init`'s variable tree filled by numpy on the host (no XLA compile):
-  kernels He-scaled normal; BatchNorm scales and variances 1; the rest 0."""
-  shapes = jax.eval_shape(
-      lambda *a: model.init(jax.random.key(0), *a, **kwargs), *args)
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = str(getattr(path[-1], "key", path[-1]))
-    if name in ("scale", "var"):
-      return np.ones(leaf.shape, np.float32)
-    if name != "kernel":
-      return np.zeros(leaf.shape, np.float32)
-    fan_in = int(np.prod(leaf.shape[:-1]))
-    return rng.normal(0, 1 / np.sqrt(fan_in), leaf.shape).astype(np.float32)
-
-  return jax.tree_util.tree_map_with_path(fill, shapes)
+from zoo_checks import fast_jit, host_variables
 
 NUM_CLASSES = 5
 SHALLOW = dict(base_features=4, channel_multipliers=(1, 2), attention_grid=4)
@@ -156,6 +135,7 @@ def test_decision_fusion_starts_as_average():
   model = TwoBranchSegmenter(NUM_CLASSES, "decision", **STEM_ONLY)
   segmenter = RSUNet(NUM_CLASSES, base_features=4, channel_multipliers=(1,))
   variables = host_variables(model, optical, sar, train=False)
+  variables["params"]["decision_weights"] = jnp.zeros((2, NUM_CLASSES))  # its init
 
   @fast_jit
   def logits(variables):

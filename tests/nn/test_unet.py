@@ -12,28 +12,7 @@ import pytest
 
 from rsjax.nn.unet import RSUNet, UNetGenerator
 
-FAST_COMPILE = {"xla_backend_optimization_level": 0,
-                "xla_llvm_disable_expensive_passes": True}
-fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
-
-
-def host_variables(model, *args, seed=0, **kwargs):
-  """`model.init`'s variable tree filled by numpy on the host (no XLA compile):
-  kernels He-scaled normal; BatchNorm scales and variances 1; the rest 0."""
-  shapes = jax.eval_shape(
-      lambda *a: model.init(jax.random.key(0), *a, **kwargs), *args)
-  rng = np.random.default_rng(seed)
-
-  def fill(path, leaf):
-    name = str(getattr(path[-1], "key", path[-1]))
-    if name in ("scale", "var"):
-      return np.ones(leaf.shape, np.float32)
-    if name != "kernel":
-      return np.zeros(leaf.shape, np.float32)
-    fan_in = int(np.prod(leaf.shape[:-1]))
-    return rng.normal(0, 1 / np.sqrt(fan_in), leaf.shape).astype(np.float32)
-
-  return jax.tree_util.tree_map_with_path(fill, shapes)
+from zoo_checks import fast_jit, host_variables
 
 
 def _abstract_variables(model, shape):

@@ -16,6 +16,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+FAST_COMPILE = {"xla_backend_optimization_level": 0,
+                "xla_llvm_disable_expensive_passes": True}
+fast_jit = functools.partial(jax.jit, compiler_options=FAST_COMPILE)
+"""`jax.jit` at XLA's lowest CPU optimization: compiles fast, runs slower."""
+
 KEY = jax.random.key(0, impl="rbg")
 OTHER_KEY = jax.random.key(1, impl="rbg")
 
