@@ -1,0 +1,165 @@
+"""Network inputs built from batch fields, and host-side display panels.
+
+Batch fields follow `rsjax.data.fields` (normalized by `rsjax.data.normalize`):
+continuous rasters (s1, s2, dem, s2_cloudy, ...) are (B, H, W, C) in [-1, 1];
+land cover (lulc, lulc_t2) is (B, H, W) integer classes, one-hot encoded here
+with `num_classes` channels (values outside [0, K) give all-zero vectors);
+masks (valid, cloud_mask) are (B, H, W) integers, given to networks as one
+float channel.
+
+  field_input(batch, name, num_classes)     one field as (B, H, W, C) float32
+  concat_inputs(batch, names, num_classes)  pix2pix-style channel concatenation
+  source_dict(batch, names, num_classes)    RS-SPADE's {source: raster} dict
+
+Panels (numpy, host): `field_panel` renders a field as (B, H, W, 3) in [0, 1]:
+SAR as grey from VV (channel 0), land cover with the Dynamic World palette,
+DEM as its hillshade channel (the last one in both aspect layouts), optical
+as RGB (B4, B3, B2 = indices 2, 1, 0) or NRG (B8, B4, B3 = 3, 2, 1)
+composites with a 2-98 % percentile stretch per example. `stretch_like`
+applies the stretch of a reference (the target) to another image (the
+prediction), so both are shown on the same scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from rsjax.data import fields as fields_lib
+
+CATEGORICAL_FIELDS = ("lulc", "lulc_t2")
+MASK_FIELDS = ("valid", "cloud_mask")
+SAR_FIELDS = ("s1", "s1_t2")
+OPTICAL_FIELDS = ("s2", "s2_cloudy", "s2_t2", "s2_coarse")
+RGB_BANDS = (2, 1, 0)   # B4, B3, B2 of (B2, B3, B4, B8)
+NRG_BANDS = (3, 2, 1)   # B8, B4, B3
+
+# Dynamic World v1 class colours: water, trees, grass, flooded vegetation,
+# crops, shrub and scrub, built, bare, snow and ice.
+DYNAMIC_WORLD_PALETTE = np.array(
+    [[0x41, 0x9B, 0xDF], [0x39, 0x7D, 0x49], [0x88, 0xB0, 0x53],
+     [0x7A, 0x87, 0xC6], [0xE4, 0x96, 0x35], [0xDF, 0xC3, 0x5A],
+     [0xC4, 0x28, 0x1B], [0xA5, 0x9B, 0x8F], [0xB3, 0x9F, 0xE1]],
+    np.float32) / 255.0
+_OUT_OF_RANGE_COLOUR = np.zeros(3, np.float32)  # ignored / unknown: black
+
+
+def check_field_names(names: Sequence[str], key: str) -> tuple[str, ...]:
+  """The names as a tuple; a ValueError naming `key` for unknown fields."""
+  if isinstance(names, str):
+    names = (names,)
+  names = tuple(names)
+  if not names:
+    raise ValueError(f"{key}: needs at least one field name")
+  unknown = [n for n in names if n not in fields_lib.SPATIAL]
+  if unknown:
+    raise ValueError(f"{key}: unknown field(s) {unknown}; valid spatial "
+                     f"fields: {', '.join(sorted(fields_lib.SPATIAL))}")
+  return names
+
+
+def field_channels(name: str, num_classes: int) -> int:
+  """Channels of `field_input(name)` under the default data layout."""
+  if name in CATEGORICAL_FIELDS:
+    return num_classes
+  channels = fields_lib.SPATIAL[name][0]
+  return 1 if channels is None else channels
+
+
+def field_input(batch: Mapping[str, jax.Array], name: str,
+                num_classes: int) -> jax.Array:
+  """One batch field as a (B, H, W, C) float32 network input."""
+  if name not in batch:
+    raise KeyError(f"batch has no field {name!r} (fields: {sorted(batch)}); "
+                   f"add it to config.data.fields")
+  value = jnp.asarray(batch[name])
+  if name in CATEGORICAL_FIELDS:
+    return jax.nn.one_hot(value.astype(jnp.int32), num_classes,
+                          dtype=jnp.float32)
+  value = value.astype(jnp.float32)
+  return value[..., None] if value.ndim == 3 else value
+
+
+def concat_inputs(batch, names: Sequence[str], num_classes: int) -> jax.Array:
+  """The fields' inputs concatenated on channels (pix2pix's condition)."""
+  return jnp.concatenate([field_input(batch, n, num_classes) for n in names],
+                         axis=-1)
+
+
+def source_dict(batch, names: Sequence[str], num_classes: int
+                ) -> dict[str, jax.Array]:
+  """{field name: input raster}, RS-SPADE's multi-source condition."""
+  return {n: field_input(batch, n, num_classes) for n in names}
+
+
+# ----------------------------------------------------------------- panels --
+
+def _unit(x) -> np.ndarray:
+  """[-1, 1] -> [0, 1], clipped."""
+  return np.clip((np.asarray(x, np.float32) + 1.0) / 2.0, 0.0, 1.0)
+
+
+def grey(x) -> np.ndarray:
+  """(B, H, W) in [-1, 1] -> (B, H, W, 3) grey in [0, 1]."""
+  return np.repeat(_unit(x)[..., None], 3, axis=-1)
+
+
+def palette_image(labels, num_classes: int | None = None) -> np.ndarray:
+  """(B, H, W) class indices -> (B, H, W, 3) colours.
+
+  The Dynamic World palette for classes 0..8; more classes continue with a
+  fixed pseudo-random palette; out-of-range labels (ignored pixels) are black.
+  """
+  labels = np.asarray(labels).astype(np.int64)
+  k = max(num_classes or 0, len(DYNAMIC_WORLD_PALETTE), int(labels.max(initial=0)) + 1)
+  colours = DYNAMIC_WORLD_PALETTE
+  if k > len(colours):
+    extra = np.random.default_rng(0).random((k - len(colours), 3)).astype(np.float32)
+    colours = np.concatenate([colours, extra])
+  colours = np.concatenate([colours, _OUT_OF_RANGE_COLOUR[None]])
+  index = np.where((labels >= 0) & (labels < k), labels, k)
+  return colours[index]
+
+
+def _percentiles(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+  """Per example and band 2nd and 98th percentiles of (B, H, W, C)."""
+  low = np.percentile(image, 2, axis=(1, 2), keepdims=True)
+  high = np.percentile(image, 98, axis=(1, 2), keepdims=True)
+  return low, np.maximum(high, low + 1e-6)
+
+
+def composite(image, bands: Sequence[int], reference=None) -> np.ndarray:
+  """Bands of a [-1, 1] image as a stretched (B, H, W, 3) [0, 1] composite.
+
+  The stretch (per example and band, 2-98 %) comes from `reference` when
+  given (e.g. the target, so that a prediction is shown on its scale).
+  """
+  selected = _unit(np.asarray(image)[..., list(bands)])
+  source = selected if reference is None else _unit(
+      np.asarray(reference)[..., list(bands)])
+  low, high = _percentiles(source)
+  return np.clip((selected - low) / (high - low), 0.0, 1.0)
+
+
+def field_panels(name: str, value, num_classes: int,
+                 reference=None) -> dict[str, np.ndarray]:
+  """Display panels of one field (suffixes ' RGB'/' NRG' for optical)."""
+  value = np.asarray(value)
+  if name in CATEGORICAL_FIELDS:
+    return {name: palette_image(value, num_classes)}
+  if name in MASK_FIELDS:
+    return {name: np.repeat(np.clip(value.astype(np.float32), 0, 1)[..., None],
+                            3, axis=-1)}
+  if value.ndim == 3:
+    value = value[..., None]
+  if name == "dem":
+    return {"dem": grey(value[..., -1])}          # hillshade
+  if value.shape[-1] >= 4:
+    return {f"{name} RGB": composite(value, RGB_BANDS, reference),
+            f"{name} NRG": composite(value, NRG_BANDS, reference)}
+  if value.shape[-1] == 3:
+    return {name: composite(value, (0, 1, 2), reference)}
+  return {name: grey(value[..., 0])}               # SAR: VV
