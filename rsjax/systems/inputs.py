@@ -111,10 +111,11 @@ def palette_image(labels, num_classes: int | None = None) -> np.ndarray:
   """(B, H, W) class indices -> (B, H, W, 3) colours.
 
   The Dynamic World palette for classes 0..8; more classes continue with a
-  fixed pseudo-random palette; out-of-range labels (ignored pixels) are black.
+  fixed pseudo-random palette; labels outside [0, num_classes) (ignored
+  pixels) are black.
   """
   labels = np.asarray(labels).astype(np.int64)
-  k = max(num_classes or 0, len(DYNAMIC_WORLD_PALETTE), int(labels.max(initial=0)) + 1)
+  k = num_classes or max(len(DYNAMIC_WORLD_PALETTE), int(labels.max(initial=0)) + 1)
   colours = DYNAMIC_WORLD_PALETTE
   if k > len(colours):
     extra = np.random.default_rng(0).random((k - len(colours), 3)).astype(np.float32)

@@ -1,0 +1,111 @@
+"""Segmentation: sharded == single-device step, no retrace, learning, eval
+confusion matrix vs rsjax.metrics on argmax predictions (padding ignored),
+finalized scores, panels, two-branch fusion, config errors."""
+
+from __future__ import annotations
+
+import chex
+import jax
+import numpy as np
+import pytest
+
+from rsjax import metrics
+from rsjax.systems import base
+from rsjax.systems.segmentation import Segmentation
+from rsjax.train import mesh as mesh_lib
+from system_checks import (assert_trees_close, fast_jit, host_state,
+                           make_batch, segmentation_config)
+
+
+@pytest.fixture(scope="module")
+def unet():
+  system = base.get_system(segmentation_config(**{"loss.ignore_index": 8}))
+  step = fast_jit(chex.assert_max_traces(system.train_step, n=1))
+  return system, step, host_state(system, make_batch(0))
+
+
+def test_sharded_step_equals_single_device_step(unet, devices):
+  system, step, state = unet
+  batch = make_batch(1)
+  single_state, single_metrics = step(jax.device_put(state, devices[0]),
+                                      jax.device_put(batch, devices[0]))
+  mesh = mesh_lib.make_mesh((("data", -1), ("fsdp", 1)))
+  sharded_state, sharded_metrics = fast_jit(system.train_step)(
+      jax.device_put(state, mesh_lib.replicated(mesh)),
+      jax.device_put(batch, mesh_lib.batch_sharding(mesh)))
+  for name in ("params", "batch_stats", "opt_state"):
+    assert_trees_close(getattr(single_state, name), getattr(sharded_state, name),
+                       atol=1e-5)
+  assert_trees_close(single_metrics, sharded_metrics, atol=1e-5, rtol=1e-5)
+
+
+def test_steps_learn_without_retrace(unet):
+  _, step, state = unet
+  history = []
+  for i in range(10):
+    state, metrics_ = step(state, make_batch(20 + i % 2))
+    history.append({k: float(v) for k, v in metrics_.items()})
+  assert set(history[0]) == {"loss", "pixel_accuracy", "loss_is_finite"}
+  assert all(h["loss_is_finite"] == 1.0 for h in history)
+  assert np.mean([h["loss"] for h in history[-2:]]) < 0.9 * history[0]["loss"]
+  assert history[-1]["pixel_accuracy"] > history[0]["pixel_accuracy"]
+
+
+def test_eval_confusion_matrix_matches_metrics(unet):
+  system, _, state = unet
+  real = make_batch(7, batch=3)
+  real["valid"][0, :4] = 0                       # invalid pixels do not count
+  padded = make_batch(8, batch=4, mask=[1, 1, 1, 0])
+  for name, value in real.items():
+    padded[name][:3] = value
+  eval_step = fast_jit(system.eval_step)
+  sums = jax.device_get(eval_step(state, padded))
+  logits = system.predict(state, real)
+  labels = np.where(real["valid"] > 0, real["lulc"].astype(np.int32), -1)
+  expected = metrics.confusion_matrix(np.argmax(logits, -1), labels,
+                                      num_classes=9, ignore_index=8)
+  np.testing.assert_array_equal(sums["confusion_matrix"], expected)
+  assert float(sums["count"]) == 3.0
+  assert sums["confusion_matrix"].sum() == np.sum((labels >= 0) & (labels != 8))
+  scores = system.finalize_eval(sums)
+  reference = metrics.segmentation_scores(np.asarray(expected))
+  for key in ("pixel_accuracy", "mean_pixel_accuracy", "miou", "fwiou"):
+    assert isinstance(scores[key], float)
+    np.testing.assert_allclose(scores[key], float(reference[key]), rtol=1e-6)
+  assert len(scores["iou"]) == 9
+
+  panels = system.panels(real, np.asarray(logits))
+  assert list(panels) == ["s2 RGB", "s1", "prediction", "label"]
+  for image in panels.values():
+    assert image.shape == (3, 32, 32, 3) and 0 <= image.min() <= image.max() <= 1
+  np.testing.assert_array_equal(panels["label"][0, 0, 0], 0.0)   # invalid: black
+  np.testing.assert_array_equal(
+      panels["prediction"], system.panels(real, np.argmax(logits, -1))["prediction"])
+
+
+def test_two_branch_gated_bfloat16_with_class_weights():
+  system = base.get_system(segmentation_config(**{
+      "model.segmenter": "two_branch", "dtype": "bfloat16",
+      "model.segmenter_kwargs": dict(base_features=4, channel_multipliers=(1, 2),
+                                     fusion="gated"),
+      "inputs": ("s2", "dem", "s1"),
+      "loss.class_weights": tuple(np.linspace(0.5, 1.5, 9))}))
+  assert system.optical_inputs == ("s2", "dem") and system.sar_inputs == ("s1",)
+  state = host_state(system, make_batch(0))
+  for leaf in jax.tree_util.tree_leaves(state.params):
+    assert leaf.dtype == np.float32
+  state, metrics_ = fast_jit(system.train_step)(state, make_batch(1))
+  assert float(metrics_["loss_is_finite"]) == 1.0
+  assert np.isfinite(float(metrics_["loss"]))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"inputs": ("s2", "lulc")}, "config.inputs"),
+    ({"inputs": ("s2", "optical")}, "config.inputs"),
+    ({"model.segmenter": "deeplab"}, "config.model.segmenter"),
+    ({"model.segmenter": "two_branch", "inputs": ("s2", "dem")}, "config.inputs"),
+    ({"loss.class_weights": (1.0, 2.0)}, "config.loss.class_weights"),
+])
+def test_config_errors_name_the_key(overrides, message):
+  with pytest.raises(ValueError, match=message.replace(".", r"\.")):
+    Segmentation(segmentation_config(**overrides))
