@@ -171,15 +171,16 @@ class Segmentation:
                                   ignore_index=self.ignore_index)
     return {"confusion_matrix": cm, "count": jnp.sum(mask)}
 
-  def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, Any]:
-    """pixel_accuracy, mean_pixel_accuracy, miou, fwiou (floats) and iou (a
-    list of per-class floats, NaN for classes absent from labels and
-    predictions), from the summed confusion matrix."""
+  def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
+    """pixel_accuracy, mean_pixel_accuracy, miou, fwiou and the per-class
+    IoU as iou_0 .. iou_{K-1} (NaN for classes absent from labels and
+    predictions), all floats, from the summed confusion matrix."""
     cm = np.asarray(sums["confusion_matrix"], np.float64)
     scores = metrics.segmentation_scores(cm)
     out = {k: float(np.asarray(scores[k])) for k in
            ("pixel_accuracy", "mean_pixel_accuracy", "miou", "fwiou")}
-    out["iou"] = [float(v) for v in np.asarray(scores["iou"])]
+    out.update({f"iou_{k}": float(v)
+                for k, v in enumerate(np.asarray(scores["iou"]))})
     return out
 
   def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:

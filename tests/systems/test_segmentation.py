@@ -72,7 +72,9 @@ def test_eval_confusion_matrix_matches_metrics(unet):
   for key in ("pixel_accuracy", "mean_pixel_accuracy", "miou", "fwiou"):
     assert isinstance(scores[key], float)
     np.testing.assert_allclose(scores[key], float(reference[key]), rtol=1e-6)
-  assert len(scores["iou"]) == 9
+  assert all(isinstance(v, float) for v in scores.values())
+  np.testing.assert_allclose([scores[f"iou_{k}"] for k in range(9)],
+                             np.asarray(reference["iou"]), rtol=1e-6)
 
   panels = system.panels(real, np.asarray(logits))
   assert list(panels) == ["s2 RGB", "s1", "prediction", "label"]
