@@ -121,7 +121,7 @@ def test_panels(pix2pix):
     {"loss.adversarial": "lsgan"},
     {"loss.adversarial": "hinge", "dtype": "bfloat16",
      "model.generator": "rs_spade",
-     "model.generator_kwargs": dict(ngf=2, num_upsamplings=3, hidden=8,
+     "model.generator_kwargs": dict(ngf=2, num_upsamplings=2, hidden=8,
                                     embed_features=8, spectral_norm=False),
      "model.discriminator": "multiscale_patchgan",
      "model.discriminator_kwargs": dict(ndf=4, num_scales=2, num_layers=2,
