@@ -1,20 +1,33 @@
 """Test setup: 8 simulated CPU devices, so sharded code runs on a real mesh.
 
-XLA reads the flag when the backend starts, so it is set here, before anything
-imports JAX. TensorFlow (the input pipeline only) must not grab accelerators.
+XLA reads its flags when the backend starts, so they are set here, before
+anything imports JAX. Test inputs are tiny, so compiling dominates: XLA's CPU
+backend runs at its lowest optimization level, and compiled programs are kept
+in a persistent cache (.pytest_cache/jax) that identical programs of later
+tests and later runs reuse. TensorFlow (the input pipeline only) must not
+grab accelerators.
 """
 
 import os
 
-_FLAG = "--xla_force_host_platform_device_count=8"
-if _FLAG not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _FLAG).strip()
+_FLAGS = ("--xla_force_host_platform_device_count=8",
+          "--xla_backend_optimization_level=0",
+          "--xla_llvm_disable_expensive_passes=true")
+for _flag in _FLAGS:
+  if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")
 
 import jax  # noqa: E402  (must come after XLA_FLAGS)
 import pytest  # noqa: E402
+
+_CACHE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                      ".pytest_cache", "jax")
+jax.config.update("jax_compilation_cache_dir", _CACHE)
+jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
+jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
 @pytest.fixture(scope="session")

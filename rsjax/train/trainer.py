@@ -151,10 +151,12 @@ def _scalars(prefix: str, scores) -> dict[str, float]:
           if np.ndim(v) == 0}
 
 
-def train_and_evaluate(config: ml_collections.ConfigDict,
-                       workdir: str) -> dict[str, Any]:
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
+                       stop_after: int | None = None) -> dict[str, Any]:
   """Trains `config.system` to `config.total_steps`, resuming from `workdir`.
 
+  `stop_after` ends this run (with a checkpoint) once that step is reached,
+  as a pre-emption would; schedules still follow `config.total_steps`.
   Returns the last evaluation scores (on `config.eval_split`).
   """
   trainer = Trainer(config, workdir)
@@ -181,6 +183,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
         state, metrics, first_bad = trainer.train_step(state, batch, first_bad)
         step += 1
         last = step == config.total_steps
+        if stop_after is not None and step >= stop_after:
+          stop.requested = True
         if step % config.log_every == 0 or last or stop.requested:
           _raise_if_bad(first_bad, trainer)
           writer.write_scalars(step, _scalars("train/", jax.device_get(metrics)))
@@ -191,7 +195,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict,
           checkpoint_lib.save(trainer.manager, step, state,
                               force=last or stop.requested)
         if stop.requested:
-          logging.warning("stopped at step %d by signal", step)
+          logging.warning("stopped at step %d", step)
           break
         if step % config.eval_every == 0 or last:
           scores = trainer.evaluate(

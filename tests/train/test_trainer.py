@@ -1,0 +1,158 @@
+"""The training loop on 8 simulated devices: end to end on the synthetic
+dataset, exact resume, SIGTERM, non-finite losses and config errors."""
+
+import json
+import os
+import signal
+import threading
+import time
+
+import jax
+import numpy as np
+import pytest
+
+from configs import common, rs_spade
+from rsjax.systems import base
+from rsjax.train import trainer
+
+
+def _tiny(config, steps=3):
+  """Smallest sizes that still run every part of the loop."""
+  config.model.generator_kwargs = {"ngf": 2, "num_upsamplings": 4}
+  config.model.discriminator_kwargs = {"ndf": 4, "num_layers": 2}
+  config.data.batch_size = 8
+  config.data.eval_batch_size = 8
+  config.total_steps = steps
+  config.log_every = 1
+  config.eval_every = 1000
+  config.checkpoint_every = 1
+  config.keep_checkpoints = 10
+  config.num_eval_batches = 1
+  return config
+
+
+def memory_config(steps=3):
+  """pix2pix on random 32-pixel tiles: the quickest system to compile."""
+  config = _tiny(rs_spade.get_config("s1+lulc+dem"), steps)
+  config.model.generator = "unet"
+  config.model.generator_kwargs = {"ngf": 2, "num_downs": 5}
+  config.data.source = "memory"
+  config.data.tile_size = 32
+  config.data.memory_examples = 32
+  return config
+
+
+@pytest.fixture(scope="module")
+def synthetic_tiny(tmp_path_factory):
+  from data_builders import prepare
+  data_dir = str(tmp_path_factory.mktemp("tfds"))
+  prepare.prepare("rs_multisource/synthetic_tiny", data_dir=data_dir)
+  return data_dir
+
+
+def _params(workdir, config):
+  """The newest checkpoint's params, restored on the host."""
+  run = trainer.Trainer(config, workdir)
+  from rsjax.data import pipeline
+  it = pipeline.create_iterator(config.data, run.mesh, train=False)
+  state, step = run.initial_state(next(it))
+  it.close()
+  return step, jax.tree.map(np.asarray, jax.device_get(
+      (state.params, state.opt_state, state.batch_stats, state.rng)))
+
+
+@pytest.mark.slow
+def test_end_to_end_on_the_synthetic_dataset(tmp_path, synthetic_tiny, devices):
+  config = _tiny(rs_spade.get_config("s1+lulc+dem"), steps=2)
+  config.data.data_dir = synthetic_tiny
+  config.data.name = "rs_multisource/synthetic_tiny"
+  config.eval_every = 2
+  config.num_eval_batches = None
+  scores = trainer.train_and_evaluate(config, str(tmp_path))
+  assert set(scores) == {"psnr", "ssim", "sam"}
+  assert all(np.isfinite(v) for v in scores.values())
+  lines = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+  logged = [l for l in lines if "train/g_loss" in l]
+  assert [l["step"] for l in logged] == [1, 2]
+  assert any("validation/psnr" in l for l in lines)
+  assert (tmp_path / "samples" / "step_000002.png").exists()
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
+
+
+def test_resume_is_exact(tmp_path, devices):
+  straight = memory_config(steps=6)
+  trainer.train_and_evaluate(straight, str(tmp_path / "straight"))
+  trainer.train_and_evaluate(memory_config(steps=6), str(tmp_path / "resumed"),
+                             stop_after=3)
+  assert sorted(os.listdir(tmp_path / "resumed" / "checkpoints")) == ["1", "2", "3"]
+  trainer.train_and_evaluate(memory_config(steps=6), str(tmp_path / "resumed"))
+  step_a, a = _params(str(tmp_path / "straight"), straight)
+  step_b, b = _params(str(tmp_path / "resumed"), straight)
+  assert step_a == step_b == 6
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7),
+               a, b)
+
+
+def test_sigterm_saves_a_checkpoint_and_returns(tmp_path, devices):
+  config = memory_config(steps=10_000)
+  config.checkpoint_every = 10_000
+  metrics_file = tmp_path / "metrics.jsonl"
+
+  def send_sigterm_after_two_steps():
+    deadline = time.time() + 300
+    while time.time() < deadline:
+      if metrics_file.exists() and metrics_file.read_text().count("train/") >= 2:
+        os.kill(os.getpid(), signal.SIGTERM)
+        return
+      time.sleep(0.05)
+
+  thread = threading.Thread(target=send_sigterm_after_two_steps, daemon=True)
+  thread.start()
+  trainer.train_and_evaluate(config, str(tmp_path))
+  thread.join()
+  saved = [int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit()]
+  assert len(saved) == 1 and 2 <= saved[0] < 10_000
+
+
+class _NaNAfter:
+  """Wraps a system so its loss turns NaN from a given update on."""
+
+  def __init__(self, system, bad_step):
+    self._system, self._bad_step = system, bad_step
+
+  def __getattr__(self, name):
+    return getattr(self._system, name)
+
+  def train_step(self, state, batch):
+    new_state, metrics = self._system.train_step(state, batch)
+    poison = jax.numpy.where(state.step >= self._bad_step, jax.numpy.nan, 0.0)
+    metrics = dict(metrics, g_loss=metrics["g_loss"] + poison)
+    return new_state, metrics
+
+
+def test_non_finite_loss_names_the_step_and_last_good_checkpoint(
+    tmp_path, monkeypatch, devices):
+  get_system = base.get_system
+  monkeypatch.setattr(base, "get_system",
+                      lambda config: _NaNAfter(get_system(config), bad_step=2))
+  config = memory_config(steps=6)
+  with pytest.raises(trainer.NonFiniteLossError,
+                     match=r"at step 3 .*last good checkpoint: step 2"):
+    trainer.train_and_evaluate(config, str(tmp_path))
+  saved = sorted(int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit())
+  assert saved == [1, 2]
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda c: setattr(c, "system", "nope"), "config.system: unknown system"),
+    (lambda c: setattr(c.model, "generator", "nope"), "unknown generator 'nope'"),
+    (lambda c: setattr(c.data, "batch_size", 12), "batch_size=12 .*8 devices"),
+    (lambda c: setattr(c, "inputs", ("s1", "radar")), "radar"),
+    (lambda c: setattr(c.data, "tile_size", 48), "divisible by 32"),
+    (lambda c: setattr(c, "total_steps", 0), "config.total_steps"),
+])
+def test_bad_configs_fail_at_start_with_the_key(tmp_path, change, match, devices):
+  config = memory_config()
+  change(config)
+  with pytest.raises((ValueError, KeyError), match=match):
+    trainer.train_and_evaluate(config, str(tmp_path))
