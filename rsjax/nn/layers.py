@@ -90,7 +90,8 @@ class SpectralConv(nn.Module):
                  use_bias=self.use_bias, dtype=self.dtype, name="conv")
     if not self.spectral_norm:
       return layer(x)
-    return nn.SpectralNorm(layer, dtype=self.dtype, name="spectral_norm")(
+    # float32: with a bfloat16 dtype Flax would store the wrapped kernel in bf16.
+    return nn.SpectralNorm(layer, dtype=jnp.float32, name="spectral_norm")(
         x, update_stats=train)
 
 

@@ -164,8 +164,7 @@ class PairedGAN:
         self.condition(batch), train=False)
     d_vars = self.discriminator.init({"params": d_key}, self._d_condition(batch),
                                      target, train=False)
-    params = float32_params({"generator": g_vars["params"],
-                             "discriminator": d_vars["params"]})
+    params = {"generator": g_vars["params"], "discriminator": d_vars["params"]}
     return base.State(
         step=jnp.zeros((), jnp.int32), rng=state_key, params=params,
         batch_stats={"generator": g_vars.get("batch_stats", {}),
@@ -310,17 +309,6 @@ class PairedGAN:
           self.target, image, self.num_classes, reference).items():
         out[key.replace(self.target, label, 1)] = value
     return out
-
-
-def float32_params(params):
-  """Floating parameters as float32 (DESIGN: params f32, compute in `dtype`).
-
-  Flax's SpectralNorm with a bfloat16 `dtype` writes the kernels it wraps
-  back in bfloat16 at init; optimizing those would lose precision.
-  """
-  return jax.tree.map(
-      lambda x: x.astype(jnp.float32) if jnp.issubdtype(x.dtype, jnp.floating)
-      else x, params)
 
 
 def build_module(key: str, getter, name: str, kwargs: dict, dtype):

@@ -35,7 +35,7 @@ from rsjax import losses, metrics
 from rsjax.nn import registry
 from rsjax.systems import base
 from rsjax.systems import inputs as inputs_lib
-from rsjax.systems.paired_gan import build_module, config_kwargs, float32_params
+from rsjax.systems.paired_gan import build_module, config_kwargs
 
 LABEL_FIELD = "lulc"
 NET = "segmenter"
@@ -111,7 +111,7 @@ class Segmentation:
     key, state_key = jax.random.split(rng)
     variables = self.segmenter.init({"params": key}, *self.network_inputs(batch),
                                     train=False)
-    params = float32_params({NET: variables["params"]})
+    params = {NET: variables["params"]}
     return base.State(
         step=jnp.zeros((), jnp.int32), rng=state_key, params=params,
         batch_stats={NET: variables.get("batch_stats", {})},

@@ -91,3 +91,13 @@ def test_conv_padding_forms(padding):
   x = jnp.ones((1, 8, 8, 1))
   size = {"SAME": 8, 0: 6, 2: 10}[padding]
   assert layer.apply(layer.init(KEY, x), x).shape == (1, size, size, 1)
+
+
+def test_spectral_conv_keeps_float32_params_under_bfloat16_compute():
+  from rsjax.nn.layers import SpectralConv
+  module = SpectralConv(4, dtype=jnp.bfloat16)
+  x = jnp.ones((1, 8, 8, 3))
+  variables = module.init(jax.random.PRNGKey(0), x, train=True)
+  assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(variables))
+  out, _ = module.apply(variables, x, train=True, mutable=["batch_stats"])
+  assert out.dtype == jnp.bfloat16
