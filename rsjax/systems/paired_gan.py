@@ -271,27 +271,12 @@ class PairedGAN:
     return output.astype(jnp.float32)
 
   def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
-    """Mask-weighted sums of per-image PSNR, SSIM (data range 1) and SAM
-    (degrees) on prediction and target mapped to [0, 1], and the count."""
-    pred = (self.predict(state, batch) + 1.0) / 2.0
-    target = (jnp.asarray(batch[self.target], jnp.float32) + 1.0) / 2.0
-    mask = jnp.asarray(batch.get("mask", jnp.ones(target.shape[:1])), jnp.float32)
-    counted = mask > 0
-    per_image = {
-        "psnr": metrics.psnr(pred, target, data_range=1.0),
-        "ssim": metrics.ssim(pred, target, data_range=1.0),
-        "sam": metrics.sam(pred, target, degrees=True)}
-    # where(): padding rows may hold garbage (inf or NaN) that 0 * x keeps.
-    sums = {f"{k}_sum": jnp.sum(jnp.where(counted, v * mask, 0.0))
-            for k, v in per_image.items()}
-    sums["count"] = jnp.sum(mask)
-    return sums
+    """`score_sums` of the prediction against the target."""
+    return score_sums(self.predict(state, batch), batch[self.target],
+                      batch.get("mask"))
 
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
-    """{'psnr' (dB), 'ssim', 'sam' (degrees)}: means over counted images."""
-    count = float(np.asarray(sums["count"]))
-    return {k: (float(np.asarray(sums[f"{k}_sum"])) / count if count else
-                float("nan")) for k in ("psnr", "ssim", "sam")}
+    return finalize_scores(sums)
 
   def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
     """Host-side (B, H, W, 3) images in [0, 1]: every input field, then the
@@ -309,6 +294,33 @@ class PairedGAN:
           self.target, image, self.num_classes, reference).items():
         out[key.replace(self.target, label, 1)] = value
     return out
+
+
+def score_sums(prediction, target, mask=None) -> dict[str, jax.Array]:
+  """Mask-weighted sums of per-image PSNR, SSIM (data range 1) and SAM
+  (degrees) on prediction and target mapped from [-1, 1] to [0, 1], and the
+  count. `mask` (B,) is 1 for real examples and 0 for eval padding."""
+  pred = (jnp.asarray(prediction, jnp.float32) + 1.0) / 2.0
+  target = (jnp.asarray(target, jnp.float32) + 1.0) / 2.0
+  mask = jnp.ones(target.shape[:1]) if mask is None else jnp.asarray(
+      mask, jnp.float32)
+  counted = mask > 0
+  per_image = {
+      "psnr": metrics.psnr(pred, target, data_range=1.0),
+      "ssim": metrics.ssim(pred, target, data_range=1.0),
+      "sam": metrics.sam(pred, target, degrees=True)}
+  # where(): padding rows may hold garbage (inf or NaN) that 0 * x keeps.
+  sums = {f"{k}_sum": jnp.sum(jnp.where(counted, v * mask, 0.0))
+          for k, v in per_image.items()}
+  sums["count"] = jnp.sum(mask)
+  return sums
+
+
+def finalize_scores(sums: Mapping[str, Any]) -> dict[str, float]:
+  """{'psnr' (dB), 'ssim', 'sam' (degrees)}: means over counted images."""
+  count = float(np.asarray(sums["count"]))
+  return {k: (float(np.asarray(sums[f"{k}_sum"])) / count if count else
+              float("nan")) for k in ("psnr", "ssim", "sam")}
 
 
 def build_module(key: str, getter, name: str, kwargs: dict, dtype):
