@@ -81,10 +81,15 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
     for width in ("ngf", "ndf"):
       if width in kwargs:
         kwargs[width] = 8
-  config.data.batch_size = 8
+  if config.model.generator in ("rs_spade", "spade", "senet"):
+    # SPADE's modulation MLPs run at every resolution: the main CPU cost.
+    config.model.generator_kwargs.hidden = 16
+    if config.model.generator == "rs_spade":
+      config.model.generator_kwargs.embed_features = 8
+  config.data.batch_size = 4
   config.data.eval_batch_size = 8
-  config.total_steps = 300
+  config.total_steps = 150
   config.log_every = 25
-  config.eval_every = 300
-  config.checkpoint_every = 100
+  config.eval_every = 150
+  config.checkpoint_every = 50
   config.keep_checkpoints = 2

@@ -1,14 +1,16 @@
-"""The quick-start job (`make demo`).
-
-Until the training engine lands, the main job scores what exists: it makes a
-small multispectral image, degrades it (blur, noise, a thick cloud over part of
-it), and writes the papers' image metrics overall, inside and outside the
-cloud, plus segmentation scores of a noisy label map, to
-`<workdir>/metrics.json`. The training issue replaces the body with
-`rsjax.train.trainer.train_and_evaluate` on the embedded synthetic dataset;
-the command stays `make demo`.
+"""The main job (`make demo`): RS-SPADE on the embedded synthetic dataset.
 
   python -m launch.demo --workdir workdir/demo
+
+1. Builds `rs_multisource/synthetic` into `<workdir>/../tensorflow_datasets`
+   (ArrayRecord) if it is not there yet: offline, about a minute.
+2. Trains the demo-sized RS-SPADE config (`configs/rs_spade.py:demo`,
+   S1 + LULC + DEM -> S2 RGBN) on the CPU, with checkpoints in the workdir (a
+   re-run resumes).
+3. Scores it on the test split next to a trivial baseline, the mean training
+   image, with the same PSNR / SSIM / SAM code, and writes `report.md`,
+   `report.json` and `samples.png` (inputs, prediction and target composites)
+   into the workdir.
 """
 
 from __future__ import annotations
@@ -16,70 +18,126 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import pathlib
+import shutil
+import time
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
-from rsjax import metrics
+from configs import rs_spade
+from data_builders import prepare
+from rsjax.data import pipeline
+from rsjax.systems import paired_gan
+from rsjax.train import trainer as trainer_lib
 
 
-def _scene(rng: np.random.Generator, size: int = 128, bands: int = 4):
-  """Smooth random reflectances in [0.02, 0.6] for `bands` bands."""
-  freq = np.fft.fftfreq(size)
-  falloff = 1.0 / np.maximum(np.hypot(*np.meshgrid(freq, freq)), 1.0 / size) ** 2
-  layers = []
-  for _ in range(bands):
-    noise = np.fft.ifft2(np.fft.fft2(rng.normal(size=(size, size))) * falloff).real
-    layers.append((noise - noise.min()) / np.ptp(noise))
-  return (0.02 + 0.58 * np.stack(layers, -1))[None].astype(np.float32)
+def mean_training_image(config, mesh) -> np.ndarray:
+  """Per-pixel mean of the normalized target over the training split."""
+  iterator = pipeline.create_iterator(config.data, mesh, train=False,
+                                      split=config.data.split)
+  total, count = 0.0, 0.0
+  try:
+    for batch in iterator:
+      mask = np.asarray(batch["mask"], np.float64)
+      total = total + np.tensordot(mask, np.asarray(batch[config.target],
+                                                    np.float64), axes=1)
+      count += mask.sum()
+  finally:
+    iterator.close()
+  return (total / count).astype(np.float32)
 
 
-def run(workdir: pathlib.Path, seed: int = 0) -> dict:
-  rng = np.random.default_rng(seed)
-  target = _scene(rng)
-  blurred = (target + np.roll(target, 1, 1) + np.roll(target, 1, 2)) / 3
-  pred = np.clip(blurred + rng.normal(0, 0.01, target.shape), 0, 1)
-  cloud = np.zeros(target.shape[:3], bool)
-  cloud[:, 20:70, 30:90] = True
-  pred[cloud] = 0.8                                   # a thick, flat cloud
-  scores = {}
-  for area, mask in (("all", None), ("cloudy", cloud), ("clear", ~cloud)):
-    scores[area] = {
-        "psnr": metrics.psnr(pred, target, data_range=1.0, mask=mask),
-        "ssim": metrics.ssim(pred, target, data_range=1.0, mask=mask),
-        "sam_deg": metrics.sam(pred, target, mask=mask, degrees=True),
-        "ergas": metrics.ergas(pred, target, ratio=1.0, mask=mask),
-    }
-  scores["all"]["q"] = metrics.q_index(pred, target, block_size=8)
-  labels = (target[..., 0] * 6).astype(np.int32)
-  noisy = np.where(rng.uniform(size=labels.shape) < 0.8, labels,
-                   rng.integers(0, 4, labels.shape)).astype(np.int32)
-  seg = metrics.segmentation_scores(
-      metrics.confusion_matrix(noisy, labels, num_classes=4))
-  scores["segmentation"] = {k: v for k, v in seg.items()}
-  as_json = {area: {k: np.asarray(v).tolist() for k, v in values.items()}
-             for area, values in scores.items()}
-  workdir.mkdir(parents=True, exist_ok=True)
-  tmp = workdir / "metrics.json.tmp"
-  tmp.write_text(json.dumps(as_json, indent=2))
-  os.replace(tmp, workdir / "metrics.json")
-  return as_json
+def score_baseline(config, mesh, image: np.ndarray, split: str) -> dict:
+  """The paper metrics of predicting `image` for every tile of `split`."""
+  score = jax.jit(lambda target, mask: paired_gan.score_sums(
+      jnp.broadcast_to(image, target.shape), target, mask))
+  iterator = pipeline.create_iterator(config.data, mesh, train=False,
+                                      split=split)
+  sums = None
+  try:
+    for batch in iterator:
+      batch_sums = score(batch[config.target], batch["mask"])
+      sums = batch_sums if sums is None else jax.tree.map(jnp.add, sums,
+                                                          batch_sums)
+  finally:
+    iterator.close()
+  return paired_gan.finalize_scores(jax.device_get(sums))
+
+
+def write_report(workdir: str, config, scores: dict, seconds: dict) -> str:
+  rows = [("RS-SPADE (s1+lulc+dem, demo size)", scores["rs_spade"]),
+          ("baseline: mean training image", scores["baseline"])]
+  lines = [
+      "# rsjax demo: RS-SPADE on the synthetic multi-source dataset", "",
+      f"Dataset `{config.data.name}` (test split), {config.total_steps} "
+      f"training steps of batch {config.data.batch_size}, "
+      f"{jax.device_count()} {jax.devices()[0].platform} device(s).", "",
+      "| model | PSNR (dB) | SSIM | SAM (deg) |", "|---|---|---|---|"]
+  for name, s in rows:
+    lines.append(f"| {name} | {s['psnr']:.2f} | {s['ssim']:.3f} | "
+                 f"{s['sam']:.2f} |")
+  lines += ["", "Higher PSNR and SSIM and lower SAM are better. Paper "
+            "(real Sentinel data, full size): RS-SPADE 23.14 dB / 0.84 / 0.19, "
+            "pix2pix 18.84 dB / 0.62 / 0.23.", "",
+            "Time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()),
+            "", "![samples](samples.png)", ""]
+  path = os.path.join(workdir, "report.md")
+  with open(path + ".tmp", "w") as f:
+    f.write("\n".join(lines))
+  os.replace(path + ".tmp", path)
+  with open(os.path.join(workdir, "report.json"), "w") as f:
+    json.dump({"scores": scores, "seconds": seconds}, f, indent=2)
+  return path
+
+
+def run(workdir: str, *, data_dir: str | None = None, config=None) -> dict:
+  workdir = os.path.abspath(workdir)
+  config = config or rs_spade.get_config("demo")
+  config.data.data_dir = data_dir or os.path.join(os.path.dirname(workdir),
+                                                  "tensorflow_datasets")
+  seconds = {}
+  start = time.time()
+  prepare.prepare(config.data.name, data_dir=config.data.data_dir)
+  seconds["dataset"] = time.time() - start
+
+  start = time.time()
+  trainer_lib.train_and_evaluate(config, workdir)
+  seconds["training"] = time.time() - start
+
+  start = time.time()
+  run_ = trainer_lib.Trainer(config, workdir)
+  first = pipeline.create_iterator(config.data, run_.mesh, train=False,
+                                   split="test")
+  state, _ = run_.initial_state(next(first))
+  first.close()
+  run_.compile_steps()
+  samples = os.path.join(workdir, "samples.png")
+  scores = {"rs_spade": run_.evaluate(state, "test", samples_path=samples)}
+  mean_image = mean_training_image(config, run_.mesh)
+  scores["baseline"] = score_baseline(config, run_.mesh, mean_image, "test")
+  seconds["evaluation"] = time.time() - start
+  report = write_report(workdir, config, scores, seconds)
+  return {"scores": scores, "report": report, "samples": samples,
+          "seconds": seconds}
 
 
 def main() -> None:
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-  parser.add_argument("--workdir", required=True, type=pathlib.Path)
-  parser.add_argument("--seed", type=int, default=0)
+  parser.add_argument("--workdir", required=True)
+  parser.add_argument("--data_dir", default=None,
+                      help="TFDS data dir (default: <workdir>/../tensorflow_datasets)")
+  parser.add_argument("--fresh", action="store_true",
+                      help="delete the workdir's checkpoints and train anew")
   args = parser.parse_args()
-  result = run(args.workdir, args.seed)
-  for area in ("all", "cloudy", "clear"):
-    row = "  ".join(f"{k} {np.asarray(v).ravel()[0]:8.4f}"
-                    for k, v in result[area].items())
-    print(f"{area:>7}: {row}")
-  seg = result["segmentation"]
-  print(f"    seg: PA {seg['pixel_accuracy']:.4f}  mIoU {seg['miou']:.4f}  "
-        f"FWIoU {seg['fwiou']:.4f}")
-  print(f"wrote {args.workdir / 'metrics.json'}")
+  if args.fresh:
+    shutil.rmtree(os.path.join(args.workdir, "checkpoints"), ignore_errors=True)
+  result = run(args.workdir, data_dir=args.data_dir)
+  for name, s in result["scores"].items():
+    print(f"{name:>9}: PSNR {s['psnr']:6.2f} dB  SSIM {s['ssim']:.3f}  "
+          f"SAM {s['sam']:5.2f} deg")
+  print(f"report:  {result['report']}")
+  print(f"samples: {result['samples']}")
 
 
 if __name__ == "__main__":

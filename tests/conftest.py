@@ -36,3 +36,12 @@ def devices():
   found = jax.devices()
   assert len(found) == 8, f"expected 8 simulated devices, got {found}"
   return found
+
+
+@pytest.fixture(scope="session")
+def synthetic_tiny(tmp_path_factory):
+  """A TFDS data_dir holding rs_multisource/synthetic_tiny (built once)."""
+  from data_builders import prepare  # pylint: disable=g-import-not-at-top
+  data_dir = str(tmp_path_factory.mktemp("tensorflow_datasets"))
+  prepare.prepare("rs_multisource/synthetic_tiny", data_dir=data_dir)
+  return data_dir

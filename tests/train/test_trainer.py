@@ -11,43 +11,9 @@ import jax
 import numpy as np
 import pytest
 
-from configs import common, rs_spade
 from rsjax.systems import base
 from rsjax.train import trainer
-
-
-def _tiny(config, steps=3):
-  """Smallest sizes that still run every part of the loop."""
-  config.model.generator_kwargs = {"ngf": 2, "num_upsamplings": 4}
-  config.model.discriminator_kwargs = {"ndf": 4, "num_layers": 2}
-  config.data.batch_size = 8
-  config.data.eval_batch_size = 8
-  config.total_steps = steps
-  config.log_every = 1
-  config.eval_every = 1000
-  config.checkpoint_every = 1
-  config.keep_checkpoints = 10
-  config.num_eval_batches = 1
-  return config
-
-
-def memory_config(steps=3):
-  """pix2pix on random 32-pixel tiles: the quickest system to compile."""
-  config = _tiny(rs_spade.get_config("s1+lulc+dem"), steps)
-  config.model.generator = "unet"
-  config.model.generator_kwargs = {"ngf": 2, "num_downs": 5}
-  config.data.source = "memory"
-  config.data.tile_size = 32
-  config.data.memory_examples = 32
-  return config
-
-
-@pytest.fixture(scope="module")
-def synthetic_tiny(tmp_path_factory):
-  from data_builders import prepare
-  data_dir = str(tmp_path_factory.mktemp("tfds"))
-  prepare.prepare("rs_multisource/synthetic_tiny", data_dir=data_dir)
-  return data_dir
+from tiny_configs import memory_config, tiny_rs_spade
 
 
 def _params(workdir, config):
@@ -63,11 +29,8 @@ def _params(workdir, config):
 
 @pytest.mark.slow
 def test_end_to_end_on_the_synthetic_dataset(tmp_path, synthetic_tiny, devices):
-  config = _tiny(rs_spade.get_config("s1+lulc+dem"), steps=2)
-  config.data.data_dir = synthetic_tiny
-  config.data.name = "rs_multisource/synthetic_tiny"
+  config = tiny_rs_spade(synthetic_tiny)
   config.eval_every = 2
-  config.num_eval_batches = None
   scores = trainer.train_and_evaluate(config, str(tmp_path))
   assert set(scores) == {"psnr", "ssim", "sam"}
   assert all(np.isfinite(v) for v in scores.values())
