@@ -4,6 +4,8 @@ dataset, exact resume, SIGTERM, non-finite losses and config errors."""
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -14,6 +16,8 @@ import pytest
 from rsjax.systems import base
 from rsjax.train import trainer
 from tiny_configs import memory_config, tiny_rs_spade
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def _params(workdir, config):
@@ -42,15 +46,30 @@ def test_end_to_end_on_the_synthetic_dataset(tmp_path, synthetic_tiny, devices):
   assert sorted(os.listdir(tmp_path / "checkpoints")) == ["1", "2"]
 
 
-def test_resume_is_exact(tmp_path, devices):
+def test_resume_after_a_process_restart_is_exact(tmp_path, devices):
+  """6 steps straight == 3 steps, then a new `launch.train` process for 3."""
   straight = memory_config(steps=6)
   trainer.train_and_evaluate(straight, str(tmp_path / "straight"))
-  trainer.train_and_evaluate(memory_config(steps=6), str(tmp_path / "resumed"),
-                             stop_after=3)
+  resumed = str(tmp_path / "resumed")
+  trainer.train_and_evaluate(memory_config(steps=6), resumed, stop_after=3)
   assert sorted(os.listdir(tmp_path / "resumed" / "checkpoints")) == ["1", "2", "3"]
-  trainer.train_and_evaluate(memory_config(steps=6), str(tmp_path / "resumed"))
+  config_file = tmp_path / "restart_config.py"
+  config_file.write_text(
+      "from tiny_configs import memory_config\n"
+      "def get_config(arg=None):\n  return memory_config(steps=6)\n")
+  env = dict(os.environ,
+             PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+             JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
+             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+  result = subprocess.run(
+      [sys.executable, "-m", "launch.train", f"--config={config_file}",
+       f"--workdir={resumed}"], cwd=ROOT, env=env, capture_output=True,
+      text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
   step_a, a = _params(str(tmp_path / "straight"), straight)
-  step_b, b = _params(str(tmp_path / "resumed"), straight)
+  step_b, b = _params(resumed, straight)
   assert step_a == step_b == 6
   jax.tree.map(lambda x, y: np.testing.assert_allclose(x, y, rtol=1e-6, atol=1e-7),
                a, b)
