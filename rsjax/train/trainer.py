@@ -134,8 +134,8 @@ class Trainer:
         sums = batch_sums if sums is None else jax.tree.map(
             jnp.add, sums, batch_sums)
         if index == 0 and samples_path and jax.process_index() == 0:
-          prediction = np.asarray(jax.device_get(self.predict(state, batch)))
-          host_batch = jax.tree.map(np.asarray, jax.device_get(batch))
+          prediction = _local_rows(self.predict(state, batch))
+          host_batch = jax.tree.map(_local_rows, dict(batch))
           samples_lib.save_grid(samples_path,
                                 self.system.panels(host_batch, prediction))
     finally:
@@ -144,6 +144,15 @@ class Trainer:
       raise ValueError(f"evaluation split {split!r} of "
                        f"{self.config.data.name} gave no batch")
     return self.system.finalize_eval(jax.device_get(sums))
+
+
+def _local_rows(x) -> np.ndarray:
+  """This process's rows of a batch-sharded array (all rows on one host)."""
+  if not isinstance(x, jax.Array) or x.is_fully_addressable:
+    return np.asarray(x)
+  shards = sorted(x.addressable_shards, key=lambda s: s.index[0].start or 0)
+  unique = {s.index[0].start: np.asarray(s.data) for s in shards}
+  return np.concatenate([unique[k] for k in sorted(unique)])
 
 
 def _scalars(prefix: str, scores) -> dict[str, float]:
