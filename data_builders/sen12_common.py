@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+from absl import logging
 from etils import epath
 
 from data_builders import public_common
@@ -189,6 +190,26 @@ def read_geotiff(path: epath.Path, *, expected_bands: int,
                     crs=image.crs.to_wkt(),
                     transform=np.asarray(tuple(image.transform)[:6],
                                          np.float64))
+
+
+def valid_patches(patches, read_patch, *, dataset: str):
+  """Yields (patch, reads) for patches whose every read is fully valid.
+
+  `read_patch(patch)` returns a dict of `GeoPatch`es; patches with a
+  non-finite or nodata pixel in any of them are skipped with a warning.
+  """
+  skipped = 0
+  for patch in patches:
+    reads = read_patch(patch)
+    if not all(read.valid.all() for read in reads.values()):
+      skipped += 1
+      logging.warning("%s: skipping %s: non-finite or nodata pixels.",
+                      dataset, patch.id)
+      continue
+    yield patch, reads
+  if skipped:
+    logging.warning("%s: %d patch(es) skipped for invalid pixels.", dataset,
+                    skipped)
 
 
 def metadata_features(tfds_features, *, georeferenced: bool) -> dict:

@@ -38,7 +38,6 @@ import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 
 from data_builders import public_common
 from data_builders import sen12_common
@@ -149,25 +148,23 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, patches):
     config = self.builder_config
     s2_indexes = sen12_common.band_indexes(config.s2_bands)
-    skipped = 0
-    for patch in patches:
-      s1 = sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2)
-      s2 = sen12_common.read_geotiff(patch.paths["s2"], expected_bands=13,
-                                     bands=s2_indexes)
-      lc = sen12_common.read_geotiff(
-          patch.paths["lc"], expected_bands=4,
-          bands=[LC_BANDS.index(config.lc_band) + 1])
-      if not (s1.valid.all() and s2.valid.all()):
-        skipped += 1
-        logging.warning("sen12ms: skipping %s: non-finite or nodata pixels.",
-                        patch.id)
-        continue
-      yield patch.id, {
-          "s1": s1.data.astype(np.float32),
-          "s2": s2.data.astype(np.float32) * np.float32(sen12_common.S2_SCALE),
-          "lulc": lc.data[..., 0].astype(np.uint8),
-          **sen12_common.metadata_values(patch, s1),
+
+    def read_patch(patch):
+      return {
+          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2),
+          "s2": sen12_common.read_geotiff(patch.paths["s2"], expected_bands=13,
+                                          bands=s2_indexes),
+          "lc": sen12_common.read_geotiff(
+              patch.paths["lc"], expected_bands=4,
+              bands=[LC_BANDS.index(config.lc_band) + 1]),
       }
-    if skipped:
-      logging.warning("sen12ms: %d patch(es) skipped for invalid pixels.",
-                      skipped)
+
+    for patch, reads in sen12_common.valid_patches(patches, read_patch,
+                                                   dataset="sen12ms"):
+      yield patch.id, {
+          "s1": reads["s1"].data.astype(np.float32),
+          "s2": (reads["s2"].data.astype(np.float32)
+                 * np.float32(sen12_common.S2_SCALE)),
+          "lulc": reads["lc"].data[..., 0].astype(np.uint8),
+          **sen12_common.metadata_values(patch, reads["s1"]),
+      }

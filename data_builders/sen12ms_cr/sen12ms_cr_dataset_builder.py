@@ -32,7 +32,6 @@ import dataclasses
 
 import numpy as np
 import tensorflow_datasets as tfds
-from absl import logging
 
 from data_builders import public_common
 from data_builders import sen12_common
@@ -125,25 +124,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _generate_examples(self, patches):
     indexes = sen12_common.band_indexes(self.builder_config.s2_bands)
     scale = np.float32(sen12_common.S2_SCALE)
-    skipped = 0
-    for patch in patches:
-      reads = {
+
+    def read_patch(patch):
+      return {
           "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2),
           **{name: sen12_common.read_geotiff(patch.paths[name],
                                              expected_bands=13, bands=indexes)
              for name in ("s2", "s2_cloudy")},
       }
-      if not all(read.valid.all() for read in reads.values()):
-        skipped += 1
-        logging.warning("sen12ms_cr: skipping %s: non-finite or nodata "
-                        "pixels.", patch.id)
-        continue
+
+    for patch, reads in sen12_common.valid_patches(patches, read_patch,
+                                                   dataset="sen12ms_cr"):
       yield patch.id, {
           "s1": reads["s1"].data.astype(np.float32),
           "s2": reads["s2"].data.astype(np.float32) * scale,
           "s2_cloudy": reads["s2_cloudy"].data.astype(np.float32) * scale,
           **sen12_common.metadata_values(patch, reads["s1"]),
       }
-    if skipped:
-      logging.warning("sen12ms_cr: %d patch(es) skipped for invalid pixels.",
-                      skipped)
