@@ -69,6 +69,9 @@ class System(Protocol):
 SYSTEMS = {
     "paired_gan": "rsjax.systems.paired_gan:PairedGAN",
     "segmentation": "rsjax.systems.segmentation:Segmentation",
+    "cloud_removal": "rsjax.systems.cloud_removal:CloudRemoval",
+    "csebgan": "rsjax.systems.csebgan:CSEBGAN",
+    "cycle_fusion": "rsjax.systems.cycle_fusion:CycleFusion",
 }
 
 

@@ -32,6 +32,7 @@ from rsjax.data import pipeline
 from rsjax.systems import base
 from rsjax.train import checkpoint as checkpoint_lib
 from rsjax.train import mesh as mesh_lib
+from rsjax.train import run_config
 from rsjax.train import samples as samples_lib
 from rsjax.train import writers as writers_lib
 
@@ -84,6 +85,7 @@ class Trainer:
     self.workdir = os.fspath(workdir)
     self.mesh = mesh_lib.make_mesh(config.mesh)
     self.system = base.get_system(config)
+    run_config.check_system(self.workdir, config.system)
     self.replicated = mesh_lib.replicated(self.mesh)
     self.manager = checkpoint_lib.make_manager(
         self.workdir, keep=config.keep_checkpoints,
@@ -180,6 +182,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     if step != latest:
       raise RuntimeError(f"checkpoint step {step} != expected {latest}")
     trainer.compile_steps()
+    run_config.save(trainer.workdir, config)
     if step == 0:
       _log_parameters(state)
       writer.write_hparams({k: v for k, v in config.to_dict().items()
