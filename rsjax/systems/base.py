@@ -12,6 +12,14 @@ nothing about GANs:
   panels(batch, prediction) -> dict            # host: name -> (B, H, W, 3) in
                                                # [0, 1] for sample grids
 
+and, for evaluation tables and full-scene inference, three attributes:
+
+  predict_fields: tuple[str, ...]   batch fields `predict` reads
+  output_field: str                 the field whose units (normalization) the
+                                    prediction is in ('s2'; 'lulc' for logits)
+  output_bands: tuple[int, ...] | None   bands of output_field predicted, in
+                                    order (None: all of them)
+
 Eval batches carry `mask` (1 for real examples, 0 for padding); eval_step must
 weight by it so every example counts exactly once. `State` is the shared
 pytree: per-network params, batch_stats (mutable collections such as
@@ -57,6 +65,9 @@ def _stable_hash(name: str) -> int:
 
 class System(Protocol):
   config: ml_collections.ConfigDict
+  predict_fields: tuple[str, ...]
+  output_field: str
+  output_bands: tuple[int, ...] | None
 
   def init(self, rng: jax.Array, batch: Batch) -> State: ...
   def train_step(self, state: State, batch: Batch) -> tuple[State, dict]: ...

@@ -91,6 +91,9 @@ class PairedGAN:
       raise ValueError(f"config.target {self.target!r} is also in config.inputs "
                        f"{list(self.inputs)}")
     self.out_channels = inputs_lib.field_channels(self.target, self.num_classes)
+    self.predict_fields = self.inputs
+    self.output_field = self.target
+    self.output_bands = None
     self.generator_name = config.model.generator
     self.multi_source = self.generator_name == "rs_spade"
     g_kwargs = {"out_channels": self.out_channels,

@@ -77,6 +77,9 @@ class Segmentation:
                          f"config.num_classes = {self.num_classes} classes")
     self.class_weights = weights
     self.tx = base.adam(config.optimizer[NET], int(config.total_steps))
+    self.predict_fields = self.inputs
+    self.output_field = LABEL_FIELD
+    self.output_bands = None
 
   def check_batch(self, batch: Mapping[str, Any]) -> None:
     """Clear errors for missing fields or labels of the wrong shape."""
