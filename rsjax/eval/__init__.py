@@ -1,0 +1,1 @@
+"""After training: evaluation tables, full-scene inference, plots and experiments."""
