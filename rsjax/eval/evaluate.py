@@ -1,0 +1,304 @@
+"""Evaluation reports: trained workdirs -> one metric table (+ samples, curves).
+
+  report = evaluate(["workdir/rs_spade", "workdir/pix2pix"], split="test",
+                    output_dir="workdir/comparison")
+
+For each workdir: the config it was trained with (`<workdir>/config.json`, or
+a `config` of the same system), its newest checkpoint (or `step`), restored
+by `rsjax.train.trainer.Trainer` into sharded targets, then
+`Trainer.evaluate` on the split (every example once, padding masked). The
+scores of all workdirs form one table in the layout of their system
+(`rsjax.eval.tables`), written as Markdown, CSV (one file per table section)
+and JSON, with a sample grid per run and the runs' training curves
+(`rsjax.eval.plots`).
+
+Everything that can be wrong with the input is checked before anything is
+evaluated or written: a workdir without config.json or checkpoints, a missing
+`step`, workdirs of systems with different table layouts, a `config` of
+another system than the checkpoint's, an unknown split, repeated labels.
+All outputs are computed first and then written atomically (temporary file,
+then rename); only process 0 writes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import ml_collections
+import orbax.checkpoint as ocp
+
+from rsjax.eval import plots
+from rsjax.eval import tables
+from rsjax.train import run_config
+
+SPLITS = ("train", "validation", "test")   # of the memory source
+
+
+@dataclasses.dataclass
+class Run:
+  """A workdir to evaluate: its label, config and checkpoint step."""
+  workdir: str
+  label: str
+  config: ml_collections.ConfigDict
+  step: int
+  latest_step: int
+
+
+@dataclasses.dataclass
+class Result:
+  run: Run
+  scores: dict[str, float]
+  panels: dict[str, Any] | None = None
+
+
+@dataclasses.dataclass
+class Report:
+  """What `evaluate` computed and the files it wrote."""
+  layout: str
+  split: str
+  results: list[Result]
+  table: tables.Table
+  files: dict[str, str]
+
+
+# ------------------------------------------------------------- checking --
+
+def checkpoint_steps(workdir: str) -> list[int]:
+  """The complete checkpoint steps in `<workdir>/checkpoints`, ascending."""
+  directory = os.path.join(workdir, "checkpoints")
+  if not os.path.isdir(directory):
+    return []
+  return sorted(ocp.path.step.checkpoint_steps(directory))
+
+
+def _check_split(config: ml_collections.ConfigDict, split: str) -> None:
+  data = config.data
+  if data.get("source", "tfds") == "memory":
+    if split not in SPLITS:
+      raise ValueError(f"unknown split {split!r}; the memory source "
+                       f"(config.data.source) has splits {', '.join(SPLITS)}")
+    return
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  try:
+    splits = sorted(tfds.builder(data.name, data_dir=data.data_dir).info.splits)
+  except Exception as error:  # pylint: disable=broad-except
+    raise ValueError(f"config.data.name: cannot open dataset {data.name!r} in "
+                     f"config.data.data_dir {data.data_dir!r}: {error}") from error
+  if split not in splits:
+    raise ValueError(f"unknown split {split!r}: dataset {data.name!r} in "
+                     f"{data.data_dir!r} has splits {splits or 'none (is it built?)'}")
+
+
+def resolve_runs(workdirs: Sequence[str], *, labels: Sequence[str] | None = None,
+                 step: int | None = None,
+                 config: ml_collections.ConfigDict | None = None,
+                 data_dir: str | None = None,
+                 num_batches: int | None = None) -> list[Run]:
+  """Checks the workdirs and returns what to evaluate (nothing is written).
+
+  `config` replaces every workdir's saved config (it must be of the same
+  system); `data_dir` overrides config.data.data_dir; `num_batches` limits
+  the evaluated batches (None: the whole split).
+  """
+  if not workdirs:
+    raise ValueError("no --workdir given")
+  if labels and len(labels) != len(workdirs):
+    raise ValueError(f"{len(labels)} labels for {len(workdirs)} workdirs; give "
+                     f"one --label per --workdir, in the same order")
+  labels = list(labels) if labels else [
+      os.path.basename(os.path.normpath(w)) for w in workdirs]
+  repeated = sorted({l for l in labels if labels.count(l) > 1})
+  if repeated:
+    raise ValueError(f"labels {repeated} name several workdirs; give distinct "
+                     f"--label values")
+  runs = []
+  for workdir, label in zip(workdirs, labels):
+    workdir = os.path.abspath(os.fspath(workdir))
+    saved = run_config.load(workdir)
+    if config is not None and config.get("system") != saved.get("system"):
+      raise ValueError(
+          f"--config is a {config.get('system')!r} config, but {workdir} holds "
+          f"a checkpoint from another system ({saved.get('system')!r}); give the "
+          f"config of that run or leave --config out to use its config.json")
+    run = ml_collections.ConfigDict((config or saved).to_dict())
+    if data_dir is not None:
+      run.data.data_dir = data_dir
+    run.num_eval_batches = num_batches
+    steps = checkpoint_steps(workdir)
+    if not steps:
+      raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
+                              f"checkpoint; has {workdir!r} been trained?")
+    if step is not None and step not in steps:
+      raise ValueError(f"--step {step}: {workdir} has checkpoints at steps "
+                       f"{steps}")
+    runs.append(Run(workdir, label, run, steps[-1] if step is None else step,
+                    steps[-1]))
+  layouts = {tables.layout_of(r.config.system) for r in runs}
+  if len(layouts) > 1:
+    systems = ", ".join(f"{r.label}: {r.config.system}" for r in runs)
+    raise ValueError(f"cannot compare workdirs of systems with different "
+                     f"tables in one table ({systems}); evaluate them separately")
+  return runs
+
+
+def default_output_dir(workdirs: Sequence[str]) -> str:
+  """`<workdir>/eval` for one workdir, `<common parent>/comparison` for more."""
+  paths = [os.path.abspath(w) for w in workdirs]
+  if len(paths) == 1:
+    return os.path.join(paths[0], "eval")
+  return os.path.join(os.path.commonpath([os.path.dirname(p) for p in paths]),
+                      "comparison")
+
+
+# ------------------------------------------------------------ evaluating --
+
+def _restore(trainer, example_batch, step: int, latest: int):
+  """The state of checkpoint `step` (the trainer restores the newest one)."""
+  if step == latest:
+    state, restored = trainer.initial_state(example_batch)
+  else:  # an older step: the trainer's restore path, at `step`
+    from rsjax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
+    from rsjax.train import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
+    abstract = jax.eval_shape(trainer.system.init,
+                              jax.random.PRNGKey(trainer.config.seed),
+                              example_batch)
+    trainer.state_shardings = mesh_lib.state_shardings(abstract, trainer.mesh)
+    target = checkpoint_lib.abstract_with_shardings(abstract,
+                                                    trainer.state_shardings)
+    state = trainer.manager.restore(step, args=ocp.args.StandardRestore(target))
+    restored = step
+  if restored != step:
+    raise RuntimeError(f"{trainer.workdir}: restored step {restored}, expected "
+                       f"{step} (is a training run writing checkpoints?)")
+  return state
+
+
+def evaluate_run(run: Run, split: str, *, samples: bool = True) -> Result:
+  """Scores of `run`'s checkpoint on `split` (+ display panels of a batch)."""
+  from rsjax.data import pipeline  # pylint: disable=g-import-not-at-top
+  from rsjax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
+  trainer = trainer_lib.Trainer(run.config, run.workdir)
+  try:
+    iterator = pipeline.create_iterator(run.config.data, trainer.mesh,
+                                        train=False, split=split)
+    try:
+      batch = next(iterator)
+    finally:
+      iterator.close()
+    state = _restore(trainer, batch, run.step, run.latest_step)
+    trainer.compile_steps()
+    panels = None
+    if samples and jax.process_index() == 0:
+      # pylint: disable-next=protected-access
+      rows = trainer_lib._local_rows
+      prediction = rows(trainer.predict(state, batch))
+      panels = trainer.system.panels(jax.tree.map(rows, dict(batch)),
+                                     prediction)
+    scores = trainer.evaluate(state, split)
+  finally:
+    trainer.manager.close()
+  return Result(run, {k: float(v) for k, v in scores.items()}, panels)
+
+
+# --------------------------------------------------------------- writing --
+
+def _write_text(path: str, text: str) -> str:
+  temporary = path + ".tmp"
+  with open(temporary, "w") as f:
+    f.write(text)
+  os.replace(temporary, path)
+  return path
+
+
+def _file_label(label: str) -> str:
+  return re.sub(r"[^A-Za-z0-9._+-]+", "_", label).strip("_") or "run"
+
+
+def _json_value(value):
+  return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def _caption(results: Sequence[Result], split: str) -> str:
+  runs = "; ".join(f"{r.run.label}: `{r.run.workdir}` step {r.run.step}"
+                   for r in results)
+  config = results[0].run.config
+  dataset = ("the in-memory random source" if config.data.get("source") ==
+             "memory" else f"`{config.data.name}`")
+  return (f"Split `{split}` of {dataset} "
+          f"({'whole split' if config.num_eval_batches is None else f'first {config.num_eval_batches} batches'}). "
+          f"Runs: {runs}.")
+
+
+def write_report(results: Sequence[Result], split: str, output_dir: str, *,
+                 curves: bool = True) -> tuple[tables.Table, dict[str, str]]:
+  """Writes the table files, sample grids and curves; returns the paths."""
+  layout = tables.layout_of(results[0].run.config.system)
+  table = tables.build(layout, [(r.run.label, r.scores) for r in results])
+  if jax.process_index() != 0:
+    return table, {}
+  os.makedirs(output_dir, exist_ok=True)
+  stem = os.path.join(output_dir, f"scores_{split}")
+  files = {}
+  for index, section in enumerate(table.sections):
+    suffix = "" if index == 0 else f"_{section.id}"
+    files[f"csv{suffix}"] = _write_text(f"{stem}{suffix}.csv",
+                                        tables.to_csv(section))
+  images = []
+  for result in results:
+    if result.panels:
+      name = f"samples_{split}_{_file_label(result.run.label)}.png"
+      files[f"samples/{result.run.label}"] = plots.save_samples(
+          os.path.join(output_dir, name), result.panels,
+          title=f"{result.run.label} (step {result.run.step}, {split})")
+      images.append((f"samples: {result.run.label}", name))
+  metrics = {r.run.label: os.path.join(r.run.workdir, "metrics.jsonl")
+             for r in results}
+  metrics = {k: v for k, v in metrics.items() if os.path.exists(v)}
+  if curves and metrics:
+    main = table.sections[0]
+    files["curves"] = plots.save_curves(
+        os.path.join(output_dir, "curves.png"), metrics,
+        eval_prefix=results[0].run.config.get("eval_split", "validation"),
+        eval_keys=[c.key for c in main.columns])
+    images.append(("training curves", "curves.png"))
+  markdown = tables.to_markdown(table, caption=_caption(results, split))
+  markdown += "".join(f"\n![{alt}]({name})\n" for alt, name in images)
+  files["markdown"] = _write_text(stem + ".md", markdown)
+  document = {
+      "split": split, "layout": layout,
+      "runs": [{"label": r.run.label, "workdir": r.run.workdir,
+                "system": r.run.config.system, "step": r.run.step,
+                "dataset": r.run.config.data.name,
+                "num_eval_batches": r.run.config.num_eval_batches,
+                "scores": {k: _json_value(v) for k, v in r.scores.items()}}
+               for r in results],
+      "table": tables.to_dict(table)}
+  files["json"] = _write_text(stem + ".json",
+                              json.dumps(document, indent=2, allow_nan=False))
+  return table, files
+
+
+def evaluate(workdirs: Sequence[str], *, split: str = "test",
+             output_dir: str | None = None, labels: Sequence[str] | None = None,
+             step: int | None = None,
+             config: ml_collections.ConfigDict | None = None,
+             data_dir: str | None = None, num_batches: int | None = None,
+             samples: bool = True, curves: bool = True) -> Report:
+  """Evaluates the workdirs on `split` and writes one comparison report."""
+  runs = resolve_runs(workdirs, labels=labels, step=step, config=config,
+                      data_dir=data_dir, num_batches=num_batches)
+  for run in runs:
+    _check_split(run.config, split)
+  results = [evaluate_run(run, split, samples=samples) for run in runs]
+  table, files = write_report(results, split,
+                              output_dir or default_output_dir(workdirs),
+                              curves=curves)
+  return Report(tables.layout_of(runs[0].config.system), split, results,
+                table, files)
