@@ -1,0 +1,102 @@
+"""Streaming rows of a raster into a Cloud-Optimized GeoTIFF, atomically.
+
+GDAL's COG driver only creates a file by copying a finished dataset, so rows
+are streamed into an uncompressed tiled GeoTIFF next to the target (hidden,
+`.<name>.<pid>.partial.tif`), which is then copied with the COG driver
+(compressed, internal tiles and overviews) into a second hidden file and
+renamed onto the target only when complete. An interrupted run (an exception,
+Ctrl-C, SIGTERM turned into an exception) removes its partial files; a killed
+one leaves only hidden `.partial` files: nothing named like the output ever
+exists unless it is whole.
+
+    with CogWriter("out.tif", grid.profile(count=4, dtype="uint16", nodata=0),
+                   resampling="average") as writer:
+      writer.write_rows(row, data)          # data: (bands, rows, width)
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import rasterio
+import rasterio.shutil
+from rasterio.windows import Window
+
+
+def partial_paths(path: str | os.PathLike) -> tuple[str, str]:
+  """(streamed GeoTIFF, COG copy) temporary paths next to `path`."""
+  path = os.path.abspath(os.fspath(path))
+  folder, name = os.path.split(path)
+  stem = os.path.join(folder, f".{name}.{os.getpid()}")
+  return stem + ".partial.tif", stem + ".cog.partial.tif"
+
+
+def check_output_path(path: str | os.PathLike) -> str:
+  """The absolute output path; ValueError if it cannot be written there."""
+  path = os.path.abspath(os.fspath(path))
+  folder = os.path.dirname(path)
+  if os.path.isdir(path):
+    raise ValueError(f"--output {path} is a folder; give a .tif file name.")
+  if not os.path.isdir(folder):
+    raise ValueError(f"--output {path}: folder {folder} does not exist.")
+  if not os.access(folder, os.W_OK):
+    raise ValueError(f"--output {path}: folder {folder} is not writable.")
+  return path
+
+
+class CogWriter:
+  """Writes row blocks of a raster, then publishes it as a COG (see module)."""
+
+  def __init__(self, path: str | os.PathLike, profile: dict, *,
+               compress: str = "deflate", blocksize: int = 256,
+               resampling: str = "average",
+               descriptions: tuple[str, ...] = (), tags: dict | None = None):
+    self.path = check_output_path(path)
+    self.partial, self.cog_partial = partial_paths(self.path)
+    self.profile = dict(profile, driver="GTiff", tiled=True,
+                        blockxsize=blocksize, blockysize=blocksize,
+                        compress=None, BIGTIFF="IF_SAFER")
+    self.cog_options = dict(COMPRESS=compress.upper(), BLOCKSIZE=blocksize,
+                            OVERVIEW_RESAMPLING=resampling.upper(),
+                            BIGTIFF="IF_SAFER")
+    if compress.lower() in ("deflate", "lzw", "zstd"):
+      float_data = np.dtype(profile["dtype"]).kind == "f"
+      self.cog_options["PREDICTOR"] = "FLOATING_POINT" if float_data else "YES"
+    self.descriptions = tuple(descriptions)
+    self.tags = dict(tags or {})
+    self._dataset = None
+    self.rows_written = 0
+
+  def __enter__(self) -> CogWriter:
+    self._dataset = rasterio.open(self.partial, "w", **self.profile)
+    for band, description in enumerate(self.descriptions, start=1):
+      self._dataset.set_band_description(band, description)
+    if self.tags:
+      self._dataset.update_tags(**self.tags)
+    return self
+
+  def write_rows(self, row: int, data: np.ndarray) -> None:
+    """Writes (bands, rows, width) data at grid row `row`."""
+    if data.shape[1] == 0:
+      return
+    window = Window(0, row, data.shape[2], data.shape[1])
+    self._dataset.write(data.astype(self.profile["dtype"], copy=False),
+                        window=window)
+    self.rows_written += data.shape[1]
+
+  def __exit__(self, exc_type, exc, traceback) -> None:
+    try:
+      self._dataset.close()
+      if exc_type is None:
+        if self.rows_written != self.profile["height"]:
+          raise RuntimeError(
+              f"{self.path}: {self.rows_written} of {self.profile['height']} "
+              "rows were written; not publishing an incomplete raster.")
+        rasterio.shutil.copy(self.partial, self.cog_partial, driver="COG",
+                             **self.cog_options)
+        os.replace(self.cog_partial, self.path)
+    finally:
+      for leftover in (self.partial, self.cog_partial):
+        if os.path.exists(leftover):
+          os.remove(leftover)

@@ -1,0 +1,260 @@
+"""Full-scene, georeferenced inference of a trained generator into a COG.
+
+    python -m launch.infer --workdir W --scene scene_dir --output out.tif
+
+  scene GeoTIFFs (any size, CRS, resolution; `scene_reader.find_sources`)
+  -> aligned on one reference grid, derived like the dataset builder derives
+     its tiles (SAR dB, DEM terrain with a halo; `scene_reader.SceneInputs`)
+  -> overlapping T x T windows (`windows.WindowGrid`), a fixed batch of them
+     per device call (the last batch padded), normalized, `predict`ed and
+     turned back into physical units on device (`predictor.Predictor`)
+  -> blended with a smooth weight that leaves no seam
+     (`windows.StripAccumulator`), strip by strip
+  -> encoded (uint16 reflectance x 10000, uint8 classes, float32) with nodata
+     where any input is missing, streamed into a Cloud-Optimized GeoTIFF on
+     the grid's CRS and transform, published only when complete
+     (`cog_writer.CogWriter`).
+
+Memory is bounded by a batch of windows and a few strips of accumulators
+(T rows of the scene's width), never by the scene's height. Host reading of
+batch k + 1 overlaps the device computing batch k.
+
+Cloud removal with `composite=True` keeps the clear pixels of the cloudy input
+(cloud_mask == 0, `COMPOSITE_INPUT`) and takes the generator's output under
+clouds and shadows.
+
+Every check (sources present, system and window size, overlap, output folder)
+runs before any output file is created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from rasterio.windows import Window
+
+from rsjax.eval import cog_writer
+from rsjax.eval import predictor as predictor_lib
+from rsjax.eval import scene_reader
+from rsjax.eval import windows as windows_lib
+
+COMPOSITE_INPUT = "s2_cloudy"
+CLOUD_MASK = "cloud_mask"
+
+
+@dataclasses.dataclass(frozen=True)
+class InferenceStats:
+  """What a run did: sizes, time, and the memory bound it kept."""
+  path: str
+  height: int
+  width: int
+  windows: int
+  batches: int
+  seconds: float
+  peak_accumulator_rows: int     # rows of the scene's width held at once
+
+  @property
+  def megapixels_per_second(self) -> float:
+    return self.height * self.width / 1e6 / max(self.seconds, 1e-9)
+
+
+def _progress_bar(total: int, enabled: bool):
+  """tqdm with windows/s when installed, else a logging fallback."""
+  if enabled:
+    try:
+      import tqdm  # pylint: disable=g-import-not-at-top
+      return tqdm.tqdm(total=total, unit="window", desc="inference")
+    except ImportError:
+      pass
+  return _LogProgress(total, enabled)
+
+
+class _LogProgress:
+  """Logs windows done and windows/s every few seconds."""
+
+  def __init__(self, total: int, enabled: bool):
+    self.total, self.enabled, self.done = total, enabled, 0
+    self.start = self.last = time.perf_counter()
+
+  def update(self, count: int) -> None:
+    self.done += count
+    now = time.perf_counter()
+    if self.enabled and (now - self.last > 5 or self.done == self.total):
+      logging.info("inference: %d/%d windows, %.1f windows/s", self.done,
+                   self.total, self.done / max(now - self.start, 1e-9))
+      self.last = now
+
+  def close(self) -> None:
+    pass
+
+
+def check_composite(fields: Sequence[str], spec) -> None:
+  """ValueError unless a composite can keep clear input pixels as they are."""
+  if COMPOSITE_INPUT not in fields or spec.kind != "reflectance":
+    raise ValueError(
+        f"--composite keeps the clear pixels of {COMPOSITE_INPUT!r}: it needs "
+        f"a cloud-removal generator that reads {COMPOSITE_INPUT!r} and "
+        f"predicts optical reflectance; this one reads {list(fields)} and "
+        f"predicts {spec.field!r}.")
+
+
+def _read_batch(inputs: scene_reader.SceneInputs, origins, window: int,
+                batch_size: int, fields: Sequence[str]):
+  """({field: (batch_size, T, T, ...)}, [(T, T) valid], [{field: window}]).
+
+  Windows of one strip are read as one block of rows; the batch is padded
+  with zeros to `batch_size`, so every call has the same shape.
+  """
+  by_row: dict[int, list[int]] = {}
+  for row, col in origins:
+    by_row.setdefault(row, []).append(col)
+  arrays, valids = [], []
+  for row, cols in by_row.items():
+    block = Window(cols[0], row, cols[-1] + window - cols[0], window)
+    data, valid = inputs.read(block)
+    for col in cols:
+      cut = (slice(None), slice(col - cols[0], col - cols[0] + window))
+      arrays.append({name: data[name][cut] for name in fields})
+      valids.append(valid[cut])
+  batch = {name: np.stack([a[name] for a in arrays]) for name in fields}
+  pad = batch_size - len(arrays)
+  if pad:
+    batch = {name: np.concatenate([x, np.zeros((pad,) + x.shape[1:], x.dtype)])
+             for name, x in batch.items()}
+  if "valid" in fields:
+    batch["valid"] = np.zeros((batch_size, window, window), np.uint8)
+    batch["valid"][:len(valids)] = np.stack(valids)
+  return batch, valids, arrays
+
+
+def predict_scene(predictor, inputs: scene_reader.SceneInputs,
+                  output: str | os.PathLike, *, window: int = 256,
+                  overlap: int = 64, batch_size: int = 8,
+                  composite: bool = False, progress: bool = True,
+                  tags: Mapping[str, str] | None = None) -> InferenceStats:
+  """Runs `predictor` over the whole grid of `inputs` into a COG at `output`.
+
+  `predictor` is a `predictor.Predictor` (or anything with its `fields`,
+  `spec` and call signature: a batch of physical fields -> (B, T, T, C)
+  physical predictions).
+  """
+  windows_lib.check_window(window, overlap)
+  spec = predictor.spec
+  fields = tuple(predictor.fields)
+  read_fields = tuple(f for f in fields if f not in
+                      scene_reader.DERIVED_FIELDS)
+  if composite:
+    check_composite(fields, spec)
+    read_fields += (CLOUD_MASK,)
+  missing = sorted(set(read_fields) - set(inputs.sources))
+  if missing:
+    raise scene_reader.SceneError(f"the scene inputs lack {missing}.")
+  cog_writer.check_output_path(output)
+  grid = inputs.grid
+  window_grid = windows_lib.WindowGrid(grid.height, grid.width, window,
+                                       overlap)
+  accumulator = windows_lib.StripAccumulator(window_grid, spec.channels)
+  origins = window_grid.windows()
+  last_col = window_grid.col_origins[-1]
+  batches = [origins[i:i + batch_size]
+             for i in range(0, len(origins), batch_size)]
+  profile = grid.profile(count=spec.count, dtype=spec.dtype,
+                         nodata=spec.nodata)
+  bands = list(spec.bands) if spec.bands is not None else slice(None)
+
+  def consume(batch_origins, result, valids, arrays, writer):
+    values = np.asarray(result, np.float32)
+    for index, (row, col) in enumerate(batch_origins):
+      prediction = values[index]
+      if composite:
+        clear = arrays[index][CLOUD_MASK] == 0
+        cloudy = arrays[index][COMPOSITE_INPUT][..., bands]
+        prediction = np.where(clear[..., None], cloudy, prediction)
+      accumulator.add(row, col, prediction, valids[index])
+      if col == last_col:
+        top = accumulator.top
+        blended, valid = accumulator.finish_rows(
+            window_grid.rows_done_after(row))
+        writer.write_rows(top, spec.encode(blended, valid))
+
+  start = time.perf_counter()
+  bar = _progress_bar(len(origins), progress)
+  try:
+    with cog_writer.CogWriter(
+        output, profile, resampling=spec.overview_resampling,
+        descriptions=spec.descriptions, tags=dict(tags or {})) as writer:
+      pending = None
+      for batch_origins in batches:
+        batch, valids, arrays = _read_batch(inputs, batch_origins, window,
+                                            batch_size, read_fields)
+        result = predictor({name: batch[name] for name in fields})
+        if pending is not None:
+          consume(*pending, writer)
+          bar.update(len(pending[0]))
+        pending = (batch_origins, result, valids, arrays)
+      consume(*pending, writer)
+      bar.update(len(pending[0]))
+  finally:
+    bar.close()
+  return InferenceStats(
+      path=os.path.abspath(os.fspath(output)), height=grid.height,
+      width=grid.width, windows=len(origins), batches=len(batches),
+      seconds=time.perf_counter() - start,
+      peak_accumulator_rows=accumulator.peak_rows)
+
+
+def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
+          window: int = 256, overlap: int = 64, batch_size: int = 8,
+          composite: bool = False, sources: Mapping[str, str] | None = None,
+          expect_system: str | None = None, crs=None,
+          resolution: float = 10.0, s2_scale: float = 1e-4,
+          s1_units: str = "linear", progress: bool = True) -> InferenceStats:
+  """Restores the run in `workdir` and writes its prediction for `scene`.
+
+  Args:
+    workdir: a training workdir (config.json + checkpoints).
+    scene: a scene folder or GeoTIFF paths (see `scene_reader.find_sources`);
+      None if `sources` names every file.
+    output: the COG to write (replaced atomically when complete).
+    window, overlap, batch_size: the sliding windows and how many per call.
+    composite: cloud removal: keep the clear pixels of the cloudy input.
+    sources: {source name: path} overriding files of the scene.
+    expect_system: refuse a workdir of another `config.system`.
+    crs, resolution: the reference grid (default: the finest source's CRS,
+      10 m).
+    s2_scale, s1_units: input units, as the dataset builder's config.
+  """
+  windows_lib.check_window(window, overlap)
+  cog_writer.check_output_path(output)
+  paths = {}
+
+  def find_scene_sources(system, spec):
+    names = [f for f in system.predict_fields
+             if f not in scene_reader.DERIVED_FIELDS]
+    if composite:
+      check_composite(system.predict_fields, spec)
+      names.append(CLOUD_MASK)
+    paths.update(scene_reader.find_sources(scene, names, overrides=sources))
+
+  predictor = predictor_lib.load_predictor(
+      workdir, window=window, batch_size=batch_size,
+      expect_system=expect_system, before_restore=find_scene_sources)
+  tags = {"rsjax_workdir": os.path.abspath(os.fspath(workdir)),
+          "rsjax_step": str(predictor.step),
+          "rsjax_system": str(predictor.config.get("system")),
+          "rsjax_output_field": predictor.spec.field}
+  if predictor.spec.kind == "reflectance":
+    tags["scale_factor"] = str(1.0 / predictor_lib.REFLECTANCE_SCALE)
+  with scene_reader.SceneInputs(paths, crs=crs, resolution=resolution,
+                                s2_scale=s2_scale, s1_units=s1_units) as inputs:
+    logging.info("grid %s, %dx%d pixels of %s; %s", inputs.grid.crs,
+                 inputs.grid.width, inputs.grid.height, inputs.grid.res,
+                 {name: os.path.basename(p) for name, p in paths.items()})
+    return predict_scene(predictor, inputs, output, window=window,
+                         overlap=overlap, batch_size=batch_size,
+                         composite=composite, progress=progress, tags=tags)
