@@ -28,12 +28,17 @@ no second G forward). D's BatchNorm / spectral-norm state is threaded through
 its three calls. Evaluation and `predict` run G in inference mode (running
 BatchNorm averages, no dropout) with the EMA parameters when
 `config.ema_decay` > 0.
+
+`GANRecipe.update` is that step for one G/D pair, on its own variables
+(`GANNets`); PairedGAN runs it once per step, the cloud-removal system once
+per stage.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -111,20 +116,17 @@ class PairedGAN:
         "config.model.discriminator", registry.get_discriminator,
         config.model.discriminator,
         config_kwargs(config.model.get("discriminator_kwargs")), self.dtype)
-    self.adversarial = config.loss.adversarial
-    if self.adversarial not in losses.ADVERSARIAL_KINDS:
-      raise ValueError(f"config.loss.adversarial: unknown kind "
-                       f"{self.adversarial!r}; valid: "
-                       f"{', '.join(losses.ADVERSARIAL_KINDS)}")
-    self.weights = {k: float(config.loss.get(k, 0.0) or 0.0)
-                    for k in ("l1", "ssim", "feature_matching")}
+    self.tx = {net: base.adam(config.optimizer[net], int(config.total_steps))
+               for net in NETS}
+    self.recipe = GANRecipe(
+        self.generator, self.discriminator, self.tx,
+        adversarial_kind(config.loss.adversarial, "config.loss.adversarial"),
+        loss_weights(config.loss))
     self.ema_decay = float(config.get("ema_decay", 0.0) or 0.0)
     if not 0.0 <= self.ema_decay < 1.0:
       raise ValueError(f"config.ema_decay must be in [0, 1), got {self.ema_decay}")
     self.size_multiple = generator_size_multiple(self.generator,
                                                  self.generator_name)
-    self.tx = {net: base.adam(config.optimizer[net], int(config.total_steps))
-               for net in NETS}
 
   # ------------------------------------------------------------- inputs --
 
@@ -178,88 +180,22 @@ class PairedGAN:
 
   # --------------------------------------------------------------- train --
 
-  def _discriminate(self, params, stats, condition, image):
-    output, mutated = self.discriminator.apply(
-        {"params": params, "batch_stats": stats}, condition, image, train=True,
-        mutable=["batch_stats"])
-    features, logits = split_discriminator_output(output)
-    return features, logits, mutated.get("batch_stats", stats)
-
   def train_step(self, state: base.State, batch):
     """One D update and one G update; returns (state, float32 metrics)."""
     real = jnp.asarray(batch[self.target], jnp.float32)
-    condition, d_condition = self.condition(batch), self._d_condition(batch)
     rngs = {"dropout": state.step_rng("dropout"), "noise": state.step_rng("noise")}
-    params, stats = state.params, state.batch_stats
-
-    def generate(g_params):
-      fake, mutated = self.generator.apply(
-          {"params": g_params, "batch_stats": stats["generator"]}, condition,
-          train=True, rngs=rngs, mutable=["batch_stats"])
-      return fake.astype(jnp.float32), mutated.get("batch_stats", {})
-
-    fake, g_vjp, g_stats = jax.vjp(generate, params["generator"], has_aux=True)
-
-    # D step on real pairs and stopped fakes.
-    def d_loss_fn(d_params):
-      _, real_logits, d_stats = self._discriminate(
-          d_params, stats["discriminator"], d_condition, real)
-      _, fake_logits, d_stats = self._discriminate(
-          d_params, d_stats, d_condition, jax.lax.stop_gradient(fake))
-      loss = losses.discriminator_loss(self.adversarial, real_logits, fake_logits)
-      return loss, (d_stats, _mean_logit(real_logits), _mean_logit(fake_logits))
-
-    (d_loss, (d_stats, d_real, d_fake)), d_grads = jax.value_and_grad(
-        d_loss_fn, has_aux=True)(params["discriminator"])
-    d_updates, d_opt = self.tx["discriminator"].update(
-        d_grads, state.opt_state["discriminator"], params["discriminator"])
-    d_params = optax.apply_updates(params["discriminator"], d_updates)
-
-    # G step against the updated D, through the kept vjp of the G forward.
-    w = self.weights
-    if w["feature_matching"] > 0:
-      real_features, _, d_stats = self._discriminate(
-          d_params, d_stats, d_condition, real)
-
-    def g_loss_fn(fake_image):
-      features, logits, new_d_stats = self._discriminate(
-          d_params, d_stats, d_condition, fake_image)
-      parts = {"g_adv": losses.generator_adversarial_loss(self.adversarial, logits),
-               "g_l1": losses.l1_loss(fake_image, real)}
-      total = parts["g_adv"] + w["l1"] * parts["g_l1"]
-      if w["ssim"] > 0:
-        parts["g_ssim"] = losses.ssim_loss(fake_image, real, data_range=2.0)
-        total = total + w["ssim"] * parts["g_ssim"]
-      if w["feature_matching"] > 0:
-        parts["g_fm"] = losses.feature_matching_loss(real_features, features)
-        total = total + w["feature_matching"] * parts["g_fm"]
-      return total, (parts, new_d_stats)
-
-    (g_loss, (parts, d_stats)), fake_grad = jax.value_and_grad(
-        g_loss_fn, has_aux=True)(fake)
-    (g_grads,) = g_vjp(fake_grad)
-    g_updates, g_opt = self.tx["generator"].update(
-        g_grads, state.opt_state["generator"], params["generator"])
-    g_params = optax.apply_updates(params["generator"], g_updates)
-
+    nets, _, scalars = self.recipe.update(
+        GANNets(state.params, state.batch_stats, state.opt_state),
+        self.condition(batch), self._d_condition(batch), real, rngs)
     ema = state.ema_params
     if ema is not None:
-      ema = {"generator": base.ema_update(ema["generator"], g_params,
+      ema = {"generator": base.ema_update(ema["generator"],
+                                          nets.params["generator"],
                                           self.ema_decay)}
-    if "g_ssim" not in parts:  # reported even when not optimized
-      parts["g_ssim"] = losses.ssim_loss(jax.lax.stop_gradient(fake), real,
-                                         data_range=2.0)
-    new_state = state.replace(
-        step=state.step + 1,
-        params={"generator": g_params, "discriminator": d_params},
-        batch_stats={"generator": g_stats, "discriminator": d_stats},
-        opt_state={"generator": g_opt, "discriminator": d_opt},
-        ema_params=ema)
-    finite = jnp.isfinite(g_loss) & jnp.isfinite(d_loss)
-    scalars = {"g_loss": g_loss, "d_loss": d_loss, "d_real": d_real,
-               "d_fake": d_fake, **parts,
-               "loss_is_finite": finite}
-    return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in scalars.items()}
+    new_state = state.replace(step=state.step + 1, params=nets.params,
+                              batch_stats=nets.batch_stats,
+                              opt_state=nets.opt_state, ema_params=ema)
+    return new_state, scalars
 
   # ---------------------------------------------------------------- eval --
 
@@ -297,6 +233,128 @@ class PairedGAN:
           self.target, image, self.num_classes, reference).items():
         out[key.replace(self.target, label, 1)] = value
     return out
+
+
+class GANNets(NamedTuple):
+  """One G/D pair's variables: params, batch_stats and optimizer states, each
+  a dict {'generator': ..., 'discriminator': ...}."""
+  params: dict[str, Any]
+  batch_stats: dict[str, Any]
+  opt_state: dict[str, Any]
+
+
+def adversarial_kind(kind: str, key: str) -> str:
+  """`kind` if it is a known adversarial loss; else a ValueError naming `key`."""
+  if kind not in losses.ADVERSARIAL_KINDS:
+    raise ValueError(f"{key}: unknown kind {kind!r}; valid: "
+                     f"{', '.join(losses.ADVERSARIAL_KINDS)}")
+  return kind
+
+
+def loss_weights(loss_config) -> dict[str, float]:
+  """{'l1', 'ssim', 'feature_matching'} weights of a loss config (0 if unset)."""
+  return {k: float(loss_config.get(k, 0.0) or 0.0)
+          for k in ("l1", "ssim", "feature_matching")}
+
+
+@dataclasses.dataclass(frozen=True)
+class GANRecipe:
+  """The paired-GAN update of one G/D pair (see the module docstring).
+
+  `tx` holds the optax transformations {'generator', 'discriminator'};
+  `weights` the loss weights {'l1', 'ssim', 'feature_matching'}. Any system
+  with one or several conditional GANs (PairedGAN, each stage of the cloud
+  removal system) runs `update` once per pair and step.
+  """
+  generator: Any
+  discriminator: Any
+  tx: Mapping[str, optax.GradientTransformation]
+  adversarial: str
+  weights: Mapping[str, float]
+
+  def discriminate(self, params, stats, condition, image):
+    """D in train mode: (features, logits, updated batch_stats)."""
+    output, mutated = self.discriminator.apply(
+        {"params": params, "batch_stats": stats}, condition, image, train=True,
+        mutable=["batch_stats"])
+    features, logits = split_discriminator_output(output)
+    return features, logits, mutated.get("batch_stats", stats)
+
+  def update(self, nets: GANNets, condition, d_condition, real, rngs
+             ) -> tuple[GANNets, jax.Array, dict[str, jax.Array]]:
+    """One D update, then one G update against the updated D.
+
+    `condition` is G's input (an array or a source dict), `d_condition` the
+    array D sees beside the image, `real` the target (float32), `rngs` G's
+    RNGs ('dropout', 'noise'). Returns the new variables, G's train-mode
+    output (float32; the fake D was trained on) and float32 scalars g_loss,
+    d_loss, d_real, d_fake (mean logits), g_adv, g_l1, g_ssim (reported even
+    at weight 0), g_fm (with feature matching) and loss_is_finite.
+    """
+    params, stats = nets.params, nets.batch_stats
+
+    def generate(g_params):
+      fake, mutated = self.generator.apply(
+          {"params": g_params, "batch_stats": stats["generator"]}, condition,
+          train=True, rngs=rngs, mutable=["batch_stats"])
+      return fake.astype(jnp.float32), mutated.get("batch_stats", {})
+
+    fake, g_vjp, g_stats = jax.vjp(generate, params["generator"], has_aux=True)
+
+    # D step on real pairs and stopped fakes.
+    def d_loss_fn(d_params):
+      _, real_logits, d_stats = self.discriminate(
+          d_params, stats["discriminator"], d_condition, real)
+      _, fake_logits, d_stats = self.discriminate(
+          d_params, d_stats, d_condition, jax.lax.stop_gradient(fake))
+      loss = losses.discriminator_loss(self.adversarial, real_logits, fake_logits)
+      return loss, (d_stats, _mean_logit(real_logits), _mean_logit(fake_logits))
+
+    (d_loss, (d_stats, d_real, d_fake)), d_grads = jax.value_and_grad(
+        d_loss_fn, has_aux=True)(params["discriminator"])
+    d_updates, d_opt = self.tx["discriminator"].update(
+        d_grads, nets.opt_state["discriminator"], params["discriminator"])
+    d_params = optax.apply_updates(params["discriminator"], d_updates)
+
+    # G step against the updated D, through the kept vjp of the G forward.
+    w = self.weights
+    if w["feature_matching"] > 0:
+      real_features, _, d_stats = self.discriminate(
+          d_params, d_stats, d_condition, real)
+
+    def g_loss_fn(fake_image):
+      features, logits, new_d_stats = self.discriminate(
+          d_params, d_stats, d_condition, fake_image)
+      parts = {"g_adv": losses.generator_adversarial_loss(self.adversarial, logits),
+               "g_l1": losses.l1_loss(fake_image, real)}
+      total = parts["g_adv"] + w["l1"] * parts["g_l1"]
+      if w["ssim"] > 0:
+        parts["g_ssim"] = losses.ssim_loss(fake_image, real, data_range=2.0)
+        total = total + w["ssim"] * parts["g_ssim"]
+      if w["feature_matching"] > 0:
+        parts["g_fm"] = losses.feature_matching_loss(real_features, features)
+        total = total + w["feature_matching"] * parts["g_fm"]
+      return total, (parts, new_d_stats)
+
+    (g_loss, (parts, d_stats)), fake_grad = jax.value_and_grad(
+        g_loss_fn, has_aux=True)(fake)
+    (g_grads,) = g_vjp(fake_grad)
+    g_updates, g_opt = self.tx["generator"].update(
+        g_grads, nets.opt_state["generator"], params["generator"])
+    g_params = optax.apply_updates(params["generator"], g_updates)
+
+    if "g_ssim" not in parts:  # reported even when not optimized
+      parts["g_ssim"] = losses.ssim_loss(jax.lax.stop_gradient(fake), real,
+                                         data_range=2.0)
+    new_nets = GANNets(
+        params={"generator": g_params, "discriminator": d_params},
+        batch_stats={"generator": g_stats, "discriminator": d_stats},
+        opt_state={"generator": g_opt, "discriminator": d_opt})
+    finite = jnp.isfinite(g_loss) & jnp.isfinite(d_loss)
+    scalars = {"g_loss": g_loss, "d_loss": d_loss, "d_real": d_real,
+               "d_fake": d_fake, **parts, "loss_is_finite": finite}
+    return new_nets, fake, {k: jnp.asarray(v, jnp.float32)
+                            for k, v in scalars.items()}
 
 
 def score_sums(prediction, target, mask=None) -> dict[str, jax.Array]:
