@@ -16,7 +16,10 @@ by random access when the dataset has ArrayRecord files (`tfds.data_source`,
 O(1) resume, batches independent of the process count) and otherwise with
 tf.data from TFRecords (resume skips at most one epoch); 'memory' serves
 `MemorySource` random examples through the random-access path, with no
-TensorFlow at all. TensorFlow is imported only when a tfds source is built,
+TensorFlow at all. `config.train_arrays` (a directory of `<field>.npy`
+arrays, `rsjax.eval.generated_source`; rows selected by the `.npy` index file
+`config.train_rows`) replaces the training split of either source, e.g. with
+real + generated examples; evaluation still reads the source's splits. TensorFlow is imported only when a tfds source is built,
 with GPUs and TPUs hidden from it.
 
 Resume: the batch of step k depends only on (seed, k), so
@@ -75,6 +78,8 @@ def default_config() -> ml_collections.ConfigDict:
       "prefetch": 2,
       "tile_size": 256,                       # memory source only
       "memory_examples": 64,                  # memory source only
+      "train_arrays": None,                   # dir of <field>.npy: training data
+      "train_rows": None,                     # .npy of row indices into it
   })
 
 
@@ -181,16 +186,24 @@ def make_reader(config, *, train: bool, split: str | None = None,
   """The host reader of a resolved config (see `rsjax.data.readers`)."""
   cfg = config
   split = split or (cfg.split if train else cfg.eval_split)
-  if cfg.source == "memory":
+  if train and cfg.train_arrays:
+    # pylint: disable-next=g-import-not-at-top
+    from rsjax.eval.generated_source import ArraySource
+    source = ArraySource(cfg.train_arrays, rows=cfg.train_rows,
+                         fields=cfg.fields)
+  elif cfg.source == "memory":
+    # The training split (read to train or, in order, to evaluate) is one
+    # random dataset, every other split another.
     source = MemorySource(cfg.memory_examples, tile_size=cfg.tile_size,
                           fields=cfg.fields,
-                          seed=cfg.seed * 1000 + (0 if train else 1))
-    return readers.RandomAccessReader(
-        source, cfg.fields, global_batch=global_batch,
-        process_index=jax.process_index(), process_count=jax.process_count(),
-        seed=cfg.seed, shuffle=cfg.shuffle and train, train=train,
-        num_threads=cfg.read_threads)
-  return _tfds_reader(cfg, split, train, global_batch)
+                          seed=cfg.seed * 1000 + (0 if split == cfg.split else 1))
+  else:
+    return _tfds_reader(cfg, split, train, global_batch)
+  return readers.RandomAccessReader(
+      source, cfg.fields, global_batch=global_batch,
+      process_index=jax.process_index(), process_count=jax.process_count(),
+      seed=cfg.seed, shuffle=cfg.shuffle and train, train=train,
+      num_threads=cfg.read_threads)
 
 
 def _host_batches(reader, start: int, stop: int | None) -> Iterator[dict]:

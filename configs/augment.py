@@ -1,0 +1,50 @@
+"""Augmentation experiment: U-Net on real ("True") vs real + generated ("Mix").
+
+RS-SPADE paper Sec. 4 / Table 3 and CSEBGAN Table III (training subsets of
+1/4, 1/2, 3/4 and all of the training split). The generator is a trained
+paired_gan workdir (e.g. RS-SPADE); the segmenter is `configs/unet_seg.py`.
+See `rsjax.eval.experiments`.
+
+  python -m launch.experiment --config configs/augment.py --workdir workdir/augment \
+      --config.generator_workdir=workdir/rs_spade
+  python -m launch.experiment --config configs/augment.py:demo \
+      --workdir workdir/augment_demo --config.generator_workdir=workdir/demo
+
+Args (comma-separated): 'demo' (demo-size U-Net and steps), 'full' (the whole
+training split only, no subsets), 'k=<n>' (n generated images per mask).
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import unet_seg
+
+
+def get_config(arg: str | None = None):
+  parts = [p for p in (arg or "").split(",") if p]
+  per_mask = 1
+  for part in parts:
+    if part.startswith("k="):
+      per_mask = int(part[2:])
+    elif part not in ("demo", "full"):
+      raise ValueError(f"configs/augment.py: unknown arg part {part!r}; use "
+                       f"'demo', 'full' and/or 'k=<n>'")
+  config = ml_collections.ConfigDict()
+  config.experiment = "augmentation"
+  config.generator_workdir = ""         # required: a trained paired_gan workdir
+  config.generated_per_mask = per_mask  # k generated images per training mask
+  config.generation_batch_size = 8
+  config.fractions = (1.0,) if "full" in parts else (0.25, 0.5, 0.75, 1.0)
+  config.subset_seed = 0
+  config.test_split = "test"
+  config.segmentation = unet_seg.get_config("demo" if "demo" in parts else None)
+  config.segmentation.eval_split = "validation"   # the mIoU-vs-step curve
+  if "demo" in parts:
+    config.segmentation.total_steps = 200
+    config.segmentation.eval_every = 25
+    config.segmentation.log_every = 25
+    config.segmentation.checkpoint_every = 100
+  else:
+    config.segmentation.eval_every = 500
+  return config

@@ -1,0 +1,52 @@
+"""Runs an experiment config: several training runs and one result table.
+
+  python -m launch.experiment --config configs/augment.py:demo --workdir workdir/augment \
+      --config.generator_workdir=workdir/demo
+  python -m launch.experiment --config configs/fusion_study.py:demo \
+      --workdir workdir/fusion_study
+
+`config.experiment` picks the runner: 'augmentation'
+(`rsjax.eval.experiments.run_augmentation`) or 'fusion_study'
+(`rsjax.eval.fusion_study.run_fusion_study`). Re-running with the same
+--workdir resumes: finished runs are kept, unfinished ones resume from their
+checkpoints. Compiled programs are cached in <workdir>/compilation_cache.
+"""
+
+from __future__ import annotations
+
+import os
+
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+_CONFIG = config_flags.DEFINE_config_file(
+    "config", None, "Experiment config, e.g. configs/augment.py:demo.",
+    lock_config=True)
+_WORKDIR = flags.DEFINE_string("workdir", None, "Runs, tables and plots.",
+                               required=True)
+
+RUNNERS = {
+    "augmentation": "rsjax.eval.experiments:run_augmentation",
+    "fusion_study": "rsjax.eval.fusion_study:run_fusion_study",
+}
+
+
+def main(argv):
+  del argv
+  import importlib  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  kind = _CONFIG.value.get("experiment")
+  if kind not in RUNNERS:
+    raise ValueError(f"config.experiment: unknown experiment {kind!r}; valid: "
+                     f"{', '.join(RUNNERS)}")
+  jax.config.update("jax_compilation_cache_dir",
+                    os.path.join(_WORKDIR.value, "compilation_cache"))
+  module, _, function = RUNNERS[kind].partition(":")
+  result = getattr(importlib.import_module(module), function)(
+      _CONFIG.value, _WORKDIR.value)
+  logging.info("%s: %s", kind, result.get("rows"))
+
+
+if __name__ == "__main__":
+  flags.mark_flags_as_required(["config"])
+  app.run(main)

@@ -1,0 +1,210 @@
+"""The augmentation experiment: a U-Net trained on real vs real + generated tiles.
+
+RS-SPADE paper (Wang & Zhou, Sec. 4, Table 3, Fig. 8): a trained generator
+G makes one synthetic optical image per training mask, G(its sources), paired
+with the real land-cover labels; the same U-Net is trained for the same
+number of steps on the real training tiles only ("True") and on real +
+generated 1:1 ("Mix"), and both are scored on the real test split: mIoU,
+accuracy (PA) and FWIoU (Li et al.'s review, Eq. 1-5), their relative changes
+d = (Mix - True) / True (CSEBGAN Table III: d-mIoU, d-FWIoU, d-acc), per-class
+IoU changes (CSEBGAN Fig. 9) and validation mIoU against the step (Fig. 8).
+As in CSEBGAN Table III it is repeated on random training subsets (fractions
+1/4, 1/2, 3/4, 1 of the split, nested; the paper's 280/560/840/1120 tiles).
+Unlike CSEBGAN, the generator is not retrained per subset: it is the one
+trained generator of `config.generator_workdir` (trained on the full split).
+With `generated_per_mask` k > 1 (diverse generators), Mix has k generated
+copies per real tile, each with its own noise key.
+
+Workdir layout (every piece resumes: a killed experiment continues where it
+stopped):
+  generated/             real + generated training arrays (generated_source)
+  rows/<arm>_<f>.npy     training rows of each sub-run
+  runs/<arm>_<f>/        a `train_and_evaluate` workdir + test_scores.json
+  augmentation.{md,csv,json}, class_iou_change.png, validation_miou.png
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+import jax
+import ml_collections
+import numpy as np
+
+from rsjax.data import fields as fields_lib
+from rsjax.data import pipeline
+from rsjax.eval import experiment_plots as plots
+from rsjax.eval import experiment_tables as tables
+from rsjax.eval import generated_source
+from rsjax.geo.synthetic_fields import CLASS_NAMES
+from rsjax.train import trainer as trainer_lib
+
+ARMS = ("true", "mix")
+SCORES = (("miou", "miou"), ("fwiou", "fwiou"), ("acc", "pixel_accuracy"))
+LABEL_FIELD = "lulc"
+
+
+def train_and_test(config: ml_collections.ConfigDict, workdir: str,
+                   test_split: str) -> dict[str, float]:
+  """Trains (or resumes) one run to `config.total_steps`, then scores its
+  final state on `test_split`; the scores are kept in test_scores.json."""
+  done = os.path.join(workdir, "test_scores.json")
+  if os.path.exists(done):
+    with open(done) as f:
+      return json.load(f)
+  trainer_lib.train_and_evaluate(config, workdir)
+  trainer = trainer_lib.Trainer(config, workdir)
+  iterator = pipeline.create_iterator(config.data, trainer.mesh, train=False,
+                                      split=test_split)
+  try:
+    example = next(iterator)
+  finally:
+    iterator.close()
+  state, _ = trainer.initial_state(example)
+  trainer.compile_steps()
+  scores = trainer.evaluate(state, test_split, samples_path=os.path.join(
+      workdir, "samples", f"{test_split}.png"))
+  if jax.process_index() == 0:
+    tables.write_atomic(done, json.dumps(scores, indent=2))
+  return scores
+
+
+def tile_size(data: ml_collections.ConfigDict) -> int:
+  """The tile size of the data config's dataset (read from the TFDS info)."""
+  if data.source == "memory":
+    return int(data.tile_size)
+  builder = pipeline.import_tfds().builder(data.name, data_dir=data.data_dir)
+  if not builder.info.splits:
+    raise FileNotFoundError(f"config.segmentation.data: dataset {data.name!r} "
+                            f"is not prepared in {data.data_dir!r}")
+  return int(builder.info.features[LABEL_FIELD].shape[0])
+
+
+def check_config(config: ml_collections.ConfigDict) -> None:
+  if not config.get("generator_workdir"):
+    raise ValueError("config.generator_workdir is not set: give the workdir of "
+                     "a trained paired generator (launch.train), e.g. "
+                     "--config.generator_workdir=workdir/rs_spade")
+  fractions = tuple(config.fractions)
+  if not fractions or any(not 0 < f <= 1 for f in fractions):
+    raise ValueError(f"config.fractions must be in (0, 1], got {fractions}")
+  if config.segmentation.system != "segmentation":
+    raise ValueError(f"config.segmentation.system must be 'segmentation', got "
+                     f"{config.segmentation.system!r}")
+
+
+def subset_rows(num_real: int, fraction: float, per_mask: int, seed: int
+                ) -> dict[str, np.ndarray]:
+  """{'true': a random subset (nested across fractions), 'mix': it and its
+  generated copies} as row indices of the generated arrays."""
+  order = np.random.default_rng(seed).permutation(num_real)
+  subset = np.sort(order[:max(1, int(round(fraction * num_real)))])
+  return {"true": subset,
+          "mix": np.concatenate([subset + j * num_real
+                                 for j in range(1 + per_mask)])}
+
+
+def _tag(fraction: float) -> str:
+  return f"f{fraction:.3f}".rstrip("0").rstrip(".")
+
+
+def _relative(new: float, old: float) -> float:
+  return (new - old) / old * 100.0 if old else float("nan")
+
+
+def run_augmentation(config: ml_collections.ConfigDict, workdir: str
+                     ) -> dict[str, Any]:
+  """Runs (or resumes) the whole experiment; returns the JSON document."""
+  check_config(config)
+  segmentation = ml_collections.ConfigDict(config.segmentation.to_dict())
+  generator = generated_source.Generator(config.generator_workdir)
+  generator.check_for(tuple(segmentation.inputs),
+                      tile_size(segmentation.data),
+                      int(segmentation.num_classes))
+  fields = tuple(f for f in dict.fromkeys(
+      (*segmentation.data.fields, *segmentation.inputs, LABEL_FIELD))
+                 if f in fields_lib.SPATIAL)
+  segmentation.data.fields = fields
+  per_mask = int(config.generated_per_mask)
+  workdir = os.fspath(workdir)
+  generated = os.path.join(workdir, "generated")
+  meta = generated_source.write_generated(
+      generated, generator, segmentation.data, fields, per_mask=per_mask,
+      batch_size=int(config.generation_batch_size))
+  num_real = int(meta["num_real"])
+
+  runs = {}
+  for fraction in config.fractions:
+    rows = subset_rows(num_real, fraction, per_mask, int(config.subset_seed))
+    if len(rows["true"]) < segmentation.data.batch_size:
+      raise ValueError(
+          f"config.fractions: {fraction} of the {num_real} training tiles is "
+          f"{len(rows['true'])}, fewer than config.segmentation.data."
+          f"batch_size = {segmentation.data.batch_size}")
+    for arm in ARMS:
+      name = f"{arm}_{_tag(fraction)}"
+      rows_file = os.path.join(workdir, "rows", f"{name}.npy")
+      if not os.path.exists(rows_file) and jax.process_index() == 0:
+        os.makedirs(os.path.dirname(rows_file), exist_ok=True)
+        np.save(rows_file + ".tmp.npy", rows[arm])
+        os.replace(rows_file + ".tmp.npy", rows_file)
+      run = ml_collections.ConfigDict(segmentation.to_dict())
+      run.data.train_arrays = generated
+      run.data.train_rows = rows_file
+      run_dir = os.path.join(workdir, "runs", name)
+      runs[(fraction, arm)] = {
+          "workdir": run_dir, "tiles": len(rows[arm]),
+          "scores": train_and_test(run, run_dir, config.test_split)}
+  document = _report(config, segmentation, meta, runs, workdir)
+  return document
+
+
+def _report(config, segmentation, meta, runs, workdir) -> dict[str, Any]:
+  rows, class_changes, curves = [], {}, {}
+  num_classes = int(segmentation.num_classes)
+  names = (list(CLASS_NAMES) if num_classes == len(CLASS_NAMES)
+           else [str(k) for k in range(num_classes)])
+  curve_key = f"{segmentation.eval_split}/miou"
+  for fraction in config.fractions:
+    true, mix = runs[(fraction, "true")], runs[(fraction, "mix")]
+    row = {"fraction": float(fraction), "real_tiles": true["tiles"],
+           "mix_tiles": mix["tiles"]}
+    for column, key in SCORES:
+      row[f"true_{column}"] = float(true["scores"][key])
+      row[f"mix_{column}"] = float(mix["scores"][key])
+      row[f"d_{column}_pct"] = _relative(row[f"mix_{column}"],
+                                         row[f"true_{column}"])
+    row["true_class_iou"] = [true["scores"][f"iou_{k}"] for k in range(num_classes)]
+    row["mix_class_iou"] = [mix["scores"][f"iou_{k}"] for k in range(num_classes)]
+    rows.append(row)
+    class_changes[f"{row['real_tiles']} tiles ({fraction:g})"] = [
+        m - t for m, t in zip(row["mix_class_iou"], row["true_class_iou"])]
+    for arm, run in (("True", true), ("Mix", mix)):
+      metrics_file = os.path.join(run["workdir"], "metrics.jsonl")
+      steps, values = plots.read_curve(metrics_file, curve_key)
+      curves[f"{arm} {row['real_tiles']} tiles"] = (steps, values)
+
+  columns = ["fraction", "real_tiles", "mix_tiles"] + [
+      f"{p}_{c}" for c, _ in SCORES for p in ("true", "mix")] + [
+          f"d_{c}_pct" for c, _ in SCORES]
+  notes = [
+      f"True: the real training tiles; Mix: the same tiles + {meta['per_mask']} "
+      f"generated image(s) per tile (G(its sources) with its real labels) from "
+      f"{meta['generator_workdir']} (step {meta['generator_step']}).",
+      f"Both trained {segmentation.total_steps} steps, scored on the real "
+      f"{config.test_split!r} split; d_* = (Mix - True) / True in %; acc is "
+      f"pixel accuracy."]
+  extra = {"generator": meta, "test_split": config.test_split,
+           "total_steps": int(segmentation.total_steps), "class_names": names}
+  if jax.process_index() == 0:
+    tables.write_table(os.path.join(workdir, "augmentation"), columns, rows,
+                       title="Segmentation with generated training data",
+                       notes=notes, extra=extra)
+    plots.class_change_bars(
+        os.path.join(workdir, "class_iou_change.png"), names, class_changes,
+        title=f"Per-class IoU change, Mix - True ({config.test_split})")
+    plots.metric_curves(os.path.join(workdir, "validation_miou.png"), curves,
+                        title=f"{curve_key} during training", ylabel="mIoU")
+  return {"columns": columns, "rows": rows, **extra}

@@ -1,0 +1,155 @@
+"""The augmentation experiment end to end at tiny size (memory source, 2 steps).
+
+A 2-step pix2pix generator (s1 + lulc + dem -> s2 on random 32-pixel tiles)
+stands in for RS-SPADE; the U-Net is the narrowest RS-UNet. All sub-runs share
+one config up to their data paths, so they share compiled programs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import tiny_configs
+from configs import augment
+from rsjax.data import normalize as normalize_lib
+from rsjax.data import pipeline
+from rsjax.eval import experiments
+from rsjax.eval import generated_source
+from rsjax.train import trainer as trainer_lib
+
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def generator_dir(tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("generator"))
+  trainer_lib.train_and_evaluate(tiny_configs.memory_config(steps=2), workdir)
+  return workdir
+
+
+def tiny_augment_config(generator_dir):
+  config = augment.get_config()
+  config.generator_workdir = generator_dir
+  config.fractions = (0.5, 1.0)
+  seg = config.segmentation
+  seg.data.source = "memory"
+  seg.data.tile_size = 32
+  seg.data.memory_examples = 32
+  seg.data.batch_size = 8
+  seg.data.eval_batch_size = 8
+  seg.model.segmenter_kwargs.base_features = 2
+  seg.total_steps = 2
+  seg.log_every = 1
+  seg.eval_every = 1
+  seg.checkpoint_every = 2
+  seg.num_eval_batches = 1
+  return config
+
+
+@pytest.fixture(scope="module")
+def experiment(generator_dir, tmp_path_factory):
+  workdir = str(tmp_path_factory.mktemp("augment"))
+  config = tiny_augment_config(generator_dir)
+  return config, workdir, experiments.run_augmentation(config, workdir)
+
+
+def test_writes_table_and_plots(experiment):
+  config, workdir, document = experiment
+  with open(os.path.join(workdir, "augmentation.csv")) as f:
+    rows = list(csv.DictReader(f))
+  assert list(rows[0]) == [
+      "fraction", "real_tiles", "mix_tiles", "true_miou", "mix_miou",
+      "true_fwiou", "mix_fwiou", "true_acc", "mix_acc", "d_miou_pct",
+      "d_fwiou_pct", "d_acc_pct"]
+  assert [(r["real_tiles"], r["mix_tiles"]) for r in rows] == [
+      ("16", "32"), ("32", "64")]
+  for row in document["rows"]:
+    for name in ("miou", "fwiou", "acc"):
+      true, mix = row[f"true_{name}"], row[f"mix_{name}"]
+      assert 0.0 <= true <= 1.0 and 0.0 <= mix <= 1.0
+      assert row[f"d_{name}_pct"] == pytest.approx((mix - true) / true * 100)
+    assert len(row["true_class_iou"]) == config.segmentation.num_classes
+  with open(os.path.join(workdir, "augmentation.json")) as f:
+    assert len(json.load(f)["rows"]) == 2
+  with open(os.path.join(workdir, "augmentation.md")) as f:
+    assert "| fraction | real_tiles |" in f.read()
+  for name in ("class_iou_change.png", "validation_miou.png"):
+    with open(os.path.join(workdir, name), "rb") as f:
+      assert f.read(8) == PNG
+  # Both runs of a subset log validation mIoU at every step (the curves).
+  for arm in experiments.ARMS:
+    from rsjax.eval import experiment_plots  # pylint: disable=g-import-not-at-top
+    steps, values = experiment_plots.read_curve(
+        os.path.join(workdir, "runs", f"{arm}_f0.5", "metrics.jsonl"),
+        "validation/miou")
+    assert list(steps) == [1, 2] and np.all(np.isfinite(values))
+
+
+def test_rows_pair_subsets_with_their_generated_copies(experiment):
+  _, workdir, _ = experiment
+  true = np.load(os.path.join(workdir, "rows", "true_f0.5.npy"))
+  mix = np.load(os.path.join(workdir, "rows", "mix_f0.5.npy"))
+  assert len(true) == 16 and len(set(true)) == 16 and true.max() < 32
+  np.testing.assert_array_equal(mix, np.concatenate([true, true + 32]))
+  full = np.load(os.path.join(workdir, "rows", "true_f1.npy"))
+  np.testing.assert_array_equal(full, np.arange(32))
+
+
+def test_generated_examples_are_generator_outputs_with_real_masks(
+    experiment, generator_dir):
+  config, workdir, _ = experiment
+  source = generated_source.ArraySource(os.path.join(workdir, "generated"))
+  assert len(source) == 64 and source.meta["num_real"] == 32
+  real, fake = source.take(np.arange(8)), source.take(np.arange(32, 40))
+  np.testing.assert_array_equal(real["lulc"], fake["lulc"])
+  np.testing.assert_array_equal(real["s1"], fake["s1"])
+  assert not np.allclose(real["s2"], fake["s2"])
+
+  generator = generated_source.Generator(generator_dir)
+  data = config.segmentation.data
+  data.fields = ("s2", "s1", "lulc", "valid", "dem")
+  iterator = pipeline.create_iterator(data, generator.trainer.mesh,
+                                      train=False, split="train")
+  batch = next(iterator)
+  iterator.close()
+  state = generator.restore(batch)
+  expected = normalize_lib.denormalize(
+      "s2", np.asarray(jax.jit(generator.system.predict)(state, batch)))
+  np.testing.assert_allclose(fake["s2"], expected, atol=1e-5)
+  np.testing.assert_array_equal(real["lulc"], np.asarray(batch["lulc"]))
+
+
+def test_resume_does_not_retrain(experiment, monkeypatch):
+  config, workdir, document = experiment
+
+  def no_training(*args, **kwargs):
+    raise AssertionError("a finished run was trained again")
+
+  monkeypatch.setattr(trainer_lib, "train_and_evaluate", no_training)
+  again = experiments.run_augmentation(config, workdir)
+  assert again["rows"] == document["rows"]
+
+
+def test_bad_generator_fails_before_any_output(generator_dir, tmp_path):
+  workdir = tmp_path / "out"
+  config = tiny_augment_config(str(tmp_path / "missing"))
+  with pytest.raises(FileNotFoundError, match="generator_workdir"):
+    experiments.run_augmentation(config, str(workdir))
+  config.generator_workdir = ""
+  with pytest.raises(ValueError, match="generator_workdir is not set"):
+    experiments.run_augmentation(config, str(workdir))
+  config = tiny_augment_config(generator_dir)
+  config.segmentation.inputs = ("s1",)  # the generator makes s2
+  with pytest.raises(ValueError, match="not a segmenter input"):
+    experiments.run_augmentation(config, str(workdir))
+  config = tiny_augment_config(generator_dir)
+  config.segmentation.data.tile_size = 48  # unet with 5 downs needs 32 | T
+  with pytest.raises(ValueError, match="cannot take 48-pixel tiles"):
+    experiments.run_augmentation(config, str(workdir))
+  assert not workdir.exists()
