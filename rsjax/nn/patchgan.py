@@ -10,11 +10,17 @@ discriminator sees the channel concatenation of condition and image and
 returns every intermediate activation (for CSEBGAN's feature-matching loss,
 Eq. 6) and the logits. `MultiScalePatchGAN` runs copies on the input
 average-pooled by 2 between scales (pix2pixHD, as CSEBGAN uses).
+
+`style` picks where the options go, as each original does:
+  'pix2pix': spectral norm (if on) on every conv, affine norms, a bias on
+    every conv but those a BatchNorm follows.
+  'spade' (NVlabs SPADE's `get_nonspade_norm_layer`): spectral norm and an
+    affine-free norm on the normalized convs only, which have no bias; the
+    first and last convs are plain convs with a bias.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Sequence
 
 import flax.linen as nn
@@ -24,6 +30,7 @@ from rsjax.nn.layers import SpectralConv, leaky_relu
 from rsjax.nn.norms import Normalization
 
 Dtype = Any
+STYLES = ("pix2pix", "spade")
 
 
 def patchgan_layers(num_layers: int = 3) -> list[tuple[int, int, int]]:
@@ -54,31 +61,41 @@ class PatchGAN(nn.Module):
   num_layers: int = 3
   norm: str = "batch"
   spectral_norm: bool = False
+  style: str = "pix2pix"
   dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, condition, image, *, train: bool):
+    if self.style not in STYLES:
+      raise ValueError(f"PatchGAN: unknown style {self.style!r}; valid: {STYLES}")
+    spade = self.style == "spade"
     x = image if condition is None else jnp.concatenate(
         [condition.astype(image.dtype), image], axis=-1)
     x = x.astype(self.dtype)
-    sn_conv = functools.partial(SpectralConv, padding=1,
-                                spectral_norm=self.spectral_norm, dtype=self.dtype)
     layers = patchgan_layers(self.num_layers)
+    last = len(layers) - 1
+
+    def conv_layer(i, features, kernel, stride, x):
+      normalized = 0 < i < last and self.norm != "none"
+      if spade:
+        use_bias, spectral = not normalized, self.spectral_norm and normalized
+      else:  # as pix2pix: no bias in a conv that a BatchNorm follows
+        use_bias = not (normalized and self.norm == "batch")
+        spectral = self.spectral_norm
+      return SpectralConv(features, kernel, stride, padding=1,
+                          use_bias=use_bias, spectral_norm=spectral,
+                          dtype=self.dtype, name=f"conv_{i}")(x, train=train)
+
     features = []
     for i, (mult, kernel, stride) in enumerate(layers[:-1]):
-      # As pix2pix: no bias in a conv that a BatchNorm follows.
-      use_bias = i == 0 or self.norm != "batch"
-      x = sn_conv(mult * self.ndf, kernel, stride, use_bias=use_bias,
-                  name=f"conv_{i}")(x, train=train)
+      x = conv_layer(i, mult * self.ndf, kernel, stride, x)
       if i > 0:
-        x = Normalization(self.norm, dtype=self.dtype, name=f"norm_{i}")(
-            x, train=train)
+        x = Normalization(self.norm, affine=not spade, dtype=self.dtype,
+                          name=f"norm_{i}")(x, train=train)
       x = leaky_relu(x)
       features.append(x)
     _, kernel, stride = layers[-1]
-    logits = sn_conv(1, kernel, stride, name=f"conv_{len(layers) - 1}")(
-        x, train=train)
-    return features, logits
+    return features, conv_layer(last, 1, kernel, stride, x)
 
 
 def downsample_by_two(x):
@@ -97,6 +114,7 @@ class MultiScalePatchGAN(nn.Module):
   num_layers: int = 3
   norm: str = "batch"
   spectral_norm: bool = False
+  style: str = "pix2pix"
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -107,6 +125,6 @@ class MultiScalePatchGAN(nn.Module):
         image = downsample_by_two(image)
         condition = None if condition is None else downsample_by_two(condition)
       outputs.append(PatchGAN(self.ndf, self.num_layers, self.norm,
-                              self.spectral_norm, dtype=self.dtype,
+                              self.spectral_norm, self.style, dtype=self.dtype,
                               name=f"scale_{scale}")(condition, image, train=train))
     return outputs
