@@ -10,6 +10,9 @@ Generative Adversarial Networks", Sec. III-A, Fig. 2-3, Eq. 1-5:
 - SMResBlk = `spade.SPADEResBlock` whose modulation is `norms.SemanticDenorm`
   (per-layer 2-layer MLPs, mask tiling, Eq. 5).
 - `SENet`: the SPADE generator body (`spade.ModulatedDecoder`) with SMResBlks.
+- `share_embeddings=False`: the "w/o sharing" ablation (Table II): every
+  SMBlk learns its own Semantic Embeddings (`UnsharedSemanticDenorm`), as
+  CLADE / INADE do, applied to the same noise.
 
 The noise is an explicit input of shape (N, 2, K, D) (index 0: gamma, 1: beta)
 so that `resample_class` can redraw one class's vectors while keeping the
@@ -66,13 +69,39 @@ class SemanticEmbeddings(nn.Module):
     return vectors[:, 0], vectors[:, 1]
 
 
+class UnsharedSemanticDenorm(nn.Module):
+  """A `SemanticDenorm` with its own `SemanticEmbeddings` (w/o sharing).
+
+  `condition.gamma` / `condition.beta` carry the raw noise n (N, K, D) of
+  gamma and beta; this layer reparameterizes it with its own shift and
+  log-scale before its MLPs.
+  """
+  num_classes: int
+  embed_dim: int
+  norm: str = "batch"
+  mlp_hidden: int = 128
+  gamma_offset: float = 0.0
+  dtype: Dtype = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, condition: SemanticCondition, *, train: bool):
+    noise = jnp.stack([condition.gamma, condition.beta], axis=1)
+    gamma, beta = SemanticEmbeddings(self.num_classes, self.embed_dim,
+                                     name="semantic_embeddings")(noise)
+    return SemanticDenorm(self.norm, self.mlp_hidden, self.gamma_offset,
+                          dtype=self.dtype, name="denorm")(
+                              x, SemanticCondition(condition.mask, gamma, beta),
+                              train=train)
+
+
 class SENet(nn.Module):
   """CSEBGAN's generator: SMResBlks modulated by sampled semantic embeddings.
 
   `mask`: (N, H, W, K) one-hot class map. `noise`: (N, 2, K, D) from
   `embedding_noise`; when None it is drawn from the 'noise' RNG stream.
   Output (N, H, W, out_channels) in [-1, 1]. The defaults follow SPADE's
-  generator widths; `num_classes=15` is GID-15.
+  generator widths; `num_classes=15` is GID-15. `share_embeddings=False`
+  gives every SMBlk its own embeddings (the paper's "w/o sharing").
   """
   out_channels: int = 3
   num_classes: int = 15
@@ -83,6 +112,7 @@ class SENet(nn.Module):
   spectral_norm: bool = True
   mlp_hidden: int = 128
   gamma_offset: float = 0.0
+  share_embeddings: bool = True
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -95,15 +125,26 @@ class SENet(nn.Module):
     if noise is None:
       noise = embedding_noise(self.make_rng("noise"), mask.shape[0],
                               self.num_classes, self.embed_dim)
-    gamma, beta = SemanticEmbeddings(self.num_classes, self.embed_dim,
-                                     name="semantic_embeddings")(noise)
+    if self.share_embeddings:
+      gamma, beta = SemanticEmbeddings(self.num_classes, self.embed_dim,
+                                       name="semantic_embeddings")(noise)
+      modulation = functools.partial(SemanticDenorm, norm=self.norm,
+                                     mlp_hidden=self.mlp_hidden,
+                                     gamma_offset=self.gamma_offset)
+    else:
+      expected = (2, self.num_classes, self.embed_dim)
+      if noise.shape[1:] != expected:
+        raise ValueError(f"SENet: noise must be (N, {expected[0]}, "
+                         f"{expected[1]}, {expected[2]}), got {noise.shape}")
+      gamma, beta = noise[:, 0], noise[:, 1]   # each layer reparameterizes
+      modulation = functools.partial(
+          UnsharedSemanticDenorm, self.num_classes, self.embed_dim,
+          norm=self.norm, mlp_hidden=self.mlp_hidden,
+          gamma_offset=self.gamma_offset)
     condition = SemanticCondition(mask, gamma, beta)
     factor = 2**self.num_upsamplings
     stem_input = resize_to(mask.astype(self.dtype), height // factor,
                            width // factor)
-    modulation = functools.partial(SemanticDenorm, norm=self.norm,
-                                   mlp_hidden=self.mlp_hidden,
-                                   gamma_offset=self.gamma_offset)
     return ModulatedDecoder(
         self.out_channels, modulation, ngf=self.ngf,
         num_upsamplings=self.num_upsamplings, spectral_norm=self.spectral_norm,

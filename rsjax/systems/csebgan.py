@@ -1,0 +1,451 @@
+"""CSEBGAN: semantic image synthesis with Semantic Embeddings and a conductor.
+
+Wang, Chen, Zou, Shi, "Remote Sensing Image Synthesis via Semantic Embedding
+Generative Adversarial Networks" (Sec. III, Eq. 1-13). The land-cover map m
+(`config.inputs`, one categorical field, default 'lulc') is the condition,
+the optical image o (`config.target`, default 's2') the output:
+
+  G  SENet (`rsjax.nn.senet`): per-class Semantic Embeddings sampled with
+     fresh noise every step (Eq. 1), SMResBlks with semantic denorm (Eq. 5);
+  D  multi-scale PatchGAN on concat(one-hot m, image), hinge loss (Eq. 11-12);
+  C  the conductor, a U-Net segmenter (RS-UNet) on images (Eq. 8-10).
+
+Tripartite training, one step (Eq. 13, lambda_fm = 10, lambda_perc = 10,
+lambda_c = 1; `config.loss.{feature_matching, perceptual, conductor}`):
+
+  1. one G forward (train mode), its vjp kept;
+  2. D update: L_adv^D on real pairs and the stopped fake (Eq. 12);
+  3. G loss against the updated D and the current C, differentiated w.r.t.
+     the fake and C's parameters in one pass:
+       L_G = L_adv^G + 10 L_fm + 10 L_perc + 1 L_c^fake        (Eq. 6, 7, 10)
+     the fake gradient flows back through the kept vjp into G;
+  4. C update on L_c^real (Eq. 9, real images: trains C only) + L_c^fake (its
+     parameter gradient from pass 3, the fake stopped for C): the min over C
+     of Eq. 13.
+
+Perceptual loss: VGG19 weights from `config.vgg_weights` (a `.npz`, see
+`rsjax.nn.vgg`); without one the term is OFF, a warning says so once and the
+metric `g_perceptual_on` is 0. TTUR: Adam(0, 0.9) at 1e-4 (G), 4e-4 (D), 1e-4
+(C), constant for the first half, then linear decay to 0 (`base.adam`).
+
+Ablations of Table II, each a config switch:
+  w/o sharing  `model.generator_kwargs.share_embeddings = False`
+  w/o C        `conductor.enabled = False`
+  frozen C     `conductor.trainable = False` (pre-trained from
+               `conductor.workdir`, a segmentation run; eval mode, no update)
+  w/o real     `conductor.real_images = False` (C learns from fakes only)
+  w/o D        `model.discriminator = None` (no adversarial, no FM loss)
+
+Semantic-level control: `generate` draws several images per mask from
+different noise keys, `edit_class` resamples the embedding of one class with
+every other class's noise fixed. Evaluation: `csebgan_eval`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from rsjax import losses
+from rsjax.nn import registry
+from rsjax.nn.senet import embedding_noise, resample_class
+from rsjax.systems import base, csebgan_eval, csebgan_frozen
+from rsjax.systems import inputs as inputs_lib
+from rsjax.systems.paired_gan import (build_module, config_kwargs,
+                                      generator_size_multiple,
+                                      split_discriminator_output)
+
+GENERATOR, DISCRIMINATOR, CONDUCTOR = "generator", "discriminator", "conductor"
+VGG, EVAL_SEGMENTER = "vgg", "eval_segmenter"
+EVAL_NOISE_SALT = 0x7E57
+
+
+class CSEBGAN:
+  """CSEBGAN system (see the module docstring)."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.dtype = base.compute_dtype(config)
+    self.num_classes = int(config.num_classes)
+    inputs = inputs_lib.check_field_names(config.get("inputs", ("lulc",)),
+                                          "config.inputs")
+    if len(inputs) != 1 or inputs[0] not in inputs_lib.CATEGORICAL_FIELDS:
+      raise ValueError(f"config.inputs: CSEBGAN is conditioned on one land-cover "
+                       f"field ({', '.join(inputs_lib.CATEGORICAL_FIELDS)}), "
+                       f"got {list(inputs)}")
+    self.label_field = inputs[0]
+    (self.target,) = inputs_lib.check_field_names((config.target,), "config.target")
+    self.out_channels = inputs_lib.field_channels(self.target, self.num_classes)
+    self.predict_fields, self.output_field, self.output_bands = (
+        inputs, self.target, None)
+
+    if config.model.generator != "senet":
+      raise ValueError(f"config.model.generator = {config.model.generator!r}: "
+                       f"CSEBGAN's generator is 'senet'")
+    self.generator = build_module(
+        "config.model.generator", registry.get_generator, "senet",
+        {"out_channels": self.out_channels,
+         **config_kwargs(config.model.get("generator_kwargs")),
+         "num_classes": self.num_classes}, self.dtype)
+    self.size_multiple = generator_size_multiple(self.generator, "senet")
+    d_name = config.model.get("discriminator")
+    self.discriminator = None if d_name in (None, "", "none") else build_module(
+        "config.model.discriminator", registry.get_discriminator, d_name,
+        config_kwargs(config.model.get("discriminator_kwargs")), self.dtype)
+    self.adversarial = config.loss.get("adversarial", "hinge")
+    if self.adversarial not in losses.ADVERSARIAL_KINDS:
+      raise ValueError(f"config.loss.adversarial: unknown kind "
+                       f"{self.adversarial!r}; valid: "
+                       f"{', '.join(losses.ADVERSARIAL_KINDS)}")
+    self.weights = {k: float(config.loss.get(k, 0.0) or 0.0)
+                    for k in ("feature_matching", "perceptual", "conductor")}
+    self._init_conductor(config)
+    self._init_vgg(config)
+    if self.discriminator is None and not self.conductor_on and not self.perceptual_on:
+      raise ValueError("nothing trains the generator: config.model.discriminator "
+                       "is None, the conductor is off and the perceptual loss "
+                       "has no config.vgg_weights")
+    self.tx = {GENERATOR: base.adam(config.optimizer[GENERATOR],
+                                    int(config.total_steps))}
+    if self.discriminator is not None:
+      self.tx[DISCRIMINATOR] = base.adam(config.optimizer[DISCRIMINATOR],
+                                         int(config.total_steps))
+    if self.conductor_on and self.conductor_trainable:
+      if CONDUCTOR not in config.optimizer:
+        raise KeyError("config.optimizer.conductor: missing (lr, b1, b2, "
+                       "decay_start of the conductor's Adam)")
+      self.tx[CONDUCTOR] = base.adam(config.optimizer[CONDUCTOR],
+                                     int(config.total_steps))
+    self.evaluator = csebgan_eval.Evaluator(self, config.get("evaluation"))
+
+  def _init_conductor(self, config) -> None:
+    settings = config.get("conductor") or ml_collections.ConfigDict()
+    self.conductor_on = bool(settings.get("enabled", True)) and (
+        self.weights["conductor"] > 0)
+    self.conductor_trainable = bool(settings.get("trainable", True))
+    self.conductor_real = bool(settings.get("real_images", True))
+    self.conductor = None
+    self.conductor_init = None
+    if not self.conductor_on:
+      return
+    self.conductor = build_module(
+        "config.model.segmenter", registry.get_segmenter,
+        config.model.get("segmenter", "rs_unet"),
+        {"num_classes": self.num_classes,
+         **config_kwargs(config.model.get("segmenter_kwargs"))}, self.dtype)
+    workdir = settings.get("workdir")
+    if workdir:
+      _, self.conductor_init = csebgan_frozen.load_segmenter(
+          workdir, "config.conductor.workdir", num_classes=self.num_classes,
+          image_field=self.target)
+    elif not self.conductor_trainable:
+      logging.warning("config.conductor.trainable is False without "
+                      "config.conductor.workdir: the frozen conductor keeps "
+                      "its random initialization")
+
+  def _init_vgg(self, config) -> None:
+    path = config.get("vgg_weights")
+    self.vgg, self.vgg_init = None, None
+    if path:
+      rgb = inputs_lib.RGB_BANDS if self.out_channels == 4 else None
+      self.vgg, self.vgg_init = csebgan_frozen.load_vgg(
+          path, "config.vgg_weights", rgb_bands=rgb, dtype=self.dtype)
+    self.perceptual_on = self.vgg is not None and self.weights["perceptual"] > 0
+    if self.weights["perceptual"] > 0 and self.vgg is None:
+      logging.warning(
+          "CSEBGAN: config.vgg_weights is not set, so the VGG perceptual loss "
+          "(weight config.loss.perceptual = %g) is OFF; metric g_perceptual_on "
+          "= 0", self.weights["perceptual"])
+
+  # ------------------------------------------------------------- inputs --
+
+  def check_batch(self, batch: Mapping[str, Any]) -> None:
+    """Clear errors for missing fields, wrong shapes or tile sizes."""
+    for name in (self.label_field, self.target):
+      if name not in batch:
+        raise KeyError(f"batch has no field {name!r} (config.inputs / "
+                       f"config.target); it has {sorted(batch)}: add it to "
+                       f"config.data.fields")
+    target, labels = batch[self.target], batch[self.label_field]
+    if target.ndim != 4 or target.shape[-1] != self.out_channels:
+      raise ValueError(f"config.target {self.target!r}: expected (B, H, W, "
+                       f"{self.out_channels}), got shape {target.shape}")
+    if labels.shape != target.shape[:3]:
+      raise ValueError(f"{self.label_field!r} must be (B, H, W) class indices "
+                       f"matching {self.target!r}, got {labels.shape}")
+    height, width = target.shape[1:3]
+    if height % self.size_multiple or width % self.size_multiple:
+      raise ValueError(f"config.model.generator_kwargs: SENet needs a tile size "
+                       f"divisible by {self.size_multiple}, got {height}x{width}")
+
+  def check_labels(self, batch) -> None:
+    """Raises (also inside jit, via a host callback) when a counted pixel of
+    the mask has a class outside [0, config.num_classes)."""
+    labels = jnp.asarray(batch[self.label_field]).astype(jnp.int32)
+    counted = self.counted_pixels(batch)
+    bad = jnp.any(counted & ((labels < 0) | (labels >= self.num_classes)))
+    field, k = self.label_field, self.num_classes
+
+    def raise_if_bad(flag):
+      if bool(flag):
+        raise ValueError(f"field {field!r} has classes outside [0, {k}) on valid "
+                         f"pixels: raise config.num_classes ({k}) or fix the mask")
+
+    jax.debug.callback(raise_if_bad, bad)
+
+  def counted_pixels(self, batch) -> jax.Array:
+    """(B, H, W) bool: valid pixels (if `valid` is given) of real rows."""
+    shape = jnp.shape(batch[self.label_field])
+    counted = jnp.ones(shape, bool)
+    if "valid" in batch:
+      counted &= jnp.asarray(batch["valid"]) > 0
+    if "mask" in batch:
+      counted &= jnp.asarray(batch["mask"])[:, None, None] > 0
+    return counted
+
+  def mask_input(self, batch) -> jax.Array:
+    """The one-hot land-cover map (B, H, W, K) float32."""
+    return inputs_lib.field_input(batch, self.label_field, self.num_classes)
+
+  def labels(self, batch) -> jax.Array:
+    """int32 classes with uncounted pixels set to -1 (ignored by the CE)."""
+    labels = jnp.asarray(batch[self.label_field]).astype(jnp.int32)
+    return jnp.where(self.counted_pixels(batch), labels, -1)
+
+  def noise(self, key, batch_size: int) -> jax.Array:
+    return embedding_noise(key, batch_size, self.num_classes,
+                           self.generator.embed_dim)
+
+  # --------------------------------------------------------------- init --
+
+  def init(self, rng: jax.Array, batch) -> base.State:
+    self.check_batch(batch)
+    g_key, d_key, c_key, state_key = jax.random.split(rng, 4)
+    mask, image = self.mask_input(batch), jnp.asarray(batch[self.target],
+                                                      jnp.float32)
+    noise = self.noise(g_key, mask.shape[0])
+    variables = {GENERATOR: self.generator.init({"params": g_key}, mask, noise,
+                                                train=False)}
+    if self.discriminator is not None:
+      variables[DISCRIMINATOR] = self.discriminator.init(
+          {"params": d_key}, mask, image, train=False)
+    if self.conductor_on:
+      variables[CONDUCTOR] = (
+          jax.tree.map(jnp.asarray, self.conductor_init)
+          if self.conductor_init is not None else
+          self.conductor.init({"params": c_key}, image, train=False))
+      if self.conductor_init is not None:
+        abstract = jax.eval_shape(lambda: self.conductor.init(
+            {"params": c_key}, image, train=False))
+        if not csebgan_frozen.same_structure(
+            {k: self.conductor_init[k] for k in ("params", "batch_stats")},
+            {k: abstract.get(k, {}) for k in ("params", "batch_stats")}):
+          raise ValueError("config.conductor.workdir: its segmenter does not "
+                           "match config.model.segmenter / segmenter_kwargs")
+    frozen = {}
+    if self.vgg is not None:
+      frozen[VGG] = jax.tree.map(jnp.asarray, self.vgg_init)
+    frozen.update(self.evaluator.frozen_variables())
+    params = {n: v["params"] for n, v in {**variables, **frozen}.items()}
+    stats = {n: v.get("batch_stats", {}) for n, v in {**variables, **frozen}.items()}
+    return base.State(
+        step=jnp.zeros((), jnp.int32), rng=state_key, params=params,
+        batch_stats=stats,
+        opt_state={n: tx.init(params[n]) for n, tx in self.tx.items()})
+
+  # -------------------------------------------------------------- train --
+
+  def _discriminate(self, params, stats, mask, image):
+    output, mutated = self.discriminator.apply(
+        {"params": params, "batch_stats": stats}, mask, image, train=True,
+        mutable=["batch_stats"])
+    features, logits = split_discriminator_output(output)
+    return features, logits, mutated.get("batch_stats", stats)
+
+  def conduct(self, params, stats, image, labels):
+    """Conductor cross-entropy of `image` against `labels` (Eq. 9 / 10) and
+    its new BatchNorm statistics (eval mode, unchanged, when frozen)."""
+    variables = {"params": params, "batch_stats": stats}
+    if self.conductor_trainable:
+      logits, mutated = self.conductor.apply(variables, image, train=True,
+                                             mutable=["batch_stats"])
+      stats = mutated.get("batch_stats", stats)
+    else:
+      logits = self.conductor.apply(variables, image, train=False)
+    return losses.cross_entropy(logits, labels), stats
+
+  def perceptual(self, params, fake, real) -> jax.Array:
+    """VGG perceptual loss (Eq. 7; pix2pixHD layer weights)."""
+    features = lambda x: self.vgg.apply({"params": params}, x)  # noqa: E731
+    return losses.perceptual_loss(features, fake, real)
+
+  def train_step(self, state: base.State, batch):
+    """D, then G and C (see the module docstring); float32 metrics."""
+    self.check_labels(batch)
+    real = jnp.asarray(batch[self.target], jnp.float32)
+    mask, labels = self.mask_input(batch), self.labels(batch)
+    noise = self.noise(state.step_rng("noise"), mask.shape[0])
+    params, stats = dict(state.params), dict(state.batch_stats)
+    opt_state = dict(state.opt_state)
+    metrics = {"g_perceptual_on": float(self.perceptual_on)}
+
+    def generate(g_params):
+      fake, mutated = self.generator.apply(
+          {"params": g_params, "batch_stats": stats[GENERATOR]}, mask, noise,
+          train=True, mutable=["batch_stats"])
+      return fake.astype(jnp.float32), mutated.get("batch_stats", {})
+
+    fake, g_vjp, stats[GENERATOR] = jax.vjp(generate, params[GENERATOR],
+                                            has_aux=True)
+    real_features = None
+    if self.discriminator is not None:
+      def d_loss_fn(d_params):
+        _, real_logits, d_stats = self._discriminate(
+            d_params, stats[DISCRIMINATOR], mask, real)
+        _, fake_logits, d_stats = self._discriminate(
+            d_params, d_stats, mask, jax.lax.stop_gradient(fake))
+        loss = losses.discriminator_loss(self.adversarial, real_logits,
+                                         fake_logits)
+        return loss, (d_stats, _mean(real_logits), _mean(fake_logits))
+
+      (d_loss, (stats[DISCRIMINATOR], d_real, d_fake)), d_grads = (
+          jax.value_and_grad(d_loss_fn, has_aux=True)(params[DISCRIMINATOR]))
+      params[DISCRIMINATOR], opt_state[DISCRIMINATOR] = self._apply_updates(
+          DISCRIMINATOR, d_grads, params, opt_state)
+      metrics.update(d_loss=d_loss, d_real=d_real, d_fake=d_fake)
+      if self.weights["feature_matching"] > 0:
+        real_features, _, stats[DISCRIMINATOR] = self._discriminate(
+            params[DISCRIMINATOR], stats[DISCRIMINATOR], mask, real)
+
+    c_stats = stats.get(CONDUCTOR)
+    if self.conductor_on and self.conductor_real:
+      (c_real, c_stats), c_real_grads = jax.value_and_grad(
+          self.conduct, has_aux=True)(params[CONDUCTOR], c_stats, real, labels)
+      metrics["c_real"] = c_real
+
+    w = self.weights
+
+    def g_loss_fn(fake_image, c_params):
+      parts, total, new_stats = {}, 0.0, {}
+      if self.discriminator is not None:
+        features, logits, new_stats[DISCRIMINATOR] = self._discriminate(
+            params[DISCRIMINATOR], stats[DISCRIMINATOR], mask, fake_image)
+        parts["g_adv"] = losses.generator_adversarial_loss(self.adversarial,
+                                                           logits)
+        total = total + parts["g_adv"]
+        if real_features is not None:
+          parts["g_fm"] = losses.feature_matching_loss(real_features, features)
+          total = total + w["feature_matching"] * parts["g_fm"]
+      if self.perceptual_on:
+        parts["g_perceptual"] = self.perceptual(params[VGG], fake_image, real)
+        total = total + w["perceptual"] * parts["g_perceptual"]
+      if self.conductor_on:
+        parts["c_fake"], new_stats[CONDUCTOR] = self.conduct(
+            c_params, c_stats, fake_image, labels)
+        total = total + w["conductor"] * parts["c_fake"]
+      return total, (parts, new_stats)
+
+    c_params = params.get(CONDUCTOR, {})
+    (g_loss, (parts, new_stats)), (fake_grad, c_fake_grads) = (
+        jax.value_and_grad(g_loss_fn, argnums=(0, 1), has_aux=True)(fake,
+                                                                    c_params))
+    stats.update(new_stats)
+    (g_grads,) = g_vjp(fake_grad)
+    params[GENERATOR], opt_state[GENERATOR] = self._apply_updates(
+        GENERATOR, g_grads, params, opt_state)
+    if self.conductor_on and self.conductor_trainable:
+      c_grads = c_fake_grads
+      if self.conductor_real:
+        c_grads = jax.tree.map(lambda a, b: a + w["conductor"] * b, c_grads,
+                               c_real_grads)
+      params[CONDUCTOR], opt_state[CONDUCTOR] = self._apply_updates(
+          CONDUCTOR, c_grads, params, opt_state)
+    metrics.update(parts, g_loss=g_loss)
+    if self.conductor_on:
+      metrics["c_loss"] = parts["c_fake"] + metrics.get("c_real", 0.0)
+    finite = jnp.all(jnp.isfinite(jnp.stack(
+        [jnp.asarray(v, jnp.float32) for v in metrics.values()])))
+    metrics["loss_is_finite"] = finite
+    new_state = state.replace(step=state.step + 1, params=params,
+                              batch_stats=stats, opt_state=opt_state)
+    return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
+
+  def _apply_updates(self, name, grads, params, opt_state):
+    updates, new_opt = self.tx[name].update(grads, opt_state[name], params[name])
+    return optax.apply_updates(params[name], updates), new_opt
+
+  # ----------------------------------------------------- generation / eval --
+
+  def eval_noise(self, state: base.State, batch_size: int) -> jax.Array:
+    """The noise `predict` uses: fixed for a state (repeatable evaluation)."""
+    return self.noise(jax.random.fold_in(state.rng, EVAL_NOISE_SALT), batch_size)
+
+  def generate_from_noise(self, state: base.State, mask, noise) -> jax.Array:
+    """G(m, noise) in inference mode (running BatchNorm averages)."""
+    output = self.generator.apply(
+        {"params": state.params[GENERATOR],
+         "batch_stats": state.batch_stats[GENERATOR]}, mask, noise, train=False)
+    return output.astype(jnp.float32)
+
+  def predict(self, state: base.State, batch) -> jax.Array:
+    """One generated image per mask, [-1, 1], with the state's eval noise."""
+    self.check_labels(batch)
+    mask = self.mask_input(batch)
+    return self.generate_from_noise(state, mask,
+                                    self.eval_noise(state, mask.shape[0]))
+
+  def generate(self, state: base.State, batch, keys: Sequence[jax.Array] | jax.Array
+               ) -> jax.Array:
+    """(S, B, H, W, C): one image per mask for each of the S noise keys."""
+    self.check_labels(batch)
+    mask = self.mask_input(batch)
+    keys = jnp.stack(list(keys)) if isinstance(keys, (list, tuple)) else keys
+    return jax.lax.map(lambda key: self.generate_from_noise(
+        state, mask, self.noise(key, mask.shape[0])), keys)
+
+  def edit_class(self, state: base.State, batch, class_id, key,
+                 noise: jax.Array | None = None) -> jax.Array:
+    """`predict`'s images (or those of `noise`) with the embedding of class
+    `class_id` resampled from `key`; every other class keeps its noise."""
+    if isinstance(class_id, (int, np.integer)) and not (
+        0 <= class_id < self.num_classes):
+      raise ValueError(f"edit_class: class_id {class_id} is not in [0, "
+                       f"config.num_classes = {self.num_classes})")
+    self.check_labels(batch)
+    mask = self.mask_input(batch)
+    noise = self.eval_noise(state, mask.shape[0]) if noise is None else noise
+    return self.generate_from_noise(state, mask,
+                                    resample_class(noise, key, class_id))
+
+  def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
+    return self.evaluator.sums(state, batch)
+
+  def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
+    return self.evaluator.finalize(sums)
+
+  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
+    """Host-side (B, H, W, 3) images in [0, 1]: the mask, the generated image
+    and the real one (RGB and NRG composites, the prediction stretched like
+    the real image)."""
+    out = dict(inputs_lib.field_panels(
+        self.label_field, np.asarray(batch[self.label_field]), self.num_classes))
+    target = np.asarray(batch[self.target], np.float32)
+    for label, image, reference in (("generated", prediction, target),
+                                    ("real", target, None)):
+      for key, value in inputs_lib.field_panels(
+          self.target, np.asarray(image, np.float32), self.num_classes,
+          reference).items():
+        out[key.replace(self.target, label, 1)] = value
+    return out
+
+
+def _mean(logits) -> jax.Array:
+  scales = logits if isinstance(logits, list) else [logits]
+  return jnp.mean(jnp.stack([jnp.mean(x.astype(jnp.float32)) for x in scales]))
