@@ -1,8 +1,9 @@
 """The augmentation experiment end to end at tiny size (memory source, 2 steps).
 
-A 2-step pix2pix generator (s1 + lulc + dem -> s2 on random 32-pixel tiles)
-stands in for RS-SPADE; the U-Net is the narrowest RS-UNet. All sub-runs share
-one config up to their data paths, so they share compiled programs.
+A 2-step pix2pix generator (s1 + lulc + dem -> s2 on random 32-pixel tiles,
+2 downsamplings) stands in for RS-SPADE; the U-Net is an RS-UNet with one
+downsampling (tracing the full depth dominates the test time). All sub-runs
+share one config up to their data paths, so they share compiled programs.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ PNG = b"\x89PNG\r\n\x1a\n"
 @pytest.fixture(scope="module")
 def generator_dir(tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("generator"))
-  trainer_lib.train_and_evaluate(tiny_configs.memory_config(steps=2), workdir)
+  config = tiny_configs.memory_config(steps=2)
+  config.model.generator_kwargs = {"ngf": 2, "num_downs": 2}
+  config.model.discriminator_kwargs = {"ndf": 2, "num_layers": 1}
+  trainer_lib.train_and_evaluate(config, workdir)
   return workdir
 
 
@@ -44,6 +48,7 @@ def tiny_augment_config(generator_dir):
   seg.data.batch_size = 8
   seg.data.eval_batch_size = 8
   seg.model.segmenter_kwargs.base_features = 2
+  seg.model.segmenter_kwargs.channel_multipliers = (1, 2)
   seg.total_steps = 2
   seg.log_every = 1
   seg.eval_every = 1
@@ -149,7 +154,7 @@ def test_bad_generator_fails_before_any_output(generator_dir, tmp_path):
   with pytest.raises(ValueError, match="not a segmenter input"):
     experiments.run_augmentation(config, str(workdir))
   config = tiny_augment_config(generator_dir)
-  config.segmentation.data.tile_size = 48  # unet with 5 downs needs 32 | T
-  with pytest.raises(ValueError, match="cannot take 48-pixel tiles"):
+  config.segmentation.data.tile_size = 34  # the unet's 2 downs need 4 | T
+  with pytest.raises(ValueError, match="cannot take 34-pixel tiles"):
     experiments.run_augmentation(config, str(workdir))
   assert not workdir.exists()
