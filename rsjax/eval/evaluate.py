@@ -78,7 +78,7 @@ def checkpoint_steps(workdir: str) -> list[int]:
   return sorted(ocp.path.step.checkpoint_steps(directory))
 
 
-def _check_split(config: ml_collections.ConfigDict, split: str) -> None:
+def check_split(config: ml_collections.ConfigDict, split: str) -> None:
   data = config.data
   if data.get("source", "tfds") == "memory":
     if split not in SPLITS:
@@ -295,7 +295,7 @@ def evaluate(workdirs: Sequence[str], *, split: str = "test",
   runs = resolve_runs(workdirs, labels=labels, step=step, config=config,
                       data_dir=data_dir, num_batches=num_batches)
   for run in runs:
-    _check_split(run.config, split)
+    check_split(run.config, split)
   results = [evaluate_run(run, split, samples=samples) for run in runs]
   table, files = write_report(results, split,
                               output_dir or default_output_dir(workdirs),
