@@ -195,12 +195,12 @@ def evaluate_run(run: Run, split: str, *, samples: bool = True) -> Result:
     state = _restore(trainer, batch, run.step, run.latest_step)
     trainer.compile_steps()
     panels = None
-    if samples and jax.process_index() == 0:
-      # pylint: disable-next=protected-access
-      rows = trainer_lib._local_rows
-      prediction = rows(trainer.predict(state, batch))
-      panels = trainer.system.panels(jax.tree.map(rows, dict(batch)),
-                                     prediction)
+    if samples:  # every process runs the (sharded) prediction; 0 draws it
+      prediction = trainer.predict(state, batch)
+      if jax.process_index() == 0:
+        rows = trainer_lib._local_rows  # pylint: disable=protected-access
+        panels = trainer.system.panels(jax.tree.map(rows, dict(batch)),
+                                       rows(prediction))
     scores = trainer.evaluate(state, split)
   finally:
     trainer.manager.close()
@@ -226,14 +226,16 @@ def _json_value(value):
 
 
 def _caption(results: Sequence[Result], split: str) -> str:
-  runs = "; ".join(f"{r.run.label}: `{r.run.workdir}` step {r.run.step}"
-                   for r in results)
-  config = results[0].run.config
-  dataset = ("the in-memory random source" if config.data.get("source") ==
-             "memory" else f"`{config.data.name}`")
-  return (f"Split `{split}` of {dataset} "
-          f"({'whole split' if config.num_eval_batches is None else f'first {config.num_eval_batches} batches'}). "
-          f"Runs: {runs}.")
+  lines = [f"Split `{split}`; one row per run:", ""]
+  for result in results:
+    run = result.run
+    dataset = ("the in-memory random source" if run.config.data.get("source")
+               == "memory" else f"`{run.config.data.name}`")
+    extent = ("whole split" if run.config.num_eval_batches is None
+              else f"first {run.config.num_eval_batches} batches")
+    lines.append(f"- {run.label}: `{run.workdir}`, checkpoint step "
+                 f"{run.step}, {dataset} ({extent})")
+  return "\n".join(lines)
 
 
 def write_report(results: Sequence[Result], split: str, output_dir: str, *,
