@@ -5,12 +5,14 @@ per run (label), in the order given:
 
   paired_gan     RS-SPADE paper Tables 1-2: PSNR, SSIM, SAM
   cloud_removal  two-GAN paper Table 4: PSNR, SSIM, PSNR of cloudy and of
-                 clear areas; stage 1 (SAR -> optical, Table 3) PSNR, SSIM
-  cycle_fusion   cycle-GAN paper Tables II/IV/VI: per band + average rows;
-                 SAM, ERGAS (average row only), Q, PSNR, SSIM
+                 clear areas (+ cloud cover); stage 1 (SAR -> optical,
+                 Table 3) PSNR, SSIM
+  cycle_fusion   cycle-GAN paper Tables II/IV/VI: per band + average rows
+                 (+ the trivial baselines' averages); SAM, ERGAS (average
+                 rows only), Q, PSNR, SSIM
   segmentation   review Eq. 1-5: PA, MPA, mIoU, FWIoU; per-class IoU
-  csebgan        CSEBGAN Tables I-II: FID, mIoU, FWIoU, acc, PSNR, SSIM, SAM,
-                 LPIPS diversity, mCSD, mOCD
+  csebgan        CSEBGAN Tables I-II: FID, mIoU, FWIoU, acc, PSNR, SSIM, SAM;
+                 LPIPS diversity, mCSD, mOCD (+ their pixel-space variants)
 
 Keys no layout section claims go to an "other scores" section (never dropped).
 Headers carry units and the better direction (up: higher is better). Values in
@@ -103,7 +105,9 @@ LAYOUTS: dict[str, dict[str, Any]] = {
         "sections": [
             ("main", "Cloud removal", [
                 _db("psnr"), _SSIM, _db("psnr_cloudy", "PSNR cloudy areas"),
-                _db("psnr_clear", "PSNR clear areas")]),
+                _db("psnr_clear", "PSNR clear areas"),
+                Column("cloud_fraction", "cloud cover", "%", None, scale=100.0,
+                       digits=1, optional=True)]),
             ("stage1", "Stage 1: SAR to optical translation", [
                 _db("stage1_psnr", optional=True),
                 Column("stage1_ssim", "SSIM", optional=True)])]},
@@ -125,7 +129,11 @@ LAYOUTS: dict[str, dict[str, Any]] = {
             ("diversity", "Diversity", [
                 Column("diversity", "LPIPS diversity", optional=True),
                 Column("mcsd", "mCSD", optional=True),
-                Column("mocd", "mOCD", "", LOWER, optional=True)])]},
+                Column("mocd", "mOCD", "", LOWER, optional=True),
+                Column("pixel_diversity", "pixel diversity", optional=True),
+                Column("pixel_mcsd", "pixel mCSD", optional=True),
+                Column("pixel_mocd", "pixel mOCD", "", LOWER,
+                       optional=True)])]},
     "cycle_fusion": {
         "title": ("Spatio-temporal-spectral fusion (cycle-GAN paper, "
                   "Tables II, IV, VI)"),
@@ -134,6 +142,9 @@ LAYOUTS: dict[str, dict[str, Any]] = {
 _BAND_COLUMNS = (_degrees("sam"), Column("ergas", "ERGAS", "", LOWER, digits=4),
                  Column("q", "Q"), _db("psnr"), _SSIM)
 _AVERAGE_ONLY = ("sam", "ergas")
+# Trivial baselines the fusion system scores against the same reference
+# (averages only), shown as extra rows under each run.
+BASELINES = {"lowres_": "baseline: low-res input", "t1_": "baseline: t1 image"}
 
 # Systems whose score dicts share one layout (several may share one).
 LAYOUT_OF_SYSTEM = {"paired_gan": "paired_gan", "cloud_removal": "cloud_removal",
@@ -186,7 +197,12 @@ def _per_band_section(runs, claimed):
       rows.append(((label, BAND_NAMES[band]), values))
     rows.append(((label, "average"),
                  [_float(scores.get(c.key)) for c in _BAND_COLUMNS]))
+    for prefix, name in BASELINES.items():
+      if any(prefix + c.key in scores for c in _BAND_COLUMNS):
+        rows.append(((label, name), [_float(scores.get(prefix + c.key))
+                                     for c in _BAND_COLUMNS]))
   claimed.update(c.key for c in _BAND_COLUMNS)
+  claimed.update(p + c.key for p in BASELINES for c in _BAND_COLUMNS)
   claimed.update(f"{c.key}_{b}" for c in _BAND_COLUMNS for b in present
                  if c.key not in _AVERAGE_ONLY)
   return Section("bands", "Per band and average", ("model", "band"),

@@ -134,3 +134,42 @@ def test_bad_layout_and_no_runs():
     tables.build("gan", [("a", {})])
   with pytest.raises(ValueError, match="no runs"):
     tables.build("paired_gan", [])
+
+
+def test_the_systems_score_keys_fill_their_layouts():
+  """Keys from the systems' own finalize functions: nothing left in 'other'."""
+  import jax
+  import numpy as np
+  from configs import unet_seg
+  from rsjax.systems import base, cloud_scores, fusion_scores, paired_gan
+  rng = np.random.default_rng(0)
+  pred, target, other = rng.uniform(-1, 1, (3, 2, 16, 16, 4)).astype(np.float32)
+  corrupted = (rng.random((2, 16, 16)) < 0.3).astype(np.float32)
+
+  def ids(layout, scores):
+    return [s.id for s in tables.build(layout, [("run", scores)]).sections]
+
+  @jax.jit  # one compiled program instead of hundreds of eager ops
+  def all_sums(pred, target, other, corrupted):
+    return (paired_gan.score_sums(pred, target),
+            cloud_scores.score_sums(pred, target, corrupted, stage1=other),
+            fusion_scores.score_sums({"": pred, "lowres_": other,
+                                      "t1_": target}, target, ratio=3,
+                                     band_names=tables.BANDS))
+
+  paired, cloud, sums = jax.device_get(all_sums(pred, target, other, corrupted))
+  assert ids("paired_gan", paired_gan.finalize_scores(paired)) == ["main"]
+  assert ids("cloud_removal", cloud_scores.finalize_scores(cloud)) == [
+      "main", "stage1"]
+  scores = {**fusion_scores.finalize(sums),
+            **fusion_scores.finalize(sums, "lowres_"),
+            **fusion_scores.finalize(sums, "t1_")}
+  table = tables.build("cycle_fusion", [("run", scores)])
+  assert [s.id for s in table.sections] == ["bands"]
+  assert [labels[1] for labels, _ in table.sections[0].rows][-3:] == [
+      "average", "baseline: low-res input", "baseline: t1 image"]
+  segmentation = base.get_system(unet_seg.get_config("s2"))
+  confusion = rng.integers(0, 50, (9, 9))
+  assert ids("segmentation", segmentation.finalize_eval(
+      {"confusion_matrix": confusion, "count": 2.0})) == ["main",
+                                                          "per_class_iou"]
