@@ -10,6 +10,9 @@ GAN" (Sec. II-B); the forward and backward generators share this structure:
   5. feature compression  Conv(OutC, 7x7, s1) + Tanh
 
 Widths scale with `ngf` (64 in the paper); zero padding keeps sizes exact.
+As in CycleGAN's generator, a convolution that a BatchNorm follows has no
+bias: BatchNorm removes it, so its gradient is rounding noise that Adam would
+scale up to full-size random steps.
 """
 
 from __future__ import annotations
@@ -38,10 +41,13 @@ class ResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    h = conv(self.features, 3, dtype=self.dtype, name="conv_0")(x)
+    use_bias = self.norm != "batch"
+    h = conv(self.features, 3, use_bias=use_bias, dtype=self.dtype,
+             name="conv_0")(x)
     h = nn.relu(Normalization(self.norm, dtype=self.dtype, name="norm_0")(
         h, train=train))
-    h = conv(self.features, 3, dtype=self.dtype, name="conv_1")(h)
+    h = conv(self.features, 3, use_bias=use_bias, dtype=self.dtype,
+             name="conv_1")(h)
     h = Normalization(self.norm, dtype=self.dtype, name="norm_1")(h, train=train)
     return x + h
 
@@ -63,17 +69,18 @@ class ResnetGenerator(nn.Module):
       raise ValueError(f"ResnetGenerator: input size {x.shape[1]}x{x.shape[2]} "
                        "must be a multiple of 4 (two stride-2 convolutions)")
     x = x.astype(self.dtype)
+    use_bias = self.norm != "batch"
     for i, (mult, kernel, stride) in enumerate(ENCODER_TABLE):
-      x = conv(mult * self.ngf, kernel, stride, dtype=self.dtype,
-               name=f"encoder_{i}")(x)
+      x = conv(mult * self.ngf, kernel, stride, use_bias=use_bias,
+               dtype=self.dtype, name=f"encoder_{i}")(x)
       x = nn.relu(Normalization(self.norm, dtype=self.dtype,
                                 name=f"encoder_{i}_norm")(x, train=train))
     for i in range(self.num_blocks):
       x = ResidualBlock(4 * self.ngf, self.norm, dtype=self.dtype,
                         name=f"residual_{i}")(x, train=train)
     for i, (mult, kernel, stride) in enumerate(DECODER_TABLE):
-      x = conv_transpose(mult * self.ngf, kernel, stride, dtype=self.dtype,
-                         name=f"decoder_{i}")(x)
+      x = conv_transpose(mult * self.ngf, kernel, stride, use_bias=use_bias,
+                         dtype=self.dtype, name=f"decoder_{i}")(x)
       x = nn.relu(Normalization(self.norm, dtype=self.dtype,
                                 name=f"decoder_{i}_norm")(x, train=train))
     x = conv(self.out_channels, 7, dtype=self.dtype, name="to_image")(x)

@@ -1,0 +1,90 @@
+"""Deep residual cycle GAN fusion (Jiang, Shen & Li, TGRS 2022): t2 S2 from
+t2 S1 SAR, t1 S2 and a t2 low-resolution optical image.
+
+Two ResNet generators (7x7 C64, two stride-2 convs, 6 residual blocks, two
+deconvs, 7x7 + tanh), two 70x70 PatchGANs, LSGAN, content loss 50 L1 + 100
+cloud-masked L1 + 50 cycle L1, Adam 2e-4 (betas 0.5, 0.999: the paper gives
+none) constant for the first half, then linear decay to 0. The paper's RGB
+bands (B2, B3, B4) by default; the t2 LR image is simulated from the t2
+reference by the resize branch at `resolution_ratio` (the paper's simulated
+experiments; 4 divides the 256 and 64 pixel tiles of the synthetic datasets).
+
+The arg picks the mode and variants, joined by commas:
+  hss | st | hsts   forward input (Y, X^), (Z, X^) or (Y, Z, X^) (default hsts)
+  cloudy            thick clouds on the LR image (the dataset's cloud_mask),
+                    the cloud-masked L1 term active (Tables IV, VI)
+  rgbn              all four bands B2, B3, B4, B8
+  demo              a few CPU minutes on rs_multisource/synthetic
+
+  python -m launch.train --config configs/cycle_fusion.py --workdir workdir/cycle_fusion
+  python -m launch.train --config configs/cycle_fusion.py:st,cloudy --workdir ...
+  python -m launch.train --config configs/cycle_fusion.py:hsts,demo --workdir /tmp/cf_demo
+"""
+
+from __future__ import annotations
+
+import ml_collections
+
+from configs import common
+
+MODES = ("hss", "st", "hsts")
+VARIANTS = ("cloudy", "rgbn", "demo")
+
+
+def parse_arg(arg: str | None) -> tuple[str, set[str]]:
+  """(mode, variants) from 'mode[,cloudy][,rgbn][,demo]'."""
+  parts = [p for p in (arg or "").split(",") if p]
+  modes = [p for p in parts if p in MODES]
+  unknown = [p for p in parts if p not in MODES + VARIANTS]
+  if unknown or len(modes) > 1:
+    raise ValueError(f"configs/cycle_fusion.py: bad arg {arg!r}; use one of "
+                     f"{', '.join(MODES)} and/or {', '.join(VARIANTS)}, "
+                     f"joined by commas")
+  return (modes[0] if modes else "hsts"), set(parts) - set(MODES)
+
+
+def get_config(arg: str | None = None):
+  mode, variants = parse_arg(arg)
+  config = common.base_config()
+  config.system = "cycle_fusion"
+  config.mode = mode
+  config.target = "s2_t2"              # X: t2 HR MS (label)
+  config.sar_field = "s1_t2"           # Y: t2 HR SAR
+  config.t1_field = "s2"               # Z: t1 HR MS
+  config.low_res = "simulate"          # X^: 'simulate' (resize of X) | 'dataset'
+  config.low_res_field = "s2_coarse"   # X^ when low_res = 'dataset'
+  config.resolution_ratio = 4          # S = LR / HR pixel size
+  config.resize = ml_collections.ConfigDict(
+      dict(upsample="bicubic", cloud_value=1.0))
+  config.cloudy = "cloudy" in variants
+  config.cloud_mask_field = "cloud_mask"
+  config.cloud_classes = (1,)          # cloud_mask: 0 clear, 1 cloud, 2 shadow
+  config.bands = (0, 1, 2, 3) if "rgbn" in variants else (0, 1, 2)
+  config.q_block_size = None           # Q over the whole band
+  config.eval_baselines = True         # also score X^ and Z against X
+  del config["inputs"]                 # the mode picks the inputs
+
+  config.model.generator = "resnet"
+  config.model.generator_kwargs = ml_collections.ConfigDict(
+      dict(ngf=64, num_blocks=6))
+  config.model.discriminator = "patchgan"
+  config.model.discriminator_kwargs = ml_collections.ConfigDict(
+      dict(ndf=64, num_layers=3))
+  config.loss = ml_collections.ConfigDict(
+      dict(adversarial="lsgan", l1=50.0, cloud_l1=100.0, cycle=50.0))
+  for network in ("generator", "discriminator"):
+    config.optimizer[network] = ml_collections.ConfigDict(
+        dict(lr=2e-4, b1=0.5, b2=0.999, decay_start=0.5))
+
+  fields = {"hss": ("s1_t2",), "st": ("s2",), "hsts": ("s1_t2", "s2")}[mode]
+  config.data.fields = ("s2_t2",) + fields + (
+      ("cloud_mask",) if config.cloudy else ())
+  config.data.batch_size = 8
+  config.total_steps = 20_000
+  config.log_every = 100
+  config.eval_every = 2_000
+  config.checkpoint_every = 2_000
+  if "demo" in variants:
+    common.apply_demo(config)
+    config.model.generator_kwargs.num_blocks = 3
+  return config
