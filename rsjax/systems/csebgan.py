@@ -14,7 +14,8 @@ Tripartite training, one step (Eq. 13, lambda_fm = 10, lambda_perc = 10,
 lambda_c = 1; `config.loss.{feature_matching, perceptual, conductor}`):
 
   1. one G forward (train mode), its vjp kept;
-  2. D update: L_adv^D on real pairs and the stopped fake (Eq. 12);
+  2. D update: L_adv^D on real pairs and the stopped fake (Eq. 12), D run
+     once on the batch [fake; real] as in SPADE's code;
   3. G loss against the updated D and the current C, differentiated w.r.t.
      the fake and C's parameters in one pass:
        L_G = L_adv^G + 10 L_fm + 10 L_perc + 1 L_c^fake        (Eq. 6, 7, 10)
@@ -262,12 +263,18 @@ class CSEBGAN:
 
   # -------------------------------------------------------------- train --
 
-  def _discriminate(self, params, stats, mask, image):
+  def _discriminate(self, params, stats, mask, fake, real):
+    """D on the batch [fake; real] in one call (as SPADE): features and
+    logits of each half, and the new D state."""
+    both_mask = jnp.concatenate([mask, mask])
     output, mutated = self.discriminator.apply(
-        {"params": params, "batch_stats": stats}, mask, image, train=True,
-        mutable=["batch_stats"])
+        {"params": params, "batch_stats": stats}, both_mask,
+        jnp.concatenate([fake, real]), train=True, mutable=["batch_stats"])
     features, logits = split_discriminator_output(output)
-    return features, logits, mutated.get("batch_stats", stats)
+    n = fake.shape[0]
+    fake_half = jax.tree.map(lambda x: x[:n], (features, logits))
+    real_half = jax.tree.map(lambda x: x[n:], (features, logits))
+    return fake_half, real_half, mutated.get("batch_stats", stats)
 
   def conduct(self, params, stats, image, labels):
     """Conductor cross-entropy of `image` against `labels` (Eq. 9 / 10) and
@@ -304,13 +311,11 @@ class CSEBGAN:
 
     fake, g_vjp, stats[GENERATOR] = jax.vjp(generate, params[GENERATOR],
                                             has_aux=True)
-    real_features = None
     if self.discriminator is not None:
       def d_loss_fn(d_params):
-        _, real_logits, d_stats = self._discriminate(
-            d_params, stats[DISCRIMINATOR], mask, real)
-        _, fake_logits, d_stats = self._discriminate(
-            d_params, d_stats, mask, jax.lax.stop_gradient(fake))
+        (_, fake_logits), (_, real_logits), d_stats = self._discriminate(
+            d_params, stats[DISCRIMINATOR], mask, jax.lax.stop_gradient(fake),
+            real)
         loss = losses.discriminator_loss(self.adversarial, real_logits,
                                          fake_logits)
         return loss, (d_stats, _mean(real_logits), _mean(fake_logits))
@@ -320,9 +325,6 @@ class CSEBGAN:
       params[DISCRIMINATOR], opt_state[DISCRIMINATOR] = self._apply_updates(
           DISCRIMINATOR, d_grads, params, opt_state)
       metrics.update(d_loss=d_loss, d_real=d_real, d_fake=d_fake)
-      if self.weights["feature_matching"] > 0:
-        real_features, _, stats[DISCRIMINATOR] = self._discriminate(
-            params[DISCRIMINATOR], stats[DISCRIMINATOR], mask, real)
 
     c_stats = stats.get(CONDUCTOR)
     if self.conductor_on and self.conductor_real:
@@ -335,12 +337,13 @@ class CSEBGAN:
     def g_loss_fn(fake_image, c_params):
       parts, total, new_stats = {}, 0.0, {}
       if self.discriminator is not None:
-        features, logits, new_stats[DISCRIMINATOR] = self._discriminate(
-            params[DISCRIMINATOR], stats[DISCRIMINATOR], mask, fake_image)
+        (features, logits), (real_features, _), new_stats[DISCRIMINATOR] = (
+            self._discriminate(params[DISCRIMINATOR], stats[DISCRIMINATOR],
+                               mask, fake_image, real))
         parts["g_adv"] = losses.generator_adversarial_loss(self.adversarial,
                                                            logits)
         total = total + parts["g_adv"]
-        if real_features is not None:
+        if w["feature_matching"] > 0:
           parts["g_fm"] = losses.feature_matching_loss(real_features, features)
           total = total + w["feature_matching"] * parts["g_fm"]
       if self.perceptual_on:
