@@ -1,4 +1,4 @@
-"""Runs a trained generator over a whole scene: `rsjax.eval.inference.infer`.
+r"""Runs a trained generator over a whole scene: `rsjax.eval.inference.infer`.
 
   python -m launch.infer --workdir workdir/rs_spade --scene scenes/area_1 \
       --output area_1_s2.tif
@@ -12,10 +12,14 @@ rs_multisource scene layout (s1.tif, lulc.tif, dem.tif, s2_cloudy.tif,
 cloud_mask.tif, ...), or a comma-separated list of such files; any size, CRS
 and resolution. The output is a Cloud-Optimized GeoTIFF on the reference grid
 (uint16 reflectance x 10000 with nodata 0 for optical outputs, uint8 classes
-with nodata 255 for segmentation), written only once complete.
+with nodata 255 for segmentation), written only once complete: an error,
+Ctrl-C or SIGTERM leaves no output file.
 """
 
 from __future__ import annotations
+
+import signal
+import sys
 
 from absl import app, flags, logging
 
@@ -57,8 +61,14 @@ def _parse_sources(values) -> dict[str, str]:
   return sources
 
 
+def _exit_on_sigterm(signum, frame):
+  del frame
+  sys.exit(128 + signum)   # SystemExit unwinds: partial files are removed
+
+
 def main(argv):
   del argv
+  signal.signal(signal.SIGTERM, _exit_on_sigterm)
   from rsjax.eval import inference  # pylint: disable=g-import-not-at-top
   sources = _parse_sources(_SOURCES.value)
   if _SCENE.value is None and not sources:

@@ -206,6 +206,36 @@ def test_interrupted_run_leaves_no_complete_looking_file(scene, tmp_path):
   assert output.read_bytes() == b"an older result"
 
 
+class CopyLandCover:
+  """Segmenter double: logits = 10 x one-hot of the lulc input."""
+  predict_fields, output_field, output_bands = ("lulc",), "lulc", None
+
+  def predict(self, state, batch):
+    del state
+    return 10.0 * jax.nn.one_hot(batch["lulc"].astype(jnp.int32), 9)
+
+
+def test_class_and_physical_outputs(scene, tmp_path):
+  """Segmenter logits -> uint8 classes (nodata 255); a SAR output -> float32
+  dB (the run's normalization clips it to the VV / VH ranges)."""
+  classes = str(tmp_path / "classes.tif")
+  _run(CopyLandCover(), {"lulc": scene["lulc"]}, classes)
+  out, info = _read(classes)
+  expected, _ = _read(scene["lulc"])
+  assert info.dtypes == ("uint8",) and info.nodata == 255
+  np.testing.assert_array_equal(out, expected)
+  sar = CopyBands("s1")
+  sar.output_field = "s1"
+  decibels = str(tmp_path / "s1.tif")
+  _run(sar, {"s1": scene["s1"]}, decibels)
+  with rasterio.open(decibels) as dataset, rasterio.open(scene["s1"]) as src:
+    assert dataset.dtypes == ("float32", "float32")
+    out, linear = dataset.read(), src.read()
+  expected = np.clip(10 * np.log10(np.maximum(linear, 1e-5)),
+                     [[[-25.0]], [[-32.5]]], 0.0)
+  np.testing.assert_allclose(out, expected, atol=2e-3)
+
+
 def test_output_must_be_an_image_field():
   system = CopyBands("s2")
   system.output_field = "scene_id"
