@@ -129,3 +129,31 @@ def test_wrong_mask_channels_is_a_clear_error():
   with pytest.raises(ValueError, match="num_classes"):
     abstract_variables(SENet(**SMALL), jnp.zeros((1, 32, 32, 5)), None,
                        train=False)
+
+
+def test_unshared_embeddings_per_smblk_still_edit_one_class():
+  """w/o sharing (Table II): each SMBlk reparameterizes the same noise with
+  its own shift / log-scale; resampling one class still edits that class."""
+  model = SENet(out_channels=2, share_embeddings=False,
+                **dict(SMALL, num_upsamplings=1))
+  mask = halves_mask(32)
+  noise = embedding_noise(jax.random.PRNGKey(0), 1, CLASSES, DIM)
+  variables = host_variables(model, mask, noise, train=False)
+  params = variables["params"]
+  assert "semantic_embeddings" not in params
+  block = params["decoder"]["head_0"]
+  assert block["norm_0"]["semantic_embeddings"]["shift"].shape == (2, CLASSES, DIM)
+  assert block["norm_1"]["semantic_embeddings"]["shift"].shape == (2, CLASSES, DIM)
+  apply = jax.jit(functools.partial(model.apply, train=False))
+  # Layers really use their own embeddings: shifting one layer's changes G.
+  shifted = jax.tree_util.tree_map_with_path(
+      lambda p, x: x + 1.0 if "norm_0" in jax.tree_util.keystr(p) and
+      "shift" in jax.tree_util.keystr(p) and "head_0" in
+      jax.tree_util.keystr(p) else x, variables)
+  before = apply(variables, mask, noise)
+  assert float(jnp.abs(apply(shifted, mask, noise) - before).mean()) > 1e-3
+  after = apply(variables, mask, resample_class(noise, jax.random.PRNGKey(9), 0))
+  change = np.abs(np.asarray(after - before)).mean(axis=-1)
+  in_class = change[np.asarray(mask[..., 0]) == 1].mean()
+  elsewhere = change[np.asarray(mask[..., 1]) == 1].mean()
+  assert in_class > 5 * elsewhere, (in_class, elsewhere)
