@@ -19,6 +19,7 @@ import pytest
 import tiny_configs
 from configs import augment
 from rsjax.data import normalize as normalize_lib
+from rsjax.data.memory_source import MemorySource
 from rsjax.data import pipeline
 from rsjax.eval import experiments
 from rsjax.eval import generated_source
@@ -128,6 +129,31 @@ def test_generated_examples_are_generator_outputs_with_real_masks(
       "s2", np.asarray(jax.jit(generator.system.predict)(state, batch)))
   np.testing.assert_allclose(fake["s2"], expected, atol=1e-5)
   np.testing.assert_array_equal(real["lulc"], np.asarray(batch["lulc"]))
+
+
+def test_real_rows_are_the_training_split(experiment):
+  config, workdir, _ = experiment
+  data = config.segmentation.data
+  source = generated_source.ArraySource(os.path.join(workdir, "generated"),
+                                       rows=np.arange(32))
+  # The generation pass read the segmenter's fields + the generator's.
+  training = MemorySource(32, tile_size=32,
+                          fields=("s2", "s1", "lulc", "valid", "dem"),
+                          seed=data.seed * 1000).take(np.arange(32))
+  stored = source.take(np.arange(32))
+  np.testing.assert_array_equal(stored["lulc"], training["lulc"])
+  np.testing.assert_allclose(stored["s1"], training["s1"], atol=1e-4)
+
+
+def test_array_source_errors(experiment, tmp_path):
+  _, workdir, _ = experiment
+  generated = os.path.join(workdir, "generated")
+  with pytest.raises(FileNotFoundError, match="train_arrays"):
+    generated_source.ArraySource(str(tmp_path))
+  with pytest.raises(ValueError, match="train_rows"):
+    generated_source.ArraySource(generated, rows=np.array([0, 64]))
+  with pytest.raises(KeyError, match="dem"):
+    generated_source.ArraySource(generated, fields=("s2", "dem"))
 
 
 def test_resume_does_not_retrain(experiment, monkeypatch):
