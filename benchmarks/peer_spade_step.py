@@ -13,7 +13,7 @@ then run it with the peer's Python (not rsjax's .venv):
   python benchmarks/peer_spade_step.py --device cuda --tile 256 --batch 16 --amp bf16
 
 `--serve` reads a step count per stdin line and answers one JSON line of
-per-step seconds, so benchmarks/spade_side_by_side.py can alternate it with
+per-step (wall, process CPU) seconds, so benchmarks/spade_side_by_side.py can alternate it with
 the rsjax step in one run. Not a test.
 """
 
@@ -111,10 +111,10 @@ def main() -> None:
   def timed(count):
     times = []
     for i in range(count):
-      start = time.perf_counter()
+      wall, cpu = time.perf_counter(), time.process_time()
       step(i)
       sync()
-      times.append(time.perf_counter() - start)
+      times.append((time.perf_counter() - wall, time.process_time() - cpu))
     return times
 
   timed(args.warmup)
@@ -125,7 +125,7 @@ def main() -> None:
       print(json.dumps(timed(int(line))), flush=True)
     return
   times = timed(args.steps)
-  step_s = statistics.median(times)
+  step_s = statistics.median(wall for wall, _ in times)
   name = (torch.cuda.get_device_name() if args.device == "cuda"
           else f"CPU, {torch.get_num_threads()} threads")
   print(f"# NVlabs/SPADE Pix2PixTrainer G+D step, torch {torch.__version__}, "

@@ -3,7 +3,9 @@
 Prints one table row per config: batch, tile, dtype, devices, compile time,
 step time (median), images/s, model FLOPs per step (XLA cost analysis), MFU
 against `--peak_tflops` (the device's dense peak, e.g. 989 for an H100 in
-bf16), and peak device memory from XLA's memory analysis. Runs without
+bf16), and peak device memory from XLA's memory analysis. CPU s/step is the
+process's CPU time per step (all threads): steadier than wall time on a
+shared machine. `build` and `StepBench` are reused by the other scripts. Runs without
 TensorFlow, so it works on a JAX-only GPU machine. Not a test.
 
   python benchmarks/train_step.py --config configs/rs_spade.py:demo --batch 4 --tile 256
@@ -13,11 +15,13 @@ TensorFlow, so it works on a JAX-only GPU machine. Not a test.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import importlib.util
 import os
 import statistics
 import sys
 import time
+from typing import Any
 
 import jax
 
@@ -29,11 +33,70 @@ from rsjax.train import mesh as mesh_lib  # noqa: E402
 
 
 def load_config(spec: str):
+  """`path[:arg]` -> the ConfigDict of that config file's `get_config(arg)`."""
   path, _, arg = spec.partition(":")
   module_spec = importlib.util.spec_from_file_location("bench_config", path)
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   return module.get_config(arg or None)
+
+
+@dataclasses.dataclass
+class StepBench:
+  """A compiled, donated train step with its state and two batches."""
+  compiled: Any
+  state: Any
+  batches: list
+  compile_s: float
+  flops: float
+  peak_bytes: int
+  hlo: str
+
+  def run(self, steps: int) -> list[tuple[float, float]]:
+    """(wall s, process CPU s) of each of `steps` steps."""
+    times = []
+    for step in range(steps):
+      wall, cpu = time.perf_counter(), time.process_time()
+      self.state, metrics = self.compiled(self.state, self.batches[step % 2])
+      jax.block_until_ready(metrics)
+      times.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return times
+
+
+def build(config, *, batch: int, tile: int, dtype: str = "float32",
+          mesh=None) -> StepBench:
+  """Compiles `config`'s train step on in-memory batches (no TensorFlow)."""
+  config.dtype = dtype
+  config.data.source = "memory"
+  config.data.tile_size = tile
+  config.data.batch_size = batch
+  config.data.memory_examples = max(2 * batch, 16)
+  mesh = mesh_lib.make_mesh(config.mesh) if mesh is None else mesh
+  system = base.get_system(config)
+  iterator = pipeline.create_iterator(config.data, mesh, train=True)
+  try:
+    batches = [next(iterator) for _ in range(2)]
+  finally:
+    iterator.close()
+  abstract = jax.eval_shape(system.init, jax.random.PRNGKey(0), batches[0])
+  shardings = mesh_lib.state_shardings(abstract, mesh)
+  state = jax.jit(system.init, out_shardings=shardings)(
+      jax.random.PRNGKey(0), batches[0])
+  start = time.perf_counter()
+  lowered = jax.jit(system.train_step, donate_argnums=0,
+                    out_shardings=(shardings, mesh_lib.replicated(mesh))
+                    ).lower(state, batches[0])
+  compiled = lowered.compile()
+  compile_s = time.perf_counter() - start
+  cost = compiled.cost_analysis()
+  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+  flops = float((cost or {}).get("flops", float("nan")))
+  memory = compiled.memory_analysis()
+  peak_bytes = (getattr(memory, "temp_size_in_bytes", 0)
+                + getattr(memory, "argument_size_in_bytes", 0)
+                + getattr(memory, "output_size_in_bytes", 0)) if memory else 0
+  return StepBench(compiled, state, batches, compile_s, flops, peak_bytes,
+                   compiled.as_text())
 
 
 def main() -> None:
@@ -46,55 +109,23 @@ def main() -> None:
   parser.add_argument("--peak_tflops", type=float, default=None)
   args = parser.parse_args()
 
-  config = load_config(args.config)
-  config.dtype = args.dtype
-  config.data.source = "memory"
-  config.data.tile_size = args.tile
-  config.data.batch_size = args.batch
-  config.data.memory_examples = max(2 * args.batch, 16)
-  mesh = mesh_lib.make_mesh(config.mesh)
-  system = base.get_system(config)
-  iterator = pipeline.create_iterator(config.data, mesh, train=True)
-  batch = next(iterator)
-  abstract = jax.eval_shape(system.init, jax.random.PRNGKey(0), batch)
-  shardings = mesh_lib.state_shardings(abstract, mesh)
-  state = jax.jit(system.init, out_shardings=shardings)(
-      jax.random.PRNGKey(0), batch)
-
-  start = time.perf_counter()
-  compiled = jax.jit(system.train_step, donate_argnums=0,
-                     out_shardings=(shardings, mesh_lib.replicated(mesh))
-                     ).lower(state, batch).compile()
-  compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float((cost or {}).get("flops", float("nan")))
-  memory = compiled.memory_analysis()
-  peak_bytes = (getattr(memory, "temp_size_in_bytes", 0)
-                + getattr(memory, "argument_size_in_bytes", 0)
-                + getattr(memory, "output_size_in_bytes", 0)) if memory else 0
-
-  batches = [next(iterator) for _ in range(2)]
-  times = []
-  for step in range(args.steps + 1):
-    start = time.perf_counter()
-    state, metrics = compiled(state, batches[step % 2])
-    jax.block_until_ready(metrics)
-    if step:  # the first call warms up allocators
-      times.append(time.perf_counter() - start)
-  iterator.close()
-  step_s = statistics.median(times)
+  bench = build(load_config(args.config), batch=args.batch, tile=args.tile,
+                dtype=args.dtype)
+  bench.run(1)  # the first call warms up allocators
+  times = bench.run(args.steps)
+  step_s = statistics.median(wall for wall, _ in times)
+  cpu_s = statistics.median(cpu for _, cpu in times)
   device = jax.devices()[0]
-  mfu = (flops / step_s / (args.peak_tflops * 1e12 * jax.device_count())
+  mfu = (bench.flops / step_s / (args.peak_tflops * 1e12 * jax.device_count())
          if args.peak_tflops else float("nan"))
   print(f"# {device.device_kind} x{jax.device_count()} ({device.platform}); "
         f"config {args.config}")
-  print("| batch | tile | dtype | compile s | step ms | images/s | "
-        "GFLOP/step | MFU | peak MiB |")
-  print("|---|---|---|---|---|---|---|---|---|")
-  print(f"| {args.batch} | {args.tile} | {args.dtype} | {compile_s:.1f} | "
-        f"{step_s * 1e3:.1f} | {args.batch / step_s:.2f} | {flops / 1e9:.1f} | "
-        f"{mfu:.1%} | {peak_bytes / 2**20:.0f} |")
+  print("| batch | tile | dtype | compile s | step ms | CPU s/step | images/s "
+        "| GFLOP/step | MFU | peak MiB |")
+  print("|---|---|---|---|---|---|---|---|---|---|")
+  print(f"| {args.batch} | {args.tile} | {args.dtype} | {bench.compile_s:.1f} | "
+        f"{step_s * 1e3:.1f} | {cpu_s:.2f} | {args.batch / step_s:.2f} | "
+        f"{bench.flops / 1e9:.1f} | {mfu:.1%} | {bench.peak_bytes / 2**20:.0f} |")
 
 
 if __name__ == "__main__":

@@ -7,6 +7,10 @@ optimizer state are replicated, except that with 'fsdp' > 1 each array of at
 least `fsdp_min_size` elements is sharded on its largest dimension divisible
 by the 'fsdp' size (ZeRO-3 style; XLA inserts the all-gathers).
 
+`collectives(hlo_text)` lists the cross-device ops of a compiled step (for
+checking that a data-parallel step only all-reduces gradients and statistics,
+and never all-gathers the batch or the parameters).
+
 The mesh uses Auto axis types, so XLA propagates shardings through a jitted
 step from its input and output shardings alone (JAX >= 0.7 makes Explicit the
 default of `jax.make_mesh`, which would require annotating every contraction).
@@ -15,7 +19,9 @@ default of `jax.make_mesh`, which would require annotating every contraction).
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import jax
 import numpy as np
@@ -83,3 +89,37 @@ def state_shardings(abstract_state, mesh: Mesh, *, fsdp_min_size: int = 2**18):
   return jax.tree.map(
       lambda leaf: param_sharding(leaf.shape, mesh, fsdp_min_size=fsdp_min_size),
       abstract_state)
+
+
+COLLECTIVE_OPS = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all",
+                  "collective-permute", "collective-broadcast")
+_COLLECTIVE = re.compile(
+    r"= (\([^()]*\)|\S+) (" + "|".join(COLLECTIVE_OPS) + r")(?:-start)?\(")
+_ARRAY = re.compile(r"(\w+)\[([\d,]*)\]")
+_BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
+          "f32": 4, "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8}
+
+
+class Collective(NamedTuple):
+  """One cross-device op of an HLO module: its kind and result arrays."""
+  op: str
+  shapes: tuple[tuple[str, tuple[int, ...]], ...]   # ((dtype, dims), ...)
+
+  @property
+  def bytes(self) -> int:
+    return sum(_BYTES.get(dtype, 4) * math.prod(dims)
+               for dtype, dims in self.shapes)
+
+
+def collectives(hlo_text: str) -> list[Collective]:
+  """Every collective op in `hlo_text` (`jax.stages.Compiled.as_text()`).
+
+  Async pairs count once (the `-start` op); fused or tupled results list
+  each array.
+  """
+  found = []
+  for match in _COLLECTIVE.finditer(hlo_text):
+    shapes = tuple((dtype, tuple(int(d) for d in dims.split(",") if d))
+                   for dtype, dims in _ARRAY.findall(match.group(1)))
+    found.append(Collective(match.group(2), shapes))
+  return found

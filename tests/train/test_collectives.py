@@ -1,0 +1,87 @@
+"""The sharded train step's cross-device traffic is gradients and statistics.
+
+Compiles (never runs) the tiny pix2pix step on the 8 simulated devices with
+the trainer's shardings and scans its HLO: data parallelism must not
+all-gather the batch or the parameters; the only collectives are all-reduces
+of gradients (parameter-shaped) and of small BatchNorm statistics / metrics.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import pytest
+
+import tiny_configs
+from rsjax.data import pipeline
+from rsjax.systems import base
+from rsjax.train import mesh as mesh_lib
+
+STATS_BUDGET = 64 * 1024   # bytes of all-reduced non-gradient values (BN, metrics)
+
+
+@pytest.fixture(scope="module")
+def sharded_step(devices):
+  config = tiny_configs.memory_config()
+  mesh = mesh_lib.make_mesh(config.mesh)
+  system = base.get_system(config)
+  iterator = pipeline.create_iterator(config.data, mesh, train=True)
+  try:
+    batch = next(iterator)
+  finally:
+    iterator.close()
+  abstract = jax.eval_shape(system.init, jax.random.PRNGKey(0), batch)
+  shardings = mesh_lib.state_shardings(abstract, mesh)
+  state = jax.tree.map(
+      lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                                  sharding=sharding),
+      abstract, shardings)
+  compiled = jax.jit(system.train_step, donate_argnums=0,
+                     out_shardings=(shardings, mesh_lib.replicated(mesh))
+                     ).lower(state, batch).compile()
+  return compiled.as_text(), abstract.params, batch
+
+
+def test_no_all_gather_or_other_non_reduce_collectives(sharded_step):
+  hlo, _, _ = sharded_step
+  ops = {c.op for c in mesh_lib.collectives(hlo)}
+  assert ops == {"all-reduce"}, ops
+
+
+def test_all_reduces_are_gradients_and_small_statistics(sharded_step):
+  hlo, params, _ = sharded_step
+  param_shapes = {tuple(sorted(p.shape)) for p in jax.tree.leaves(params)}
+  nbytes = lambda tree: 4 * sum(math.prod(p.shape)  # noqa: E731
+                                for p in jax.tree.leaves(tree))
+  param_bytes = nbytes(params)
+  gradient_bytes = other_bytes = 0
+  for collective in mesh_lib.collectives(hlo):
+    for dtype, dims in collective.shapes:
+      size = mesh_lib.Collective(collective.op, ((dtype, dims),)).bytes
+      if len(dims) > 1:
+        # Anything multi-dimensional must be a parameter's gradient, never a
+        # slice of the batch.
+        assert tuple(sorted(dims)) in param_shapes, (dims, collective.op)
+        gradient_bytes += size
+      else:
+        other_bytes += size
+  # G's gradient once; D's once per D call of the D step (XLA all-reduces
+  # the real and the fake call's partial gradients before adding them, so
+  # paired_gan's two D calls cost two all-reduces of D's gradient).
+  assert 0 < gradient_bytes <= (nbytes(params["generator"])
+                                + 2 * nbytes(params["discriminator"]))
+  assert other_bytes <= param_bytes + STATS_BUDGET
+
+
+def test_collectives_parser_reads_tuples_with_index_comments():
+  hlo = ("  %all-reduce.1 = (f32[4]{0}, f32[4,4,19,4]{3,2,1,0}, /*index=2*/"
+         "bf16[2,3]{1,0}) all-reduce(%a, %b, %c), replica_groups={{0,1}}\n"
+         "  %ag = f32[16,8]{1,0} all-gather-start(%x), dimensions={0}\n"
+         "  %ag.done = f32[16,8]{1,0} all-gather-done(%ag)\n")
+  found = mesh_lib.collectives(hlo)
+  assert [c.op for c in found] == ["all-reduce", "all-gather"]
+  assert found[0].shapes == (("f32", (4,)), ("f32", (4, 4, 19, 4)),
+                             ("bf16", (2, 3)))
+  assert found[0].bytes == 16 + 4 * 4 * 4 * 19 * 4 + 12
+  assert found[1].bytes == 16 * 8 * 4
