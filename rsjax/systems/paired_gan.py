@@ -272,6 +272,13 @@ class GANRecipe:
   adversarial: str
   weights: Mapping[str, float]
 
+  @property
+  def metric_names(self) -> tuple[str, ...]:
+    """The keys of the scalars `update` returns."""
+    names = ("g_loss", "d_loss", "d_real", "d_fake", "g_adv", "g_l1", "g_ssim")
+    fm = ("g_fm",) if self.weights["feature_matching"] > 0 else ()
+    return names + fm + ("loss_is_finite",)
+
   def discriminate(self, params, stats, condition, image):
     """D in train mode: (features, logits, updated batch_stats)."""
     output, mutated = self.discriminator.apply(

@@ -1,0 +1,373 @@
+"""Cloud removal with two GANs (Darbaghshahi, Mohammadi & Soryani, "Cloud
+removal in remote sensing images using generative adversarial networks and
+SAR-to-optical image translation", Sec. 2, Fig. 1-2, Eq. 1-5).
+
+  stage 1 (SAR-to-optical):  G1(SAR VV) -> optical bands,  D1 sees (SAR, image)
+  stage 2 (cloud removal):   G2(cloudy bands ++ G1(SAR)) -> cloud-free bands,
+                             D2 sees (the 6-channel condition, image)
+
+Each stage is a paired GAN trained with the pix2pix recipe
+(`paired_gan.GANRecipe`: a D step, then a G step against the updated D) and
+L_G = L_cGAN + 100 L1 + 100 (1 - SSIM) (Eq. 5); both generators are DRIB
+encoder-decoders (`rsjax.nn.drib`, Tables 1-2) or, for the ablation of Table 5,
+U-Nets; `config.model.stage1.generator = 'none'` is Table 5's first row (no
+translation: G2 gets the cloudy bands and the SAR directly).
+
+The paper trains the two GANs separately (GAN1 on many SAR/optical pairs,
+then GAN2 on the translations of the trained GAN1, Sec. 2). `config.schedule`:
+
+  'sequential' (the paper): steps [0, S1) train stage 1 only; steps
+      [S1, total) train stage 2 only, fed the frozen stage 1's output in
+      inference mode, exactly what `predict` feeds it. S1 = stage1_fraction *
+      total_steps; each stage's learning-rate schedule spans its own steps.
+  'joint': both GANs every step; stage 2 gets stage 1's train-mode output of
+      that step with its gradient stopped.
+
+Clouds come from `rsjax.systems.cloud_inputs` (`config.clouds`,
+`config.eval_clouds`): synthetic thick clouds made on device, or the
+dataset's `s2_cloudy` / `cloud_mask`. Scores (`rsjax.systems.cloud_scores`):
+psnr, ssim, psnr_cloudy, psnr_clear, stage1_psnr, stage1_ssim.
+
+State networks: stage1_generator, stage1_discriminator, stage2_generator,
+stage2_discriminator (the stage-1 pair is absent without stage 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from rsjax.nn import registry
+from rsjax.systems import base
+from rsjax.systems import cloud_inputs
+from rsjax.systems import cloud_scores
+from rsjax.systems import inputs as inputs_lib
+from rsjax.systems import paired_gan
+
+STAGES = ("stage1", "stage2")
+SCHEDULES = ("sequential", "joint")
+NO_STAGE = "none"
+SAR_CHANNELS = 2      # VV, VH
+OPTICAL_CHANNELS = 4  # B2, B3, B4, B8
+SSIM_MIN_SIZE = 11
+
+
+def _int_tuple(value, key: str, limit: int) -> tuple[int, ...]:
+  values = tuple(int(v) for v in (value if isinstance(value, (list, tuple))
+                                  else (value,)))
+  if not values or len(set(values)) != len(values) or not all(
+      0 <= v < limit for v in values):
+    raise ValueError(f"{key} must be distinct band indices in [0, {limit}), "
+                     f"got {value!r}")
+  return values
+
+
+class CloudRemoval:
+  """The two-GAN cloud-removal system (see the module docstring)."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.dtype = base.compute_dtype(config)
+    self.sar_bands = _int_tuple(config.sar_bands, "config.sar_bands",
+                                SAR_CHANNELS)
+    self.bands = _int_tuple(config.optical_bands, "config.optical_bands",
+                            OPTICAL_CHANNELS)
+    self.clouds = cloud_inputs.check_source(config.clouds, "config.clouds")
+    self.eval_clouds = cloud_inputs.check_source(
+        config.get("eval_clouds") or self.clouds, "config.eval_clouds")
+    self.cloud_params = cloud_inputs.synthetic_params(
+        config.get("synthetic_clouds"))
+    if float(config.get("ema_decay", 0.0) or 0.0):
+      raise ValueError("config.ema_decay: cloud_removal keeps no EMA; set 0")
+    self.has_stage1 = config.model.stage1.generator != NO_STAGE
+    self.stages = STAGES if self.has_stage1 else STAGES[1:]
+    self.schedule = config.get("schedule", "sequential")
+    if self.schedule not in SCHEDULES:
+      raise ValueError(f"config.schedule: unknown schedule {self.schedule!r}; "
+                       f"valid: {', '.join(SCHEDULES)}")
+    total = int(config.total_steps)
+    self.stage1_steps = total
+    stage_steps = {"stage1": total, "stage2": total}
+    if self.has_stage1 and self.schedule == "sequential":
+      fraction = float(config.stage1_fraction)
+      self.stage1_steps = int(round(fraction * total))
+      if not 0 < self.stage1_steps < total:
+        raise ValueError(
+            f"config.stage1_fraction = {fraction} gives {self.stage1_steps} of "
+            f"config.total_steps = {total} steps to stage 1; both stages need "
+            f"at least one step")
+      stage_steps = {"stage1": self.stage1_steps,
+                     "stage2": total - self.stage1_steps}
+    self.recipes, self.size_multiple, self.tx = {}, 1, {}
+    for stage in self.stages:
+      recipe, multiple = self._build_stage(stage, stage_steps[stage])
+      self.recipes[stage] = recipe
+      self.size_multiple = int(np.lcm(self.size_multiple, multiple))
+      for net in paired_gan.NETS:
+        self.tx[f"{stage}_{net}"] = recipe.tx[net]
+    self.predict_fields = (("s1", "s2_cloudy") if self.eval_clouds == "dataset"
+                           else ("s1", "s2"))
+    self.output_field = "s2"
+    self.output_bands = self.bands
+
+  def _build_stage(self, stage: str, steps: int):
+    model = self.config.model[stage]
+    key = f"config.model.{stage}"
+    g_kwargs = {"out_channels": len(self.bands),
+                **paired_gan.config_kwargs(model.get("generator_kwargs"))}
+    generator = paired_gan.build_module(
+        f"{key}.generator", registry.get_generator, model.generator, g_kwargs,
+        self.dtype)
+    discriminator = paired_gan.build_module(
+        f"{key}.discriminator", registry.get_discriminator,
+        model.discriminator,
+        paired_gan.config_kwargs(model.get("discriminator_kwargs")), self.dtype)
+    loss = self.config.loss[stage]
+    tx = {net: base.adam(self.config.optimizer[f"{stage}_{net}"], steps)
+          for net in paired_gan.NETS}
+    recipe = paired_gan.GANRecipe(
+        generator, discriminator, tx,
+        paired_gan.adversarial_kind(loss.adversarial,
+                                    f"config.loss.{stage}.adversarial"),
+        paired_gan.loss_weights(loss))
+    return recipe, paired_gan.generator_size_multiple(generator, model.generator)
+
+  # ------------------------------------------------------------- inputs --
+
+  def check_batch(self, batch: Mapping[str, Any]) -> None:
+    """Clear errors, at trace time, for missing fields, wrong shapes and tile
+    sizes the generators cannot take (the fields of both cloud sources)."""
+    needed = ["s1", "s2", *cloud_inputs.required_fields(self.clouds),
+              *cloud_inputs.required_fields(self.eval_clouds)]
+    for name in dict.fromkeys(needed):
+      if name not in batch:
+        raise KeyError(f"batch has no field {name!r} (needed by "
+                       f"config.clouds / config.eval_clouds); it has "
+                       f"{sorted(batch)}: add it to config.data.fields")
+    s2 = batch["s2"]
+    if s2.ndim != 4 or s2.shape[-1] != OPTICAL_CHANNELS:
+      raise ValueError(f"field 's2': expected (B, H, W, {OPTICAL_CHANNELS}), "
+                       f"got shape {s2.shape}")
+    expected = {"s1": s2.shape[:3] + (SAR_CHANNELS,), "s2_cloudy": s2.shape,
+                "cloud_mask": s2.shape[:3]}
+    for name, shape in expected.items():
+      if name in batch and tuple(batch[name].shape) != shape:
+        raise ValueError(f"field {name!r}: expected shape {shape} (as 's2' "
+                         f"{s2.shape}), got {tuple(batch[name].shape)}")
+    height, width = s2.shape[1:3]
+    if height % self.size_multiple or width % self.size_multiple:
+      raise ValueError(
+          f"config.model.stage1/stage2 generators need a tile size divisible "
+          f"by {self.size_multiple}, got {height}x{width} (change the tile "
+          f"size or the generators' depth kwargs)")
+    if min(height, width) < SSIM_MIN_SIZE:
+      raise ValueError(f"tiles of {height}x{width} are smaller than the "
+                       f"{SSIM_MIN_SIZE}x{SSIM_MIN_SIZE} SSIM window")
+
+  def sar(self, batch) -> jax.Array:
+    return jnp.asarray(batch["s1"], jnp.float32)[..., list(self.sar_bands)]
+
+  def target(self, batch) -> jax.Array:
+    return jnp.asarray(batch["s2"], jnp.float32)[..., list(self.bands)]
+
+  def cloudy_input(self, batch, source: str, key=None):
+    """(cloudy bands, corrupted mask (B, H, W)): random synthetic clouds when
+    `key` is given, content-keyed ones otherwise, or the dataset's."""
+    if source == "dataset":
+      return cloud_inputs.dataset_clouds(batch, self.bands)
+    if key is None:
+      return cloud_inputs.fixed_clouds(self.target(batch), self.cloud_params)
+    return cloud_inputs.random_clouds(key, self.target(batch), self.cloud_params)
+
+  def stage2_condition(self, cloudy, translated, batch) -> jax.Array:
+    """G2's input: the cloudy bands and the translation (or, without stage
+    1, the SAR)."""
+    second = translated if self.has_stage1 else self.sar(batch)
+    return jnp.concatenate([cloudy, second.astype(jnp.float32)], axis=-1)
+
+  # --------------------------------------------------------------- init --
+
+  def init(self, rng: jax.Array, batch) -> base.State:
+    self.check_batch(batch)
+    real = self.target(batch)
+    conditions = {"stage1": self.sar(batch),
+                  "stage2": self.stage2_condition(real, real, batch)}
+    params, stats, opt_state = {}, {}, {}
+    keys = jax.random.split(rng, 2 * len(STAGES) + 1)
+    for i, stage in enumerate(self.stages):
+      recipe = self.recipes[stage]
+      g_key, d_key = keys[2 * i], keys[2 * i + 1]
+      g_vars = recipe.generator.init(
+          {"params": g_key, "dropout": g_key, "noise": g_key},
+          conditions[stage], train=False)
+      d_vars = recipe.discriminator.init({"params": d_key}, conditions[stage],
+                                         real, train=False)
+      for net, variables in (("generator", g_vars), ("discriminator", d_vars)):
+        name = f"{stage}_{net}"
+        params[name] = variables["params"]
+        stats[name] = variables.get("batch_stats", {})
+        opt_state[name] = self.tx[name].init(params[name])
+    return base.State(step=jnp.zeros((), jnp.int32), rng=keys[-1],
+                      params=params, batch_stats=stats, opt_state=opt_state)
+
+  # --------------------------------------------------------------- train --
+
+  @staticmethod
+  def _nets(state, stage: str) -> paired_gan.GANNets:
+    pick = lambda tree: {net: tree[f"{stage}_{net}"]  # noqa: E731
+                         for net in paired_gan.NETS}
+    return paired_gan.GANNets(pick(state.params), pick(state.batch_stats),
+                              pick(state.opt_state))
+
+  def _rngs(self, state, stage_index: int) -> dict[str, jax.Array]:
+    return {name: jax.random.fold_in(state.step_rng(name), stage_index)
+            for name in ("dropout", "noise")}
+
+  def _translate(self, state, batch, params=None) -> jax.Array:
+    """Stage 1 in inference mode (running BatchNorm averages, no dropout)."""
+    recipe = self.recipes["stage1"]
+    params = state.params["stage1_generator"] if params is None else params
+    output = recipe.generator.apply(
+        {"params": params, "batch_stats": state.batch_stats["stage1_generator"]},
+        self.sar(batch), train=False)
+    return output.astype(jnp.float32)
+
+  def _update(self, stage, nets, state, condition, real):
+    index = STAGES.index(stage) + 1
+    return self.recipes[stage].update(nets, condition, condition, real,
+                                      self._rngs(state, index))
+
+  def train_step(self, state: base.State, batch):
+    """One update of stage 1 and/or stage 2 (see `config.schedule`)."""
+    self.check_batch(batch)
+    real = self.target(batch)
+    cloudy, corrupted = self.cloudy_input(batch, self.clouds,
+                                          state.step_rng("clouds"))
+    nets = {stage: self._nets(state, stage) for stage in self.stages}
+
+    def train_stage1(nets):
+      new, fake, metrics = self._update("stage1", nets["stage1"], state,
+                                        self.sar(batch), real)
+      return {**nets, "stage1": new}, fake, metrics
+
+    def train_stage2(nets, translated):
+      condition = self.stage2_condition(cloudy, translated, batch)
+      new, _, metrics = self._update("stage2", nets["stage2"], state,
+                                     condition, real)
+      return {**nets, "stage2": new}, metrics
+
+    if not self.has_stage1:
+      nets, m2 = train_stage2(nets, None)
+      metrics, active = {"stage2": m2}, {"stage2": 1.0}
+    elif self.schedule == "joint":
+      nets, fake, m1 = train_stage1(nets)
+      nets, m2 = train_stage2(nets, jax.lax.stop_gradient(fake))
+      metrics, active = {"stage1": m1, "stage2": m2}, {"stage1": 1.0,
+                                                        "stage2": 1.0}
+    else:
+      zeros = tuple({k: jnp.zeros((), jnp.float32)
+                     for k in self.recipes[stage].metric_names}
+                    for stage in STAGES)
+
+      def phase1(nets):
+        nets, _, m1 = train_stage1(nets)
+        return nets, (m1, zeros[1]), jnp.array([1.0, 0.0])
+
+      def phase2(nets):
+        nets, m2 = train_stage2(nets, self._translate(state, batch))
+        return nets, (zeros[0], m2), jnp.array([0.0, 1.0])
+
+      nets, (m1, m2), flags = jax.lax.cond(state.step < self.stage1_steps,
+                                           phase1, phase2, nets)
+      metrics = {"stage1": m1, "stage2": m2}
+      active = {"stage1": flags[0], "stage2": flags[1]}
+
+    params, stats, opt_state = {}, {}, {}
+    for stage, stage_nets in nets.items():
+      for net in paired_gan.NETS:
+        params[f"{stage}_{net}"] = stage_nets.params[net]
+        stats[f"{stage}_{net}"] = stage_nets.batch_stats[net]
+        opt_state[f"{stage}_{net}"] = stage_nets.opt_state[net]
+    new_state = state.replace(step=state.step + 1, params=params,
+                              batch_stats=stats, opt_state=opt_state)
+    scalars = {"cloud_fraction": jnp.mean(corrupted)}
+    finite = jnp.array(True)
+    for stage, stage_metrics in metrics.items():
+      finite &= (stage_metrics.pop("loss_is_finite") > 0) | (active[stage] == 0)
+      scalars[f"{stage}_active"] = active[stage]
+      scalars.update({f"{stage}_{k}": v for k, v in stage_metrics.items()})
+    scalars["loss_is_finite"] = finite
+    return new_state, {k: jnp.asarray(v, jnp.float32)
+                       for k, v in scalars.items()}
+
+  # ---------------------------------------------------------------- eval --
+
+  def _forward(self, state, batch, cloudy):
+    """(stage-1 output or None, stage-2 output), inference mode, float32."""
+    translated = self._translate(state, batch) if self.has_stage1 else None
+    output = self.recipes["stage2"].generator.apply(
+        {"params": state.params["stage2_generator"],
+         "batch_stats": state.batch_stats["stage2_generator"]},
+        self.stage2_condition(cloudy, translated, batch), train=False)
+    return translated, output.astype(jnp.float32)
+
+  def predict_stages(self, state, batch) -> dict[str, jax.Array]:
+    """{'cloudy', 'cloud_mask', 'stage1' (with stage 1), 'stage2'}: the
+    evaluation inputs and both stages' outputs, normalized units."""
+    cloudy, corrupted = self.cloudy_input(batch, self.eval_clouds)
+    translated, output = self._forward(state, batch, cloudy)
+    out = {"cloudy": cloudy, "cloud_mask": corrupted, "stage2": output}
+    if translated is not None:
+      out["stage1"] = translated
+    return out
+
+  def predict(self, state: base.State, batch) -> jax.Array:
+    """The cloud-free `output_bands` of s2 in [-1, 1] (stage 2's output)."""
+    return self.predict_stages(state, batch)["stage2"]
+
+  def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
+    self.check_batch(batch)
+    stages = self.predict_stages(state, batch)
+    return cloud_scores.score_sums(stages["stage2"], self.target(batch),
+                                   stages["cloud_mask"], stages.get("stage1"),
+                                   batch.get("mask"))
+
+  def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
+    return cloud_scores.finalize_scores(sums)
+
+  # -------------------------------------------------------------- panels --
+
+  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
+    """Host (B, H, W, 3) images in [0, 1]: SAR (VV), the cloudy input, its
+    cloud mask, stage 1 (when `prediction` is `predict_stages`' dict), the
+    output and the target, the optical ones on the target's stretch."""
+    if not isinstance(prediction, Mapping):
+      stages = jax.device_get(self.cloudy_input(dict(batch), self.eval_clouds))
+      prediction = {"cloudy": stages[0], "cloud_mask": stages[1],
+                    "stage2": prediction}
+    target = np.asarray(self.target(batch))
+    shown = self._display_bands()
+    out = {"SAR VV": inputs_lib.grey(np.asarray(batch["s1"])[..., 0])}
+    images = [("cloudy", "cloudy"), ("stage 1", "stage1"),
+              ("output", "stage2")]
+    for label, key in images:
+      if key in prediction:
+        out[label] = inputs_lib.composite(np.asarray(prediction[key]), shown,
+                                          target)
+      if key == "cloudy":
+        out["cloud mask"] = inputs_lib.grey(
+            np.asarray(prediction["cloud_mask"], np.float32) * 2.0 - 1.0)
+    out["target"] = inputs_lib.composite(target, shown)
+    return out
+
+  def _display_bands(self) -> tuple[int, ...]:
+    """Positions of B4, B3, B2 (RGB) in the output bands, else the first ones."""
+    rgb = [self.bands.index(b) for b in inputs_lib.RGB_BANDS if b in self.bands]
+    if len(rgb) == 3:
+      return tuple(rgb)
+    return tuple((list(range(len(self.bands))) * 3)[:3])
