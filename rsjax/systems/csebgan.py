@@ -57,7 +57,7 @@ import optax
 from rsjax import losses
 from rsjax.nn import registry
 from rsjax.nn.senet import embedding_noise, resample_class
-from rsjax.systems import base, csebgan_eval, csebgan_frozen
+from rsjax.systems import base, csebgan_eval, csebgan_frozen, csebgan_inputs
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems.paired_gan import (build_module, config_kwargs,
                                       generator_size_multiple,
@@ -68,7 +68,7 @@ VGG, EVAL_SEGMENTER = "vgg", "eval_segmenter"
 EVAL_NOISE_SALT = 0x7E57
 
 
-class CSEBGAN:
+class CSEBGAN(csebgan_inputs.MaskConditioned):
   """CSEBGAN system (see the module docstring)."""
 
   def __init__(self, config: ml_collections.ConfigDict):
@@ -167,59 +167,6 @@ class CSEBGAN:
 
   # ------------------------------------------------------------- inputs --
 
-  def check_batch(self, batch: Mapping[str, Any]) -> None:
-    """Clear errors for missing fields, wrong shapes or tile sizes."""
-    for name in (self.label_field, self.target):
-      if name not in batch:
-        raise KeyError(f"batch has no field {name!r} (config.inputs / "
-                       f"config.target); it has {sorted(batch)}: add it to "
-                       f"config.data.fields")
-    target, labels = batch[self.target], batch[self.label_field]
-    if target.ndim != 4 or target.shape[-1] != self.out_channels:
-      raise ValueError(f"config.target {self.target!r}: expected (B, H, W, "
-                       f"{self.out_channels}), got shape {target.shape}")
-    if labels.shape != target.shape[:3]:
-      raise ValueError(f"{self.label_field!r} must be (B, H, W) class indices "
-                       f"matching {self.target!r}, got {labels.shape}")
-    height, width = target.shape[1:3]
-    if height % self.size_multiple or width % self.size_multiple:
-      raise ValueError(f"config.model.generator_kwargs: SENet needs a tile size "
-                       f"divisible by {self.size_multiple}, got {height}x{width}")
-
-  def check_labels(self, batch) -> None:
-    """Raises (also inside jit, via a host callback) when a counted pixel of
-    the mask has a class outside [0, config.num_classes)."""
-    labels = jnp.asarray(batch[self.label_field]).astype(jnp.int32)
-    counted = self.counted_pixels(batch)
-    bad = jnp.any(counted & ((labels < 0) | (labels >= self.num_classes)))
-    field, k = self.label_field, self.num_classes
-
-    def raise_if_bad(flag):
-      if bool(flag):
-        raise ValueError(f"field {field!r} has classes outside [0, {k}) on valid "
-                         f"pixels: raise config.num_classes ({k}) or fix the mask")
-
-    jax.debug.callback(raise_if_bad, bad)
-
-  def counted_pixels(self, batch) -> jax.Array:
-    """(B, H, W) bool: valid pixels (if `valid` is given) of real rows."""
-    shape = jnp.shape(batch[self.label_field])
-    counted = jnp.ones(shape, bool)
-    if "valid" in batch:
-      counted &= jnp.asarray(batch["valid"]) > 0
-    if "mask" in batch:
-      counted &= jnp.asarray(batch["mask"])[:, None, None] > 0
-    return counted
-
-  def mask_input(self, batch) -> jax.Array:
-    """The one-hot land-cover map (B, H, W, K) float32."""
-    return inputs_lib.field_input(batch, self.label_field, self.num_classes)
-
-  def labels(self, batch) -> jax.Array:
-    """int32 classes with uncounted pixels set to -1 (ignored by the CE)."""
-    labels = jnp.asarray(batch[self.label_field]).astype(jnp.int32)
-    return jnp.where(self.counted_pixels(batch), labels, -1)
-
   def noise(self, key, batch_size: int) -> jax.Array:
     return embedding_noise(key, batch_size, self.num_classes,
                            self.generator.embed_dim)
@@ -243,13 +190,11 @@ class CSEBGAN:
           if self.conductor_init is not None else
           self.conductor.init({"params": c_key}, image, train=False))
       if self.conductor_init is not None:
-        abstract = jax.eval_shape(lambda: self.conductor.init(
-            {"params": c_key}, image, train=False))
-        if not csebgan_frozen.same_structure(
-            {k: self.conductor_init[k] for k in ("params", "batch_stats")},
-            {k: abstract.get(k, {}) for k in ("params", "batch_stats")}):
-          raise ValueError("config.conductor.workdir: its segmenter does not "
-                           "match config.model.segmenter / segmenter_kwargs")
+        csebgan_frozen.check_same_structure(
+            self.conductor_init, jax.eval_shape(lambda: self.conductor.init(
+                {"params": c_key}, image, train=False)),
+            "config.conductor.workdir: its segmenter does not match "
+            "config.model.segmenter / segmenter_kwargs")
     frozen = {}
     if self.vgg is not None:
       frozen[VGG] = jax.tree.map(jnp.asarray, self.vgg_init)

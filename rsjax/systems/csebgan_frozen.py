@@ -97,8 +97,12 @@ def load_segmenter(workdir: str, key: str, *, num_classes: int,
   return system, jax.tree.map(np.asarray, variables)
 
 
-def same_structure(loaded: Mapping, abstract: Mapping) -> bool:
-  """Whether two variable trees have the same paths, shapes and dtypes."""
-  shapes = lambda tree: jax.tree.map(  # noqa: E731
-      lambda x: (tuple(x.shape), jnp.dtype(x.dtype)), tree)
-  return shapes(loaded) == shapes(abstract)
+def check_same_structure(loaded: Mapping, abstract: Mapping, message: str):
+  """ValueError(`message`) unless the params and batch_stats of two variable
+  trees have the same paths, shapes and dtypes."""
+  def shapes(tree):
+    tree = {k: tree.get(k, {}) for k in ("params", "batch_stats")}
+    return jax.tree.map(lambda x: (tuple(x.shape), jnp.dtype(x.dtype)), tree)
+
+  if shapes(loaded) != shapes(abstract):
+    raise ValueError(message)
