@@ -46,16 +46,26 @@ SCORES = (("miou", "miou"), ("fwiou", "fwiou"), ("acc", "pixel_accuracy"))
 LABEL_FIELD = "lulc"
 
 
+class RunStopped(RuntimeError):
+  """A sub-run stopped before its last step (SIGTERM); rerun to resume."""
+
+
 def train_and_test(config: ml_collections.ConfigDict, workdir: str,
                    test_split: str) -> dict[str, float]:
   """Trains (or resumes) one run to `config.total_steps`, then scores its
-  final state on `test_split`; the scores are kept in test_scores.json."""
+  final state on `test_split`; the scores are kept in test_scores.json.
+  Raises RunStopped (recording nothing) if training stopped early."""
   done = os.path.join(workdir, "test_scores.json")
   if os.path.exists(done):
     with open(done) as f:
       return json.load(f)
   trainer_lib.train_and_evaluate(config, workdir)
   trainer = trainer_lib.Trainer(config, workdir)
+  reached = trainer.manager.latest_step()
+  if reached != config.total_steps:
+    raise RunStopped(f"{workdir}: training stopped at step {reached} of "
+                     f"{config.total_steps}; run the experiment again to "
+                     f"resume")
   iterator = pipeline.create_iterator(config.data, trainer.mesh, train=False,
                                       split=test_split)
   try:

@@ -13,6 +13,7 @@ import json
 import os
 
 import jax
+import ml_collections
 import numpy as np
 import pytest
 
@@ -118,7 +119,7 @@ def test_generated_examples_are_generator_outputs_with_real_masks(
   assert not np.allclose(real["s2"], fake["s2"])
 
   generator = generated_source.Generator(generator_dir)
-  data = config.segmentation.data
+  data = ml_collections.ConfigDict(config.segmentation.data.to_dict())
   data.fields = ("s2", "s1", "lulc", "valid", "dem")
   iterator = pipeline.create_iterator(data, generator.trainer.mesh,
                                       train=False, split="train")
@@ -165,6 +166,22 @@ def test_resume_does_not_retrain(experiment, monkeypatch):
   monkeypatch.setattr(trainer_lib, "train_and_evaluate", no_training)
   again = experiments.run_augmentation(config, workdir)
   assert again["rows"] == document["rows"]
+
+
+def test_stopped_run_records_no_scores(experiment, tmp_path, monkeypatch):
+  config, workdir, _ = experiment
+  run = ml_collections.ConfigDict(config.segmentation.to_dict())
+  run.data.train_arrays = os.path.join(workdir, "generated")
+  run.data.train_rows = os.path.join(workdir, "rows", "true_f0.5.npy")
+  real_training = trainer_lib.train_and_evaluate
+  monkeypatch.setattr(trainer_lib, "train_and_evaluate",
+                      lambda c, w: real_training(c, w, stop_after=1))
+  with pytest.raises(experiments.RunStopped, match="step 1 of 2"):
+    experiments.train_and_test(run, str(tmp_path), "test")
+  assert not (tmp_path / "test_scores.json").exists()
+  monkeypatch.setattr(trainer_lib, "train_and_evaluate", real_training)
+  scores = experiments.train_and_test(run, str(tmp_path), "test")
+  assert (tmp_path / "test_scores.json").exists() and 0 <= scores["miou"] <= 1
 
 
 def test_bad_generator_fails_before_any_output(generator_dir, tmp_path):
