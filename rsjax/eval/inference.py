@@ -29,6 +29,7 @@ runs before any output file is created.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import os
@@ -36,6 +37,7 @@ import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+import rasterio
 from rasterio.windows import Window
 
 from rsjax.eval import cog_writer
@@ -45,6 +47,7 @@ from rsjax.eval import windows as windows_lib
 
 COMPOSITE_INPUT = "s2_cloudy"
 CLOUD_MASK = "cloud_mask"
+GDAL_CACHE_MB = 64   # block cache while reading and writing (see predict_scene)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,12 +139,15 @@ def predict_scene(predictor, inputs: scene_reader.SceneInputs,
                   output: str | os.PathLike, *, window: int = 256,
                   overlap: int = 64, batch_size: int = 8,
                   composite: bool = False, progress: bool = True,
-                  tags: Mapping[str, str] | None = None) -> InferenceStats:
+                  tags: Mapping[str, str] | None = None,
+                  gdal_cache_mb: int | None = GDAL_CACHE_MB) -> InferenceStats:
   """Runs `predictor` over the whole grid of `inputs` into a COG at `output`.
 
   `predictor` is a `predictor.Predictor` (or anything with its `fields`,
   `spec` and call signature: a batch of physical fields -> (B, T, T, C)
-  physical predictions).
+  physical predictions). `gdal_cache_mb` caps GDAL's raster block cache
+  during the run (None: GDAL's default, 5 % of RAM, which the reads of a big
+  scene and the COG copy fill).
   """
   windows_lib.check_window(window, overlap)
   spec = predictor.spec
@@ -184,8 +190,10 @@ def predict_scene(predictor, inputs: scene_reader.SceneInputs,
 
   start = time.perf_counter()
   bar = _progress_bar(len(origins), progress)
+  gdal_env = (rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2**20)
+              if gdal_cache_mb else contextlib.nullcontext())
   try:
-    with cog_writer.CogWriter(
+    with gdal_env, cog_writer.CogWriter(
         output, profile, resampling=spec.overview_resampling,
         descriptions=spec.descriptions, tags=dict(tags or {})) as writer:
       pending = None
