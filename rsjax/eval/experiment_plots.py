@@ -1,4 +1,4 @@
-"""Plots of the augmentation experiment (PNG, matplotlib Agg, atomic writes).
+"""Plots of the augmentation experiment (PNG, matplotlib Figures, atomic writes).
 
 `class_change_bars`: per-class IoU change (Mix - True) as grouped bars, one
 group per class and one bar per training-subset size (CSEBGAN Fig. 9).
@@ -9,18 +9,13 @@ run (RS-SPADE paper Fig. 8, "IoU change speed"), read from the runs'
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
+from matplotlib.figure import Figure
 
-
-def _pyplot():
-  import matplotlib  # pylint: disable=g-import-not-at-top
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  return plt
+from rsjax.eval import plots as run_plots
 
 
 def _save(figure, path: str) -> None:
@@ -31,15 +26,10 @@ def _save(figure, path: str) -> None:
 
 
 def read_curve(metrics_file: str, key: str) -> tuple[np.ndarray, np.ndarray]:
-  """(steps, values) of every `key` entry of a run's metrics.jsonl."""
-  steps, values = [], []
-  with open(metrics_file) as f:
-    for line in f:
-      row = json.loads(line)
-      if key in row and "step" in row:
-        steps.append(row["step"])
-        values.append(row[key])
-  return np.asarray(steps, np.int64), np.asarray(values, np.float64)
+  """(steps, values) of `key` in a run's metrics.jsonl (empty if never
+  logged; a step a resumed run logged twice counts once)."""
+  empty = (np.zeros(0, np.int64), np.zeros(0, np.float64))
+  return run_plots.read_metrics(metrics_file).get(key, empty)
 
 
 def class_change_bars(path: str, class_names: Sequence[str],
@@ -47,8 +37,8 @@ def class_change_bars(path: str, class_names: Sequence[str],
                       title: str, ylabel: str = "IoU change (Mix - True)"
                       ) -> None:
   """Grouped bars: `changes[label][k]` for class k; NaN bars are left out."""
-  plt = _pyplot()
-  figure, axes = plt.subplots(figsize=(1.0 + 0.9 * len(class_names), 4.0))
+  figure = Figure(figsize=(1.0 + 0.9 * len(class_names), 4.0))
+  axes = figure.subplots()
   width = 0.8 / max(len(changes), 1)
   x = np.arange(len(class_names))
   for i, (label, values) in enumerate(changes.items()):
@@ -62,14 +52,13 @@ def class_change_bars(path: str, class_names: Sequence[str],
   axes.set_title(title)
   axes.legend(fontsize="small")
   _save(figure, path)
-  plt.close(figure)
 
 
 def metric_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
                   *, title: str, ylabel: str) -> None:
   """One line per curve label; labels starting with 'True' are dashed."""
-  plt = _pyplot()
-  figure, axes = plt.subplots(figsize=(6.5, 4.0))
+  figure = Figure(figsize=(6.5, 4.0))
+  axes = figure.subplots()
   colors = {}
   for label, (steps, values) in curves.items():
     group = label.split(" ", 1)[-1]
@@ -82,4 +71,3 @@ def metric_curves(path: str, curves: Mapping[str, tuple[np.ndarray, np.ndarray]]
   axes.grid(alpha=0.3)
   axes.legend(fontsize="small")
   _save(figure, path)
-  plt.close(figure)

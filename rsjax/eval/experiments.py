@@ -32,6 +32,7 @@ from typing import Any
 import jax
 import ml_collections
 import numpy as np
+from jax.experimental import multihost_utils
 
 from rsjax.data import fields as fields_lib
 from rsjax.data import pipeline
@@ -160,6 +161,7 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
         os.makedirs(os.path.dirname(rows_file), exist_ok=True)
         np.save(rows_file + ".tmp.npy", rows[arm])
         os.replace(rows_file + ".tmp.npy", rows_file)
+      multihost_utils.sync_global_devices(f"rows {name}")
       run = ml_collections.ConfigDict(segmentation.to_dict())
       run.data.train_arrays = generated
       run.data.train_rows = rows_file
