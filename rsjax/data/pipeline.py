@@ -19,8 +19,9 @@ tf.data from TFRecords (resume skips at most one epoch); 'memory' serves
 TensorFlow at all. `config.train_arrays` (a directory of `<field>.npy`
 arrays, `rsjax.eval.generated_source`; rows selected by the `.npy` index file
 `config.train_rows`) replaces the training split of either source, e.g. with
-real + generated examples; evaluation still reads the source's splits. TensorFlow is imported only when a tfds source is built,
-with GPUs and TPUs hidden from it.
+real + generated examples; evaluation still reads the source's splits.
+TensorFlow is imported only when a tfds source is built, with GPUs and TPUs
+hidden from it.
 
 Resume: the batch of step k depends only on (seed, k), so
 `create_iterator(..., start_step=k)` yields what an uninterrupted iterator
@@ -194,9 +195,9 @@ def make_reader(config, *, train: bool, split: str | None = None,
   elif cfg.source == "memory":
     # The training split (read to train or, in order, to evaluate) is one
     # random dataset, every other split another.
+    seed = cfg.seed * 1000 + (0 if split == cfg.split else 1)
     source = MemorySource(cfg.memory_examples, tile_size=cfg.tile_size,
-                          fields=cfg.fields,
-                          seed=cfg.seed * 1000 + (0 if split == cfg.split else 1))
+                          fields=cfg.fields, seed=seed)
   else:
     return _tfds_reader(cfg, split, train, global_batch)
   return readers.RandomAccessReader(
