@@ -14,11 +14,14 @@ The arg picks the mode and variants, joined by commas:
   cloudy            thick clouds on the LR image (the dataset's cloud_mask),
                     the cloud-masked L1 term active (Tables IV, VI)
   rgbn              all four bands B2, B3, B4, B8
-  demo              a few CPU minutes on rs_multisource/synthetic
+  demo              a few CPU minutes on rs_multisource/synthetic (see
+                    `apply_demo`: S = 16, lr 2e-3, 200 steps)
 
-  python -m launch.train --config configs/cycle_fusion.py --workdir workdir/cycle_fusion
+  python -m launch.train --config configs/cycle_fusion.py \
+      --workdir workdir/cycle_fusion
   python -m launch.train --config configs/cycle_fusion.py:st,cloudy --workdir ...
-  python -m launch.train --config configs/cycle_fusion.py:hsts,demo --workdir /tmp/cf_demo
+  python -m launch.train --config configs/cycle_fusion.py:hsts,demo \
+      --workdir /tmp/cf_demo
 """
 
 from __future__ import annotations
@@ -85,6 +88,20 @@ def get_config(arg: str | None = None):
   config.eval_every = 2_000
   config.checkpoint_every = 2_000
   if "demo" in variants:
-    common.apply_demo(config)
-    config.model.generator_kwargs.num_blocks = 3
+    apply_demo(config)
   return config
+
+
+def apply_demo(config: ml_collections.ConfigDict) -> None:
+  """`common.apply_demo` (ngf = ndf = 8, batch 4) plus what a few CPU minutes
+  need here: 3 residual blocks, 200 steps at a 10x learning rate, and a
+  wider resolution gap S = 16 (towards the paper's MODIS experiment, S = 50):
+  at S = 4 the bicubic LR image alone scores 33.7 dB PSNR on the synthetic
+  validation tiles, beyond what minutes of training reach."""
+  common.apply_demo(config)
+  config.model.generator_kwargs.num_blocks = 3
+  config.resolution_ratio = 16
+  config.total_steps = 200
+  config.eval_every = 200
+  for network in ("generator", "discriminator"):
+    config.optimizer[network].lr = 2e-3

@@ -2,7 +2,8 @@
 
 Jiang, Shen & Li, "Deep-learning-based spatio-temporal-spectral integrated
 fusion of heterogeneous remote sensing images", TGRS 2022 (Sec. II, Fig. 1-3,
-Eq. 1-9). Observations, all on the HR grid and in normalized units:
+Eq. 1-9). Observations (`fusion_inputs.FusionInputs`), all on the HR grid
+and in normalized units:
 
   Y   t2 HR SAR            `config.sar_field` ('s1_t2'), all channels
   Z   t1 HR MS             `config.t1_field` ('s2'), `config.bands`
@@ -51,28 +52,15 @@ import numpy as np
 import optax
 
 from rsjax import losses
-from rsjax.data import normalize
 from rsjax.nn import registry
 from rsjax.systems import base
 from rsjax.systems import fusion_scores
-from rsjax.systems import inputs as inputs_lib
-from rsjax.systems import resize_branch
+from rsjax.systems.fusion_inputs import FusionInputs, choice
 from rsjax.systems.paired_gan import (build_module, config_kwargs,
                                       generator_size_multiple)
 
-MODES = {"hss": ("sar", "lowres"), "st": ("t1", "lowres"),
-         "hsts": ("sar", "t1", "lowres")}
-LOW_RES = ("simulate", "dataset")
 GENERATORS = ("forward_generator", "backward_generator")
 DISCRIMINATORS = ("forward_discriminator", "backward_discriminator")
-
-
-def _choice(config, key: str, valid, prefix: str = "config.") -> Any:
-  value = config.get(key)
-  if value not in valid:
-    raise ValueError(f"{prefix}{key}: unknown value {value!r}; valid: "
-                     f"{', '.join(valid)}")
-  return value
 
 
 class CycleFusion:
@@ -81,63 +69,28 @@ class CycleFusion:
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.dtype = base.compute_dtype(config)
-    self.mode = _choice(config, "mode", MODES)
-    self.low_res = _choice(config, "low_res", LOW_RES)
-    self.parts = MODES[self.mode]
-    self.ratio = resize_branch.check_ratio(config.resolution_ratio)
-    self.upsampling = resize_branch.check_upsampling(config.resize.upsample)
-    self.cloud_value = float(config.resize.cloud_value)
-    self.cloudy = bool(config.cloudy)
-    self.cloud_classes = tuple(int(c) for c in config.cloud_classes)
-    self.bands = tuple(int(b) for b in config.bands)
-    names = normalize.S2_BANDS
-    if not self.bands or any(not 0 <= b < len(names) for b in self.bands) \
-        or len(set(self.bands)) != len(self.bands):
-      raise ValueError(f"config.bands must be distinct indices into "
-                       f"{names}, got {config.bands!r}")
-    self.band_names = tuple(names[b] for b in self.bands)
-    self.fields = {"sar": config.sar_field, "t1": config.t1_field,
-                   "lowres": (config.target if self.low_res == "simulate"
-                              else config.low_res_field),
-                   "target": config.target, "cloud": config.cloud_mask_field}
-    for key in ("sar_field", "t1_field", "low_res_field", "target",
-                "cloud_mask_field"):
-      inputs_lib.check_field_names((config[key],), f"config.{key}")
-    self.predict_fields = tuple(dict.fromkeys(
-        [self.fields[p] for p in self.parts]
-        + ([self.fields["cloud"]] if self.cloudy else [])))
-    self.required_fields = tuple(dict.fromkeys(
-        self.predict_fields + (self.fields["target"],)))
-    fields = config.get("data", {}).get("fields")
-    missing = [f for f in self.required_fields if fields and f not in fields]
-    if missing:
-      raise ValueError(f"config.data.fields {tuple(fields)} lacks {missing}, "
-                       f"which cycle_fusion mode {self.mode!r} (low_res "
-                       f"{self.low_res!r}, cloudy {self.cloudy}) reads")
+    self.inputs = inputs = FusionInputs(config)
+    self.band_names = inputs.band_names
+    self.predict_fields = inputs.predict_fields
     self.output_field = config.target
-    self.output_bands = self.bands
-    self.num_classes = int(config.num_classes)
-    self.channels = {"sar": inputs_lib.field_channels(config.sar_field,
-                                                      self.num_classes),
-                     "t1": len(self.bands), "lowres": len(self.bands)}
-    self.backward_parts = tuple(p for p in self.parts if p != "lowres")
+    self.output_bands = inputs.bands
     g_kwargs = config_kwargs(config.model.get("generator_kwargs"))
     g_name = config.model.generator
     self.forward_generator = build_module(
         "config.model.generator", registry.get_generator, g_name,
-        {**g_kwargs, "out_channels": len(self.bands)}, self.dtype)
+        {**g_kwargs, "out_channels": len(inputs.bands)}, self.dtype)
     self.backward_generator = build_module(
         "config.model.generator", registry.get_generator, g_name,
-        {**g_kwargs, "out_channels": sum(self.channels[p]
-                                         for p in self.backward_parts)},
+        {**g_kwargs, "out_channels": sum(inputs.channels[p]
+                                         for p in inputs.backward_parts)},
         self.dtype)
     self.size_multiple = generator_size_multiple(self.forward_generator, g_name)
     self.discriminator = build_module(
         "config.model.discriminator", registry.get_discriminator,
         config.model.discriminator,
         config_kwargs(config.model.get("discriminator_kwargs")), self.dtype)
-    self.adversarial = _choice(config.loss, "adversarial",
-                               losses.ADVERSARIAL_KINDS, "config.loss.")
+    self.adversarial = choice(config.loss, "adversarial",
+                              losses.ADVERSARIAL_KINDS, "config.loss.")
     self.weights = {k: float(config.loss[k]) for k in ("l1", "cloud_l1", "cycle")}
     if float(config.get("ema_decay", 0.0) or 0.0) != 0.0:
       raise ValueError("config.ema_decay: cycle_fusion keeps no generator EMA "
@@ -150,83 +103,15 @@ class CycleFusion:
                **{n: base.adam(config.optimizer.discriminator, total)
                   for n in DISCRIMINATORS}}
 
-  # ---------------------------------------------------------- observations --
-
-  def check_batch(self, batch: Mapping[str, Any]) -> None:
-    """Clear errors for missing fields, bad shapes or an unusable tile size
-    (static shapes: works under jit and eval_shape, i.e. at start)."""
-    for name in self.required_fields:
-      if name not in batch:
-        raise KeyError(f"batch has no field {name!r} (cycle_fusion mode "
-                       f"{self.mode!r}); it has {sorted(batch)}: add it to "
-                       f"config.data.fields")
-    target = batch[self.fields["target"]]
-    if target.ndim != 4 or target.shape[-1] <= max(self.bands):
-      raise ValueError(f"config.target {self.fields['target']!r}: expected "
-                       f"(B, H, W, C > {max(self.bands)}) for config.bands "
-                       f"{self.bands}, got shape {target.shape}")
-    height, width = target.shape[1:3]
-    for part in ("t1", "lowres", "sar"):
-      name = self.fields[part]
-      if name in self.required_fields and batch[name].shape[:3] != target.shape[:3]:
-        raise ValueError(f"field {name!r} of shape {batch[name].shape} does not "
-                         f"match the target's {target.shape[:3]}")
-    if self.cloudy:
-      mask = batch[self.fields["cloud"]]
-      if tuple(mask.shape) not in (target.shape[:3], target.shape[:3] + (1,)):
-        raise ValueError(f"config.cloud_mask_field {self.fields['cloud']!r}: "
-                         f"expected shape {target.shape[:3]} (one class per HR "
-                         f"pixel), got {mask.shape}")
-    resize_branch.check_ratio(self.ratio, height, width)
-    if height % self.size_multiple or width % self.size_multiple:
-      raise ValueError(f"config.model.generator needs a tile size divisible "
-                       f"by {self.size_multiple}, got {height}x{width}")
-
-  def _optical(self, batch, part):
-    return jnp.asarray(batch[self.fields[part]], jnp.float32)[..., self.bands]
-
-  def cloud_mask(self, batch):
-    """M: (B, H, W, 1) float32, 1 on cloud-covered pixels (None if clear)."""
-    if not self.cloudy:
-      return None
-    mask = jnp.asarray(batch[self.fields["cloud"]])
-    mask = mask.reshape(mask.shape[:3])
-    return jnp.isin(mask, jnp.asarray(self.cloud_classes))[..., None].astype(
-        jnp.float32)
-
-  def observations(self, batch) -> dict[str, jax.Array]:
-    """{'sar', 't1', 'lowres'} of the mode (normalized, HR grid)."""
-    out = {}
-    mask = self.cloud_mask(batch)
-    for part in self.parts:
-      if part == "sar":
-        out[part] = inputs_lib.field_input(batch, self.fields["sar"],
-                                           self.num_classes)
-      elif part == "t1":
-        out[part] = self._optical(batch, "t1")
-      elif self.low_res == "simulate":
-        out[part] = resize_branch.resize(
-            self._optical(batch, "target"), self.ratio, method=self.upsampling,
-            cloud_mask=mask, cloud_value=self.cloud_value)
-      else:
-        low = self._optical(batch, "lowres")
-        out[part] = low if mask is None else resize_branch.cloud_fill(
-            low, mask, self.cloud_value)
-    return out
-
-  def forward_input(self, observed) -> jax.Array:
-    """(Y, Z, X^) of the mode, concatenated on channels (Eq. 2)."""
-    return jnp.concatenate([observed[p] for p in self.parts], axis=-1)
-
   # ------------------------------------------------------------------ init --
 
   def init(self, rng: jax.Array, batch) -> base.State:
-    self.check_batch(batch)
+    self.inputs.check_batch(batch, self.size_multiple)
     keys = dict(zip(GENERATORS + DISCRIMINATORS + ("state",),
                     jax.random.split(rng, 5)))
-    observed = self.observations(batch)
-    g_input = self.forward_input(observed)
-    fused = jnp.zeros(g_input.shape[:3] + (len(self.bands),), jnp.float32)
+    observed = self.inputs.observations(batch)
+    g_input = self.inputs.forward_input(observed)
+    fused = jnp.zeros(g_input.shape[:3] + (len(self.inputs.bands),), jnp.float32)
     variables = {
         "forward_generator": self.forward_generator.init(
             keys["forward_generator"], g_input, train=False),
@@ -260,21 +145,12 @@ class CycleFusion:
     return 0.5 * losses.discriminator_loss(self.adversarial, real_logits,
                                            fake_logits)
 
-  def cycle(self, fused, regenerated, mask) -> jax.Array:
-    """(Y*, Z*, X^*): G_B's output and the resize branch, in input order."""
-    split = np.cumsum([self.channels[p] for p in self.backward_parts])[:-1]
-    pieces = dict(zip(self.backward_parts, jnp.split(regenerated, split, -1)))
-    pieces["lowres"] = resize_branch.resize(
-        fused, self.ratio, method=self.upsampling, cloud_mask=mask,
-        cloud_value=self.cloud_value)
-    return jnp.concatenate([pieces[p] for p in self.parts], axis=-1)
-
   def train_step(self, state: base.State, batch):
     """One joint generator update, then both discriminators (float32 metrics)."""
-    observed = self.observations(batch)
-    real_input = self.forward_input(observed)
-    target = self._optical(batch, "target")
-    mask = self.cloud_mask(batch)
+    observed = self.inputs.observations(batch)
+    real_input = self.inputs.forward_input(observed)
+    target = self.inputs.optical(batch, "target")
+    mask = self.inputs.cloud_mask(batch)
     params, stats = state.params, state.batch_stats
     w, kind = self.weights, self.adversarial
 
@@ -286,7 +162,7 @@ class CycleFusion:
       regenerated, b_stats = self._apply(self.backward_generator,
                                          g_params["backward_generator"],
                                          stats["backward_generator"], fused)
-      cycled = self.cycle(fused, regenerated.astype(jnp.float32), mask)
+      cycled = self.inputs.cycle(fused, regenerated.astype(jnp.float32), mask)
       f_logits, df_stats = self._discriminate(
           params["forward_discriminator"], stats["forward_discriminator"], fused)
       b_logits, db_stats = self._discriminate(
@@ -350,7 +226,7 @@ class CycleFusion:
     output = self.forward_generator.apply(
         {"params": state.params["forward_generator"],
          "batch_stats": state.batch_stats["forward_generator"]},
-        self.forward_input(self.observations(batch)), train=False)
+        self.inputs.forward_input(self.inputs.observations(batch)), train=False)
     return output.astype(jnp.float32)
 
   def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
@@ -358,12 +234,12 @@ class CycleFusion:
     X^ ('lowres_') and Z ('t1_', when the mode reads it) if eval_baselines."""
     images = {"": self.predict(state, batch)}
     if self.eval_baselines:
-      observed = self.observations(batch)
+      observed = self.inputs.observations(batch)
       images.update({f"{p}_": observed[p] for p in ("lowres", "t1")
                      if p in observed})
     return fusion_scores.score_sums(
-        images, self._optical(batch, "target"), batch.get("mask"),
-        ratio=self.ratio, band_names=self.band_names,
+        images, self.inputs.optical(batch, "target"), batch.get("mask"),
+        ratio=self.inputs.ratio, band_names=self.band_names,
         q_block_size=self.q_block_size)
 
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
@@ -374,28 +250,5 @@ class CycleFusion:
     return scores
 
   def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host (B, H, W, 3) images: the observations, X_f and X (RGB; NRG too
-    when config.bands has B8), on the target's stretch."""
-    target = np.asarray(batch[self.fields["target"]], np.float32)[..., self.bands]
-    observed = jax.device_get(self.observations(batch))
-    out = {}
-    if "sar" in observed:
-      out[self.fields["sar"]] = inputs_lib.grey(observed["sar"][..., 0])
-    images = [(self.fields["t1"], observed.get("t1")),
-              ("lowres", observed["lowres"]), ("pred", prediction),
-              ("target", target)]
-    for label, image in images:
-      if image is not None:
-        out.update(self._optical_panels(label, np.asarray(image, np.float32),
-                                        target))
-    return out
-
-  def _optical_panels(self, label, image, reference):
-    out = {}
-    for suffix, wanted in (("RGB", (2, 1, 0)), ("NRG", (3, 2, 1))):
-      if all(b in self.bands for b in wanted):
-        order = [self.bands.index(b) for b in wanted]
-        out[f"{label} {suffix}"] = inputs_lib.composite(image, order, reference)
-    if not out:
-      out[label] = inputs_lib.grey(image[..., 0])
-    return out
+    """Host (B, H, W, 3) images of the observations, X_f and X."""
+    return self.inputs.panels(batch, prediction)

@@ -84,3 +84,15 @@ def test_rejects_size_not_multiple_of_4():
   with pytest.raises(ValueError, match="multiple of 4"):
     abstract_variables(ResnetGenerator(ngf=2), jnp.zeros((1, 30, 30, 3)),
                        train=False)
+
+
+@pytest.mark.parametrize("norm,biased", [("batch", False), ("instance", True)])
+def test_no_bias_in_convs_that_batchnorm_follows(norm, biased):
+  model = ResnetGenerator(out_channels=3, ngf=2, num_blocks=1, norm=norm)
+  params = abstract_variables(model, jax.ShapeDtypeStruct(
+      (1, 16, 16, 2), jnp.float32), train=False)["params"]
+  convs = [params[f"encoder_{i}"] for i in range(3)] + [
+      params[f"decoder_{i}"] for i in range(2)] + [
+      params["residual_0"]["conv_0"], params["residual_0"]["conv_1"]]
+  assert all(("bias" in conv) == biased for conv in convs)
+  assert "bias" in params["to_image"]   # tanh follows, no normalization

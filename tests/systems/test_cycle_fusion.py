@@ -145,19 +145,24 @@ def test_each_mode_gets_its_input_channels(mode, forward_in, backward_out):
   system = base.get_system(tiny_config(mode))
   batch = fusion_batch(2, batch=2)
   shapes = jax.eval_shape(system.init, KEY, batch).params
-  assert shapes["forward_generator"]["encoder_0"]["kernel"].shape[2] == forward_in
   bands = forward_in - backward_out
-  assert shapes["forward_generator"]["to_image"]["kernel"].shape[3] == bands
-  assert shapes["backward_generator"]["encoder_0"]["kernel"].shape[2] == bands
-  assert shapes["backward_generator"]["to_image"]["kernel"].shape[3] == backward_out
+
+  def channels(net, layer, axis):
+    kernel = shapes[net][layer]
+    return (kernel["conv"] if "conv" in kernel else kernel)["kernel"].shape[axis]
+
+  assert channels("forward_generator", "encoder_0", 2) == forward_in
+  assert channels("forward_generator", "to_image", 3) == bands
+  assert channels("backward_generator", "encoder_0", 2) == bands
+  assert channels("backward_generator", "to_image", 3) == backward_out
   # D_F judges X / X_f, D_B the forward generator's whole input.
-  assert shapes["forward_discriminator"]["conv_0"]["conv"]["kernel"].shape[2] == bands
-  assert shapes["backward_discriminator"]["conv_0"]["conv"]["kernel"].shape[2] == forward_in
-  observed = system.observations(batch)
+  assert channels("forward_discriminator", "conv_0", 2) == bands
+  assert channels("backward_discriminator", "conv_0", 2) == forward_in
+  observed = system.inputs.observations(batch)
   parts = {"hss": ("sar", "lowres"), "st": ("t1", "lowres")}.get(
       mode, ("sar", "t1", "lowres"))
   assert tuple(observed) == parts
-  bands_idx = list(system.bands)
+  bands_idx = list(system.output_bands)
   if "sar" in observed:
     np.testing.assert_array_equal(observed["sar"], batch["s1_t2"])
   if "t1" in observed:
@@ -171,11 +176,12 @@ def test_cycle_of_the_ideal_fusion_is_the_input():
   """X_f = X and G_B(X_f) = (Y, Z) regenerate (Y, Z, X^) exactly (clouds too)."""
   system = base.get_system(tiny_config("hsts,cloudy"))
   batch = fusion_batch(3, batch=2)
-  observed = system.observations(batch)
+  observed = system.inputs.observations(batch)
   target = batch["s2_t2"][..., :3]
   regenerated = jnp.concatenate([observed["sar"], observed["t1"]], -1)
-  cycled = system.cycle(target, regenerated, system.cloud_mask(batch))
-  np.testing.assert_allclose(cycled, system.forward_input(observed), atol=1e-6)
+  inputs = system.inputs
+  cycled = inputs.cycle(target, regenerated, inputs.cloud_mask(batch))
+  np.testing.assert_allclose(cycled, inputs.forward_input(observed), atol=1e-6)
 
 
 def test_eval_masks_padding_and_scores_baselines(hsts_cloudy):
