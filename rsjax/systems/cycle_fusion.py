@@ -30,8 +30,11 @@ against X_f, D_B judges (Y, Z, X^) against (Y*, Z*, X^*). Losses:
   L_DF  = (mse(D_F(X_f), 0) + mse(D_F(X), 1)) / 2                    (Eq. 8)
   L_DB  = (mse(D_B((Y, Z, X^)), 1) + mse(D_B((Y*, Z*, X^*)), 0)) / 2 (Eq. 9)
 
-Every L1 is a mean over all elements, so the cloud term is the masked error
-over all pixels (cloud pixels weigh l1 + cloud_l1 = 150, clear pixels 50).
+D(.) is the PatchGAN's patch map, through a sigmoid when
+`config.model.discriminator_sigmoid` (Fig. 3 ends in "Conv + Sigmoid"; the
+LSGAN and CycleGAN codes use the raw map). Every L1 is a mean over all
+elements, so the cloud term is the masked error over all pixels (cloud pixels
+weigh l1 + cloud_l1 = 150, clear pixels 50).
 `config.loss.adversarial` ('lsgan') may swap the MSE for another kind.
 Step order as CycleGAN (Zhu et al. 2017): one joint update of both
 generators (one loss, Eq. 5) against the current discriminators, then each
@@ -92,6 +95,7 @@ class CycleFusion:
     self.adversarial = choice(config.loss, "adversarial",
                               losses.ADVERSARIAL_KINDS, "config.loss.")
     self.weights = {k: float(config.loss[k]) for k in ("l1", "cloud_l1", "cycle")}
+    self.sigmoid = bool(config.model.get("discriminator_sigmoid", False))
     if float(config.get("ema_decay", 0.0) or 0.0) != 0.0:
       raise ValueError("config.ema_decay: cycle_fusion keeps no generator EMA "
                        "(the paper has none); set it to 0")
@@ -136,9 +140,11 @@ class CycleFusion:
     return output, mutated.get("batch_stats", stats)
 
   def _discriminate(self, params, stats, image):
+    """D's patch outputs (through a sigmoid if configured, Fig. 3)."""
     (_, logits), stats = self._apply(self.discriminator, params, stats, None,
                                      image)
-    return logits, stats
+    logits = logits.astype(jnp.float32)
+    return (jax.nn.sigmoid(logits) if self.sigmoid else logits), stats
 
   def discriminator_loss(self, real_logits, fake_logits) -> jax.Array:
     """Eq. 8-9: half the LSGAN loss on real (label 1) and fake (label 0)."""

@@ -117,6 +117,8 @@ def test_recipe_pins():
   assert config.loss.adversarial == "lsgan"
   assert config.model.generator_kwargs.to_dict() == dict(ngf=64, num_blocks=6)
   assert config.model.discriminator == "patchgan"
+  assert config.model.discriminator_sigmoid  # Fig. 3: "Conv + Sigmoid"
+  assert not cycle_fusion_config.get_config("demo").model.discriminator_sigmoid
   system = base.get_system(config)
   # LSGAN discriminator loss with the paper's 1/2 (Eq. 8-9).
   real, fake = jnp.array([[0.5, 2.0]]), jnp.array([[0.25, -1.0]])
