@@ -128,8 +128,8 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
   for network, lr in (("generator", 4e-4), ("discriminator", 1.6e-3),
                       ("conductor", 4e-4)):
     config.optimizer[network].lr = lr
-  config.total_steps = 300
+  config.total_steps = 150
   config.log_every = 25
-  config.eval_every = 300
-  config.checkpoint_every = 100
+  config.eval_every = 150
+  config.checkpoint_every = 50
   config.num_eval_batches = 4
