@@ -82,8 +82,9 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
       if width in kwargs:
         kwargs[width] = 8
   if config.model.generator in ("rs_spade", "spade", "senet"):
-    # SPADE's modulation MLPs run at every resolution: the main CPU cost.
-    config.model.generator_kwargs.hidden = 16
+    # The modulation MLPs run at every resolution: the main CPU cost.
+    hidden = "mlp_hidden" if config.model.generator == "senet" else "hidden"
+    config.model.generator_kwargs[hidden] = 16
     if config.model.generator == "rs_spade":
       config.model.generator_kwargs.embed_features = 8
   config.data.batch_size = 4

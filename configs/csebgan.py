@@ -117,10 +117,6 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
   """Few minutes on 2 CPU cores on rs_multisource/synthetic."""
   common.apply_demo(config)
   kwargs = config.model.generator_kwargs
-  # common.apply_demo sets SPADE's `hidden`; SENet calls it mlp_hidden.
-  kwargs.mlp_hidden = kwargs.get("hidden", 16)
-  if "hidden" in kwargs:
-    del kwargs["hidden"]
   kwargs.embed_dim = 16
   config.model.segmenter_kwargs.base_features = 8
   config.model.discriminator_kwargs.num_layers = 2
