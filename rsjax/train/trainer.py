@@ -135,11 +135,14 @@ class Trainer:
         batch_sums = self.eval_step(state, batch)
         sums = batch_sums if sums is None else jax.tree.map(
             jnp.add, sums, batch_sums)
-        if index == 0 and samples_path and jax.process_index() == 0:
-          prediction = _local_rows(self.predict(state, batch))
-          host_batch = jax.tree.map(_local_rows, dict(batch))
-          samples_lib.save_grid(samples_path,
-                                self.system.panels(host_batch, prediction))
+        if index == 0 and samples_path:
+          # Every process runs the jitted predict (a multi-host collective);
+          # only process 0 draws its rows.
+          prediction = self.predict(state, batch)
+          if jax.process_index() == 0:
+            host_batch = jax.tree.map(_local_rows, dict(batch))
+            samples_lib.save_grid(samples_path, self.system.panels(
+                host_batch, _local_rows(prediction)))
     finally:
       iterator.close()
     if sums is None:
