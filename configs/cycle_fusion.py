@@ -100,7 +100,11 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
   short runs), and a wider resolution gap S = 16 (towards the paper's MODIS
   experiment, S = 50): at S = 4 the bicubic LR image alone scores 33.7 dB
   PSNR on the synthetic validation tiles, beyond what minutes of training
-  reach."""
+  reach. Measured once (hsts, validation split, 200 steps): PSNR 27.6 dB,
+  SSIM 0.767, Q 0.694, ERGAS 3.68, SAM 7.1 deg; baselines: the bicubic LR
+  image 28.8 / 0.776 / 0.767 / 3.11 / 5.0, the t1 image 26.4 / 0.852 /
+  0.592 / 4.11 / 5.4. It beats t1 on PSNR, Q and ERGAS, not yet the LR
+  image: 200 steps are too few for that."""
   common.apply_demo(config)
   config.model.generator_kwargs.num_blocks = 3
   config.resolution_ratio = 16

@@ -91,9 +91,9 @@ class FusionInputs:
                                                       self.num_classes),
                      "t1": len(self.bands), "lowres": len(self.bands)}
     self.backward_parts = tuple(p for p in self.parts if p != "lowres")
-    self.backward_parts = tuple(p for p in self.parts if p != "lowres")
 
-  def check_batch(self, batch: Mapping[str, Any], size_multiple: int = 1) -> None:
+  def check_batch(self, batch: Mapping[str, Any],
+                  size_multiple: int = 1) -> None:
     """Clear errors for missing fields, bad shapes or an unusable tile size
     (static shapes: works under jit and eval_shape, i.e. at start)."""
     for name in self.required_fields:
@@ -107,11 +107,10 @@ class FusionInputs:
                        f"(B, H, W, C > {max(self.bands)}) for config.bands "
                        f"{self.bands}, got shape {target.shape}")
     height, width = target.shape[1:3]
-    for part in ("t1", "lowres", "sar"):
-      name = self.fields[part]
-      if name in self.required_fields and batch[name].shape[:3] != target.shape[:3]:
-        raise ValueError(f"field {name!r} of shape {batch[name].shape} does not "
-                         f"match the target's {target.shape[:3]}")
+    for name in {self.fields[p] for p in self.parts}:
+      if tuple(batch[name].shape[:3]) != tuple(target.shape[:3]):
+        raise ValueError(f"field {name!r} of shape {batch[name].shape} does "
+                         f"not match the target's {target.shape[:3]}")
     if self.cloudy:
       mask = batch[self.fields["cloud"]]
       if tuple(mask.shape) not in (target.shape[:3], target.shape[:3] + (1,)):
