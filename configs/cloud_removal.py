@@ -25,7 +25,7 @@ The arg is a comma-separated list of variants:
                            shadows) for training and evaluation instead of
                            synthetic clouds
   demo                     a few minutes on 2 CPU cores (common.apply_demo,
-                           narrow networks)
+                           narrow networks, 64-pixel training windows)
 
   python -m launch.train --config configs/cloud_removal.py --workdir workdir/cloud_removal
   python -m launch.train --config configs/cloud_removal.py:arch=unet-drib,loss=l1-l1 --workdir ...
@@ -103,6 +103,7 @@ def get_config(arg: str | None = None):
       dict(cloud_inputs.DEFAULT_SYNTHETIC))
   config.schedule = "joint" if variant["joint"] else "sequential"
   config.stage1_fraction = 0.5
+  config.train_crop = None                # None: train on whole tiles
   config.data.fields = ("s2", "s1", "valid") + (
       ("s2_cloudy", "cloud_mask") if variant["dataset"] else ())
 
@@ -132,10 +133,23 @@ def get_config(arg: str | None = None):
 
 
 def _demo(config) -> None:
-  """CPU-sized: narrow networks (ngf = ndf = 8, 4 DRIBs) at 2e-3 (fewer, larger
-  steps), the rest from `common.apply_demo`."""
+  """CPU-sized (common.apply_demo, then): ndf = 8, ngf = 8 (stage 1) and 16
+  (stage 2), 4 DRIBs (U-Nets: 6 levels), 64-pixel training windows of the
+  256-pixel tiles, 400 steps (120 for stage 1) at 2e-3 (fewer, larger
+  steps)."""
   for stage in ("stage1", "stage2"):
     if config.model[stage].generator == "drib":
       config.model[stage].generator_kwargs.num_blocks = 4
+    if config.model[stage].generator == "unet":    # 64-pixel windows
+      config.model[stage].generator_kwargs.num_downs = 6
     for net in ("generator", "discriminator"):
       config.optimizer[f"{stage}_{net}"].lr = 2e-3
+  # Stage 2 must copy the clear pixels through its first stride-2 conv: 8
+  # channels cannot hold a 2x2x6 input patch, 16 can.
+  if config.model.stage2.generator != "none":
+    config.model.stage2.generator_kwargs.ngf = 16
+  config.train_crop = 64
+  config.total_steps = 400
+  config.stage1_fraction = 0.3
+  config.eval_every = 400
+  config.checkpoint_every = 100

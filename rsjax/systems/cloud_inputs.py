@@ -17,6 +17,9 @@ images, so every cloudy input has an exact cloud mask. Two sources:
 Images are normalized to [-1, 1] (`rsjax.data.normalize`); clouds are blended
 in [0, 1] units ((x + 1) / 2, i.e. reflectance under the default s2
 normalization), with the cloud-top reflectance `reflectance` in those units.
+
+`random_crop` cuts one random window out of every tile-shaped field (the
+system's `config.train_crop`).
 """
 
 from __future__ import annotations
@@ -141,3 +144,17 @@ def dataset_clouds(batch, bands: Sequence[int]) -> tuple[jax.Array, jax.Array]:
 def required_fields(source: str) -> tuple[str, ...]:
   """Batch fields a cloud source reads besides the clear `s2`."""
   return ("s2_cloudy", "cloud_mask") if source == "dataset" else ()
+
+
+def random_crop(batch, size: int, key) -> dict[str, Any]:
+  """The same random size x size window of every tile-shaped field."""
+  height, width = batch["s2"].shape[1:3]
+  top, left = (jax.random.randint(k, (), 0, limit - size + 1)
+               for k, limit in zip(jax.random.split(key), (height, width)))
+  out = dict(batch)
+  for name, value in batch.items():
+    if getattr(value, "ndim", 0) >= 3 and value.shape[1:3] == (height, width):
+      starts = (0, top, left) + (0,) * (value.ndim - 3)
+      out[name] = jax.lax.dynamic_slice(
+          value, starts, (value.shape[0], size, size) + value.shape[3:])
+  return out

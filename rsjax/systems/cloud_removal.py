@@ -23,13 +23,23 @@ then GAN2 on the translations of the trained GAN1, Sec. 2). `config.schedule`:
   'joint': both GANs every step; stage 2 gets stage 1's train-mode output of
       that step with its gradient stopped.
 
+`config.train_crop` (None: whole tiles) trains on one random window of that
+size per batch (the generators are fully convolutional; evaluation and
+`predict` see whole tiles): a CPU demo's shortcut, not the paper's.
+
 Clouds come from `rsjax.systems.cloud_inputs` (`config.clouds`,
 `config.eval_clouds`): synthetic thick clouds made on device, or the
 dataset's `s2_cloudy` / `cloud_mask`. Scores (`rsjax.systems.cloud_scores`):
 psnr, ssim, psnr_cloudy, psnr_clear, stage1_psnr, stage1_ssim.
 
+`predict` reads s1 and s2_cloudy when `eval_clouds` is 'dataset' (real
+cloudy scenes), else s1 and the clear s2, which it clouds deterministically.
+
 State networks: stage1_generator, stage1_discriminator, stage2_generator,
-stage2_discriminator (the stage-1 pair is absent without stage 1).
+stage2_discriminator (the stage-1 pair is absent without stage 1). Training
+metrics are `stage{1,2}_<GANRecipe metric>`, `stage{1,2}_active` (1 when the
+stage trained in that step; an idle stage reports zeros), cloud_fraction and
+loss_is_finite.
 """
 
 from __future__ import annotations
@@ -110,6 +120,15 @@ class CloudRemoval:
       self.size_multiple = int(np.lcm(self.size_multiple, multiple))
       for net in paired_gan.NETS:
         self.tx[f"{stage}_{net}"] = recipe.tx[net]
+    self.train_crop = config.get("train_crop")
+    if self.train_crop is not None:
+      self.train_crop = int(self.train_crop)
+      if (self.train_crop < SSIM_MIN_SIZE
+          or self.train_crop % self.size_multiple):
+        raise ValueError(
+            f"config.train_crop = {self.train_crop} must be None or a size of "
+            f"at least {SSIM_MIN_SIZE} divisible by {self.size_multiple} (the "
+            f"generators' downsampling)")
     self.predict_fields = (("s1", "s2_cloudy") if self.eval_clouds == "dataset"
                            else ("s1", "s2"))
     self.output_field = "s2"
@@ -165,6 +184,9 @@ class CloudRemoval:
           f"config.model.stage1/stage2 generators need a tile size divisible "
           f"by {self.size_multiple}, got {height}x{width} (change the tile "
           f"size or the generators' depth kwargs)")
+    if self.train_crop is not None and self.train_crop > min(height, width):
+      raise ValueError(f"config.train_crop = {self.train_crop} is larger than "
+                       f"the {height}x{width} tiles")
     if min(height, width) < SSIM_MIN_SIZE:
       raise ValueError(f"tiles of {height}x{width} are smaller than the "
                        f"{SSIM_MIN_SIZE}x{SSIM_MIN_SIZE} SSIM window")
@@ -245,6 +267,9 @@ class CloudRemoval:
   def train_step(self, state: base.State, batch):
     """One update of stage 1 and/or stage 2 (see `config.schedule`)."""
     self.check_batch(batch)
+    if self.train_crop is not None:
+      batch = cloud_inputs.random_crop(batch, self.train_crop,
+                                        state.step_rng("crop"))
     real = self.target(batch)
     cloudy, corrupted = self.cloudy_input(batch, self.clouds,
                                           state.step_rng("clouds"))
@@ -371,3 +396,4 @@ class CloudRemoval:
     if len(rgb) == 3:
       return tuple(rgb)
     return tuple((list(range(len(self.bands))) * 3)[:3])
+

@@ -40,6 +40,9 @@ def tiny_config(arg: str = "", **overrides):
     config.model[stage].discriminator_kwargs = dict(ndf=4, num_layers=2)
   config.eval_clouds = "dataset"
   config.update_from_flattened_dict(overrides)
+  if "dataset" in (config.clouds, config.eval_clouds):
+    config.data.fields = tuple(dict.fromkeys(
+        (*config.data.fields, "s2_cloudy", "cloud_mask")))
   return config
 
 
@@ -267,6 +270,22 @@ def test_synthetic_clouds_exact_masks_and_deterministic_eval():
   assert not np.array_equal(np.asarray(a_mask)[0], np.asarray(a_mask)[1])
 
 
+def test_random_crop_takes_one_window_of_every_tile_field():
+  rows = np.arange(32, dtype=np.float32)[:, None] * 100 + np.arange(32)
+  batch = {"s2": np.broadcast_to(rows[None, ..., None], (2, 32, 32, 4)),
+           "cloud_mask": np.broadcast_to(rows[None], (2, 32, 32)).astype(np.int32),
+           "mask": np.ones(2, np.float32)}
+  crops = [cloud_inputs.random_crop(batch, 16, jax.random.key(i)) for i in range(4)]
+  for crop in crops:
+    assert crop["s2"].shape == (2, 16, 16, 4) and crop["mask"].shape == (2,)
+    np.testing.assert_array_equal(crop["s2"][..., 0], crop["cloud_mask"])
+    corner = float(crop["s2"][0, 0, 0, 0])
+    top, left = divmod(int(corner), 100)
+    np.testing.assert_array_equal(crop["s2"][0, ..., 0],
+                                  rows[top:top + 16, left:left + 16])
+  assert len({float(c["s2"][0, 0, 0, 0]) for c in crops}) > 1
+
+
 def test_panels(sequential, predict_stages):
   system, _, state = sequential
   batch = cloudy_batch(2)
@@ -306,8 +325,8 @@ def test_config_variants_build(arg):
 
 
 def test_joint_and_no_translation_steps():
-  """'joint' updates all four networks in one step (both stages active);
-  without stage 1, G2 reads the cloudy bands and the SAR (3 + 1 channels)."""
+  """'joint' steps hold all four networks and both stages' metrics; without
+  stage 1, G2 reads the cloudy bands and the SAR (3 + 1 channels)."""
   for arg, networks in (("joint", NETWORKS), ("arch=none-drib", NETWORKS[2:])):
     system = base.get_system(tiny_config(arg))
     batch = cloudy_batch(0)
@@ -340,6 +359,7 @@ def test_joint_and_no_translation_steps():
     ({"synthetic_clouds.coverage": (0.5, 0.2)}, ValueError,
      r"config\.synthetic_clouds\.coverage"),
     ({"ema_decay": 0.9}, ValueError, r"config\.ema_decay"),
+    ({"train_crop": 36}, ValueError, r"config\.train_crop = 36"),
 ])
 def test_config_errors_name_the_key(overrides, error, message):
   with pytest.raises(error, match=message):
@@ -357,6 +377,9 @@ def test_bad_batches_fail_at_init():
   batch["cloud_mask"] = batch["cloud_mask"][:, :16]
   with pytest.raises(ValueError, match=r"'cloud_mask': expected shape \(2, 32, 32\)"):
     init(batch)
+  cropping = CloudRemoval(tiny_config(train_crop=48))
+  with pytest.raises(ValueError, match=r"train_crop = 48 is larger"):
+    jax.eval_shape(cropping.init, KEY, cloudy_batch(0, batch=2))
   with pytest.raises(ValueError, match=r"divisible by 8, got 36x36"):
     init(cloudy_batch(0, batch=2, tile=36))
   unet = CloudRemoval(tiny_config("arch=unet-drib"))

@@ -23,6 +23,7 @@ def test_train_stop_resume_evaluate(tmp_path, synthetic_tiny, devices):
   config.data.data_dir = synthetic_tiny
   config.data.name = "rs_multisource/synthetic_tiny"
   config.total_steps = 3                            # stage 1: steps 0-1
+  config.train_crop = 32                            # of the 64-pixel tiles
   config.stage1_fraction = 2 / 3
   config.eval_every = 1000
   config.checkpoint_every = config.log_every = 1
