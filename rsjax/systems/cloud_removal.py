@@ -129,8 +129,8 @@ class CloudRemoval:
             f"config.train_crop = {self.train_crop} must be None or a size of "
             f"at least {SSIM_MIN_SIZE} divisible by {self.size_multiple} (the "
             f"generators' downsampling)")
-    self.predict_fields = (("s1", "s2_cloudy") if self.eval_clouds == "dataset"
-                           else ("s1", "s2"))
+    # What a user has at inference time: the SAR and a cloudy image.
+    self.predict_fields = ("s1", "s2_cloudy")
     self.output_field = "s2"
     self.output_bands = self.bands
 
@@ -352,7 +352,13 @@ class CloudRemoval:
     return out
 
   def predict(self, state: base.State, batch) -> jax.Array:
-    """The cloud-free `output_bands` of s2 in [-1, 1] (stage 2's output)."""
+    """The cloud-free `output_bands` of s2 in [-1, 1] (stage 2's output).
+
+    The cloudy input is the batch's `s2_cloudy` when it has one (full-scene
+    inference, dataset clouds), else the evaluation clouds over `s2`."""
+    if "s2_cloudy" in batch:
+      cloudy = jnp.asarray(batch["s2_cloudy"], jnp.float32)[..., list(self.bands)]
+      return self._forward(state, batch, cloudy)[1]
     return self.predict_stages(state, batch)["stage2"]
 
   def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:

@@ -321,7 +321,7 @@ def test_config_variants_build(arg):
       assert (w["l1"], w["ssim"]) == cr_config.LOSSES[loss]
   if "dataset" in arg:
     assert {"s2_cloudy", "cloud_mask"} <= set(config.data.fields)
-    assert system.predict_fields == ("s1", "s2_cloudy")
+  assert system.predict_fields == ("s1", "s2_cloudy")
 
 
 def test_joint_and_no_translation_steps():
@@ -389,3 +389,17 @@ def test_bad_batches_fail_at_init():
     cr_config.get_config("clouds=thin")
   with pytest.raises(ValueError, match=r"bad arch='drib'"):
     cr_config.get_config("arch=drib")
+
+
+def test_predict_reads_the_batch_cloudy_image(sequential, predict_stages):
+  """Inference gives `s2_cloudy` (what a user has): predict removes those
+  clouds; without it, predict uses the evaluation clouds over `s2`."""
+  system, _, state = sequential
+  batch = cloudy_batch(7)
+  predict = fast_jit(system.predict)
+  with_cloudy = np.asarray(predict(state, batch))
+  expected = predict_stages(state, batch)["stage2"]   # eval clouds = dataset
+  np.testing.assert_allclose(with_cloudy, expected, rtol=1e-5, atol=1e-6)
+  clear = dict(batch)
+  clear["s2_cloudy"] = batch["s2"]
+  assert not np.allclose(np.asarray(predict(state, clear)), with_cloudy)
