@@ -41,6 +41,15 @@ generators (one loss, Eq. 5) against the current discriminators, then each
 discriminator on the stopped fakes. Adam at 2e-4, constant for the first
 half, then linear decay to 0 (paper: 75 + 75 epochs); the paper gives no
 betas, so pix2pix / CycleGAN's (0.5, 0.999) (`config.optimizer`).
+
+`config.model.global_skip` (not in the paper; default None = Fig. 2's
+generator unchanged): 'low_res' makes the forward generator learn a residual
+on the upsampled LR image, X_f = clip(X^ + G_F(...), -1, 1): G_F's tanh
+output is the correction, the clip keeps X_f in the normalized range of X
+(its gradient is zero only where X^ + G_F leaves [-1, 1]). The forward
+generator's last convolution (`to_image`) then starts at zero, so X_f = X^
+at step 0 and training starts from the trivial baseline. The same X_f feeds
+the losses, the cycle, D_F and `predict`.
 """
 
 from __future__ import annotations
@@ -99,6 +108,8 @@ class CycleFusion:
     if float(config.get("ema_decay", 0.0) or 0.0) != 0.0:
       raise ValueError("config.ema_decay: cycle_fusion keeps no generator EMA "
                        "(the paper has none); set it to 0")
+    self.global_skip = choice(config.model, "global_skip", (None, "low_res"),
+                              "config.model.")
     self.q_block_size = config.get("q_block_size")
     self.eval_baselines = bool(config.get("eval_baselines", True))
     total = int(config.total_steps)
@@ -126,6 +137,8 @@ class CycleFusion:
         "backward_discriminator": self.discriminator.init(
             keys["backward_discriminator"], None, g_input, train=False)}
     params = {n: v["params"] for n, v in variables.items()}
+    if self.global_skip:
+      params["forward_generator"] = zero_last_layer(params["forward_generator"])
     return base.State(
         step=jnp.zeros((), jnp.int32), rng=keys["state"], params=params,
         batch_stats={n: v.get("batch_stats", {}) for n, v in variables.items()},
@@ -138,6 +151,13 @@ class CycleFusion:
     output, mutated = module.apply({"params": params, "batch_stats": stats},
                                    *args, train=True, mutable=["batch_stats"])
     return output, mutated.get("batch_stats", stats)
+
+  def fuse(self, output, observed) -> jax.Array:
+    """X_f from the forward generator's float32 output: itself, or with
+    `global_skip` = 'low_res' the residual on X^ (see the module docstring)."""
+    if self.global_skip is None:
+      return output
+    return jnp.clip(observed["lowres"] + output, -1.0, 1.0)
 
   def _discriminate(self, params, stats, image):
     """D's patch outputs (through a sigmoid if configured, Fig. 3)."""
@@ -164,7 +184,7 @@ class CycleFusion:
       fused, f_stats = self._apply(self.forward_generator,
                                    g_params["forward_generator"],
                                    stats["forward_generator"], real_input)
-      fused = fused.astype(jnp.float32)
+      fused = self.fuse(fused.astype(jnp.float32), observed)
       regenerated, b_stats = self._apply(self.backward_generator,
                                          g_params["backward_generator"],
                                          stats["backward_generator"], fused)
@@ -229,11 +249,12 @@ class CycleFusion:
 
   def predict(self, state: base.State, batch) -> jax.Array:
     """X_f = G_F(observations), inference mode, normalized units of s2."""
+    observed = self.inputs.observations(batch)
     output = self.forward_generator.apply(
         {"params": state.params["forward_generator"],
          "batch_stats": state.batch_stats["forward_generator"]},
-        self.inputs.forward_input(self.inputs.observations(batch)), train=False)
-    return output.astype(jnp.float32)
+        self.inputs.forward_input(observed), train=False)
+    return self.fuse(output.astype(jnp.float32), observed)
 
   def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
     """Sums of the tables' indices for X_f, and for the trivial baselines
@@ -258,3 +279,12 @@ class CycleFusion:
   def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
     """Host (B, H, W, 3) images of the observations, X_f and X."""
     return self.inputs.panels(batch, prediction)
+
+
+def zero_last_layer(params, name: str = "to_image"):
+  """`params` with the layer `name`'s arrays set to zero (so a tanh generator
+  outputs 0 until trained)."""
+  if name not in params:
+    raise ValueError(f"config.model.global_skip: the generator has no "
+                     f"{name!r} layer to start at zero")
+  return {**params, name: jax.tree.map(jnp.zeros_like, params[name])}

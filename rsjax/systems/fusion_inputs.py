@@ -45,7 +45,7 @@ def choice(config, key: str, valid, prefix: str = "config.") -> Any:
   value = config.get(key)
   if value not in valid:
     raise ValueError(f"{prefix}{key}: unknown value {value!r}; valid: "
-                     f"{', '.join(valid)}")
+                     f"{', '.join(map(str, valid))}")
   return value
 
 

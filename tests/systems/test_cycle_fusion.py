@@ -214,6 +214,41 @@ def test_eval_masks_padding_and_scores_baselines(hsts_cloudy):
   assert 0 <= scores["sam"] <= 180 and scores["ergas"] > 0
 
 
+def test_global_skip_adds_the_upsampled_low_res_image():
+  """global_skip = 'low_res': X_f = clip(X^ + G_F(.), -1, 1), starting at X^
+  (zero last layer), in predict and in the loss; None: G_F(.) unchanged."""
+  assert cycle_fusion_config.get_config("hsts").model.global_skip is None
+  assert cycle_fusion_config.get_config("demo").model.global_skip == "low_res"
+  batch = fusion_batch(7, batch=2)
+  plain = base.get_system(tiny_config())
+  skip = base.get_system(tiny_config(**{"model.global_skip": "low_res"}))
+  state = fast_jit(skip.init)(KEY, batch)
+  last = state.params["forward_generator"]["to_image"]
+  assert all(not np.any(v) for v in jax.tree.leaves(last))
+  low = np.asarray(skip.inputs.observations(batch)["lowres"])
+  predict = fast_jit(skip.predict)
+  np.testing.assert_allclose(predict(state, batch), np.clip(low, -1, 1),
+                             atol=1e-6)
+  # The generator loss sees the same X_f (its L1 before the update).
+  _, step_metrics = fast_jit(skip.train_step)(state, batch)
+  target = batch["s2_t2"][..., :3]
+  assert float(step_metrics["g_l1"]) == pytest.approx(
+      np.abs(np.clip(low, -1, 1) - target).mean(), rel=1e-5)
+  # Trained (random) weights: the skip adds X^ to the same generator output.
+  state = host_state(skip, batch)
+  g_params = state.params["forward_generator"]
+  g_params["to_image"] = jax.tree.map(lambda v: 500 * v, g_params["to_image"])
+  raw = skip.forward_generator.apply(
+      {"params": state.params["forward_generator"],
+       "batch_stats": state.batch_stats["forward_generator"]},
+      skip.inputs.forward_input(skip.inputs.observations(batch)), train=False)
+  assert np.abs(raw).max() > 0.1
+  np.testing.assert_allclose(predict(state, batch),
+                             np.clip(low + raw, -1, 1), atol=1e-5)
+  np.testing.assert_allclose(fast_jit(plain.predict)(state, batch), raw,
+                             atol=1e-5)
+
+
 def test_fusion_scores_per_band_match_the_metrics():
   rng = np.random.default_rng(6)
   pred = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
@@ -244,6 +279,8 @@ def test_fusion_scores_per_band_match_the_metrics():
      r"config.data.fields.*\['s1_t2', 'cloud_mask'\]"),
     ({"loss.adversarial": "wgan"}, ValueError, "config.loss.adversarial"),
     ({"ema_decay": 0.9}, ValueError, "config.ema_decay"),
+    ({"model.global_skip": "t1"}, ValueError,
+     "config.model.global_skip.*None, low_res"),
 ])
 def test_config_errors_name_the_key(overrides, error, message):
   with pytest.raises(error, match=message):
