@@ -8,6 +8,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rsjax-installed
 WORKDIR ?= workdir/demo
 PYTEST_ARGS ?=
+# Tests compile XLA programs on one thread each: one pytest-xdist worker per
+# core (at most 4, each holds a JAX runtime with 8 simulated devices), whole
+# files per worker so module fixtures are built once.
+PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 
 .PHONY: demo test venv clean
 
@@ -23,7 +27,7 @@ demo: $(STAMP)
 	$(PY) -m launch.demo --workdir $(WORKDIR)
 
 test: $(STAMP)
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) workdir .pytest_cache
