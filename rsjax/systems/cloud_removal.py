@@ -55,6 +55,7 @@ import numpy as np
 from rsjax.nn import registry
 from rsjax.systems import base
 from rsjax.systems import cloud_inputs
+from rsjax.systems import cloud_panels
 from rsjax.systems import cloud_scores
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems import paired_gan
@@ -371,35 +372,11 @@ class CloudRemoval:
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
     return cloud_scores.finalize_scores(sums)
 
-  # -------------------------------------------------------------- panels --
-
   def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host (B, H, W, 3) images in [0, 1]: SAR (VV), the cloudy input, its
-    cloud mask, stage 1 (when `prediction` is `predict_stages`' dict), the
-    output and the target, the optical ones on the target's stretch."""
+    """Host sample-grid images (see `cloud_panels.panels`)."""
     if not isinstance(prediction, Mapping):
       stages = jax.device_get(self.cloudy_input(dict(batch), self.eval_clouds))
       prediction = {"cloudy": stages[0], "cloud_mask": stages[1],
                     "stage2": prediction}
-    target = np.asarray(self.target(batch))
-    shown = self._display_bands()
-    out = {"SAR VV": inputs_lib.grey(np.asarray(batch["s1"])[..., 0])}
-    images = [("cloudy", "cloudy"), ("stage 1", "stage1"),
-              ("output", "stage2")]
-    for label, key in images:
-      if key in prediction:
-        out[label] = inputs_lib.composite(np.asarray(prediction[key]), shown,
-                                          target)
-      if key == "cloudy":
-        out["cloud mask"] = inputs_lib.grey(
-            np.asarray(prediction["cloud_mask"], np.float32) * 2.0 - 1.0)
-    out["target"] = inputs_lib.composite(target, shown)
-    return out
-
-  def _display_bands(self) -> tuple[int, ...]:
-    """Positions of B4, B3, B2 (RGB) in the output bands, else the first ones."""
-    rgb = [self.bands.index(b) for b in inputs_lib.RGB_BANDS if b in self.bands]
-    if len(rgb) == 3:
-      return tuple(rgb)
-    return tuple((list(range(len(self.bands))) * 3)[:3])
-
+    return cloud_panels.panels(batch, prediction, np.asarray(self.target(batch)),
+                               self.bands)

@@ -15,6 +15,7 @@ from configs import cloud_removal as cr_config
 from rsjax.nn import layers
 from rsjax.systems import base
 from rsjax.systems import cloud_inputs
+from rsjax.systems import cloud_panels
 from rsjax.systems import cloud_scores
 from rsjax.systems.cloud_removal import CloudRemoval
 from rsjax.train import mesh as mesh_lib
@@ -301,7 +302,7 @@ def test_panels(sequential, predict_stages):
   # A perfect output looks exactly like the target (RGB = B4, B3, B2).
   same = system.panels(batch, dict(stages, stage2=batch["s2"][..., :3]))
   np.testing.assert_array_equal(same["output"], same["target"])
-  assert system._display_bands() == (2, 1, 0)
+  assert cloud_panels.display_bands(system.bands) == (2, 1, 0)
 
 
 @pytest.mark.parametrize("arg", [
