@@ -30,6 +30,11 @@ jax.config.update("jax_persistent_cache_min_compile_time_secs", 0)
 jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
 
 
+def pytest_report_header(config):
+  from tests import machine
+  return machine.describe()
+
+
 @pytest.fixture(scope="session")
 def devices():
   """The 8 simulated CPU devices."""

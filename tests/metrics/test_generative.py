@@ -15,14 +15,91 @@ def _random_cov(rng, dim, rank=None):
   return factor @ factor.T / dim
 
 
-def test_sqrtm_psd_matches_scipy():
+# float32 and the backward error of a symmetric eigensolver: the computed
+# eigenpairs are exact for cov + E with |E|_2 <= c n eps |cov|_2; c = 4 is
+# generous for LAPACK's syevd at n = 8 (its bound is a small multiple of n).
+_EPS32 = float(np.finfo(np.float32).eps)
+
+
+def _backward_error(cov):
+  return 4 * cov.shape[0] * _EPS32 * np.linalg.norm(cov, 2)
+
+
+def _root_tolerance(cov):
+  """How far a float32 root may be from the exact one, |E| as above.
+
+  The square root's derivative at cov is bounded by 1 / (2 sqrt(lambda_min)),
+  and for any PSD A, B |A^(1/2) - B^(1/2)|_2 <= |A - B|_2^(1/2) (operator
+  monotonicity); clipping round-off negative eigenvalues moves at most |E|.
+  The smaller bound holds, plus the rounding of the product V diag(s) V^T.
+  """
+  error = _backward_error(cov)
+  lambda_min = max(np.linalg.eigvalsh(cov)[0], 0.0)
+  smooth = error / (2 * np.sqrt(lambda_min)) if lambda_min > 0 else np.inf
+  product = 4 * cov.shape[0] * _EPS32 * np.sqrt(np.linalg.norm(cov, 2))
+  return min(smooth, np.sqrt(2 * error)) + product
+
+
+def _float64_root(cov):
+  values, vectors = np.linalg.eigh(cov)
+  return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def _assert_is_psd_root(root, cov):
+  """What defines the PSD square root, at float32 precision: root @ root is
+  cov, root is symmetric positive semi-definite, and root is within the
+  perturbation bound of a float64 eigendecomposition's root."""
+  root = np.asarray(root, np.float64)
+  # The computed root squares back to cov + E (up to the product's rounding)
+  # whatever the conditioning: round-off in a zero eigenvalue comes back squared.
+  residual = np.linalg.norm(root @ root - cov, 2)
+  assert residual <= 2 * _backward_error(cov), (residual, _backward_error(cov))
+  scale = np.linalg.norm(root, 2)
+  asymmetry = np.abs(root - root.T).max()
+  assert asymmetry <= 2 * cov.shape[0] * _EPS32 * scale, asymmetry
+  lowest = np.linalg.eigvalsh(0.5 * (root + root.T))[0]
+  assert lowest >= -_root_tolerance(cov), lowest
+  np.testing.assert_allclose(root, _float64_root(cov), rtol=0,
+                             atol=_root_tolerance(cov))
+
+
+def test_sqrtm_psd_is_the_psd_square_root():
   rng = np.random.default_rng(0)
-  for rank in (None, 3):     # full rank and singular
+  for rank in (None, 3, 1):     # full rank and singular
     cov = _random_cov(rng, 8, rank)
-    root = np.asarray(gen.sqrtm_psd(cov))
-    np.testing.assert_allclose(root, np.real(scipy.linalg.sqrtm(cov)),
-                               atol=2e-4)
-    np.testing.assert_allclose(root @ root, cov, atol=1e-4)
+    _assert_is_psd_root(gen.sqrtm_psd(cov), cov)
+
+
+def test_sqrtm_psd_matches_scipy_on_full_rank():
+  # scipy's Schur method is accurate to float64 on a well-conditioned matrix,
+  # so the float32 bound holds against it too (not on singular matrices,
+  # where the Schur method itself loses digits).
+  rng = np.random.default_rng(1)
+  cov = _random_cov(rng, 8)
+  np.testing.assert_allclose(gen.sqrtm_psd(cov),
+                             np.real(scipy.linalg.sqrtm(cov)), rtol=0,
+                             atol=_root_tolerance(cov))
+
+
+def test_psd_root_check_rejects_wrong_roots():
+  """The check above fails for plausible wrong answers: a Cholesky factor
+  (L L^T = cov but L is not symmetric), a root that drops the smallest
+  eigenvalue of a full-rank matrix, the matrix itself, and the true root
+  scaled by 1 + 1e-3."""
+  rng = np.random.default_rng(2)
+  cov = _random_cov(rng, 8)
+  values, vectors = np.linalg.eigh(cov)
+  truncated = (vectors[:, 1:] * np.sqrt(values[1:])) @ vectors[:, 1:].T
+  wrong = {
+      "cholesky": np.linalg.cholesky(cov),
+      "drops smallest eigenvalue": truncated,
+      "scaled": (1 + 1e-3) * _float64_root(cov),
+      "square instead of root": cov,
+  }
+  for name, root in wrong.items():
+    with pytest.raises(AssertionError):
+      _assert_is_psd_root(root, cov)
+      pytest.fail(f"{name} passed as a PSD square root")
 
 
 def test_frechet_distance_matches_scipy_formula():

@@ -4,13 +4,16 @@ host-filled State (no XLA compile of `init`), fast-compiling jit."""
 from __future__ import annotations
 
 import functools
+from unittest import mock
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from configs import common
 from rsjax.systems import base
+from rsjax.train import mesh as mesh_lib
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0,
                 "xla_llvm_disable_expensive_passes": True}
@@ -101,3 +104,65 @@ def assert_trees_close(a, b, atol, rtol=0.0):
   for (path, x), y in zip(flat_a, flat_b):
     np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=rtol,
                                err_msg=jax.tree_util.keystr(path))
+
+
+SGD_LR = 0.1
+# Parameters are O(1) (see _fill): float32 rounding of p - lr g is an ulp of p
+# (1.2e-7 at |p| ~ 1), hence STEP_ATOL. A sharded step sums each gradient in
+# another order (per device, then across devices); the difference of two
+# orders of n terms is at most about n eps sum|terms| (8192 pixels: 1e-3 of
+# the sum) and typically sqrt(n) eps (1e-5): STEP_RTOL of the leaf's largest
+# update lies between. A wrong reduction (a missing all-reduce, a gradient
+# from one device's eighth of the batch) changes the step by O(1) of itself.
+# Statistics (BatchNorm, EMA) are means of O(1) values; losses are per-pixel
+# means: rtol 1e-5.
+STEP_ATOL = 1e-6
+STEP_RTOL = 1e-4
+
+
+def sgd_system(config):
+  """The system with plain SGD (lr SGD_LR) in place of every Adam.
+
+  Two steps that differ only in summation order (sharded or not) must agree
+  to float precision; Adam's first update is lr * g / (|g| + 1e-8), which
+  turns a round-off gradient (a bias that a normalization cancels) into a
+  full step of either sign, so such comparisons run SGD, whose update is
+  linear in the gradient."""
+  with mock.patch.object(base, "adam", lambda *_: optax.sgd(SGD_LR)):
+    return base.get_system(config)
+
+
+def assert_sharded_step_equals_single(system, state, batch, devices):
+  """One train step on one device and the same step with the batch split over
+  the 8-device data mesh agree: every State part and every metric. Returns the
+  single-device (state, metrics)."""
+  step = fast_jit(system.train_step)
+  single_state, single_metrics = step(jax.device_put(state, devices[0]),
+                                      jax.device_put(batch, devices[0]))
+  mesh = mesh_lib.make_mesh((("data", -1), ("fsdp", 1)))
+  sharded_batch = jax.device_put(batch, mesh_lib.batch_sharding(mesh))
+  for value in jax.tree.leaves(sharded_batch):
+    assert len(value.sharding.device_set) == len(devices)
+  sharded_state, sharded_metrics = step(
+      jax.device_put(state, mesh_lib.replicated(mesh)), sharded_batch)
+  for name in ("params", "ema_params"):
+    _assert_updates_close(getattr(state, name), getattr(single_state, name),
+                          getattr(sharded_state, name))
+  for name in ("batch_stats", "opt_state"):
+    assert_trees_close(getattr(single_state, name),
+                       getattr(sharded_state, name), atol=STEP_ATOL)
+  assert_trees_close(single_metrics, sharded_metrics, atol=1e-5, rtol=1e-5)
+  return single_state, single_metrics
+
+
+def _assert_updates_close(before, single, sharded):
+  """Leaf by leaf: |single - sharded| <= STEP_ATOL + STEP_RTOL * the leaf's
+  largest update |single - before|."""
+  leaves = jax.tree_util.tree_leaves_with_path(single)
+  assert len(leaves) == len(jax.tree.leaves(sharded))
+  for (path, a), b, old in zip(leaves, jax.tree.leaves(sharded),
+                               jax.tree.leaves(before)):
+    a, b, old = np.asarray(a), np.asarray(b), np.asarray(old)
+    np.testing.assert_allclose(
+        a, b, rtol=0, atol=STEP_ATOL + STEP_RTOL * np.abs(a - old).max(),
+        err_msg=jax.tree_util.keystr(path))

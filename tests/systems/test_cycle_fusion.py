@@ -18,9 +18,9 @@ from rsjax import metrics
 from rsjax.systems import base
 from rsjax.systems import fusion_scores
 from rsjax.systems import resize_branch
-from rsjax.train import mesh as mesh_lib
 from rsjax.train import trainer
-from system_checks import KEY, assert_trees_close, fast_jit, host_state
+from system_checks import (KEY, assert_sharded_step_equals_single, fast_jit,
+                           host_state, sgd_system)
 
 TILE, BATCH = 32, 8
 SCALARS = {"g_loss", "g_adv_forward", "g_adv_backward", "g_l1", "g_cloud_l1",
@@ -70,20 +70,11 @@ def hsts_cloudy():
   return system, step, host_state(system, fusion_batch(0))
 
 
-def test_sharded_step_equals_single_device_step(hsts_cloudy, devices):
-  system, step, state = hsts_cloudy
-  batch = fusion_batch(1)
-  single_state, single_metrics = step(jax.device_put(state, devices[0]),
-                                      jax.device_put(batch, devices[0]))
-  mesh = mesh_lib.make_mesh((("data", -1), ("fsdp", 1)))
-  sharded_batch = jax.device_put(batch, mesh_lib.batch_sharding(mesh))
-  assert len(sharded_batch["s2_t2"].sharding.device_set) == 8
-  sharded_state, sharded_metrics = fast_jit(system.train_step)(
-      jax.device_put(state, mesh_lib.replicated(mesh)), sharded_batch)
-  for name in ("params", "batch_stats", "opt_state"):
-    assert_trees_close(getattr(single_state, name), getattr(sharded_state, name),
-                       atol=2e-5)
-  assert_trees_close(single_metrics, sharded_metrics, atol=1e-4, rtol=1e-5)
+def test_sharded_step_equals_single_device_step(devices):
+  system = sgd_system(tiny_config())
+  state = host_state(system, fusion_batch(0))
+  single_state, single_metrics = assert_sharded_step_equals_single(
+      system, state, fusion_batch(1), devices)
   assert set(single_metrics) == SCALARS
   # Every network moved, and the clouds gave the masked term a value.
   for name in state.params:
