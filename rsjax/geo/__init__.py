@@ -8,6 +8,8 @@ The modules, one idea each (import the one you need, this package imports none):
   terrain   slope, aspect and hillshade (Horn's 3x3 method, gdaldem's formulas).
   sar       Sentinel-1 sigma0 in linear units <-> dB, clipping and normalization.
   tiles     grid tiling, nodata filtering and spatially blocked splits.
+  scene     the one reader of a scene folder: find its sources, align them
+            on one grid, read windows in physical units (SAR dB, terrain).
   clouds    synthetic cloud masks and cloudy optical images, in JAX.
   synthetic a multi-source synthetic world written as real GeoTIFFs.
 """

@@ -1,0 +1,322 @@
+"""The one reader of a scene folder: its source rasters on one grid, by window.
+
+The rs_multisource dataset builder reads its tiles with it and full-scene
+inference (`rsjax.eval.inference`) reads its windows with it, so a tile of
+the dataset and a window of inference are the same pixels. What only one of
+them does (the builder's tiling, nodata filter and splits; inference's
+sliding windows and batching) stays with that consumer.
+
+A scene is a folder holding one GeoTIFF per source, of any size, CRS and
+resolution, each found by a file-name glob (`DEFAULT_PATTERNS`:
+'<source>.tif'); `SOURCE_SPECS` says what each holds:
+
+  s2, s2_cloudy, s2_t2, s2_coarse  optical, 4 bands (B2, B3, B4, B8) in DN
+  s1, s1_t2                        SAR, 2 bands (VV, VH), linear sigma0 or dB
+  lulc, lulc_t2                    land cover labels, 1 band, class 0..8
+  cloud_mask                       1 band, 0 clear, 1 cloud, 2 shadow
+  dem                              elevation in metres, 1 band (EPSG:4326 ok)
+
+`find_sources` finds the sources a consumer needs in a folder (or a list of
+files) and checks each file before anything is read (one match, readable,
+georeferenced, expected band count); a `SceneError` names every missing or
+broken file at once.
+
+`SceneReader` aligns the sources onto one `rsjax.geo.align.ReferenceGrid`
+(by default the CRS and pixel lattice of the finest source, S2 first, see
+`GRID_PREFERENCE`; or a given CRS / resolution / grid) and reads any window of
+it in physical units:
+
+- optical: reflectance = DN * `s2_scale`, bilinear resampling;
+- SAR: dB (`rsjax.geo.sar.to_db` of linear sigma0, or kept if already dB);
+- labels and cloud_mask: uint8, nearest resampling; values outside
+  [0, class limit) count as nodata;
+- dem: elevation (m), slope (deg), aspect (deg), hillshade ([0, 1];
+  `rsjax.geo.terrain`) computed on the metric grid over the window grown by a
+  one-pixel halo, so a window's border pixels see their real neighbours
+  (adjacent windows agree; no edge replication), and a DEM pixel is valid
+  only if its whole 3x3 neighbourhood is;
+- valid: True where every source has data.
+
+Pixels where a source has no data hold 0 in that source's array.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fnmatch
+import os
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from rasterio.windows import Window
+
+from rsjax.geo import align, io, sar, terrain
+
+NUM_LULC_CLASSES = 9          # Dynamic World: water ... snow_and_ice
+NUM_CLOUD_MASK_VALUES = 3     # 0 clear, 1 cloud, 2 shadow
+
+
+@dataclasses.dataclass(frozen=True)
+class SourceSpec:
+  """What a source file holds and how it is turned into a feature."""
+  bands: int
+  kind: str  # 'optical', 'sar', 'labels', 'cloud_mask' or 'dem'
+
+  @property
+  def categorical(self) -> bool:
+    """Class values: nearest resampling, uint8, out-of-range is nodata."""
+    return self.kind in ("labels", "cloud_mask")
+
+  @property
+  def class_limit(self) -> int | None:
+    """Valid values of a categorical source are [0, class_limit)."""
+    return {"labels": NUM_LULC_CLASSES,
+            "cloud_mask": NUM_CLOUD_MASK_VALUES}.get(self.kind)
+
+
+SOURCE_SPECS: Mapping[str, SourceSpec] = {
+    "s2": SourceSpec(4, "optical"),
+    "s1": SourceSpec(2, "sar"),
+    "lulc": SourceSpec(1, "labels"),
+    "dem": SourceSpec(1, "dem"),
+    "s2_cloudy": SourceSpec(4, "optical"),
+    "cloud_mask": SourceSpec(1, "cloud_mask"),
+    "s2_t2": SourceSpec(4, "optical"),
+    "s1_t2": SourceSpec(2, "sar"),
+    "lulc_t2": SourceSpec(1, "labels"),
+    "s2_coarse": SourceSpec(4, "optical"),
+}
+DEFAULT_PATTERNS: Mapping[str, str] = {
+    name: f"{name}.tif" for name in SOURCE_SPECS}
+# Which source defines the grid when none is given: fine optical-grid rasters
+# first, the (often geographic) DEM and coarse images last.
+GRID_PREFERENCE = ("s2", "s2_cloudy", "s2_t2", "lulc", "lulc_t2", "cloud_mask",
+                   "s1", "s1_t2", "s2_coarse", "dem")
+# What `SceneReader.read` returns besides the sources (not a file).
+DERIVED_FIELDS = ("valid",)
+
+
+class SceneError(ValueError):
+  """A scene does not hold the sources asked for.
+
+  Attributes:
+    problems: one line per missing, ambiguous or broken source file.
+  """
+
+  def __init__(self, message: str, problems: Sequence[str] = ()):
+    super().__init__(message)
+    self.problems = tuple(problems)
+
+
+def _scene_files(scene: str | os.PathLike | Sequence[str | os.PathLike]
+                 ) -> tuple[str, list[str]]:
+  """(description, file paths) of a scene folder or an explicit file list."""
+  if isinstance(scene, (str, os.PathLike)):
+    scene = os.fspath(scene)
+    if "," in scene and not os.path.exists(scene):
+      scene = [part for part in scene.split(",") if part]
+    elif os.path.isdir(scene):
+      files = sorted(entry.path for entry in os.scandir(scene)
+                     if entry.is_file() and not entry.name.startswith("."))
+      return scene, files
+    else:
+      scene = [scene]
+  files = [os.fspath(path) for path in scene]
+  missing = [path for path in files if not os.path.isfile(path)]
+  if missing:
+    raise SceneError(f"scene: no such file(s) {missing}; give a scene "
+                     "folder or a comma-separated list of GeoTIFFs.")
+  return "the files " + ", ".join(files), files
+
+
+def _match(where: str, files: Sequence[str], name: str,
+           pattern: str) -> tuple[str | None, str | None]:
+  """(path, None) for exactly one file matching `pattern`, else (None, why)."""
+  matches = [f for f in files if fnmatch.fnmatch(os.path.basename(f), pattern)]
+  if len(matches) == 1:
+    return matches[0], None
+  if not matches:
+    return None, f"{where}: no file for source {name!r} (pattern {pattern!r})"
+  return None, (f"{where}: {len(matches)} files match source {name!r} "
+                f"(pattern {pattern!r}): "
+                f"{[os.path.basename(f) for f in matches]}; make the pattern "
+                "specific")
+
+
+def find_sources(scene, names: Sequence[str], *,
+                 patterns: Mapping[str, str] | None = None,
+                 overrides: Mapping[str, str] | None = None,
+                 hint: str = "") -> dict[str, str]:
+  """{source name: path} of every source in `names`, each file checked.
+
+  Args:
+    scene: a scene folder, a list of GeoTIFF paths or a comma-separated
+      string of them (matched by file name), or None when `overrides` gives
+      every source.
+    names: the sources needed, keys of `SOURCE_SPECS`.
+    patterns: {source name: file-name glob}; `DEFAULT_PATTERNS` for the rest.
+    overrides: {source name: path}, taking precedence over the scene.
+    hint: appended to the error message (e.g. how to give a file directly).
+
+  Raises:
+    SceneError: an unknown source name, or any source with a missing,
+      ambiguous, unreadable, ungeoreferenced or wrongly banded file; the
+      message names every problem (folder, source, pattern or file) and
+      `SceneError.problems` lists them.
+  """
+  patterns = {**DEFAULT_PATTERNS, **(patterns or {})}
+  overrides = dict(overrides or {})
+  unknown = sorted((set(names) | set(overrides)) - set(SOURCE_SPECS))
+  if unknown:
+    message = (f"unknown source(s) {unknown}; scene sources are "
+               f"{sorted(SOURCE_SPECS)}.")
+    raise SceneError(message, [message])
+  where, files = ("no scene", []) if scene is None else _scene_files(scene)
+  paths, problems = {}, []
+  for name in names:
+    if name in overrides:
+      path = os.fspath(overrides[name])
+    else:
+      path, problem = _match(where, files, name, patterns[name])
+      if problem:
+        problems.append(problem)
+        continue
+    try:
+      io.open_raster(path, expected_bands=SOURCE_SPECS[name].bands).close()
+    except (OSError, io.RasterError) as error:
+      problems.append(f"source {name!r}: {error}")
+      continue
+    paths[name] = path
+  if problems:
+    raise SceneError(
+        f"{len(problems)} problem(s) with the sources of {where}"
+        + (f" ({hint})" if hint else "") + ":\n  " + "\n  ".join(problems),
+        problems)
+  return paths
+
+
+def _erode3(mask: np.ndarray) -> np.ndarray:
+  """True where the whole 3x3 neighbourhood is True; shape shrinks by 2."""
+  rows, cols = mask.shape[0] - 2, mask.shape[1] - 2
+  out = np.ones((rows, cols), bool)
+  for dr in range(3):
+    for dc in range(3):
+      out &= mask[dr:dr + rows, dc:dc + cols]
+  return out
+
+
+class SceneReader:
+  """Windows of a scene's sources on one reference grid.
+
+  Use as a context manager: the files stay open between windows.
+
+  Attributes:
+    sources: {source name: `align.Source`}, in the order of `paths`.
+    grid: the `align.ReferenceGrid` every window is read on.
+  """
+
+  def __init__(self, paths: Mapping[str, str], *,
+               grid: align.ReferenceGrid | None = None, crs=None,
+               resolution: float = 10.0, s2_scale: float = 1e-4,
+               s1_units: str = "linear"):
+    """Opens the sources (e.g. `find_sources`'s result).
+
+    Args:
+      paths: {source name: GeoTIFF path}, names from `SOURCE_SPECS`.
+      grid: the grid to read on; by default the grid of the first source in
+        `GRID_PREFERENCE` order (its CRS unless `crs` is given, its pixel
+        lattice, `resolution`), over the common extent of all sources.
+      crs, resolution: the default grid's CRS and pixel size.
+      s2_scale: reflectance per DN of the optical sources.
+      s1_units: 'linear' (sigma0, converted to dB) or 'db' (kept).
+    """
+    if s1_units not in ("linear", "db"):
+      raise ValueError(f"s1_units must be 'linear' or 'db', got "
+                       f"{s1_units!r}.")
+    if not paths:
+      raise SceneError("no source to read.")
+    unknown = sorted(set(paths) - set(SOURCE_SPECS))
+    if unknown:
+      raise SceneError(f"unknown source(s) {unknown}; scene sources are "
+                       f"{sorted(SOURCE_SPECS)}.")
+    self.s2_scale = float(s2_scale)
+    self.s1_units = s1_units
+    self.sources = {
+        name: align.Source(path, name=name,
+                           categorical=SOURCE_SPECS[name].categorical,
+                           expected_bands=SOURCE_SPECS[name].bands)
+        for name, path in paths.items()}
+    if grid is None:
+      ordered = sorted(self.sources, key=GRID_PREFERENCE.index)
+      grid = align.reference_grid([self.sources[n] for n in ordered],
+                                  crs=crs, resolution=resolution)
+    self.grid = grid
+    self._datasets = {}
+    try:
+      for name, source in self.sources.items():
+        self._datasets[name] = io.open_raster(
+            source.path, expected_bands=source.expected_bands)
+    except Exception:
+      self.close()
+      raise
+
+  def close(self) -> None:
+    for dataset in self._datasets.values():
+      dataset.close()
+    self._datasets = {}
+
+  def __enter__(self) -> SceneReader:
+    return self
+
+  def __exit__(self, *exc_info) -> None:
+    self.close()
+
+  def _align(self, name: str, window: Window) -> align.AlignedArray:
+    return align.align_window(self._datasets[name], self.sources[name],
+                              self.grid, window, allow_empty=True)
+
+  def _dem(self, name: str, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    halo = Window(window.col_off - 1, window.row_off - 1, window.width + 2,
+                  window.height + 2)
+    aligned = self._align(name, halo)
+    elevation = aligned.data[0].astype(np.float32)
+    res = self.grid.res
+    channels = [elevation, terrain.slope(elevation, res=res),
+                terrain.aspect(elevation, res=res),
+                terrain.hillshade(elevation, res=res)]
+    data = np.stack([c[1:-1, 1:-1] for c in channels], axis=-1)
+    return data.astype(np.float32), _erode3(aligned.valid)
+
+  def read(self, window: Window) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """({source name: array}, valid) on one window of the grid.
+
+    Arrays are (rows, cols, channels) float32 for images and (rows, cols)
+    uint8 for labels and masks; `valid` is (rows, cols) bool, True where every
+    source has data. The window may reach past the grid (nodata there).
+    """
+    window = Window(int(window.col_off), int(window.row_off),
+                    int(window.width), int(window.height))
+    arrays, valid = {}, np.ones((window.height, window.width), bool)
+    for name in self.sources:
+      spec = SOURCE_SPECS[name]
+      if spec.kind == "dem":
+        data, source_valid = self._dem(name, window)
+      else:
+        aligned = self._align(name, window)
+        source_valid = aligned.valid
+        if spec.categorical:
+          values = aligned.data[0]
+          source_valid = source_valid & (values >= 0) & (
+              values < spec.class_limit)
+          data = np.where(source_valid, values, 0).astype(np.uint8)
+        elif spec.kind == "optical":
+          data = np.moveaxis(aligned.data, 0, -1) * np.float32(self.s2_scale)
+        else:
+          data = np.moveaxis(aligned.data, 0, -1)
+          if self.s1_units == "linear":
+            data = sar.to_db(data)
+      if data.ndim == 3:
+        data = np.where(source_valid[..., None], data, 0).astype(np.float32)
+      arrays[name] = data
+      valid &= source_valid
+    return arrays, valid
