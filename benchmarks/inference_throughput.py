@@ -92,12 +92,13 @@ def make_workdir(config_spec: str, workdir: str, window: int) -> None:
 def child(args) -> None:
   """One inference run; prints a JSON line of its numbers."""
   import jax  # pylint: disable=g-import-not-at-top
-  from rsjax.eval import inference, predictor as predictor_lib, scene_reader  # pylint: disable=g-import-not-at-top
+  from rsjax.eval import inference, predictor as predictor_lib  # pylint: disable=g-import-not-at-top
+  from rsjax.geo import scene as scene_lib  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   run = predictor_lib.load_predictor(args.workdir, window=args.window,
                                      batch_size=args.batch)
-  paths = scene_reader.find_sources(args.child_scene, list(run.fields))
-  with scene_reader.SceneInputs(paths) as inputs:
+  paths = scene_lib.find_sources(args.child_scene, list(run.fields))
+  with scene_lib.SceneReader(paths) as inputs:
     zeros = predictor_lib.example_batch(run.fields, args.window, args.batch,
                                         None)
     jax.block_until_ready(run(zeros))                 # compile

@@ -2,9 +2,10 @@
 
     python -m launch.infer --workdir W --scene scene_dir --output out.tif
 
-  scene GeoTIFFs (any size, CRS, resolution; `scene_reader.find_sources`)
-  -> aligned on one reference grid, derived like the dataset builder derives
-     its tiles (SAR dB, DEM terrain with a halo; `scene_reader.SceneInputs`)
+  scene GeoTIFFs (any size, CRS, resolution; `rsjax.geo.scene.find_sources`)
+  -> aligned on one reference grid and derived as the dataset builder's
+     tiles are, by the same reader (SAR dB, DEM terrain with a halo;
+     `rsjax.geo.scene.SceneReader`)
   -> overlapping T x T windows (`windows.WindowGrid`), a fixed batch of them
      per device call (the last batch padded), normalized, `predict`ed and
      turned back into physical units on device (`predictor.Predictor`)
@@ -42,8 +43,8 @@ from rasterio.windows import Window
 
 from rsjax.eval import cog_writer
 from rsjax.eval import predictor as predictor_lib
-from rsjax.eval import scene_reader
 from rsjax.eval import windows as windows_lib
+from rsjax.geo import scene as scene_lib
 
 COMPOSITE_INPUT = "s2_cloudy"
 CLOUD_MASK = "cloud_mask"
@@ -106,7 +107,7 @@ def check_composite(fields: Sequence[str], spec) -> None:
         f"predicts {spec.field!r}.")
 
 
-def _read_batch(inputs: scene_reader.SceneInputs, origins, window: int,
+def _read_batch(inputs: scene_lib.SceneReader, origins, window: int,
                 batch_size: int, fields: Sequence[str]):
   """({field: (batch_size, T, T, ...)}, [(T, T) valid], [{field: window}]).
 
@@ -135,7 +136,7 @@ def _read_batch(inputs: scene_reader.SceneInputs, origins, window: int,
   return batch, valids, arrays
 
 
-def predict_scene(predictor, inputs: scene_reader.SceneInputs,
+def predict_scene(predictor, inputs: scene_lib.SceneReader,
                   output: str | os.PathLike, *, window: int = 256,
                   overlap: int = 64, batch_size: int = 8,
                   composite: bool = False, progress: bool = True,
@@ -153,13 +154,13 @@ def predict_scene(predictor, inputs: scene_reader.SceneInputs,
   spec = predictor.spec
   fields = tuple(predictor.fields)
   read_fields = tuple(f for f in fields if f not in
-                      scene_reader.DERIVED_FIELDS)
+                      scene_lib.DERIVED_FIELDS)
   if composite:
     check_composite(fields, spec)
     read_fields += (CLOUD_MASK,)
   missing = sorted(set(read_fields) - set(inputs.sources))
   if missing:
-    raise scene_reader.SceneError(f"the scene inputs lack {missing}.")
+    raise scene_lib.SceneError(f"the scene inputs lack {missing}.")
   cog_writer.check_output_path(output)
   grid = inputs.grid
   window_grid = windows_lib.WindowGrid(grid.height, grid.width, window,
@@ -226,8 +227,8 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
 
   Args:
     workdir: a training workdir (config.json + checkpoints).
-    scene: a scene folder or GeoTIFF paths (see `scene_reader.find_sources`);
-      None if `sources` names every file.
+    scene: a scene folder or GeoTIFF paths (see
+      `rsjax.geo.scene.find_sources`); None if `sources` names every file.
     output: the COG to write (replaced atomically when complete).
     window, overlap, batch_size: the sliding windows and how many per call.
     composite: cloud removal: keep the clear pixels of the cloudy input.
@@ -243,11 +244,13 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
 
   def find_scene_sources(system, spec):
     names = [f for f in system.predict_fields
-             if f not in scene_reader.DERIVED_FIELDS]
+             if f not in scene_lib.DERIVED_FIELDS]
     if composite:
       check_composite(system.predict_fields, spec)
       names.append(CLOUD_MASK)
-    paths.update(scene_reader.find_sources(scene, names, overrides=sources))
+    paths.update(scene_lib.find_sources(
+        scene, names, overrides=sources,
+        hint="pass --source NAME=PATH for a file kept elsewhere"))
 
   predictor = predictor_lib.load_predictor(
       workdir, window=window, batch_size=batch_size,
@@ -258,8 +261,8 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
           "rsjax_output_field": predictor.spec.field}
   if predictor.spec.kind == "reflectance":
     tags["scale_factor"] = str(1.0 / predictor_lib.REFLECTANCE_SCALE)
-  with scene_reader.SceneInputs(paths, crs=crs, resolution=resolution,
-                                s2_scale=s2_scale, s1_units=s1_units) as inputs:
+  with scene_lib.SceneReader(paths, crs=crs, resolution=resolution,
+                             s2_scale=s2_scale, s1_units=s1_units) as inputs:
     logging.info("grid %s, %dx%d pixels of %s; %s", inputs.grid.crs,
                  inputs.grid.width, inputs.grid.height, inputs.grid.res,
                  {name: os.path.basename(p) for name, p in paths.items()})

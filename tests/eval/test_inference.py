@@ -26,8 +26,9 @@ import pytest
 import rasterio
 
 from rsjax.data import normalize
-from rsjax.eval import inference, predictor as predictor_lib, scene_reader
+from rsjax.eval import inference, predictor as predictor_lib
 from rsjax.geo import align, synthetic
+from rsjax.geo import scene as scene_lib
 from rsjax.train import trainer
 from tiny_configs import memory_config
 
@@ -63,7 +64,7 @@ def _predictor(system):
 def _run(system, paths, output, grid=None, **kwargs):
   options = dict(window=32, overlap=8, batch_size=4, progress=False)
   options.update(kwargs)
-  with scene_reader.SceneInputs(paths, grid=grid) as inputs:
+  with scene_lib.SceneReader(paths, grid=grid) as inputs:
     return inference.predict_scene(_predictor(system), inputs, output,
                                    **options)
 
@@ -170,7 +171,7 @@ def test_host_memory_does_not_grow_with_the_scene(scene, tmp_path):
   peaks, rows_held = [], []
   for height in (48, 48, 192):       # the first run compiles
     grid = align.ReferenceGrid(base.crs, transform, width=96, height=height)
-    with scene_reader.SceneInputs({"s2": scene["s2"]}, grid=grid) as inputs:
+    with scene_lib.SceneReader({"s2": scene["s2"]}, grid=grid) as inputs:
       tracemalloc.start()
       stats = inference.predict_scene(
           predictor, inputs, str(tmp_path / f"{height}.tif"), window=32,
@@ -198,7 +199,7 @@ def test_interrupted_run_leaves_no_complete_looking_file(scene, tmp_path):
     return predictor(batch)
 
   interrupted.fields, interrupted.spec = predictor.fields, predictor.spec
-  with scene_reader.SceneInputs({"s2": scene["s2"]}) as inputs, \
+  with scene_lib.SceneReader({"s2": scene["s2"]}) as inputs, \
       pytest.raises(KeyboardInterrupt):
     inference.predict_scene(interrupted, inputs, str(output), window=32,
                             overlap=8, batch_size=2, progress=False)
@@ -311,7 +312,7 @@ def test_bad_input_fails_before_any_file_is_written(
   kwargs = dict(scene=utm34_scene, window=64, overlap=16, progress=False)
   if case == "missing_source":
     kwargs["scene"] = _copy_without(utm34_scene, str(tmp_path / "s"), "dem")
-    error, match = scene_reader.SceneError, r"source 'dem'.*'dem\.tif'"
+    error, match = scene_lib.SceneError, r"source 'dem'.*'dem\.tif'"
   elif case == "other_system":
     kwargs["expect_system"] = "cloud_removal"
     error, match = ValueError, "'paired_gan' run, but --system 'cloud_removal'"
