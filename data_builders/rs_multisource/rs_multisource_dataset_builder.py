@@ -1,7 +1,7 @@
 """rs_multisource: registered Sentinel-2 / Sentinel-1 / LULC / DEM tiles.
 
 The dataset of the multi-source generation papers: for each tile of a scene,
-every source resampled onto the Sentinel-2 10 m grid (`rsjax.geo.align`), SAR
+every source resampled onto the Sentinel-2 10 m grid (`rsjax.geo.scene`), SAR
 in dB, terrain derivatives of the DEM, tiles with too much nodata dropped, and
 a spatially blocked 7:2:1 train/validation/test split.
 
@@ -47,6 +47,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 
+from rsjax.geo import scene as geo_scene
 from rsjax.geo import tiles as geo_tiles
 
 from . import scenes as scenes_lib
@@ -105,7 +106,7 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
     s1_units: 'linear' (sigma0, converted to dB) or 'db' (kept).
     optional: feature groups to include: 'clouds', 'second_date', 'coarse'.
     patterns: {source name: file-name glob in a scene folder}; sources left
-      out keep `scenes.DEFAULT_PATTERNS` ('<name>.tif').
+      out keep `rsjax.geo.scene.DEFAULT_PATTERNS` ('<name>.tif').
     num_scenes, scene_size, scene_options: synthetic only: how many scenes,
       their size in pixels, and keyword arguments for `make_scene`.
   """
@@ -133,10 +134,10 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
       raise ValueError(f"config {self.name!r}: s1_units must be 'linear' or "
                        f"'db', got {self.s1_units!r}.")
     scenes_lib.source_names(self.optional)  # Raises for unknown groups.
-    unknown = sorted(set(self.patterns) - set(scenes_lib.SOURCE_SPECS))
+    unknown = sorted(set(self.patterns) - set(geo_scene.SOURCE_SPECS))
     if unknown:
       raise ValueError(f"config {self.name!r}: patterns for unknown sources "
-                       f"{unknown}; valid: {sorted(scenes_lib.SOURCE_SPECS)}.")
+                       f"{unknown}; valid: {sorted(geo_scene.SOURCE_SPECS)}.")
     if self.source == "synthetic" and (self.num_scenes < 1
                                        or self.scene_size < self.tile_size):
       raise ValueError(f"config {self.name!r}: a synthetic config needs "
@@ -148,7 +149,7 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
 
   @property
   def all_patterns(self) -> dict[str, str]:
-    return {**scenes_lib.DEFAULT_PATTERNS, **self.patterns}
+    return {**geo_scene.DEFAULT_PATTERNS, **self.patterns}
 
 
 _SYNTHETIC_ALL = ("clouds", "second_date", "coarse")
@@ -183,7 +184,7 @@ def features_dict(config: RsMultisourceConfig) -> tfds.features.FeaturesDict:
   raw = tfds.features.Encoding.BYTES
   specs = {"valid": tensor(None, np.uint8)}
   for name in config.sources:
-    spec = scenes_lib.SOURCE_SPECS[name]
+    spec = geo_scene.SOURCE_SPECS[name]
     if spec.kind == "dem":
       specs[name] = tensor(4, np.float32, raw)
     elif spec.categorical:
@@ -250,7 +251,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     kept = {scene.scene_id: self._kept_tiles(scene) for scene in scenes}
     total = sum(len(tiles) for tiles in kept.values())
     if total == 0:
-      raise scenes_lib.SceneError(
+      raise geo_scene.SceneError(
           f"no tile of {config.tile_size} px with at most "
           f"{config.max_nodata_fraction:.0%} nodata in the scenes under {root}.")
     block_size = config.block_size or 2 * config.tile_size
@@ -261,11 +262,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         [(by_id[scene_id], tiles) for scene_id, tiles in plan[split]])
             for split in SPLITS}
 
-  def _reader(self, scene) -> scenes_lib.SceneReader:
+  def _reader(self, scene) -> geo_scene.SceneReader:
     config = self.builder_config
-    return scenes_lib.SceneReader(scene, resolution=config.resolution,
-                                  s2_scale=config.s2_scale,
-                                  s1_units=config.s1_units)
+    return geo_scene.SceneReader(scene.paths, resolution=config.resolution,
+                                 s2_scale=config.s2_scale,
+                                 s1_units=config.s1_units)
 
   def _kept_tiles(self, scene) -> list[geo_tiles.Tile]:
     """The tiles of a scene with little enough nodata (a first, reading pass)."""
@@ -274,7 +275,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       kept = []
       for tile in geo_tiles.grid_tiles(reader.grid, tile_size=config.tile_size,
                                        stride=config.stride):
-        _, valid = reader.read_tile(tile.window)
+        _, valid = reader.read(tile.window)
         if 1.0 - valid.mean() <= config.max_nodata_fraction:
           kept.append(tile)
     return kept
@@ -284,7 +285,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       with self._reader(scene) as reader:
         crs = reader.grid.crs.to_wkt()
         for tile in tiles:
-          arrays, valid = reader.read_tile(tile.window)
+          arrays, valid = reader.read(tile.window)
           example = dict(arrays, valid=valid.astype(np.uint8),
                          scene_id=scene.scene_id, crs=crs,
                          transform=np.asarray(tuple(tile.transform)[:6],

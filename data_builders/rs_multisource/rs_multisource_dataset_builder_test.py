@@ -21,7 +21,7 @@ from rasterio.windows import Window
 from data_builders.rs_multisource import rs_multisource_dataset_builder as rsms
 from data_builders.rs_multisource import scenes as scenes_lib
 from data_builders.rs_multisource import splits as splits_lib
-from rsjax.geo import align, terrain
+from rsjax.geo import scene as geo_scene
 
 DUMMY_DIR = pathlib.Path(__file__).resolve().parent / "dummy_data"
 GEOTIFF_TEST = dataclasses.replace(rsms.GEOTIFF, name="geotiff_test",
@@ -143,43 +143,12 @@ def test_geotiff_on_dummy_data(geotiff):
   example = next(e for e in examples if e["scene_id"] == b"scene_a"
                  and e["tile_row"] == 1 and e["tile_col"] == 2)
   scene = scenes_lib.find_scenes(DUMMY_DIR, scenes_lib.REQUIRED_SOURCES,
-                                 scenes_lib.DEFAULT_PATTERNS)[0]
-  with scenes_lib.SceneReader(scene) as reader:
+                                 geo_scene.DEFAULT_PATTERNS)[0]
+  with geo_scene.SceneReader(scene.paths) as reader:
     expected = reader.grid.window_transform(Window(64, 32, 32, 32))
   np.testing.assert_array_equal(example["transform"], tuple(expected)[:6])
   assert -35 < example["s1"].mean() < 5  # dB, not linear power.
   assert 0 < example["s2"].mean() < 1    # Reflectance, not DN.
-
-
-def test_dem_derivatives_see_real_neighbours():
-  scene = scenes_lib.Scene("scene_a", {
-      n: str(DUMMY_DIR / "scene_a" / f"{n}.tif")
-      for n in scenes_lib.REQUIRED_SOURCES})
-  with scenes_lib.SceneReader(scene) as reader:
-    arrays, valid = reader.read_tile(Window(32, 32, 32, 32))
-    big = align.read_aligned(align.Source(scene.paths["dem"]), reader.grid,
-                             Window(0, 0, 96, 96))
-  elevation = big.data[0]
-  res = reader.grid.res
-  reference = np.stack([
-      elevation, terrain.slope(elevation, res=res),
-      terrain.aspect(elevation, res=res),
-      terrain.hillshade(elevation, res=res)], axis=-1)[32:64, 32:64]
-  assert valid.all()
-  dem = arrays["dem"]
-  # Window-wise and full-grid warps differ by GDAL's approximate transformer
-  # (millimetres of elevation); aspect only means something on slopes.
-  np.testing.assert_allclose(dem[..., 0], reference[..., 0], atol=0.05)
-  np.testing.assert_allclose(dem[..., 1], reference[..., 1], atol=0.05)
-  np.testing.assert_allclose(dem[..., 3], reference[..., 3], atol=1e-3)
-  steep = reference[..., 1] > 5
-  np.testing.assert_allclose(dem[..., 2][steep], reference[..., 2][steep],
-                             atol=0.5)
-  # Edge replication of the tile alone would be wrong on its border.
-  replicated = terrain.slope(dem[..., 0], res=res)
-  border = np.ones((32, 32), bool)
-  border[1:-1, 1:-1] = False
-  assert np.abs(replicated - reference[..., 1])[border].max() > 1.0
 
 
 def _scene_copy(tmp_path):
@@ -216,7 +185,7 @@ def test_bad_manual_dir_fails_clearly(tmp_path, damage, expected):
 
 def test_failed_build_leaves_no_dataset_and_rebuild_works(tmp_path,
                                                           monkeypatch):
-  original = scenes_lib.SceneReader.read_tile
+  original = geo_scene.SceneReader.read
   calls = {"n": 0}
 
   def crash_during_writing(self, window):
@@ -225,13 +194,12 @@ def test_failed_build_leaves_no_dataset_and_rebuild_works(tmp_path,
       raise OSError("disk vanished")
     return original(self, window)
 
-  monkeypatch.setattr(scenes_lib.SceneReader, "read_tile",
-                      crash_during_writing)
+  monkeypatch.setattr(geo_scene.SceneReader, "read", crash_during_writing)
   with pytest.raises(OSError, match="disk vanished"):
     _build(GEOTIFF_TEST, tmp_path, DUMMY_DIR)
   config_dir = tmp_path / "rs_multisource" / "geotiff_test"
   assert not list(config_dir.rglob("dataset_info.json"))
-  monkeypatch.setattr(scenes_lib.SceneReader, "read_tile", original)
+  monkeypatch.setattr(geo_scene.SceneReader, "read", original)
   builder = rsms.Builder(config=GEOTIFF_TEST, data_dir=str(tmp_path))
   assert not builder.is_prepared()
   builder = _build(GEOTIFF_TEST, tmp_path, DUMMY_DIR)
