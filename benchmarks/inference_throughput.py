@@ -69,10 +69,9 @@ class _PeakRss:
 def make_workdir(config_spec: str, workdir: str, window: int) -> None:
   """A workdir holding config.json and an (untrained) step-0 checkpoint."""
   from benchmarks.train_step import load_config  # pylint: disable=g-import-not-at-top
-  from rsjax.data import normalize  # pylint: disable=g-import-not-at-top
-  from rsjax.eval import predictor  # pylint: disable=g-import-not-at-top
-  from rsjax.systems import base  # pylint: disable=g-import-not-at-top
-  from rsjax.train import checkpoint, run_config, trainer  # pylint: disable=g-import-not-at-top
+  from rsjax.store import checkpoint, run_config  # pylint: disable=g-import-not-at-top
+  from rsjax.systems import base, trained  # pylint: disable=g-import-not-at-top
+  from rsjax.train import trainer  # pylint: disable=g-import-not-at-top
   config = load_config(config_spec)
   config.data.source = "memory"
   run = trainer.Trainer(config, workdir)
@@ -80,10 +79,9 @@ def make_workdir(config_spec: str, workdir: str, window: int) -> None:
     return
   system = base.get_system(config)
   names = sorted(set(config.data.fields) | set(system.predict_fields))
-  normalization = normalize.resolve_config(config.data.normalization)
-  batch = predictor.example_batch(names, window, config.data.batch_size,
-                                  normalization)
-  state, _ = run.initial_state(batch)
+  batch = trained.example_batch(names, window, config.data.batch_size,
+                                trained.normalization(config))
+  state, _ = run.restore_or_init(batch)
   checkpoint.save(run.manager, 0, state, force=True)
   run.manager.wait_until_finished()
   run_config.save(workdir, config)

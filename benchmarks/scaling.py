@@ -45,7 +45,7 @@ def main() -> None:
 
   import jax  # pylint: disable=import-outside-toplevel
   import train_step  # pylint: disable=import-outside-toplevel
-  from rsjax.train import mesh as mesh_lib  # pylint: disable=import-outside-toplevel
+  from rsjax import mesh as mesh_lib  # pylint: disable=import-outside-toplevel
 
   devices = jax.devices()
   counts = sorted({1, len(devices)})

@@ -27,9 +27,9 @@ import jax
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from rsjax import mesh as mesh_lib  # noqa: E402
 from rsjax.data import pipeline  # noqa: E402
 from rsjax.systems import base  # noqa: E402
-from rsjax.train import mesh as mesh_lib  # noqa: E402
 
 
 def load_config(spec: str):

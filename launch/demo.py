@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import time
@@ -28,7 +27,9 @@ import numpy as np
 from configs import rs_spade
 from data_builders import prepare
 from rsjax.data import pipeline
+from rsjax.store import atomic
 from rsjax.systems import paired_gan
+from rsjax.systems import trained
 from rsjax.train import trainer as trainer_lib
 
 
@@ -83,11 +84,9 @@ def write_report(workdir: str, config, scores: dict, seconds: dict) -> str:
             "Time (s): " + ", ".join(f"{k} {v:.0f}" for k, v in seconds.items()),
             "", "![samples](samples.png)", ""]
   path = os.path.join(workdir, "report.md")
-  with open(path + ".tmp", "w") as f:
-    f.write("\n".join(lines))
-  os.replace(path + ".tmp", path)
-  with open(os.path.join(workdir, "report.json"), "w") as f:
-    json.dump({"scores": scores, "seconds": seconds}, f, indent=2)
+  atomic.write_text(path, "\n".join(lines))
+  atomic.write_json(os.path.join(workdir, "report.json"),
+                    {"scores": scores, "seconds": seconds})
   return path
 
 
@@ -106,14 +105,10 @@ def run(workdir: str, *, data_dir: str | None = None, config=None) -> dict:
   seconds["training"] = time.time() - start
 
   start = time.time()
-  run_ = trainer_lib.Trainer(config, workdir)
-  first = pipeline.create_iterator(config.data, run_.mesh, train=False,
-                                   split="test")
-  state, _ = run_.initial_state(next(first))
-  first.close()
-  run_.compile_steps()
+  run_ = trained.load_run(workdir, config=config)
   samples = os.path.join(workdir, "samples.png")
-  scores = {"rs_spade": run_.evaluate(state, "test", samples_path=samples)}
+  scores = {"rs_spade": trainer_lib.evaluate(run_, "test",
+                                             samples_path=samples)}
   mean_image = mean_training_image(config, run_.mesh)
   scores["baseline"] = score_baseline(config, run_.mesh, mean_image, "test")
   seconds["evaluation"] = time.time() - start

@@ -26,9 +26,9 @@ def test_demo_trains_scores_and_reports(tmp_path, synthetic_tiny, devices):
 
 def test_baseline_scores_match_the_metrics_directly(synthetic_tiny, devices):
   """The mean-image baseline goes through the same scoring as the systems."""
+  from rsjax import mesh as mesh_lib
   from rsjax import metrics
   from rsjax.data import pipeline
-  from rsjax.train import mesh as mesh_lib
   config = tiny_rs_spade(synthetic_tiny)
   mesh = mesh_lib.make_mesh(config.mesh)
   image = demo.mean_training_image(config, mesh)

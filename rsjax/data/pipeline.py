@@ -6,7 +6,7 @@
 Per batch: each process reads its own examples (`rsjax.data.readers`), the
 local numpy batches become one global `jax.Array` per field with
 `jax.make_array_from_process_local_data` and sharding
-`rsjax.train.mesh.batch_sharding(mesh)` (the batch split over every mesh
+`rsjax.mesh.batch_sharding(mesh)` (the batch split over every mesh
 axis; Auto and Explicit meshes alike), then one jitted step on the sharded batch applies the augmentation (train only; in
 physical units, so aspect is corrected) and the normalization. Two background
 threads keep `config.prefetch` host batches and device batches ready.
@@ -46,12 +46,13 @@ import jax
 import ml_collections
 import numpy as np
 
+from rsjax import mesh as mesh_lib
 from rsjax.data import augment as augment_lib
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
 from rsjax.data import readers
+from rsjax.data.array_source import ArraySource
 from rsjax.data.memory_source import MemorySource
-from rsjax.train import mesh as mesh_lib
 
 READ_MODES = ("auto", "random_access", "tf_data")
 SOURCES = ("tfds", "memory")
@@ -120,7 +121,7 @@ def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh,
                      key: str = "batch_size") -> int:
   """The process-local batch size; clear errors for indivisible sizes.
 
-  Batches are split over every mesh axis (`rsjax.train.mesh.batch_sharding`),
+  Batches are split over every mesh axis (`rsjax.mesh.batch_sharding`),
   so the global batch must be divisible by the mesh size.
   """
   processes, shards = jax.process_count(), mesh_lib.batch_divisor(mesh)
@@ -188,8 +189,6 @@ def make_reader(config, *, train: bool, split: str | None = None,
   cfg = config
   split = split or (cfg.split if train else cfg.eval_split)
   if train and cfg.train_arrays:
-    # pylint: disable-next=g-import-not-at-top
-    from rsjax.eval.generated_source import ArraySource
     source = ArraySource(cfg.train_arrays, rows=cfg.train_rows,
                          fields=cfg.fields)
   elif cfg.source == "memory":

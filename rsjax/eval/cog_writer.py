@@ -2,12 +2,11 @@
 
 GDAL's COG driver only creates a file by copying a finished dataset, so rows
 are streamed into an uncompressed tiled GeoTIFF next to the target (hidden,
-`.<name>.<pid>.partial.tif`), which is then copied with the COG driver
-(compressed, internal tiles and overviews) into a second hidden file and
-renamed onto the target only when complete. An interrupted run (an exception,
-Ctrl-C, SIGTERM turned into an exception) removes its partial files; a killed
-one leaves only hidden `.partial` files: nothing named like the output ever
-exists unless it is whole.
+`.<name>.<pid>.rows.tif`), which is then copied with the COG driver
+(compressed, internal tiles and overviews) through `rsjax.store.atomic` onto
+the target. An interrupted run (an exception, Ctrl-C, SIGTERM turned into an
+exception) removes its partial files; a killed one leaves only hidden files:
+nothing named like the output ever exists unless it is whole.
 
     with CogWriter("out.tif", grid.profile(count=4, dtype="uint16", nodata=0),
                    resampling="average") as writer:
@@ -23,13 +22,7 @@ import rasterio
 import rasterio.shutil
 from rasterio.windows import Window
 
-
-def partial_paths(path: str | os.PathLike) -> tuple[str, str]:
-  """(streamed GeoTIFF, COG copy) temporary paths next to `path`."""
-  path = os.path.abspath(os.fspath(path))
-  folder, name = os.path.split(path)
-  stem = os.path.join(folder, f".{name}.{os.getpid()}")
-  return stem + ".partial.tif", stem + ".cog.partial.tif"
+from rsjax.store import atomic
 
 
 def check_output_path(path: str | os.PathLike) -> str:
@@ -53,7 +46,8 @@ class CogWriter:
                resampling: str = "average",
                descriptions: tuple[str, ...] = (), tags: dict | None = None):
     self.path = check_output_path(path)
-    self.partial, self.cog_partial = partial_paths(self.path)
+    folder, name = os.path.split(self.path)
+    self.partial = os.path.join(folder, f".{name}.{os.getpid()}.rows.tif")
     self.profile = dict(profile, driver="GTiff", tiled=True,
                         blockxsize=blocksize, blockysize=blocksize,
                         compress=None, BIGTIFF="IF_SAFER")
@@ -93,10 +87,9 @@ class CogWriter:
           raise RuntimeError(
               f"{self.path}: {self.rows_written} of {self.profile['height']} "
               "rows were written; not publishing an incomplete raster.")
-        rasterio.shutil.copy(self.partial, self.cog_partial, driver="COG",
-                             **self.cog_options)
-        os.replace(self.cog_partial, self.path)
+        with atomic.atomic_path(self.path, suffix=".tif") as temporary:
+          rasterio.shutil.copy(self.partial, temporary, driver="COG",
+                               **self.cog_options)
     finally:
-      for leftover in (self.partial, self.cog_partial):
-        if os.path.exists(leftover):
-          os.remove(leftover)
+      if os.path.exists(self.partial):
+        os.remove(self.partial)

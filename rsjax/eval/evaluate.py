@@ -5,8 +5,8 @@
 
 For each workdir: the config it was trained with (`<workdir>/config.json`, or
 a `config` of the same system), its newest checkpoint (or `step`), restored
-by `rsjax.train.trainer.Trainer` into sharded targets, then
-`Trainer.evaluate` on the split (every example once, padding masked). The
+by `rsjax.systems.trained.load_run` into sharded targets, then
+`rsjax.train.trainer.evaluate` on the split (every example once, padding masked). The
 scores of all workdirs form one table in the layout of their system
 (`rsjax.eval.tables`), written as Markdown, CSV (one file per table section)
 and JSON, with a sample grid per run and the runs' training curves
@@ -32,11 +32,16 @@ from typing import Any
 
 import jax
 import ml_collections
-import orbax.checkpoint as ocp
 
+from rsjax import mesh as mesh_lib
+from rsjax.data import pipeline
 from rsjax.eval import plots
 from rsjax.eval import tables
-from rsjax.train import run_config
+from rsjax.store import atomic
+from rsjax.store import checkpoint as checkpoint_lib
+from rsjax.store import run_config
+from rsjax.systems import trained
+from rsjax.train import trainer as trainer_lib
 
 SPLITS = ("train", "validation", "test")   # of the memory source
 
@@ -69,14 +74,6 @@ class Report:
 
 
 # ------------------------------------------------------------- checking --
-
-def checkpoint_steps(workdir: str) -> list[int]:
-  """The complete checkpoint steps in `<workdir>/checkpoints`, ascending."""
-  directory = os.path.join(workdir, "checkpoints")
-  if not os.path.isdir(directory):
-    return []
-  return sorted(ocp.path.step.checkpoint_steps(directory))
-
 
 def check_split(config: ml_collections.ConfigDict, split: str) -> None:
   data = config.data
@@ -131,7 +128,7 @@ def resolve_runs(workdirs: Sequence[str], *, labels: Sequence[str] | None = None
     if data_dir is not None:
       run.data.data_dir = data_dir
     run.num_eval_batches = num_batches
-    steps = checkpoint_steps(workdir)
+    steps = checkpoint_lib.steps(workdir)
     if not steps:
       raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
                               f"checkpoint; has {workdir!r} been trained?")
@@ -159,63 +156,29 @@ def default_output_dir(workdirs: Sequence[str]) -> str:
 
 # ------------------------------------------------------------ evaluating --
 
-def _restore(trainer, example_batch, step: int, latest: int):
-  """The state of checkpoint `step` (the trainer restores the newest one)."""
-  if step == latest:
-    state, restored = trainer.initial_state(example_batch)
-  else:  # an older step: the trainer's restore path, at `step`
-    from rsjax.train import checkpoint as checkpoint_lib  # pylint: disable=g-import-not-at-top
-    from rsjax.train import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
-    abstract = jax.eval_shape(trainer.system.init,
-                              jax.random.PRNGKey(trainer.config.seed),
-                              example_batch)
-    trainer.state_shardings = mesh_lib.state_shardings(abstract, trainer.mesh)
-    target = checkpoint_lib.abstract_with_shardings(abstract,
-                                                    trainer.state_shardings)
-    state = trainer.manager.restore(step, args=ocp.args.StandardRestore(target))
-    restored = step
-  if restored != step:
-    raise RuntimeError(f"{trainer.workdir}: restored step {restored}, expected "
-                       f"{step} (is a training run writing checkpoints?)")
-  return state
-
-
 def evaluate_run(run: Run, split: str, *, samples: bool = True) -> Result:
   """Scores of `run`'s checkpoint on `split` (+ display panels of a batch)."""
-  from rsjax.data import pipeline  # pylint: disable=g-import-not-at-top
-  from rsjax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-  trainer = trainer_lib.Trainer(run.config, run.workdir)
+  mesh = mesh_lib.make_mesh(run.config.mesh)
+  iterator = pipeline.create_iterator(run.config.data, mesh, train=False,
+                                      split=split)
   try:
-    iterator = pipeline.create_iterator(run.config.data, trainer.mesh,
-                                        train=False, split=split)
-    try:
-      batch = next(iterator)
-    finally:
-      iterator.close()
-    state = _restore(trainer, batch, run.step, run.latest_step)
-    trainer.compile_steps()
-    panels = None
-    if samples:  # every process runs the (sharded) prediction; 0 draws it
-      prediction = trainer.predict(state, batch)
-      if jax.process_index() == 0:
-        rows = trainer_lib._local_rows  # pylint: disable=protected-access
-        panels = trainer.system.panels(jax.tree.map(rows, dict(batch)),
-                                       rows(prediction))
-    scores = trainer.evaluate(state, split)
+    batch = next(iterator)
   finally:
-    trainer.manager.close()
+    iterator.close()
+  loaded = trained.load_run(run.workdir, step=run.step, config=run.config,
+                            mesh=mesh, example=batch)
+  panels = None
+  if samples:  # every process runs the (sharded) prediction; 0 draws it
+    prediction = jax.jit(loaded.system.predict)(loaded.state, batch)
+    if jax.process_index() == 0:
+      rows = trainer_lib.local_rows
+      panels = loaded.system.panels(jax.tree.map(rows, dict(batch)),
+                                    rows(prediction))
+  scores = trainer_lib.evaluate(loaded, split)
   return Result(run, {k: float(v) for k, v in scores.items()}, panels)
 
 
 # --------------------------------------------------------------- writing --
-
-def _write_text(path: str, text: str) -> str:
-  temporary = path + ".tmp"
-  with open(temporary, "w") as f:
-    f.write(text)
-  os.replace(temporary, path)
-  return path
-
 
 def _file_label(label: str) -> str:
   return re.sub(r"[^A-Za-z0-9._+-]+", "_", label).strip("_") or "run"
@@ -250,7 +213,7 @@ def write_report(results: Sequence[Result], split: str, output_dir: str, *,
   files = {}
   for index, section in enumerate(table.sections):
     suffix = "" if index == 0 else f"_{section.id}"
-    files[f"csv{suffix}"] = _write_text(f"{stem}{suffix}.csv",
+    files[f"csv{suffix}"] = atomic.write_text(f"{stem}{suffix}.csv",
                                         tables.to_csv(section))
   images = []
   for result in results:
@@ -272,7 +235,7 @@ def write_report(results: Sequence[Result], split: str, output_dir: str, *,
     images.append(("training curves", "curves.png"))
   markdown = tables.to_markdown(table, caption=_caption(results, split))
   markdown += "".join(f"\n![{alt}]({name})\n" for alt, name in images)
-  files["markdown"] = _write_text(stem + ".md", markdown)
+  files["markdown"] = atomic.write_text(stem + ".md", markdown)
   document = {
       "split": split, "layout": layout,
       "runs": [{"label": r.run.label, "workdir": r.run.workdir,
@@ -282,7 +245,7 @@ def write_report(results: Sequence[Result], split: str, output_dir: str, *,
                 "scores": {k: _json_value(v) for k, v in r.scores.items()}}
                for r in results],
       "table": tables.to_dict(table)}
-  files["json"] = _write_text(stem + ".json",
+  files["json"] = atomic.write_text(stem + ".json",
                               json.dumps(document, indent=2, allow_nan=False))
   return table, files
 

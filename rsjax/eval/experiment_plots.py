@@ -9,20 +9,18 @@ run (RS-SPADE paper Fig. 8, "IoU change speed"), read from the runs'
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 from matplotlib.figure import Figure
 
 from rsjax.eval import plots as run_plots
+from rsjax.store import atomic
 
 
 def _save(figure, path: str) -> None:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  temporary = f"{path}.tmp"
-  figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
-  os.replace(temporary, path)
+  with atomic.atomic_path(path) as temporary:
+    figure.savefig(temporary, format="png", dpi=120, bbox_inches="tight")
 
 
 def read_curve(metrics_file: str, key: str) -> tuple[np.ndarray, np.ndarray]:

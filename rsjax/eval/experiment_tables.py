@@ -9,18 +9,12 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-
-def write_atomic(path: str, text: str) -> None:
-  temporary = f"{path}.tmp"
-  with open(temporary, "w") as f:
-    f.write(text)
-  os.replace(temporary, path)
+from rsjax.store import atomic
 
 
 def _cell(value: Any, digits: int) -> str:
@@ -71,9 +65,9 @@ def write_table(stem: str, columns: Sequence[str],
   returns their paths by kind."""
   os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
   paths = {kind: f"{stem}.{kind}" for kind in ("md", "csv", "json")}
-  write_atomic(paths["md"], markdown(columns, rows, title=title, notes=notes))
-  write_atomic(paths["csv"], csv_text(columns, rows))
+  atomic.write_text(paths["md"], markdown(columns, rows, title=title, notes=notes))
+  atomic.write_text(paths["csv"], csv_text(columns, rows))
   document = {"title": title, "columns": list(columns), "rows": list(rows),
               "notes": list(notes), **(extra or {})}
-  write_atomic(paths["json"], json.dumps(_json_safe(document), indent=2))
+  atomic.write_json(paths["json"], _json_safe(document))
   return paths

@@ -40,6 +40,9 @@ from rsjax.eval import experiment_plots as plots
 from rsjax.eval import experiment_tables as tables
 from rsjax.eval import generated_source
 from rsjax.geo.synthetic_fields import CLASS_NAMES
+from rsjax.store import atomic
+from rsjax.store import checkpoint as checkpoint_lib
+from rsjax.systems import trained
 from rsjax.train import trainer as trainer_lib
 
 ARMS = ("true", "mix")
@@ -61,24 +64,16 @@ def train_and_test(config: ml_collections.ConfigDict, workdir: str,
     with open(done) as f:
       return json.load(f)
   trainer_lib.train_and_evaluate(config, workdir)
-  trainer = trainer_lib.Trainer(config, workdir)
-  reached = trainer.manager.latest_step()
+  reached = (checkpoint_lib.steps(workdir) or [None])[-1]
   if reached != config.total_steps:
     raise RunStopped(f"{workdir}: training stopped at step {reached} of "
                      f"{config.total_steps}; run the experiment again to "
                      f"resume")
-  iterator = pipeline.create_iterator(config.data, trainer.mesh, train=False,
-                                      split=test_split)
-  try:
-    example = next(iterator)
-  finally:
-    iterator.close()
-  state, _ = trainer.initial_state(example)
-  trainer.compile_steps()
-  scores = trainer.evaluate(state, test_split, samples_path=os.path.join(
+  run = trained.load_run(workdir, config=config)
+  scores = trainer_lib.evaluate(run, test_split, samples_path=os.path.join(
       workdir, "samples", f"{test_split}.png"))
   if jax.process_index() == 0:
-    tables.write_atomic(done, json.dumps(scores, indent=2))
+    atomic.write_json(done, scores)
   return scores
 
 
@@ -158,9 +153,8 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
       name = f"{arm}_{_tag(fraction)}"
       rows_file = os.path.join(workdir, "rows", f"{name}.npy")
       if not os.path.exists(rows_file) and jax.process_index() == 0:
-        os.makedirs(os.path.dirname(rows_file), exist_ok=True)
-        np.save(rows_file + ".tmp.npy", rows[arm])
-        os.replace(rows_file + ".tmp.npy", rows_file)
+        with atomic.atomic_path(rows_file, suffix=".npy") as temporary:
+          np.save(temporary, rows[arm])
       multihost_utils.sync_global_devices(f"rows {name}")
       run = ml_collections.ConfigDict(segmentation.to_dict())
       run.data.train_arrays = generated

@@ -36,6 +36,7 @@ from rsjax.data import normalize as normalize_lib
 from rsjax.eval import experiment_tables as tables
 from rsjax.eval import experiments
 from rsjax.nn.fusion import check_fusion_name
+from rsjax.store import atomic
 from rsjax.systems import base
 from rsjax.systems.segmentation import NET
 
@@ -145,7 +146,7 @@ def run_fusion_study(config: ml_collections.ConfigDict, workdir: str
       costs = measure_costs(run, tile, int(config.timing_batch_size),
                             int(config.timing_repeats))
       if jax.process_index() == 0:
-        tables.write_atomic(cost_file, json.dumps(costs, indent=2))
+        atomic.write_json(cost_file, costs)
     machines.add(costs["machine"])
     row = {"mode": mode, "level": fusion_level(mode)}
     row.update({column: float(scores[key]) for column, key in SCORES})

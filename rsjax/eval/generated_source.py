@@ -26,9 +26,9 @@ ArrayRecord files through `tfds.data_source`.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-import shutil
 from collections.abc import Sequence
 
 import jax
@@ -39,66 +39,10 @@ from jax.experimental import multihost_utils
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
 from rsjax.data import pipeline
+from rsjax.data.array_source import META
+from rsjax.store import atomic
 from rsjax.systems import inputs as inputs_lib
-from rsjax.train import run_config
-from rsjax.train import trainer as trainer_lib
-
-META = "meta.json"
-
-
-class ArraySource:
-  """Rows of an arrays directory, indexable like `tfds.data_source`."""
-
-  def __init__(self, directory: str, *, rows: str | np.ndarray | None = None,
-               fields: Sequence[str] | None = None):
-    self.directory = os.fspath(directory)
-    meta_path = os.path.join(self.directory, META)
-    if not os.path.exists(meta_path):
-      raise FileNotFoundError(
-          f"config.data.train_arrays: {self.directory!r} is not a complete "
-          f"arrays directory (no {META}); write it with "
-          f"rsjax.eval.generated_source.write_generated")
-    with open(meta_path) as f:
-      self.meta = json.load(f)
-    fields = tuple(fields or self.meta["fields"])
-    missing = sorted(set(fields) - set(self.meta["fields"]))
-    if missing:
-      raise KeyError(f"config.data.fields {missing} are not in the arrays "
-                     f"directory {self.directory!r} (it has "
-                     f"{self.meta['fields']})")
-    self.fields = fields
-    self._arrays = {name: np.load(os.path.join(self.directory, f"{name}.npy"),
-                                  mmap_mode="r") for name in fields}
-    total = len(next(iter(self._arrays.values())))
-    if rows is None:
-      self.rows = np.arange(total)
-    else:
-      self.rows = np.asarray(np.load(rows) if isinstance(rows, (str, os.PathLike))
-                             else rows, np.int64)
-      if self.rows.ndim != 1 or not len(self.rows) or (
-          self.rows.min() < 0 or self.rows.max() >= total):
-        raise ValueError(f"config.data.train_rows {rows!r}: expected a "
-                         f"non-empty 1-D array of row indices in [0, {total})")
-
-  def __len__(self) -> int:
-    return len(self.rows)
-
-  def __getitem__(self, index: int) -> dict[str, np.ndarray]:
-    if not -len(self) <= index < len(self):
-      raise IndexError(f"index {index} out of range for {len(self)} rows")
-    row = self.rows[index]
-    return {name: np.asarray(a[row]) for name, a in self._arrays.items()}
-
-  def __getitems__(self, indices: Sequence[int]) -> list[dict[str, np.ndarray]]:
-    return [self[int(i)] for i in indices]
-
-  def take(self, indices: Sequence[int]) -> dict[str, np.ndarray]:
-    """A batch (stacked fields) of the given indices."""
-    rows = self.rows[np.asarray(indices, np.int64)]
-    order = np.argsort(rows)  # memory maps read fastest in row order
-    inverse = np.argsort(order)
-    return {name: np.asarray(a[rows[order]])[inverse]
-            for name, a in self._arrays.items()}
+from rsjax.systems import trained
 
 
 class Generator:
@@ -109,13 +53,11 @@ class Generator:
     if not os.path.isdir(self.workdir):
       raise FileNotFoundError(f"config.generator_workdir: {self.workdir!r} "
                               f"does not exist")
-    self.config = run_config.load(self.workdir)
-    self.trainer = trainer_lib.Trainer(self.config, self.workdir)
-    self.system = self.trainer.system
-    if self.trainer.manager.latest_step() is None:
-      raise FileNotFoundError(
-          f"config.generator_workdir: {self.workdir!r} has no checkpoint in "
-          f"{self.trainer.manager.directory}; train it first (launch.train)")
+    try:
+      self.run = trained.load_run(self.workdir)
+    except FileNotFoundError as error:
+      raise FileNotFoundError(f"config.generator_workdir: {error}") from error
+    self.config, self.system = self.run.config, self.run.system
     self.field = self.system.output_field
     self.sources = tuple(self.system.predict_fields)
     self.normalization = self.config.data.get("normalization")
@@ -160,12 +102,6 @@ class Generator:
           f"{shape[1:]} per example, the segmenter's {self.field!r} is "
           f"{(tile_size, tile_size, channels)}")
 
-  def restore(self, example_batch):
-    """The trained State (newest checkpoint), placed on the trainer's mesh."""
-    state, _ = self.trainer.initial_state(example_batch)
-    return state
-
-
 def _host(x) -> np.ndarray:
   """Every row of a batch-sharded global array, on every process."""
   return np.asarray(multihost_utils.process_allgather(x, tiled=True))
@@ -182,17 +118,15 @@ def generated_batches(generator: Generator, data_config, fields: Sequence[str],
   data.normalization = generator.normalization
   data.train_arrays, data.train_rows = None, None
   norm = normalize_lib.resolve_config(generator.normalization)
-  iterator = pipeline.create_iterator(data, generator.trainer.mesh, train=False,
+  iterator = pipeline.create_iterator(data, generator.run.mesh, train=False,
                                       split=data.split)
   predict = jax.jit(generator.system.predict)
   dtype = fields_lib.SPATIAL[generator.field][1]
 
   def batches():
-    state = None
+    state = generator.run.state
     try:
       for batch in iterator:
-        if state is None:
-          state = generator.restore(batch)
         keep = _host(batch["mask"]) > 0
         real = {name: np.asarray(normalize_lib.denormalize(
             name, _host(batch[name]), norm))[keep] for name in fields}
@@ -226,16 +160,27 @@ def write_generated(directory: str, generator: Generator, data_config,
     raise ValueError(f"config.generated_per_mask must be >= 1, got {per_mask}")
   fields = tuple(fields)
   writer = jax.process_index() == 0
-  temporary = directory.rstrip("/") + ".tmp"
-  if writer:
-    shutil.rmtree(temporary, ignore_errors=True)
-    os.makedirs(temporary)
+  with (atomic.atomic_path(directory) if writer
+        else contextlib.nullcontext()) as temporary:
+    if writer:
+      os.makedirs(temporary)
+    meta = _write_rows(temporary, generator, data_config, fields, per_mask,
+                       batch_size)
+  multihost_utils.sync_global_devices("generated arrays written")
+  return meta
+
+
+def _write_rows(temporary: str | None, generator: Generator, data_config,
+                fields: tuple[str, ...], per_mask: int, batch_size: int
+                ) -> dict:
+  """Generates every row; process 0 (`temporary` set) writes them and
+  meta.json into `temporary`, the others only take part in the steps."""
   num_real, batches = generated_batches(generator, data_config, fields,
                                         per_mask, batch_size)
   files, position = {}, 0
   for real, copies in batches:
     n = len(real[fields[0]])
-    if writer:
+    if temporary:
       for name in fields:
         if name not in files:
           files[name] = np.lib.format.open_memmap(
@@ -252,14 +197,11 @@ def write_generated(directory: str, generator: Generator, data_config,
   meta = {"num_real": num_real, "per_mask": per_mask,
           "generated_field": generator.field, "fields": list(fields),
           "generator_workdir": os.path.abspath(generator.workdir),
-          "generator_step": int(generator.trainer.manager.latest_step())}
-  if writer:
+          "generator_step": generator.run.step}
+  if temporary:
     for array in files.values():
       array.flush()
     del files
     with open(os.path.join(temporary, META), "w") as f:
       json.dump(meta, f, indent=2)
-    shutil.rmtree(directory, ignore_errors=True)
-    os.replace(temporary, directory)
-  multihost_utils.sync_global_devices("generated arrays written")
   return meta

@@ -15,7 +15,6 @@ global backend switch) and written to a temporary name, then renamed.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -24,6 +23,7 @@ from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
 from rsjax.eval import tables
+from rsjax.store import atomic
 from rsjax.systems import inputs as inputs_lib
 
 # Logged scalars that are bookkeeping rather than curves worth plotting.
@@ -44,11 +44,8 @@ def is_land_cover_panel(image) -> bool:
 
 
 def _save(figure: Figure, path: str) -> str:
-  directory = os.path.dirname(os.path.abspath(path))
-  os.makedirs(directory, exist_ok=True)
-  temporary = path + ".tmp"
-  figure.savefig(temporary, format="png", dpi=figure.dpi)
-  os.replace(temporary, path)
+  with atomic.atomic_path(path) as temporary:
+    figure.savefig(temporary, format="png", dpi=figure.dpi)
   return path
 
 

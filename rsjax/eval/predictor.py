@@ -1,10 +1,10 @@
 """A trained generator, restored and checked, as one jitted function on windows.
 
 `load_predictor(workdir, window=..., batch_size=...)` rebuilds the system from
-the run's saved config (`rsjax.train.run_config`), checks, before anything
+the run's saved config (`rsjax.store.run_config`), checks, before anything
 is restored or written, that it is a generator with spatial output that can
 take windows of this size, restores the newest checkpoint through
-`rsjax.train.trainer.Trainer.initial_state`, and returns a `Predictor`:
+`rsjax.systems.trained.load_run`, and returns a `Predictor`:
 
     predictor(batch)  # {field: (B, T, T, C) physical units} -> (B, T, T, C')
 
@@ -27,8 +27,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rsjax import mesh as mesh_lib
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
+from rsjax.store import run_config
+from rsjax.systems import base
+from rsjax.systems import trained
 
 CLASS_FIELDS = ("lulc", "lulc_t2")
 S2_BAND_NAMES = normalize_lib.S2_BANDS
@@ -97,17 +101,6 @@ def output_spec(system, num_classes: int) -> OutputSpec:
     return OutputSpec(field, bands, "reflectance", len(chosen), names)
   names = tuple(f"{field}_{b}" for b in chosen)
   return OutputSpec(field, bands, "physical", len(chosen), names)
-
-
-def example_batch(names, window: int, batch_size: int, normalization):
-  """Zeros of every field in `names` at window size, normalized (host)."""
-  batch = {}
-  for name in names:
-    shape, dtype = fields_lib.spec(name, window)
-    batch[name] = np.zeros((batch_size,) + shape, dtype)
-  if normalization is not None:
-    batch = normalize_lib.normalize_batch(batch, normalization)
-  return batch
 
 
 def check_system_fits(system, state_shape, batch, spec: OutputSpec) -> None:
@@ -192,12 +185,6 @@ def load_predictor(workdir: str | os.PathLike, *, window: int,
     ValueError: a run of another system than `expect_system`, a system
       without spatial output, or a window it cannot take.
   """
-  # Imported here: the trainer pulls in the input pipeline and checkpointing.
-  from rsjax.systems import base  # pylint: disable=g-import-not-at-top
-  from rsjax.train import mesh as mesh_lib  # pylint: disable=g-import-not-at-top
-  from rsjax.train import run_config  # pylint: disable=g-import-not-at-top
-  from rsjax.train import trainer as trainer_lib  # pylint: disable=g-import-not-at-top
-
   workdir = os.fspath(workdir)
   config = run_config.load(workdir)
   if expect_system is not None and config.get("system") != expect_system:
@@ -209,11 +196,10 @@ def load_predictor(workdir: str | os.PathLike, *, window: int,
     raise ValueError(f"--batch must be a positive int, got {batch_size!r}.")
   system = base.get_system(config)
   spec = output_spec(system, config.get("num_classes", 0))
-  normalization = (normalize_lib.resolve_config(config.data.get(
-      "normalization")) if config.data.get("normalize", True) else None)
+  normalization = trained.normalization(config)
   names = sorted(set(config.data.get("fields", ())) | set(
       system.predict_fields))
-  batch = example_batch(names, window, batch_size, normalization)
+  batch = trained.example_batch(names, window, batch_size, normalization)
   rng = jax.random.PRNGKey(config.seed)
   try:
     state_shape = jax.eval_shape(system.init, rng, batch)
@@ -223,14 +209,9 @@ def load_predictor(workdir: str | os.PathLike, *, window: int,
   check_system_fits(system, state_shape, batch, spec)
   if before_restore is not None:
     before_restore(system, spec)
-  trainer = trainer_lib.Trainer(config, workdir)
-  step = trainer.manager.latest_step()
-  if step is None:
-    raise FileNotFoundError(
-        f"{trainer.manager.directory}: no checkpoint to restore; train first "
-        f"(python -m launch.train --workdir {workdir} ...).")
-  state, step = trainer.initial_state(batch)
-  mesh = trainer.mesh
+  run = trained.load_run(workdir, config=config, example=batch)
+  state, step, system = run.state, run.step, run.system
+  mesh = run.mesh
   sharding = (mesh_lib.batch_sharding(mesh)
               if batch_size % mesh_lib.batch_divisor(mesh) == 0
               else mesh_lib.replicated(mesh))

@@ -36,7 +36,6 @@ overlap. Which relation produces each file:
 from __future__ import annotations
 
 import dataclasses
-import os
 import pathlib
 
 import jax
@@ -50,6 +49,7 @@ from rasterio.warp import transform_bounds
 from rsjax.geo import clouds
 from rsjax.geo import synthetic_fields as fields
 from rsjax.geo import synthetic_sensors as sensors
+from rsjax.store import atomic
 
 CLASS_NAMES = fields.CLASS_NAMES
 LULC_NODATA = 255
@@ -214,7 +214,6 @@ def _writer(out_dir, paths, crs):
 
   def write(name, bands, transform, nodata, descriptions, tags, band_crs=None):
     path = out_dir / f"{name}.tif"
-    partial = out_dir / f".{name}.tif.partial"  # renamed once complete
     count, height, width = bands.shape
     profile = {
         "driver": "GTiff", "height": height, "width": width, "count": count,
@@ -222,12 +221,12 @@ def _writer(out_dir, paths, crs):
         "transform": transform, "nodata": nodata, "compress": "deflate"}
     if height >= 256 and width >= 256:
       profile.update(tiled=True, blockxsize=256, blockysize=256)
-    with rasterio.open(partial, "w", **profile) as dst:
+    with atomic.atomic_path(path, suffix=".tif") as partial, rasterio.open(
+        partial, "w", **profile) as dst:
       dst.write(bands)
       for band, description in enumerate(descriptions, start=1):
         dst.set_band_description(band, description)
       dst.update_tags(**tags)
-    os.replace(partial, path)
     paths[name] = path
 
   return write

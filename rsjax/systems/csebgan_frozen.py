@@ -4,8 +4,8 @@
   loss (CSEBGAN Eq. 7) and of the Frechet / LPIPS-style metrics, from the
   `.npz` layout of `rsjax.nn.vgg`; errors name the file and the config key.
 - `load_segmenter(workdir, key, ...)`: a segmenter trained by the
-  `segmentation` system (`configs/unet_seg.py`), restored with Orbax from the
-  newest checkpoint of its workdir (its `config.json` rebuilds the network):
+  `segmentation` system (`configs/unet_seg.py`), the newest checkpoint of
+  its workdir loaded by `rsjax.systems.trained.load_run`:
   the pre-trained U-Net that scores generated images (Sec. IV-A-3) or the
   frozen conductor of the ablation (Table II, "frozen C").
 
@@ -23,10 +23,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from rsjax.nn import vgg as vgg_lib
-from rsjax.train import run_config
+from rsjax.store import run_config
+from rsjax.systems import trained
 
 
 def load_vgg(path: str, key: str, **fields: Any):
@@ -45,25 +45,12 @@ def load_vgg(path: str, key: str, **fields: Any):
   return module, jax.tree.map(np.asarray, variables)
 
 
-def _dummy_batch(config, size: int = 256) -> dict[str, np.ndarray]:
-  """Zeros of every input field (and labels) of a segmentation config."""
-  from rsjax.systems import inputs as inputs_lib  # pylint: disable=g-import-not-at-top
-  batch = {"lulc": np.zeros((1, size, size), np.int32)}
-  for name in config.inputs:
-    if name in inputs_lib.CATEGORICAL_FIELDS + inputs_lib.MASK_FIELDS:
-      batch[name] = np.zeros((1, size, size), np.int32)
-    else:
-      channels = inputs_lib.field_channels(name, int(config.num_classes))
-      batch[name] = np.zeros((1, size, size, channels), np.float32)
-  return batch
-
-
 def load_segmenter(workdir: str, key: str, *, num_classes: int,
                    image_field: str):
   """(Segmentation system, {'params', 'batch_stats'} as numpy) of the newest
   checkpoint in `workdir`, checked against `num_classes` and required to read
   `image_field` (the generated field)."""
-  from rsjax.systems.segmentation import NET, Segmentation  # pylint: disable=g-import-not-at-top
+  from rsjax.systems.segmentation import NET  # pylint: disable=g-import-not-at-top
   workdir = os.fspath(workdir)
   try:
     saved = run_config.load(workdir)
@@ -79,22 +66,13 @@ def load_segmenter(workdir: str, key: str, *, num_classes: int,
   if image_field not in tuple(saved.inputs):
     raise ValueError(f"{key} = {workdir!r}: its segmenter reads "
                      f"{list(saved.inputs)}, not the generated {image_field!r}")
-  system = Segmentation(saved)
-  abstract = jax.eval_shape(system.init, jax.random.PRNGKey(0),
-                            _dummy_batch(saved))
-  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
-  manager = ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(create=False))
-  step = manager.latest_step() if os.path.isdir(directory) else None
-  if step is None:
-    raise FileNotFoundError(f"{key} = {workdir!r}: no checkpoint in {directory}")
-  device = jax.sharding.SingleDeviceSharding(jax.devices()[0])
-  target = jax.tree.map(lambda leaf: jax.ShapeDtypeStruct(
-      leaf.shape, leaf.dtype, sharding=device), abstract)
-  state = manager.restore(step, args=ocp.args.StandardRestore(target))
-  manager.close()
+  try:
+    run = trained.load_run(workdir, config=saved)
+  except FileNotFoundError as error:
+    raise FileNotFoundError(f"{key} = {workdir!r}: {error}") from error
+  state = run.state
   variables = {"params": state.params[NET], "batch_stats": state.batch_stats[NET]}
-  return system, jax.tree.map(np.asarray, variables)
+  return run.system, jax.tree.map(np.asarray, variables)
 
 
 def check_same_structure(loaded: Mapping, abstract: Mapping, message: str):

@@ -8,11 +8,12 @@ file never looks complete.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 
 import numpy as np
 from PIL import Image, ImageDraw
+
+from rsjax.store import atomic
 
 _LABEL_HEIGHT = 14
 _GAP = 2
@@ -47,8 +48,6 @@ def grid(panels: Mapping[str, np.ndarray], max_rows: int = 4) -> np.ndarray:
 
 def save_grid(path: str, panels: Mapping[str, np.ndarray],
               max_rows: int = 4) -> str:
-  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-  tmp = path + ".tmp.png"
-  Image.fromarray(grid(panels, max_rows)).save(tmp)
-  os.replace(tmp, path)
+  with atomic.atomic_path(path, suffix=".png") as temporary:
+    Image.fromarray(grid(panels, max_rows)).save(temporary)
   return path

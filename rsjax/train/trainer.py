@@ -28,11 +28,11 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
+from rsjax.store import checkpoint as checkpoint_lib
+from rsjax.store import run_config
 from rsjax.systems import base
-from rsjax.train import checkpoint as checkpoint_lib
-from rsjax.train import mesh as mesh_lib
-from rsjax.train import run_config
 from rsjax.train import samples as samples_lib
 from rsjax.train import writers as writers_lib
 
@@ -92,8 +92,10 @@ class Trainer:
         interval=config.checkpoint_every)
 
   # -- state -------------------------------------------------------------
-  def initial_state(self, example_batch):
-    """Restored from the workdir if possible, else freshly initialised."""
+  def restore_or_init(self, example_batch):
+    """(state, step): the newest checkpoint of the workdir to resume training
+    from, else freshly initialised weights at step 0 (to load a trained run,
+    use `rsjax.systems.trained.load_run`, which never initialises)."""
     rng = jax.random.PRNGKey(self.config.seed)
     abstract = jax.eval_shape(self.system.init, rng, example_batch)
     self.state_shardings = mesh_lib.state_shardings(abstract, self.mesh)
@@ -124,34 +126,51 @@ class Trainer:
   def evaluate(self, state, split: str, *, samples_path: str | None = None
                ) -> dict[str, Any]:
     """Scores of the system on `split` (every example once, padding masked)."""
-    iterator = pipeline.create_iterator(self.config.data, self.mesh,
-                                        train=False, split=split)
-    sums = None
-    try:
-      for index, batch in enumerate(iterator):
-        if (self.config.num_eval_batches is not None
-            and index >= self.config.num_eval_batches):
-          break
-        batch_sums = self.eval_step(state, batch)
-        sums = batch_sums if sums is None else jax.tree.map(
-            jnp.add, sums, batch_sums)
-        if index == 0 and samples_path:
-          # Every process runs the jitted predict (a multi-host collective);
-          # only process 0 draws its rows.
-          prediction = self.predict(state, batch)
-          if jax.process_index() == 0:
-            host_batch = jax.tree.map(_local_rows, dict(batch))
-            samples_lib.save_grid(samples_path, self.system.panels(
-                host_batch, _local_rows(prediction)))
-    finally:
-      iterator.close()
-    if sums is None:
-      raise ValueError(f"evaluation split {split!r} of "
-                       f"{self.config.data.name} gave no batch")
-    return self.system.finalize_eval(jax.device_get(sums))
+    return _evaluate(self.config, self.mesh, self.system, self.eval_step,
+                     self.predict, state, split, samples_path)
 
 
-def _local_rows(x) -> np.ndarray:
+def evaluate(run, split: str, *, samples_path: str | None = None
+             ) -> dict[str, Any]:
+  """Scores of a loaded run (`rsjax.systems.trained.Run`) on `split`, with a
+  PNG sample grid of its first batch at `samples_path` if given."""
+  replicated = mesh_lib.replicated(run.mesh)
+  return _evaluate(run.config, run.mesh, run.system,
+                   jax.jit(run.system.eval_step, out_shardings=replicated),
+                   jax.jit(run.system.predict), run.state, split,
+                   samples_path)
+
+
+def _evaluate(config, mesh, system, eval_step, predict, state, split: str,
+              samples_path: str | None) -> dict[str, Any]:
+  iterator = pipeline.create_iterator(config.data, mesh, train=False,
+                                      split=split)
+  sums = None
+  try:
+    for index, batch in enumerate(iterator):
+      if (config.num_eval_batches is not None
+          and index >= config.num_eval_batches):
+        break
+      batch_sums = eval_step(state, batch)
+      sums = batch_sums if sums is None else jax.tree.map(
+          jnp.add, sums, batch_sums)
+      if index == 0 and samples_path:
+        # Every process runs the jitted predict (a multi-host collective);
+        # only process 0 draws its rows.
+        prediction = predict(state, batch)
+        if jax.process_index() == 0:
+          host_batch = jax.tree.map(local_rows, dict(batch))
+          samples_lib.save_grid(samples_path, system.panels(
+              host_batch, local_rows(prediction)))
+  finally:
+    iterator.close()
+  if sums is None:
+    raise ValueError(f"evaluation split {split!r} of "
+                     f"{config.data.name} gave no batch")
+  return system.finalize_eval(jax.device_get(sums))
+
+
+def local_rows(x) -> np.ndarray:
   """This process's rows of a batch-sharded array (all rows on one host)."""
   if not isinstance(x, jax.Array) or x.is_fully_addressable:
     return np.asarray(x)
@@ -181,7 +200,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   scores: dict[str, Any] = {}
   try:
     first_batch = next(train_iter)
-    state, step = trainer.initial_state(first_batch)
+    state, step = trainer.restore_or_init(first_batch)
     if step != latest:
       raise RuntimeError(f"checkpoint step {step} != expected {latest}")
     trainer.compile_steps()

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
+from rsjax import mesh as mesh_lib
 from rsjax.data import augment, pipeline, readers
 from rsjax.data.memory_source import MemorySource
-from rsjax.train import mesh as mesh_lib
 
 MEMORY = dict(source="memory", batch_size=16, tile_size=16,
               memory_examples=40, seed=3)

@@ -15,7 +15,7 @@ import pytest
 from configs import unet_seg
 from rsjax.data import pipeline
 from rsjax.eval import evaluate
-from rsjax.train import run_config
+from rsjax.store import run_config
 from rsjax.train import trainer as trainer_lib
 from tiny_configs import memory_config, tiny_rs_spade
 
@@ -42,7 +42,7 @@ def _trainer_scores(workdir, split):
   trainer = trainer_lib.Trainer(config, workdir)
   iterator = pipeline.create_iterator(config.data, trainer.mesh, train=False,
                                       split=split)
-  state, step = trainer.initial_state(next(iterator))
+  state, step = trainer.restore_or_init(next(iterator))
   iterator.close()
   trainer.compile_steps()
   scores = trainer.evaluate(state, split)

@@ -20,8 +20,9 @@ import pytest
 import tiny_configs
 from configs import augment
 from rsjax.data import normalize as normalize_lib
-from rsjax.data.memory_source import MemorySource
 from rsjax.data import pipeline
+from rsjax.data.array_source import ArraySource
+from rsjax.data.memory_source import MemorySource
 from rsjax.eval import experiments
 from rsjax.eval import generated_source
 from rsjax.train import trainer as trainer_lib
@@ -111,7 +112,7 @@ def test_rows_pair_subsets_with_their_generated_copies(experiment):
 def test_generated_examples_are_generator_outputs_with_real_masks(
     experiment, generator_dir):
   config, workdir, _ = experiment
-  source = generated_source.ArraySource(os.path.join(workdir, "generated"))
+  source = ArraySource(os.path.join(workdir, "generated"))
   assert len(source) == 64 and source.meta["num_real"] == 32
   real, fake = source.take(np.arange(8)), source.take(np.arange(32, 40))
   np.testing.assert_array_equal(real["lulc"], fake["lulc"])
@@ -121,11 +122,11 @@ def test_generated_examples_are_generator_outputs_with_real_masks(
   generator = generated_source.Generator(generator_dir)
   data = ml_collections.ConfigDict(config.segmentation.data.to_dict())
   data.fields = ("s2", "s1", "lulc", "valid", "dem")
-  iterator = pipeline.create_iterator(data, generator.trainer.mesh,
+  iterator = pipeline.create_iterator(data, generator.run.mesh,
                                       train=False, split="train")
   batch = next(iterator)
   iterator.close()
-  state = generator.restore(batch)
+  state = generator.run.state
   expected = normalize_lib.denormalize(
       "s2", np.asarray(jax.jit(generator.system.predict)(state, batch)))
   np.testing.assert_allclose(fake["s2"], expected, atol=1e-5)
@@ -135,7 +136,7 @@ def test_generated_examples_are_generator_outputs_with_real_masks(
 def test_real_rows_are_the_training_split(experiment):
   config, workdir, _ = experiment
   data = config.segmentation.data
-  source = generated_source.ArraySource(os.path.join(workdir, "generated"),
+  source = ArraySource(os.path.join(workdir, "generated"),
                                        rows=np.arange(32))
   # The generation pass read the segmenter's fields + the generator's.
   training = MemorySource(32, tile_size=32,
@@ -150,11 +151,11 @@ def test_array_source_errors(experiment, tmp_path):
   _, workdir, _ = experiment
   generated = os.path.join(workdir, "generated")
   with pytest.raises(FileNotFoundError, match="train_arrays"):
-    generated_source.ArraySource(str(tmp_path))
+    ArraySource(str(tmp_path))
   with pytest.raises(ValueError, match="train_rows"):
-    generated_source.ArraySource(generated, rows=np.array([0, 64]))
+    ArraySource(generated, rows=np.array([0, 64]))
   with pytest.raises(KeyError, match="dem"):
-    generated_source.ArraySource(generated, fields=("s2", "dem"))
+    ArraySource(generated, fields=("s2", "dem"))
 
 
 def test_resume_does_not_retrain(experiment, monkeypatch):

@@ -11,9 +11,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from configs import common
+from configs import common, pix2pix, unet_seg
+from rsjax import mesh as mesh_lib
 from rsjax.systems import base
-from rsjax.train import mesh as mesh_lib
 
 FAST_COMPILE = {"xla_backend_optimization_level": 0,
                 "xla_llvm_disable_expensive_passes": True}
@@ -25,25 +25,24 @@ BATCH = 8
 
 def gan_config(**overrides):
   """A tiny pix2pix config: unet (ngf 4, 5 downs), PatchGAN ndf 4, 32x32."""
-  config = common.base_config()
+  config = pix2pix.get_config()
   config.inputs = ("s1", "lulc", "dem")
   config.model.generator_kwargs = dict(ngf=4, num_downs=5)
   config.model.discriminator_kwargs = dict(ndf=4)
   config.total_steps = 100
-  for network in ("generator", "discriminator", "segmenter"):
+  for network in ("generator", "discriminator"):
     config.optimizer[network].lr = 3e-3
   config.update_from_flattened_dict(overrides)
   return config
 
 
 def segmentation_config(**overrides):
-  config = common.base_config()
-  config.system = "segmentation"
+  config = unet_seg.get_config()
   config.inputs = ("s2", "s1")
   config.model.segmenter_kwargs = dict(base_features=4,
                                        channel_multipliers=(1, 2, 4))
   config.total_steps = 100
-  config.optimizer.segmenter.lr = 1e-2
+  config.optimizer.segmenter = common.adam(lr=1e-2)
   config.update_from_flattened_dict(overrides)
   return config
 

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 import pytest
 
-from rsjax.data import pipeline
+from rsjax.systems import trained as trained_lib
 from rsjax.train import trainer
 from test_cloud_removal import NETWORKS, tiny_config
 
@@ -46,10 +46,8 @@ def test_train_stop_resume_evaluate(tmp_path, synthetic_tiny, devices):
   assert (tmp_path / "samples" / "step_000003.png").exists()
 
   # The checkpoint holds both GANs; weights still look like N(0, 0.02).
-  run = trainer.Trainer(config, workdir)
-  iterator = pipeline.create_iterator(config.data, run.mesh, train=False)
-  state, step = run.initial_state(next(iterator))
-  iterator.close()
+  run = trained_lib.load_run(workdir)
+  state, step = run.state, run.step
   assert step == 3 and set(state.params) == set(NETWORKS)
   kernels = np.concatenate([
       np.asarray(leaf).ravel() for path, leaf in

@@ -14,9 +14,9 @@ import optax
 import pytest
 
 from configs import csebgan as csebgan_config
+from rsjax import mesh as mesh_lib
 from rsjax.systems import base
 from rsjax.systems.csebgan import CSEBGAN
-from rsjax.train import mesh as mesh_lib
 from system_checks import KEY, assert_trees_close, fast_jit, make_batch
 
 CLASSES = 9
@@ -207,13 +207,14 @@ def test_ablations_change_the_step(cseb):
 
 
 def test_frozen_conductor_from_a_segmentation_workdir(tmp_path, cseb):
+  from rsjax.store import checkpoint as checkpoint_lib
+  from rsjax.store import run_config
   from rsjax.systems.segmentation import Segmentation
-  from rsjax.train import checkpoint as checkpoint_lib
-  from rsjax.train import run_config
   # A "pre-trained" segmentation run whose network matches the conductor.
   seg_config = tiny_config()
   seg_config.system, seg_config.inputs = "segmentation", ("s2",)
-  seg_config.optimizer.segmenter.lr = 1e-3
+  seg_config.optimizer.segmenter = dict(lr=1e-3, b1=0.5, b2=0.999,
+                                        decay_start=0.5)
   segmentation = Segmentation(seg_config)
   batch = cseb_batch(5)
   seg_state = filled_state(segmentation, batch, seed=7).replace(

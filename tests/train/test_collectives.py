@@ -14,9 +14,9 @@ import jax
 import pytest
 
 import tiny_configs
+from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
 from rsjax.systems import base
-from rsjax.train import mesh as mesh_lib
 
 STATS_BUDGET = 64 * 1024   # bytes of all-reduced non-gradient values (BN, metrics)
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from rsjax.systems import base
+from rsjax.systems import trained
 from rsjax.train import trainer
 from tiny_configs import memory_config, tiny_rs_spade
 
@@ -22,11 +23,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _params(workdir, config):
   """The newest checkpoint's params, restored on the host."""
-  run = trainer.Trainer(config, workdir)
-  from rsjax.data import pipeline
-  it = pipeline.create_iterator(config.data, run.mesh, train=False)
-  state, step = run.initial_state(next(it))
-  it.close()
+  run = trained.load_run(workdir, config=config)
+  state, step = run.state, run.step
   return step, jax.tree.map(np.asarray, jax.device_get(
       (state.params, state.opt_state, state.batch_stats, state.rng)))
 

@@ -42,6 +42,44 @@ def restore_latest(manager: ocp.CheckpointManager, abstract_state, shardings):
   return state, int(step)
 
 
+def steps(workdir: str | os.PathLike) -> list[int]:
+  """The complete checkpoint steps of `workdir`, ascending."""
+  directory = os.path.join(os.path.abspath(os.fspath(workdir)), "checkpoints")
+  if not os.path.isdir(directory):
+    return []
+  return sorted(ocp.path.step.checkpoint_steps(directory))
+
+
+def restore(workdir: str | os.PathLike, abstract_state, shardings, *,
+            step: int | None = None):
+  """(state, step) of checkpoint `step` (default: the newest) of `workdir`,
+  read without creating or changing anything there.
+
+  FileNotFoundError names the workdir when it has no checkpoint; ValueError
+  lists the steps it has when `step` is not one of them.
+  """
+  workdir = os.fspath(workdir)
+  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  available = steps(workdir)
+  if not available:
+    raise FileNotFoundError(
+        f"{workdir}: no checkpoint in {directory}; train it first "
+        f"(python -m launch.train --workdir {workdir} ...)")
+  if step is None:
+    step = available[-1]
+  elif step not in available:
+    raise ValueError(f"{workdir}: no checkpoint of step {step}; it has "
+                     f"steps {available}")
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=False))
+  try:
+    target = abstract_with_shardings(abstract_state, shardings)
+    state = manager.restore(step, args=ocp.args.StandardRestore(target))
+  finally:
+    manager.close()
+  return state, int(step)
+
+
 def save(manager: ocp.CheckpointManager, step: int, state, *,
          force: bool = False) -> bool:
   """Saves `state` as `step` if the interval policy (or `force`) says so."""

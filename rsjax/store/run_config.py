@@ -15,6 +15,8 @@ import jax
 import ml_collections
 from etils import epath
 
+from rsjax.store import atomic
+
 FILENAME = "config.json"
 
 
@@ -48,8 +50,5 @@ def save(workdir: str | os.PathLike, config: ml_collections.ConfigDict) -> None:
   """Writes config.json (process 0; atomically, via a temporary file)."""
   if jax.process_index() != 0:
     return
-  file = path(workdir)
-  file.parent.mkdir(parents=True, exist_ok=True)
-  temporary = file.with_name(file.name + ".tmp")
-  temporary.write_text(config.to_json_best_effort(indent=2, sort_keys=True))
-  temporary.replace(file)
+  atomic.write_text(path(workdir),
+                    config.to_json_best_effort(indent=2, sort_keys=True))

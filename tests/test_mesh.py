@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from jax.sharding import AxisType, PartitionSpec
 
-from rsjax.train import mesh as mesh_lib
+from rsjax import mesh as mesh_lib
 
 
 def test_minus_one_takes_the_remaining_devices(devices):

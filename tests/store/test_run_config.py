@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rsjax.train import run_config
+from rsjax.store import run_config
 from rsjax.train import trainer as trainer_lib
 import tiny_configs
 
