@@ -19,28 +19,26 @@ from __future__ import annotations
 import ml_collections
 
 from configs import unet_seg
+from configs import variants
+
+ARGS = variants.Spec("configs/augment.py", variants.Flag("demo"),
+                     variants.Flag("full"),
+                     variants.Key("k", default=1, parse=int))
 
 
 def get_config(arg: str | None = None):
-  parts = [p for p in (arg or "").split(",") if p]
-  per_mask = 1
-  for part in parts:
-    if part.startswith("k="):
-      per_mask = int(part[2:])
-    elif part not in ("demo", "full"):
-      raise ValueError(f"configs/augment.py: unknown arg part {part!r}; use "
-                       f"'demo', 'full' and/or 'k=<n>'")
+  args = ARGS.parse(arg)
   config = ml_collections.ConfigDict()
   config.experiment = "augmentation"
   config.generator_workdir = ""         # required: a trained paired_gan workdir
-  config.generated_per_mask = per_mask  # k generated images per training mask
+  config.generated_per_mask = args.k    # k generated images per training mask
   config.generation_batch_size = 8
-  config.fractions = (1.0,) if "full" in parts else (0.25, 0.5, 0.75, 1.0)
+  config.fractions = (1.0,) if args.full else (0.25, 0.5, 0.75, 1.0)
   config.subset_seed = 0
   config.test_split = "test"
-  config.segmentation = unet_seg.get_config("demo" if "demo" in parts else None)
+  config.segmentation = unet_seg.get_config("demo" if args.demo else None)
   config.segmentation.eval_split = "validation"   # the mIoU-vs-step curve
-  if "demo" in parts:
+  if args.demo:
     config.segmentation.total_steps = 200
     config.segmentation.eval_every = 25
     config.segmentation.log_every = 25

@@ -46,44 +46,35 @@ from __future__ import annotations
 import ml_collections
 
 from configs import common
-from rsjax.systems import cloud_inputs
+from configs import variants
 
 GENERATORS = {"drib": {"ngf": 64}, "unet": {"ngf": 64, "num_downs": 8}}
 LOSSES = {"l1": (100.0, 0.0), "ssim": (0.0, 100.0), "ssim+l1": (100.0, 100.0)}
 """Reconstruction loss name -> (lambda_1, lambda_2) of Eq. 5."""
-DEFAULT_ARCH = ("drib", "drib")
-DEFAULT_LOSS = ("ssim+l1", "ssim+l1")
+ARCHS = tuple(f"{g1}-{g2}" for g1 in (*GENERATORS, "none") for g2 in GENERATORS)
+LOSS_PAIRS = tuple(f"{l1}-{l2}" for l1 in LOSSES for l2 in LOSSES)
 FLAGS = ("joint", "dataset", "demo")
-
-
-def _pair(value: str, valid, what: str, arg) -> tuple[str, str]:
-  parts = tuple(value.split("-"))
-  stage1_valid = (*valid, "none") if what == "arch" else tuple(valid)
-  if (len(parts) != 2 or parts[0] not in stage1_valid
-      or parts[1] not in valid):
-    raise ValueError(f"configs/cloud_removal.py: bad {what}={value!r} in "
-                     f"{arg!r}; use {what}=<stage1>-<stage2> with stage 1 in "
-                     f"{list(stage1_valid)} and stage 2 in {list(valid)}")
-  return parts
+ARGS = variants.Spec(
+    "configs/cloud_removal.py",
+    variants.Key("arch", ARCHS, default="drib-drib"),
+    variants.Key("loss", LOSS_PAIRS, default="ssim+l1-ssim+l1"),
+    *(variants.Flag(flag) for flag in FLAGS))
+SYNTHETIC_CLOUDS = dict(
+    coverage=(0.1, 0.6),            # per-image cloud fraction, uniform in range
+    opacity=1.0,                    # thick clouds
+    edge_width=0.3,
+    reflectance=0.9,                # cloud top, in [0, 1] units
+    brightness_variation=0.1,
+    feature_size=64.0)              # pixels across the largest cloud structures
+"""config.synthetic_clouds: the defaults of rsjax.systems.cloud_inputs."""
 
 
 def parse_arg(arg: str | None) -> dict:
   """{'arch': (g1, g2), 'loss': (l1, l2), and each flag: bool}."""
-  parsed = {"arch": DEFAULT_ARCH, "loss": DEFAULT_LOSS,
-            **{flag: False for flag in FLAGS}}
-  for part in (p for p in (arg or "").split(",") if p):
-    key, _, value = part.partition("=")
-    if key == "arch" and value:
-      parsed["arch"] = _pair(value, GENERATORS, "arch", arg)
-    elif key == "loss" and value:
-      parsed["loss"] = _pair(value, LOSSES, "loss", arg)
-    elif part in FLAGS:
-      parsed[part] = True
-    else:
-      raise ValueError(f"configs/cloud_removal.py: unknown variant {part!r} "
-                       f"in {arg!r}; use arch=..., loss=..., or one of "
-                       f"{', '.join(FLAGS)}")
-  return parsed
+  args = ARGS.parse(arg)
+  return {"arch": tuple(args.arch.split("-")),
+          "loss": tuple(args.loss.split("-")),
+          **{flag: args[flag] for flag in FLAGS}}
 
 
 def stage_model(generator: str, width_scale: float = 1.0, **generator_kwargs):
@@ -98,28 +89,22 @@ def stage_model(generator: str, width_scale: float = 1.0, **generator_kwargs):
 
 def get_config(arg: str | None = None):
   variant = parse_arg(arg)
-  config = common.base_config()
+  config = common.base_config("cloud_removal")
   if variant["demo"]:
     common.apply_demo(config)
-  config.system = "cloud_removal"
-  for unused in ("inputs", "target"):
-    del config[unused]
   config.sar_bands = (0,)                 # VV only (Sec. 2.3)
   config.optical_bands = (0, 1, 2)        # B2, B3, B4: the paper's RGB
   config.clouds = "dataset" if variant["dataset"] else "synthetic"
   config.eval_clouds = None               # None: as config.clouds
-  config.synthetic_clouds = ml_collections.ConfigDict(
-      dict(cloud_inputs.DEFAULT_SYNTHETIC))
+  config.synthetic_clouds = ml_collections.ConfigDict(SYNTHETIC_CLOUDS)
   config.schedule = "joint" if variant["joint"] else "sequential"
   config.stage1_fraction = 0.5
   config.train_crop = None                # None: train on whole tiles
+  config.ema_decay = 0.0                  # no EMA here (others are refused)
   config.data.fields = ("s2", "s1", "valid") + (
       ("s2_cloudy", "cloud_mask") if variant["dataset"] else ())
 
   scale = 1.0 / 8 if variant["demo"] else 1.0
-  config.model = ml_collections.ConfigDict()
-  config.loss = ml_collections.ConfigDict()
-  config.optimizer = ml_collections.ConfigDict()
   for stage, generator, loss in zip(("stage1", "stage2"), variant["arch"],
                                     variant["loss"]):
     config.model[stage] = stage_model(generator, scale)
@@ -127,8 +112,8 @@ def get_config(arg: str | None = None):
     config.loss[stage] = ml_collections.ConfigDict(
         dict(adversarial="vanilla", l1=l1, ssim=ssim))
     for net in ("generator", "discriminator"):
-      config.optimizer[f"{stage}_{net}"] = ml_collections.ConfigDict(
-          dict(lr=2e-4, b1=0.5, b2=0.999, decay_start=1.0))
+      config.optimizer[f"{stage}_{net}"] = common.adam(
+          lr=2e-4, b1=0.5, b2=0.999, decay_start=1.0)
 
   if variant["demo"]:
     _demo(config)

@@ -1,68 +1,79 @@
-"""Defaults shared by every experiment config (ml_collections).
+"""The keys every experiment config shares (ml_collections); data, not code.
 
-Each experiment file calls `base_config()` and overrides what its paper says.
-Keys:
+Each system's config file starts from `base_config(system)` and adds its own
+keys (inputs, model, loss weights, optimizer entries, EMA, ...); see the
+system's config file. Shared keys:
+
   system            name in rsjax.systems.base.SYSTEMS
   seed              model init and step RNG
   dtype             compute dtype ('float32' | 'bfloat16'); params are float32
   mesh              ((axis name, size), ...); -1 = remaining devices
-  data              rsjax.data.pipeline config (dataset, batch sizes, fields)
-  model             generator / discriminator / segmenter names + kwargs
-  inputs, target    which batch fields a generator reads and predicts
-  loss              loss weights and kinds
-  optimizer         per network: lr, b1, b2, decay_start
+  data              the input pipeline's config (rsjax.data.pipeline), every
+                    key spelled out with the pipeline's default except the
+                    dataset (name, data_dir) and fields; `DATA_OVERRIDES`
+  num_classes       classes of the land-cover field (Dynamic World: 9)
+  model, loss       empty here; the system's config fills them
+  optimizer         one `adam(...)` entry per network, added by the system
   total_steps, log_every, eval_every, checkpoint_every, keep_checkpoints,
-  num_eval_batches (None = the whole split), eval_split
+  num_eval_batches (None = the whole split), eval_split (the split the
+  trainer evaluates on every eval_every steps)
+
+Configs import nothing from rsjax: models, losses and fields are names.
 """
 
 from __future__ import annotations
 
 import ml_collections
 
-from rsjax.data import pipeline
-
 SYNTHETIC_DATASET = "rs_multisource/synthetic"
 DEMO_DATA_DIR = "workdir/tensorflow_datasets"
+DEFAULT_FIELDS = ("s2", "s1", "lulc", "dem", "valid")
+
+DATA_OVERRIDES = ("name", "data_dir")
+"""The data keys whose value here differs from rsjax.data.pipeline's
+default_config(); every other data key has the pipeline's default (checked by
+tests/configs/test_configs.py). The pipeline's `eval_split` is not here: the
+trainer evaluates on the top-level `config.eval_split`."""
 
 
-def base_config() -> ml_collections.ConfigDict:
+def data_config() -> ml_collections.ConfigDict:
+  """Every key of the pipeline's data config: its defaults, the demo dataset."""
+  return ml_collections.ConfigDict({
+      "source": "tfds",                       # 'tfds' | 'memory'
+      "name": SYNTHETIC_DATASET,
+      "data_dir": DEMO_DATA_DIR,
+      "split": "train",
+      "batch_size": 8,                        # global, over all processes
+      "eval_batch_size": None,                # None: batch_size
+      "fields": DEFAULT_FIELDS,
+      "normalize": True,
+      "normalization": None,                  # None: rsjax.data.normalize's
+      "augment": "dihedral",                  # 'dihedral' | 'flips' | 'none'
+      "shuffle": True,
+      "shuffle_buffer": 1024,                 # tf_data read mode only
+      "seed": 0,
+      "read_mode": "auto",                    # 'auto' | 'random_access' | 'tf_data'
+      "read_threads": 8,
+      "prefetch": 2,
+      "tile_size": 256,                       # memory source only
+      "memory_examples": 64,                  # memory source only
+      "train_arrays": None,                   # dir of <field>.npy: training data
+      "train_rows": None,                     # .npy of row indices into it
+  })
+
+
+def base_config(system: str) -> ml_collections.ConfigDict:
+  """The shared keys of a `system` config (see the module docstring)."""
   config = ml_collections.ConfigDict()
-  config.system = "paired_gan"
+  config.system = system
   config.seed = 0
   config.dtype = "float32"
   config.mesh = (("data", -1), ("fsdp", 1))
-
-  config.data = pipeline.default_config()
-  config.data.name = SYNTHETIC_DATASET
-  config.data.data_dir = DEMO_DATA_DIR
-  config.data.batch_size = 8
-  config.data.fields = ("s2", "s1", "lulc", "dem", "valid")
-
-  config.model = ml_collections.ConfigDict()
-  config.model.generator = "unet"
-  config.model.generator_kwargs = ml_collections.ConfigDict()
-  config.model.discriminator = "patchgan"
-  config.model.discriminator_kwargs = ml_collections.ConfigDict()
-  config.model.segmenter = "rs_unet"
-  config.model.segmenter_kwargs = ml_collections.ConfigDict()
-
-  config.inputs = ("s1",)
-  config.target = "s2"
+  config.data = data_config()
   config.num_classes = 9              # Dynamic World LULC
-
+  config.model = ml_collections.ConfigDict()
   config.loss = ml_collections.ConfigDict()
-  config.loss.adversarial = "vanilla"
-  config.loss.l1 = 100.0
-  config.loss.ssim = 0.0
-  config.loss.feature_matching = 0.0
-  config.loss.ignore_index = -1       # < 0: none
-  config.loss.class_weights = None
-
   config.optimizer = ml_collections.ConfigDict()
-  for network in ("generator", "discriminator", "segmenter"):
-    config.optimizer[network] = ml_collections.ConfigDict(
-        dict(lr=2e-4, b1=0.5, b2=0.999, decay_start=0.5))
-  config.ema_decay = 0.0              # 0: no generator EMA
 
   config.total_steps = 1000
   config.log_every = 50
@@ -74,18 +85,27 @@ def base_config() -> ml_collections.ConfigDict:
   return config
 
 
+def adam(lr: float = 2e-4, b1: float = 0.5, b2: float = 0.999,
+         decay_start: float = 0.5) -> ml_collections.ConfigDict:
+  """One network's optimizer entry (rsjax.systems.base.adam): Adam at `lr`,
+  constant until `decay_start` x total_steps, then linear decay to 0."""
+  return ml_collections.ConfigDict(
+      dict(lr=lr, b1=b1, b2=b2, decay_start=decay_start))
+
+
 def apply_demo(config: ml_collections.ConfigDict) -> None:
   """Shrinks a paper-sized config to a few minutes on 2 CPU cores."""
   for key in ("generator_kwargs", "discriminator_kwargs"):
-    kwargs = config.model[key]
+    kwargs = config.model.get(key, {})
     for width in ("ngf", "ndf"):
       if width in kwargs:
         kwargs[width] = 8
-  if config.model.generator in ("rs_spade", "spade", "senet"):
+  generator = config.model.get("generator")
+  if generator in ("rs_spade", "spade", "senet"):
     # The modulation MLPs run at every resolution: the main CPU cost.
-    hidden = "mlp_hidden" if config.model.generator == "senet" else "hidden"
+    hidden = "mlp_hidden" if generator == "senet" else "hidden"
     config.model.generator_kwargs[hidden] = 16
-    if config.model.generator == "rs_spade":
+    if generator == "rs_spade":
       config.model.generator_kwargs.embed_features = 8
   config.data.batch_size = 4
   config.data.eval_batch_size = 8

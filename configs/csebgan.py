@@ -32,20 +32,13 @@ from __future__ import annotations
 import ml_collections
 
 from configs import common
+from configs import variants
 
 ABLATIONS = ("full", "no_sharing", "no_conductor", "frozen_conductor",
              "conductor_no_real", "no_discriminator")
-
-
-def parse_arg(arg: str | None) -> tuple[str, bool]:
-  """(ablation, demo) from 'ablation[,demo]'."""
-  parts = [p for p in (arg or "").split(",") if p]
-  demo = "demo" in parts
-  rest = [p for p in parts if p != "demo"]
-  if len(rest) > 1 or any(p not in ABLATIONS for p in rest):
-    raise ValueError(f"configs/csebgan.py: unknown arg {arg!r}; use one of "
-                     f"{', '.join(ABLATIONS)} and/or 'demo', joined by commas")
-  return (rest[0] if rest else "full"), demo
+ARGS = variants.Spec("configs/csebgan.py",
+                     variants.OneOf("ablation", ABLATIONS, "full"),
+                     variants.Flag("demo"))
 
 
 def apply_ablation(config: ml_collections.ConfigDict, ablation: str) -> None:
@@ -68,9 +61,8 @@ def _optional_path() -> ml_collections.FieldReference:
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
-  ablation, demo = parse_arg(arg)
-  config = common.base_config()
-  config.system = "csebgan"
+  args = ARGS.parse(arg)
+  config = common.base_config("csebgan")
   config.inputs = ("lulc",)
   config.target = "s2"
   config.data.fields = ("s2", "lulc", "valid")
@@ -86,7 +78,6 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
       base_features=32))
 
   config.loss.adversarial = "hinge"
-  config.loss.l1 = 0.0
   config.loss.feature_matching = 10.0
   config.loss.perceptual = 10.0
   config.loss.conductor = 1.0
@@ -100,15 +91,15 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
 
   for network, lr in (("generator", 1e-4), ("discriminator", 4e-4),
                       ("conductor", 1e-4)):
-    config.optimizer[network] = ml_collections.ConfigDict(
-        dict(lr=lr, b1=0.0, b2=0.9, decay_start=0.5))
+    config.optimizer[network] = common.adam(lr=lr, b1=0.0, b2=0.9,
+                                            decay_start=0.5)
   config.data.batch_size = 8
   config.total_steps = 40_000
   config.log_every = 100
   config.eval_every = 4_000
   config.checkpoint_every = 2_000
-  apply_ablation(config, ablation)
-  if demo:
+  apply_ablation(config, args.ablation)
+  if args.demo:
     apply_demo(config)
   return config
 

@@ -30,28 +30,19 @@ from __future__ import annotations
 import ml_collections
 
 from configs import common
+from configs import variants
 
 MODES = ("hss", "st", "hsts")
-VARIANTS = ("cloudy", "rgbn", "demo")
-
-
-def parse_arg(arg: str | None) -> tuple[str, set[str]]:
-  """(mode, variants) from 'mode[,cloudy][,rgbn][,demo]'."""
-  parts = [p for p in (arg or "").split(",") if p]
-  modes = [p for p in parts if p in MODES]
-  unknown = [p for p in parts if p not in MODES + VARIANTS]
-  if unknown or len(modes) > 1:
-    raise ValueError(f"configs/cycle_fusion.py: bad arg {arg!r}; use one of "
-                     f"{', '.join(MODES)} and/or {', '.join(VARIANTS)}, "
-                     f"joined by commas")
-  return (modes[0] if modes else "hsts"), set(parts) - set(MODES)
+ARGS = variants.Spec("configs/cycle_fusion.py",
+                     variants.OneOf("mode", MODES, "hsts"),
+                     variants.Flag("cloudy"), variants.Flag("rgbn"),
+                     variants.Flag("demo"))
 
 
 def get_config(arg: str | None = None):
-  mode, variants = parse_arg(arg)
-  config = common.base_config()
-  config.system = "cycle_fusion"
-  config.mode = mode
+  args = ARGS.parse(arg)
+  config = common.base_config("cycle_fusion")
+  config.mode = args.mode
   config.target = "s2_t2"              # X: t2 HR MS (label)
   config.sar_field = "s1_t2"           # Y: t2 HR SAR
   config.t1_field = "s2"               # Z: t1 HR MS
@@ -60,13 +51,13 @@ def get_config(arg: str | None = None):
   config.resolution_ratio = 4          # S = LR / HR pixel size
   config.resize = ml_collections.ConfigDict(
       dict(upsample="bicubic", cloud_value=1.0))
-  config.cloudy = "cloudy" in variants
+  config.cloudy = args.cloudy
   config.cloud_mask_field = "cloud_mask"
   config.cloud_classes = (1,)          # cloud_mask: 0 clear, 1 cloud, 2 shadow
-  config.bands = (0, 1, 2, 3) if "rgbn" in variants else (0, 1, 2)
+  config.bands = (0, 1, 2, 3) if args.rgbn else (0, 1, 2)
   config.q_block_size = None           # Q over the whole band
   config.eval_baselines = True         # also score X^ and Z against X
-  del config["inputs"]                 # the mode picks the inputs
+  config.ema_decay = 0.0               # no EMA here (others are refused)
 
   config.model.generator = "resnet"
   config.model.generator_kwargs = ml_collections.ConfigDict(
@@ -79,10 +70,11 @@ def get_config(arg: str | None = None):
   config.loss = ml_collections.ConfigDict(
       dict(adversarial="lsgan", l1=50.0, cloud_l1=100.0, cycle=50.0))
   for network in ("generator", "discriminator"):
-    config.optimizer[network] = ml_collections.ConfigDict(
-        dict(lr=2e-4, b1=0.5, b2=0.999, decay_start=0.5))
+    config.optimizer[network] = common.adam(lr=2e-4, b1=0.5, b2=0.999,
+                                            decay_start=0.5)
 
-  fields = {"hss": ("s1_t2",), "st": ("s2",), "hsts": ("s1_t2", "s2")}[mode]
+  fields = {"hss": ("s1_t2",), "st": ("s2",), "hsts": ("s1_t2", "s2")}[
+      args.mode]
   config.data.fields = ("s2_t2",) + fields + (
       ("cloud_mask",) if config.cloudy else ())
   config.data.batch_size = 8
@@ -90,7 +82,7 @@ def get_config(arg: str | None = None):
   config.log_every = 100
   config.eval_every = 2_000
   config.checkpoint_every = 2_000
-  if "demo" in variants:
+  if args.demo:
     apply_demo(config)
   return config
 

@@ -15,18 +15,16 @@ from __future__ import annotations
 import ml_collections
 
 from configs import fusion_seg
-from rsjax.nn.fusion import FUSION_MODES
+from configs import variants
+
+ARGS = variants.Spec("configs/fusion_study.py", variants.Flag("demo"))
 
 
 def get_config(arg: str | None = None):
-  parts = [p for p in (arg or "").split(",") if p]
-  if any(p != "demo" for p in parts):
-    raise ValueError(f"configs/fusion_study.py: unknown arg {arg!r}; use "
-                     f"'demo' or nothing")
-  demo = "demo" in parts
+  demo = ARGS.parse(arg).demo
   config = ml_collections.ConfigDict()
   config.experiment = "fusion_study"
-  config.modes = FUSION_MODES
+  config.modes = fusion_seg.FUSION_MODES   # every mode, by name
   config.test_split = "test"
   config.timing_batch_size = 8     # inference images/s: batch and repeats
   config.timing_repeats = 10

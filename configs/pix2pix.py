@@ -2,7 +2,8 @@
 
 unet_256 generator, 70x70 PatchGAN, cGAN (BCE) + 100 L1, Adam(0.5, 0.999) at
 2e-4, decay over the second half. The baseline of RS-SPADE's Table 1: the arg
-takes the same source subsets as configs/rs_spade.py, and 'demo'.
+takes the same source subsets as configs/rs_spade.py, and 'demo'; the keys
+are RS-SPADE's (`rs_spade.paper_config`) with the U-Net generator.
 
   python -m launch.train --config configs/pix2pix.py:s1+lulc+dem --workdir workdir/pix2pix
 """
@@ -12,13 +13,15 @@ from __future__ import annotations
 from configs import common
 from configs import rs_spade
 
+ARGS = rs_spade.ARGS.renamed("configs/pix2pix.py")
+
 
 def get_config(arg: str | None = None):
-  sources, demo = rs_spade.parse_arg(arg)
-  config = rs_spade.get_config(",".join(["+".join(sources)]))
-  config.inputs = sources
+  args = ARGS.parse(arg)
+  sources = tuple(args.sources.split("+"))
+  config = rs_spade.paper_config(sources)
   config.model.generator = "unet"
   config.model.generator_kwargs = {"ngf": 64}
-  if demo:
+  if args.demo:
     common.apply_demo(config)
   return config

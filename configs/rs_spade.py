@@ -10,46 +10,57 @@ CPU demo size, joined by commas:
   python -m launch.train --config configs/rs_spade.py --workdir workdir/rs_spade
   python -m launch.train --config configs/rs_spade.py:lulc+s1 --workdir ...
   python -m launch.train --config configs/rs_spade.py:s1+lulc+dem,demo --workdir ...
+
+The keys of a `paired_gan` system (rsjax.systems.paired_gan) beside the
+shared ones of configs/common.py: inputs, target, model.{generator,
+discriminator}{,_kwargs}, loss.{adversarial, l1, ssim, feature_matching},
+optimizer.{generator, discriminator} and ema_decay. configs/pix2pix.py and
+configs/spade_reference.py start from this config.
 """
 
 from __future__ import annotations
 
+import ml_collections
+
 from configs import common
+from configs import variants
 
 SUBSETS = ("s1", "lulc", "lulc+s1", "lulc+dem", "s1+dem", "s1+lulc+dem")
+ARGS = variants.Spec("configs/rs_spade.py",
+                     variants.OneOf("sources", SUBSETS, "s1+lulc+dem"),
+                     variants.Flag("demo"))
 
 
-def parse_arg(arg: str | None) -> tuple[tuple[str, ...], bool]:
-  """('s1', 'lulc', 'dem'), demo from 'subset[,demo]'."""
-  parts = [p for p in (arg or "").split(",") if p]
-  demo = "demo" in parts
-  subsets = [p for p in parts if p != "demo"]
-  unknown = [p for p in subsets if p not in SUBSETS]
-  if unknown or len(subsets) > 1:
-    raise ValueError(f"configs/rs_spade.py: unknown arg {arg!r}; use one of "
-                     f"{', '.join(SUBSETS)} and/or 'demo', joined by commas")
-  subset = subsets[0] if subsets else "s1+lulc+dem"
-  return tuple(subset.split("+")), demo
-
-
-def get_config(arg: str | None = None):
-  sources, demo = parse_arg(arg)
-  config = common.base_config()
-  config.system = "paired_gan"
-  config.inputs = sources
+def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
+  """RS-SPADE at the paper's size on `sources` (no demo shrinking)."""
+  config = common.base_config("paired_gan")
+  config.inputs = tuple(sources)
   config.target = "s2"
   config.model.generator = "rs_spade"
-  config.model.generator_kwargs.ngf = 64
+  config.model.generator_kwargs = ml_collections.ConfigDict(dict(ngf=64))
   config.model.discriminator = "patchgan"
-  config.model.discriminator_kwargs.ndf = 64
+  config.model.discriminator_kwargs = ml_collections.ConfigDict(
+      dict(ndf=64))
   config.loss.adversarial = "vanilla"
   config.loss.l1 = 100.0
+  config.loss.ssim = 0.0
+  config.loss.feature_matching = 0.0
+  for network in ("generator", "discriminator"):
+    config.optimizer[network] = common.adam(lr=2e-4, b1=0.5, b2=0.999,
+                                            decay_start=0.5)
+  config.ema_decay = 0.0              # 0: no generator EMA
   config.data.batch_size = 8
   config.data.fields = ("s2", "s1", "lulc", "dem", "valid")
   config.total_steps = 20_000
   config.log_every = 100
   config.eval_every = 2_000
   config.checkpoint_every = 2_000
-  if demo:
+  return config
+
+
+def get_config(arg: str | None = None):
+  args = ARGS.parse(arg)
+  config = paper_config(tuple(args.sources.split("+")))
+  if args.demo:
     common.apply_demo(config)
   return config

@@ -31,8 +31,11 @@ which `benchmarks/peer_setup.sh` turns into `--output_nc` for the comparison.
 from __future__ import annotations
 
 from configs import common
+from configs import rs_spade
+from configs import variants
 
-ARGS = ("128", "memory")
+ARGS = variants.Spec("configs/spade_reference.py", variants.Flag("128"),
+                     variants.Flag("memory"))
 NGF = 64
 NDF = 64
 LABEL_CLASSES = 9                     # Dynamic World LULC
@@ -40,15 +43,8 @@ FEATURE_MAPS_PER_SCALE = 4            # n_layers_D 4: 4 intermediate outputs
 
 
 def get_config(arg: str | None = None):
-  parts = [p for p in (arg or "").split(",") if p]
-  unknown = [p for p in parts if p not in ARGS]
-  if unknown:
-    raise ValueError(f"configs/spade_reference.py: unknown arg part(s) "
-                     f"{unknown}; valid: {', '.join(ARGS)} (comma-separated)")
-  config = common.base_config()
-  config.system = "paired_gan"
-  config.inputs = ("lulc",)           # one-hot by rsjax.systems.inputs
-  config.target = "s2"
+  args = ARGS.parse(arg)
+  config = rs_spade.paper_config(("lulc",))   # one-hot by the system
   config.model.generator = "spade"
   config.model.generator_kwargs = {
       "ngf": NGF, "num_upsamplings": 5, "norm": "batch",
@@ -62,10 +58,8 @@ def get_config(arg: str | None = None):
   config.loss.ssim = 0.0
   config.loss.feature_matching = 10.0 * FEATURE_MAPS_PER_SCALE
   for network, lr in (("generator", 1e-4), ("discriminator", 4e-4)):
-    config.optimizer[network].lr = lr
-    config.optimizer[network].b1 = 0.0
-    config.optimizer[network].b2 = 0.9
-    config.optimizer[network].decay_start = 1.0
+    config.optimizer[network] = common.adam(lr=lr, b1=0.0, b2=0.9,
+                                            decay_start=1.0)
   config.data.batch_size = 2
   config.data.eval_batch_size = 2
   config.data.fields = ("s2", "lulc", "valid")
@@ -73,9 +67,9 @@ def get_config(arg: str | None = None):
   config.log_every = 100
   config.eval_every = 2_000
   config.checkpoint_every = 2_000
-  if "128" in parts or "memory" in parts:
+  if args["128"] or args.memory:
     config.data.source = "memory"
     config.data.memory_examples = 16
-  if "128" in parts:
+  if args["128"]:
     config.data.tile_size = 128
   return config

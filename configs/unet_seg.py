@@ -5,35 +5,41 @@ classes, pixel-wise cross-entropy, Adam at 2e-4; scores PA, MPA, mIoU, FWIoU.
 
   python -m launch.train --config configs/unet_seg.py --workdir workdir/unet_seg
   python -m launch.train --config configs/unet_seg.py:s2+s1,demo --workdir ...
+
+The keys of a `segmentation` system (rsjax.systems.segmentation) beside the
+shared ones of configs/common.py: inputs, model.segmenter{,_kwargs},
+loss.{ignore_index, class_weights} and optimizer.segmenter.
+configs/fusion_seg.py starts from this config.
 """
 
 from __future__ import annotations
 
 from configs import common
+from configs import variants
 
 INPUTS = ("s2", "s2+s1")
+ARGS = variants.Spec("configs/unet_seg.py",
+                     variants.OneOf("inputs", INPUTS, "s2"),
+                     variants.Flag("demo"))
 
 
 def get_config(arg: str | None = None):
-  parts = [p for p in (arg or "").split(",") if p]
-  demo = "demo" in parts
-  inputs = [p for p in parts if p != "demo"] or ["s2"]
-  if len(inputs) > 1 or inputs[0] not in INPUTS:
-    raise ValueError(f"configs/unet_seg.py: unknown arg {arg!r}; use one of "
-                     f"{', '.join(INPUTS)} and/or 'demo'")
-  config = common.base_config()
-  config.system = "segmentation"
-  config.inputs = tuple(inputs[0].split("+"))
+  args = ARGS.parse(arg)
+  config = common.base_config("segmentation")
+  config.inputs = tuple(args.inputs.split("+"))
   config.model.segmenter = "rs_unet"
-  config.model.segmenter_kwargs.base_features = 32
-  config.optimizer.segmenter.b1 = 0.9
+  config.model.segmenter_kwargs = {"base_features": 32}
+  config.loss.ignore_index = -1       # < 0: none
+  config.loss.class_weights = None
+  config.optimizer.segmenter = common.adam(lr=2e-4, b1=0.9, b2=0.999,
+                                           decay_start=0.5)
   config.data.batch_size = 8
   config.data.fields = ("s2", "s1", "lulc", "valid")
   config.total_steps = 10_000
   config.log_every = 100
   config.eval_every = 1_000
   config.checkpoint_every = 1_000
-  if demo:
+  if args.demo:
     common.apply_demo(config)
     config.model.segmenter_kwargs.base_features = 8
   return config
