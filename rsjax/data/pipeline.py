@@ -59,7 +59,14 @@ SOURCES = ("tfds", "memory")
 
 
 def default_config() -> ml_collections.ConfigDict:
-  """Every key the pipeline reads, with its default."""
+  """Every key the pipeline reads, with its default; keys a config leaves out
+  get these (`_resolve`).
+
+  The experiment configs spell these keys out (`configs/common.py`
+  data_config, kept equal by tests/configs), except `eval_split`: a trainer
+  run evaluates on its config's top-level `eval_split` and passes it here as
+  `split`; this default only serves evaluation iterators made without one.
+  """
   return ml_collections.ConfigDict({
       "source": "tfds",                       # 'tfds' | 'memory'
       "name": "rs_multisource/synthetic_tiny",
