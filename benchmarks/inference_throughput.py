@@ -7,7 +7,7 @@
 For each size a square synthetic scene (`rsjax.geo.synthetic.make_scene`:
 S1, LULC, DEM in their own grids and CRSs) is written once under --scratch;
 then a fresh child process restores the generator, compiles its predict on
-one zero batch, and runs `rsjax.eval.inference.predict_scene` over the whole
+one zero batch, and runs `rsjax.eval.inference.full_scene.predict_scene` over the whole
 scene into a COG: reading and aligning, terrain, normalization, predict,
 blending, encoding and the COG copy are all in the time. Each child reports
 its RSS before the scene loop (after restore and compile), the peak RSS
@@ -90,7 +90,8 @@ def make_workdir(config_spec: str, workdir: str, window: int) -> None:
 def child(args) -> None:
   """One inference run; prints a JSON line of its numbers."""
   import jax  # pylint: disable=g-import-not-at-top
-  from rsjax.eval import inference, predictor as predictor_lib  # pylint: disable=g-import-not-at-top
+  from rsjax.eval.inference import full_scene  # pylint: disable=g-import-not-at-top
+  from rsjax.eval.inference import predictor as predictor_lib  # pylint: disable=g-import-not-at-top
   from rsjax.geo import scene as scene_lib  # pylint: disable=g-import-not-at-top
   start = time.perf_counter()
   run = predictor_lib.load_predictor(args.workdir, window=args.window,
@@ -102,7 +103,7 @@ def child(args) -> None:
     jax.block_until_ready(run(zeros))                 # compile
     ready_s, ready_rss = time.perf_counter() - start, _rss_mib()
     with _PeakRss() as loop:
-      stats = inference.predict_scene(
+      stats = full_scene.predict_scene(
           run, inputs, args.child_output, window=args.window,
           overlap=args.overlap, batch_size=args.batch, progress=False)
   print(json.dumps(dict(

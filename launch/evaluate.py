@@ -1,4 +1,4 @@
-"""Scores trained workdirs on a split: `rsjax.eval.evaluate.evaluate`.
+"""Scores trained workdirs on a split: `rsjax.eval.report.evaluate.evaluate`.
 
   python -m launch.evaluate --workdir workdir/rs_spade --split test
   python -m launch.evaluate --workdir workdir/rs_spade --workdir workdir/pix2pix \
@@ -45,7 +45,7 @@ def main(argv):
   import jax  # pylint: disable=g-import-not-at-top
   if _DISTRIBUTED.value:
     jax.distributed.initialize()
-  from rsjax.eval import evaluate  # pylint: disable=g-import-not-at-top
+  from rsjax.eval.report import evaluate  # pylint: disable=g-import-not-at-top
   report = evaluate.evaluate(
       _WORKDIR.value, split=_SPLIT.value, output_dir=_OUTPUT.value,
       labels=_LABEL.value, step=_STEP.value, config=_CONFIG.value,

@@ -6,8 +6,8 @@
       --workdir workdir/fusion_study
 
 `config.experiment` picks the runner: 'augmentation'
-(`rsjax.eval.experiments.run_augmentation`) or 'fusion_study'
-(`rsjax.eval.fusion_study.run_fusion_study`). Re-running with the same
+(`rsjax.eval.experiments.augmentation.run_augmentation`) or 'fusion_study'
+(`rsjax.eval.experiments.fusion_study.run_fusion_study`). Re-running with the same
 --workdir resumes: finished runs are kept, unfinished ones resume from their
 checkpoints. Compiled programs are cached in <workdir>/compilation_cache.
 """
@@ -26,8 +26,8 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Runs, tables and plots.",
                                required=True)
 
 RUNNERS = {
-    "augmentation": "rsjax.eval.experiments:run_augmentation",
-    "fusion_study": "rsjax.eval.fusion_study:run_fusion_study",
+    "augmentation": "rsjax.eval.experiments.augmentation:run_augmentation",
+    "fusion_study": "rsjax.eval.experiments.fusion_study:run_fusion_study",
 }
 
 

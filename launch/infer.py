@@ -1,4 +1,4 @@
-r"""Runs a trained generator over a whole scene: `rsjax.eval.inference.infer`.
+r"""Runs a trained generator over a whole scene: `rsjax.eval.inference.full_scene.infer`.
 
   python -m launch.infer --workdir workdir/rs_spade --scene scenes/area_1 \
       --output area_1_s2.tif
@@ -69,11 +69,11 @@ def _exit_on_sigterm(signum, frame):
 def main(argv):
   del argv
   signal.signal(signal.SIGTERM, _exit_on_sigterm)
-  from rsjax.eval import inference  # pylint: disable=g-import-not-at-top
+  from rsjax.eval.inference import full_scene  # pylint: disable=g-import-not-at-top
   sources = _parse_sources(_SOURCES.value)
   if _SCENE.value is None and not sources:
     raise app.UsageError("give --scene and/or --source name=path.")
-  stats = inference.infer(
+  stats = full_scene.infer(
       _WORKDIR.value, _SCENE.value, _OUTPUT.value, window=_WINDOW.value,
       overlap=_OVERLAP.value, batch_size=_BATCH.value,
       composite=_COMPOSITE.value, sources=sources, expect_system=_SYSTEM.value,

@@ -3,7 +3,7 @@
 An arrays directory holds examples in the dataset's physical units, one
 memory-mapped `.npy` per field plus `meta.json` (its fields and how many rows
 are real training examples and generated copies); rsjax's augmentation
-experiment writes one with generated images (`rsjax.eval.generated_source`).
+experiment writes one with generated images (`rsjax.eval.experiments.generated`).
 `config.data.train_arrays` (`rsjax.data.pipeline`) trains on it, and
 `config.data.train_rows` (a `.npy` of row indices) picks e.g. a subset and
 its generated copies. The pipeline normalizes and augments its rows like any
@@ -32,7 +32,7 @@ class ArraySource:
       raise FileNotFoundError(
           f"config.data.train_arrays: {self.directory!r} is not a complete "
           f"arrays directory (no {META}); write it with "
-          f"rsjax.eval.generated_source.write_generated")
+          f"rsjax.eval.experiments.generated.write_generated")
     with open(meta_path) as f:
       self.meta = json.load(f)
     fields = tuple(fields or self.meta["fields"])

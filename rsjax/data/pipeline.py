@@ -17,7 +17,7 @@ O(1) resume, batches independent of the process count) and otherwise with
 tf.data from TFRecords (resume skips at most one epoch); 'memory' serves
 `MemorySource` random examples through the random-access path, with no
 TensorFlow at all. `config.train_arrays` (a directory of `<field>.npy`
-arrays, `rsjax.eval.generated_source`; rows selected by the `.npy` index file
+arrays, `rsjax.eval.experiments.generated`; rows selected by the `.npy` index file
 `config.train_rows`) replaces the training split of either source, e.g. with
 real + generated examples; evaluation still reads the source's splits.
 TensorFlow is imported only when a tfds source is built, with GPUs and TPUs

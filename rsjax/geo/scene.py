@@ -1,14 +1,15 @@
 """The one reader of a scene folder: its source rasters on one grid, by window.
 
 The rs_multisource dataset builder reads its tiles with it and full-scene
-inference (`rsjax.eval.inference`) reads its windows with it, so a tile of
+inference (`rsjax.eval.inference.full_scene`) reads its windows with it, so a tile of
 the dataset and a window of inference are the same pixels. What only one of
 them does (the builder's tiling, nodata filter and splits; inference's
 sliding windows and batching) stays with that consumer.
 
 A scene is a folder holding one GeoTIFF per source, of any size, CRS and
 resolution, each found by a file-name glob (`DEFAULT_PATTERNS`:
-'<source>.tif'); `SOURCE_SPECS` says what each holds:
+'<source>.tif'); `SOURCE_SPECS` says what each holds (band names and
+value tables from `rsjax.geo.bands`):
 
   s2, s2_cloudy, s2_t2, s2_coarse  optical, 4 bands (B2, B3, B4, B8) in DN
   s1, s1_t2                        SAR, 2 bands (VV, VH), linear sigma0 or dB
@@ -30,8 +31,8 @@ it in physical units:
 - SAR: dB (`rsjax.geo.sar.to_db` of linear sigma0, or kept if already dB);
 - labels and cloud_mask: uint8, nearest resampling; values outside
   [0, class limit) count as nodata;
-- dem: elevation (m), slope (deg), aspect (deg), hillshade ([0, 1];
-  `rsjax.geo.terrain`) computed on the metric grid over the window grown by a
+- dem: `bands.TERRAIN_BANDS`: elevation (m), slope (deg), aspect (deg),
+  hillshade ([0, 1]; `rsjax.geo.terrain`) computed on the metric grid over the window grown by a
   one-pixel halo, so a window's border pixels see their real neighbours
   (adjacent windows agree; no edge replication), and a DEM pixel is valid
   only if its whole 3x3 neighbourhood is;
@@ -50,17 +51,22 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from rasterio.windows import Window
 
-from rsjax.geo import align, io, sar, terrain
+from rsjax.geo import align, bands, io, sar, terrain
 
-NUM_LULC_CLASSES = 9          # Dynamic World: water ... snow_and_ice
-NUM_CLOUD_MASK_VALUES = 3     # 0 clear, 1 cloud, 2 shadow
+NUM_LULC_CLASSES = len(bands.DYNAMIC_WORLD_CLASSES)
+NUM_CLOUD_MASK_VALUES = len(bands.CLOUD_MASK_CLASSES)
 
 
 @dataclasses.dataclass(frozen=True)
 class SourceSpec:
-  """What a source file holds and how it is turned into a feature."""
-  bands: int
+  """What a source file holds (its bands, in file order) and how it is read."""
+  band_names: tuple[str, ...]
   kind: str  # 'optical', 'sar', 'labels', 'cloud_mask' or 'dem'
+
+  @property
+  def bands(self) -> int:
+    """How many bands the file has."""
+    return len(self.band_names)
 
   @property
   def categorical(self) -> bool:
@@ -74,17 +80,20 @@ class SourceSpec:
             "cloud_mask": NUM_CLOUD_MASK_VALUES}.get(self.kind)
 
 
+_OPTICAL = SourceSpec(bands.S2_BANDS, "optical")
+_SAR = SourceSpec(bands.S1_BANDS, "sar")
+_LABELS = SourceSpec(("label",), "labels")
 SOURCE_SPECS: Mapping[str, SourceSpec] = {
-    "s2": SourceSpec(4, "optical"),
-    "s1": SourceSpec(2, "sar"),
-    "lulc": SourceSpec(1, "labels"),
-    "dem": SourceSpec(1, "dem"),
-    "s2_cloudy": SourceSpec(4, "optical"),
-    "cloud_mask": SourceSpec(1, "cloud_mask"),
-    "s2_t2": SourceSpec(4, "optical"),
-    "s1_t2": SourceSpec(2, "sar"),
-    "lulc_t2": SourceSpec(1, "labels"),
-    "s2_coarse": SourceSpec(4, "optical"),
+    "s2": _OPTICAL,
+    "s1": _SAR,
+    "lulc": _LABELS,
+    "dem": SourceSpec(("elevation",), "dem"),
+    "s2_cloudy": _OPTICAL,
+    "cloud_mask": SourceSpec(("cloud_mask",), "cloud_mask"),
+    "s2_t2": _OPTICAL,
+    "s1_t2": _SAR,
+    "lulc_t2": _LABELS,
+    "s2_coarse": _OPTICAL,
 }
 DEFAULT_PATTERNS: Mapping[str, str] = {
     name: f"{name}.tif" for name in SOURCE_SPECS}
@@ -217,7 +226,8 @@ class SceneReader:
 
   def __init__(self, paths: Mapping[str, str], *,
                grid: align.ReferenceGrid | None = None, crs=None,
-               resolution: float = 10.0, s2_scale: float = 1e-4,
+               resolution: float = 10.0,
+               s2_scale: float = bands.S2_REFLECTANCE_PER_DN,
                s1_units: str = "linear"):
     """Opens the sources (e.g. `find_sources`'s result).
 
@@ -281,10 +291,12 @@ class SceneReader:
     aligned = self._align(name, halo)
     elevation = aligned.data[0].astype(np.float32)
     res = self.grid.res
-    channels = [elevation, terrain.slope(elevation, res=res),
-                terrain.aspect(elevation, res=res),
-                terrain.hillshade(elevation, res=res)]
-    data = np.stack([c[1:-1, 1:-1] for c in channels], axis=-1)
+    derived = {"elevation": elevation,
+               "slope": terrain.slope(elevation, res=res),
+               "aspect": terrain.aspect(elevation, res=res),
+               "hillshade": terrain.hillshade(elevation, res=res)}
+    data = np.stack([derived[band][1:-1, 1:-1]
+                     for band in bands.TERRAIN_BANDS], axis=-1)
     return data.astype(np.float32), _erode3(aligned.valid)
 
   def read(self, window: Window) -> tuple[dict[str, np.ndarray], np.ndarray]:

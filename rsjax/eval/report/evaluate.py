@@ -8,9 +8,9 @@ a `config` of the same system), its newest checkpoint (or `step`), restored
 by `rsjax.systems.trained.load_run` into sharded targets, then
 `rsjax.train.trainer.evaluate` on the split (every example once, padding masked). The
 scores of all workdirs form one table in the layout of their system
-(`rsjax.eval.tables`), written as Markdown, CSV (one file per table section)
+(`rsjax.eval.report.tables`), written as Markdown, CSV (one file per table section)
 and JSON, with a sample grid per run and the runs' training curves
-(`rsjax.eval.plots`).
+(`rsjax.eval.report.plots`).
 
 Everything that can be wrong with the input is checked before anything is
 evaluated or written: a workdir without config.json or checkpoints, a missing
@@ -35,8 +35,8 @@ import ml_collections
 
 from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
-from rsjax.eval import plots
-from rsjax.eval import tables
+from rsjax.eval.report import plots
+from rsjax.eval.report import tables
 from rsjax.store import atomic
 from rsjax.store import checkpoint as checkpoint_lib
 from rsjax.store import run_config

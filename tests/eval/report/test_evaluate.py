@@ -14,12 +14,13 @@ import pytest
 
 from configs import unet_seg
 from rsjax.data import pipeline
-from rsjax.eval import evaluate
+from rsjax.eval.report import evaluate
 from rsjax.store import run_config
 from rsjax.train import trainer as trainer_lib
 from tiny_configs import memory_config, tiny_rs_spade
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 STEPS = 6   # memory_config(steps=6): the train step test_trainer compiles too
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from rsjax.eval import plots
-from rsjax.eval import tables
+from rsjax.eval.report import plots
+from rsjax.eval.report import tables
 from rsjax.systems import inputs as inputs_lib
 
 

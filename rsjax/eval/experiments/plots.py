@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from matplotlib.figure import Figure
 
-from rsjax.eval import plots as run_plots
+from rsjax.eval.report import plots as run_plots
 from rsjax.store import atomic
 
 

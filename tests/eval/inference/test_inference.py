@@ -1,4 +1,4 @@
-"""Full-scene inference into a COG (rsjax.eval.inference, launch/infer.py).
+"""Full-scene inference into a COG (rsjax.eval.inference.full_scene, launch/infer.py).
 
 Most tests drive `predict_scene` with `CopyBands`, a test double that
 implements the System attributes and whose `predict` returns bands of one of
@@ -26,13 +26,15 @@ import pytest
 import rasterio
 
 from rsjax.data import normalize
-from rsjax.eval import inference, predictor as predictor_lib
+from rsjax.eval.inference import full_scene
+from rsjax.eval.inference import predictor as predictor_lib
 from rsjax.geo import align, synthetic
 from rsjax.geo import scene as scene_lib
 from rsjax.train import trainer
 from tiny_configs import memory_config
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 
 
 class CopyBands:
@@ -65,7 +67,7 @@ def _run(system, paths, output, grid=None, **kwargs):
   options = dict(window=32, overlap=8, batch_size=4, progress=False)
   options.update(kwargs)
   with scene_lib.SceneReader(paths, grid=grid) as inputs:
-    return inference.predict_scene(_predictor(system), inputs, output,
+    return full_scene.predict_scene(_predictor(system), inputs, output,
                                    **options)
 
 
@@ -173,7 +175,7 @@ def test_host_memory_does_not_grow_with_the_scene(scene, tmp_path):
     grid = align.ReferenceGrid(base.crs, transform, width=96, height=height)
     with scene_lib.SceneReader({"s2": scene["s2"]}, grid=grid) as inputs:
       tracemalloc.start()
-      stats = inference.predict_scene(
+      stats = full_scene.predict_scene(
           predictor, inputs, str(tmp_path / f"{height}.tif"), window=32,
           overlap=8, batch_size=4, progress=False)
       peaks.append(tracemalloc.get_traced_memory()[1])
@@ -201,7 +203,7 @@ def test_interrupted_run_leaves_no_complete_looking_file(scene, tmp_path):
   interrupted.fields, interrupted.spec = predictor.fields, predictor.spec
   with scene_lib.SceneReader({"s2": scene["s2"]}) as inputs, \
       pytest.raises(KeyboardInterrupt):
-    inference.predict_scene(interrupted, inputs, str(output), window=32,
+    full_scene.predict_scene(interrupted, inputs, str(output), window=32,
                             overlap=8, batch_size=2, progress=False)
   assert os.listdir(tmp_path) == ["out.tif"]
   assert output.read_bytes() == b"an older result"
@@ -329,5 +331,5 @@ def test_bad_input_fails_before_any_file_is_written(
     workdir = str(empty)
     error, match = FileNotFoundError, "no checkpoint"
   with pytest.raises(error, match=match):
-    inference.infer(workdir, output=str(out_dir / "out.tif"), **kwargs)
+    full_scene.infer(workdir, output=str(out_dir / "out.tif"), **kwargs)
   assert os.listdir(out_dir) == []

@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from rsjax.eval import tables
+from rsjax.eval.report import tables
 from rsjax.store import atomic
 from rsjax.systems import inputs as inputs_lib
 

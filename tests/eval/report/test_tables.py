@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from rsjax.eval import tables
+from rsjax.eval.report import tables
 
 
 def _rows(section):

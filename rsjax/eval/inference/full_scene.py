@@ -41,9 +41,9 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
-from rsjax.eval import cog_writer
-from rsjax.eval import predictor as predictor_lib
-from rsjax.eval import windows as windows_lib
+from rsjax.eval.inference import cog_writer
+from rsjax.eval.inference import predictor as predictor_lib
+from rsjax.eval.inference import windows as windows_lib
 from rsjax.geo import scene as scene_lib
 
 COMPOSITE_INPUT = "s2_cloudy"

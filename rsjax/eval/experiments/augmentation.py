@@ -17,7 +17,7 @@ copies per real tile, each with its own noise key.
 
 Workdir layout (every piece resumes: a killed experiment continues where it
 stopped):
-  generated/             real + generated training arrays (generated_source)
+  generated/             real + generated training arrays (rsjax.eval.experiments.generated)
   rows/<arm>_<f>.npy     training rows of each sub-run
   runs/<arm>_<f>/        a `train_and_evaluate` workdir + test_scores.json
   augmentation.{md,csv,json}, class_iou_change.png, validation_miou.png
@@ -36,9 +36,9 @@ from jax.experimental import multihost_utils
 
 from rsjax.data import fields as fields_lib
 from rsjax.data import pipeline
-from rsjax.eval import experiment_plots as plots
-from rsjax.eval import experiment_tables as tables
-from rsjax.eval import generated_source
+from rsjax.eval.experiments import plots
+from rsjax.eval.experiments import tables
+from rsjax.eval.experiments import generated
 from rsjax.geo.synthetic_fields import CLASS_NAMES
 from rsjax.store import atomic
 from rsjax.store import checkpoint as checkpoint_lib
@@ -125,7 +125,7 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
   """Runs (or resumes) the whole experiment; returns the JSON document."""
   check_config(config)
   segmentation = ml_collections.ConfigDict(config.segmentation.to_dict())
-  generator = generated_source.Generator(config.generator_workdir)
+  generator = generated.Generator(config.generator_workdir)
   generator.check_for(tuple(segmentation.inputs),
                       tile_size(segmentation.data),
                       int(segmentation.num_classes))
@@ -135,9 +135,9 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
   segmentation.data.fields = fields
   per_mask = int(config.generated_per_mask)
   workdir = os.fspath(workdir)
-  generated = os.path.join(workdir, "generated")
-  meta = generated_source.write_generated(
-      generated, generator, segmentation.data, fields, per_mask=per_mask,
+  arrays_dir = os.path.join(workdir, "generated")
+  meta = generated.write_generated(
+      arrays_dir, generator, segmentation.data, fields, per_mask=per_mask,
       batch_size=int(config.generation_batch_size))
   num_real = int(meta["num_real"])
 
@@ -157,7 +157,7 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
           np.save(temporary, rows[arm])
       multihost_utils.sync_global_devices(f"rows {name}")
       run = ml_collections.ConfigDict(segmentation.to_dict())
-      run.data.train_arrays = generated
+      run.data.train_arrays = arrays_dir
       run.data.train_rows = rows_file
       run_dir = os.path.join(workdir, "runs", name)
       runs[(fraction, arm)] = {

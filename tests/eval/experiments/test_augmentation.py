@@ -23,8 +23,8 @@ from rsjax.data import normalize as normalize_lib
 from rsjax.data import pipeline
 from rsjax.data.array_source import ArraySource
 from rsjax.data.memory_source import MemorySource
-from rsjax.eval import experiments
-from rsjax.eval import generated_source
+from rsjax.eval.experiments import augmentation
+from rsjax.eval.experiments import generated
 from rsjax.train import trainer as trainer_lib
 
 PNG = b"\x89PNG\r\n\x1a\n"
@@ -64,7 +64,7 @@ def tiny_augment_config(generator_dir):
 def experiment(generator_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("augment"))
   config = tiny_augment_config(generator_dir)
-  return config, workdir, experiments.run_augmentation(config, workdir)
+  return config, workdir, augmentation.run_augmentation(config, workdir)
 
 
 def test_writes_table_and_plots(experiment):
@@ -91,9 +91,9 @@ def test_writes_table_and_plots(experiment):
     with open(os.path.join(workdir, name), "rb") as f:
       assert f.read(8) == PNG
   # Both runs of a subset log validation mIoU at every step (the curves).
-  for arm in experiments.ARMS:
-    from rsjax.eval import experiment_plots  # pylint: disable=g-import-not-at-top
-    steps, values = experiment_plots.read_curve(
+  for arm in augmentation.ARMS:
+    from rsjax.eval.experiments import plots  # pylint: disable=g-import-not-at-top
+    steps, values = plots.read_curve(
         os.path.join(workdir, "runs", f"{arm}_f0.5", "metrics.jsonl"),
         "validation/miou")
     assert list(steps) == [1, 2] and np.all(np.isfinite(values))
@@ -119,7 +119,7 @@ def test_generated_examples_are_generator_outputs_with_real_masks(
   np.testing.assert_array_equal(real["s1"], fake["s1"])
   assert not np.allclose(real["s2"], fake["s2"])
 
-  generator = generated_source.Generator(generator_dir)
+  generator = generated.Generator(generator_dir)
   data = ml_collections.ConfigDict(config.segmentation.data.to_dict())
   data.fields = ("s2", "s1", "lulc", "valid", "dem")
   iterator = pipeline.create_iterator(data, generator.run.mesh,
@@ -149,13 +149,13 @@ def test_real_rows_are_the_training_split(experiment):
 
 def test_array_source_errors(experiment, tmp_path):
   _, workdir, _ = experiment
-  generated = os.path.join(workdir, "generated")
+  arrays_dir = os.path.join(workdir, "generated")
   with pytest.raises(FileNotFoundError, match="train_arrays"):
     ArraySource(str(tmp_path))
   with pytest.raises(ValueError, match="train_rows"):
-    ArraySource(generated, rows=np.array([0, 64]))
+    ArraySource(arrays_dir, rows=np.array([0, 64]))
   with pytest.raises(KeyError, match="dem"):
-    ArraySource(generated, fields=("s2", "dem"))
+    ArraySource(arrays_dir, fields=("s2", "dem"))
 
 
 def test_resume_does_not_retrain(experiment, monkeypatch):
@@ -165,7 +165,7 @@ def test_resume_does_not_retrain(experiment, monkeypatch):
     raise AssertionError("a finished run was trained again")
 
   monkeypatch.setattr(trainer_lib, "train_and_evaluate", no_training)
-  again = experiments.run_augmentation(config, workdir)
+  again = augmentation.run_augmentation(config, workdir)
   assert again["rows"] == document["rows"]
 
 
@@ -177,11 +177,11 @@ def test_stopped_run_records_no_scores(experiment, tmp_path, monkeypatch):
   real_training = trainer_lib.train_and_evaluate
   monkeypatch.setattr(trainer_lib, "train_and_evaluate",
                       lambda c, w: real_training(c, w, stop_after=1))
-  with pytest.raises(experiments.RunStopped, match="step 1 of 2"):
-    experiments.train_and_test(run, str(tmp_path), "test")
+  with pytest.raises(augmentation.RunStopped, match="step 1 of 2"):
+    augmentation.train_and_test(run, str(tmp_path), "test")
   assert not (tmp_path / "test_scores.json").exists()
   monkeypatch.setattr(trainer_lib, "train_and_evaluate", real_training)
-  scores = experiments.train_and_test(run, str(tmp_path), "test")
+  scores = augmentation.train_and_test(run, str(tmp_path), "test")
   assert (tmp_path / "test_scores.json").exists() and 0 <= scores["miou"] <= 1
 
 
@@ -189,16 +189,16 @@ def test_bad_generator_fails_before_any_output(generator_dir, tmp_path):
   workdir = tmp_path / "out"
   config = tiny_augment_config(str(tmp_path / "missing"))
   with pytest.raises(FileNotFoundError, match="generator_workdir"):
-    experiments.run_augmentation(config, str(workdir))
+    augmentation.run_augmentation(config, str(workdir))
   config.generator_workdir = ""
   with pytest.raises(ValueError, match="generator_workdir is not set"):
-    experiments.run_augmentation(config, str(workdir))
+    augmentation.run_augmentation(config, str(workdir))
   config = tiny_augment_config(generator_dir)
   config.segmentation.inputs = ("s1",)  # the generator makes s2
   with pytest.raises(ValueError, match="not a segmenter input"):
-    experiments.run_augmentation(config, str(workdir))
+    augmentation.run_augmentation(config, str(workdir))
   config = tiny_augment_config(generator_dir)
   config.segmentation.data.tile_size = 34  # the unet's 2 downs need 4 | T
   with pytest.raises(ValueError, match="cannot take 34-pixel tiles"):
-    experiments.run_augmentation(config, str(workdir))
+    augmentation.run_augmentation(config, str(workdir))
   assert not workdir.exists()

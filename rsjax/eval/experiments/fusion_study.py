@@ -33,8 +33,8 @@ import numpy as np
 
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
-from rsjax.eval import experiment_tables as tables
-from rsjax.eval import experiments
+from rsjax.eval.experiments import tables
+from rsjax.eval.experiments import augmentation
 from rsjax.nn.fusion import check_fusion_name
 from rsjax.store import atomic
 from rsjax.systems import base
@@ -64,7 +64,7 @@ def random_batch(config: ml_collections.ConfigDict, batch_size: int,
   """Normalized random inputs and labels of the config's fields."""
   rng = np.random.default_rng(seed)
   batch = {}
-  for name in (*config.inputs, experiments.LABEL_FIELD):
+  for name in (*config.inputs, augmentation.LABEL_FIELD):
     shape, dtype = fields_lib.spec(name, tile)
     if np.issubdtype(dtype, np.integer):
       batch[name] = rng.integers(0, config.num_classes, (batch_size,) + shape
@@ -127,7 +127,7 @@ def run_fusion_study(config: ml_collections.ConfigDict, workdir: str
                      ) -> dict[str, Any]:
   """Trains (or resumes) every mode and writes the table; returns its JSON."""
   check_config(config)
-  tile = experiments.tile_size(config.segmentation.data)
+  tile = augmentation.tile_size(config.segmentation.data)
   runs = {}
   for mode in config.modes:
     run = ml_collections.ConfigDict(config.segmentation.to_dict())
@@ -137,7 +137,7 @@ def run_fusion_study(config: ml_collections.ConfigDict, workdir: str
   rows, machines = [], set()
   for mode, run in runs.items():
     run_dir = os.path.join(os.fspath(workdir), "runs", mode)
-    scores = experiments.train_and_test(run, run_dir, config.test_split)
+    scores = augmentation.train_and_test(run, run_dir, config.test_split)
     cost_file = os.path.join(run_dir, "cost.json")
     if os.path.exists(cost_file):
       with open(cost_file) as f:

@@ -1,11 +1,11 @@
 """The sliding-window grid and blending of full-scene inference
-(rsjax.eval.windows): coverage, the cross-fade weights, exact blending of
+(rsjax.eval.inference.windows): coverage, the cross-fade weights, exact blending of
 agreeing windows, seam-free blending of disagreeing ones, bounded memory."""
 
 import numpy as np
 import pytest
 
-from rsjax.eval import windows
+from rsjax.eval.inference import windows
 
 
 @pytest.mark.parametrize("length,window,overlap,expected", [

@@ -1,0 +1,3 @@
+"""Evaluation reports: trained workdirs -> one metric table in their paper's
+layout (`evaluate`, `tables`), with sample grids and training curves
+(`plots`)."""
