@@ -1,9 +1,11 @@
 """rsjax: multi-source remote-sensing image generation, fusion and segmentation in JAX/Flax.
 
-The package map is in DESIGN.md of the project: `rsjax.metrics` (image quality and
-segmentation scores), `rsjax.geo` (rasters to tiles), `rsjax.data` (input pipeline),
-`rsjax.nn` (Flax modules), `rsjax.systems` and `rsjax.train` (sharded training),
-`rsjax.eval` (tables, experiments, full-scene inference).
+The house plan is docs/ARCHITECTURE.md; the floors, lowest first (imports only
+point down): `rsjax.store` and `rsjax.mesh` (atomic files, checkpoints, the
+device mesh), `rsjax.geo` (rasters to tiles), `rsjax.data` (fields and the
+input pipeline), `rsjax.nn` / `rsjax.losses` / `rsjax.metrics`,
+`rsjax.systems` (one package per paper), `rsjax.train` (the sharded loop),
+`rsjax.eval` (reports, full-scene inference, experiments).
 """
 
 __version__ = "0.1.0"

@@ -1,4 +1,4 @@
-"""The device mesh and the shardings of batches and parameters (DESIGN, Scaling).
+"""The device mesh and the shardings of batches and parameters (docs/ARCHITECTURE.md, Sharding model).
 
 `config.mesh = (('data', -1), ('fsdp', 1))`: named axes and their sizes, one of
 which may be -1 for "all remaining devices". Batches are sharded over every

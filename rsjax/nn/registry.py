@@ -1,5 +1,5 @@
 """Name -> model registries for `config.model.generator`, `.discriminator`,
-`.segmenter` (DESIGN.md, convention 4).
+`.segmenter` (a registry keyed by name).
 
 Entries are lazy "module:attribute" strings plus default keyword arguments, so
 importing the registry imports no model module, and a name whose module is
