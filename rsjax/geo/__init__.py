@@ -2,6 +2,8 @@
 
 The modules, one idea each (import the one you need, this package imports none):
 
+  bands     what source rasters hold: sensor bands in file order, DN scale,
+            class tables (Dynamic World, cloud mask).
   io        open GeoTIFFs with clear errors, windowed reads with a validity mask.
   align     the reference grid (CRS, transform, size) and resampling of every
             source onto windows of it with `rasterio.warp.reproject`.

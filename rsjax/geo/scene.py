@@ -32,10 +32,10 @@ it in physical units:
 - labels and cloud_mask: uint8, nearest resampling; values outside
   [0, class limit) count as nodata;
 - dem: `bands.TERRAIN_BANDS`: elevation (m), slope (deg), aspect (deg),
-  hillshade ([0, 1]; `rsjax.geo.terrain`) computed on the metric grid over the window grown by a
-  one-pixel halo, so a window's border pixels see their real neighbours
-  (adjacent windows agree; no edge replication), and a DEM pixel is valid
-  only if its whole 3x3 neighbourhood is;
+  hillshade ([0, 1]; `rsjax.geo.terrain`) computed on the metric grid over
+  the window grown by a one-pixel halo, so a window's border pixels see
+  their real neighbours (adjacent windows agree; no edge replication), and a
+  DEM pixel is valid only if its whole 3x3 neighbourhood is;
 - valid: True where every source has data.
 
 Pixels where a source has no data hold 0 in that source's array.

@@ -46,6 +46,7 @@ from rasterio.transform import Affine
 from rasterio.warp import transform as warp_transform
 from rasterio.warp import transform_bounds
 
+from rsjax.geo import bands as geo_bands
 from rsjax.geo import clouds
 from rsjax.geo import synthetic_fields as fields
 from rsjax.geo import synthetic_sensors as sensors
@@ -55,7 +56,8 @@ CLASS_NAMES = fields.CLASS_NAMES
 LULC_NODATA = 255
 DEM_NODATA = -9999.0
 ARC_SECOND = 1.0 / 3600.0
-CLOUD_MASK_VALUES = {"clear": 0, "cloud": 1, "shadow": 2}
+CLOUD_MASK_VALUES = {name: value for value, name in
+                     enumerate(geo_bands.CLOUD_MASK_CLASSES)}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -236,13 +238,13 @@ def _write_optical(write, name, reflectance, transform, extra_tags=None):
   tags = {"scale_factor": "0.0001", "quantity": "surface reflectance",
           "sensor": "synthetic Sentinel-2 MSI", **(extra_tags or {})}
   write(name, np.moveaxis(sensors.to_uint16_reflectance(reflectance), -1, 0),
-        transform, 0, sensors.S2_BANDS, tags)
+        transform, 0, geo_bands.S2_BANDS, tags)
 
 
 def _write_sar(write, name, sigma0, transform):
   tags = {"quantity": "sigma0, linear power", "sensor": "synthetic Sentinel-1 IW"}
   write(name, np.moveaxis(sigma0.astype(np.float32), -1, 0), transform, 0.0,
-        sensors.S1_BANDS, tags)
+        geo_bands.S1_BANDS, tags)
 
 
 def _write_dem(write, landscape, crs, center, transforms, shape, margin_m):

@@ -28,9 +28,9 @@ import dataclasses
 
 import numpy as np
 
-# Dynamic World v1 classes, in label order.
-CLASS_NAMES = ("water", "trees", "grass", "flooded_vegetation", "crops",
-               "shrub_and_scrub", "built", "bare", "snow_and_ice")
+from rsjax.geo import bands
+
+CLASS_NAMES = bands.DYNAMIC_WORLD_CLASSES
 WATER, TREES, GRASS, FLOODED, CROPS, SHRUB, BUILT, BARE, SNOW = range(9)
 
 # The class a pixel becomes when it changes between dates.

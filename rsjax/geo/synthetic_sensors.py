@@ -27,12 +27,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from rsjax.geo import bands
 from rsjax.geo import synthetic_fields as fields
 
-S2_BANDS = ("B2", "B3", "B4", "B8")
-S1_BANDS = ("VV", "VH")
-
-# Surface reflectance per Dynamic World class and band (B2, B3, B4, B8).
+# Surface reflectance per Dynamic World class and band (`bands.S2_BANDS`).
 CLASS_REFLECTANCE = np.array([
     [0.060, 0.050, 0.030, 0.015],  # water: dark, absorbs the NIR
     [0.025, 0.050, 0.030, 0.300],  # trees
@@ -92,7 +90,8 @@ def optical_reflectance(landscape, surface, cover, rng, *, date=0):
 
 def to_uint16_reflectance(reflectance):
   """Reflectance -> Sentinel-2 L2A digital numbers (x 10000, 0 is nodata)."""
-  return np.clip(np.round(reflectance * 10000.0), 1, 65535).astype(np.uint16)
+  dn = np.round(reflectance * float(bands.S2_DN_PER_REFLECTANCE))
+  return np.clip(dn, 1, 65535).astype(np.uint16)
 
 
 def sar_sigma0(surface, cover, rng):
