@@ -66,7 +66,8 @@ SYNTHETIC_CLOUDS = dict(
     reflectance=0.9,                # cloud top, in [0, 1] units
     brightness_variation=0.1,
     feature_size=64.0)              # pixels across the largest cloud structures
-"""config.synthetic_clouds: the defaults of rsjax.systems.cloud_inputs."""
+"""config.synthetic_clouds: the cloud_removal system's defaults (DEFAULT_SYNTHETIC
+of its clouds module; tests/configs checks they agree)."""
 
 
 def parse_arg(arg: str | None) -> dict:

@@ -1,7 +1,7 @@
 """Fusion study: the two-branch S2 + S1 segmenter with every fusion strategy.
 
 Trains `configs/fusion_seg.py` once per mode on the same data and writes one
-table (`rsjax.eval.fusion_study`): PA, MPA, mIoU, FWIoU on the test split,
+table (the fusion study of `rsjax.eval.experiments`): PA, MPA, mIoU, FWIoU on the test split,
 parameters, FLOPs per image (XLA cost analysis of the inference forward) and
 inference images/s on the machine it runs on (named in the table).
 

@@ -11,7 +11,7 @@ CPU demo size, joined by commas:
   python -m launch.train --config configs/rs_spade.py:lulc+s1 --workdir ...
   python -m launch.train --config configs/rs_spade.py:s1+lulc+dem,demo --workdir ...
 
-The keys of a `paired_gan` system (rsjax.systems.paired_gan) beside the
+The keys of a `paired_gan` system (the pix2pix-style GAN) beside the
 shared ones of configs/common.py: inputs, target, model.{generator,
 discriminator}{,_kwargs}, loss.{adversarial, l1, ssim, feature_matching},
 optimizer.{generator, discriminator} and ema_decay. configs/pix2pix.py and

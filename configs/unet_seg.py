@@ -6,7 +6,7 @@ classes, pixel-wise cross-entropy, Adam at 2e-4; scores PA, MPA, mIoU, FWIoU.
   python -m launch.train --config configs/unet_seg.py --workdir workdir/unet_seg
   python -m launch.train --config configs/unet_seg.py:s2+s1,demo --workdir ...
 
-The keys of a `segmentation` system (rsjax.systems.segmentation) beside the
+The keys of a `segmentation` system beside the
 shared ones of configs/common.py: inputs, model.segmenter{,_kwargs},
 loss.{ignore_index, class_weights} and optimizer.segmenter.
 configs/fusion_seg.py starts from this config.
