@@ -34,6 +34,7 @@ from affine import Affine
 from etils import epath
 from rasterio.windows import Window
 
+from data_builders import field_features
 from rsjax.geo import io as geo_io
 from rsjax.geo import tiles as geo_tiles
 
@@ -216,8 +217,7 @@ def tile_features(tfds_features) -> dict:
   """Feature specs locating a tile in its scene (pass `tfds.features`)."""
   return {
       "image_id": tfds_features.Text(),
-      "tile_row": tfds_features.Scalar(dtype=np.int32),
-      "tile_col": tfds_features.Scalar(dtype=np.int32),
+      **field_features.features(("tile_row", "tile_col")),
       "row_off": tfds_features.Scalar(dtype=np.int32),
       "col_off": tfds_features.Scalar(dtype=np.int32),
   }

@@ -25,7 +25,9 @@ import numpy as np
 from absl import logging
 from etils import epath
 
+from data_builders import field_features
 from data_builders import public_common
+from rsjax.geo import bands as geo_bands
 from rsjax.geo import io as geo_io
 
 SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall",
@@ -33,9 +35,9 @@ SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall",
 # Sentinel-2 L1C bands in the order of the 13-band SEN12MS(-CR) GeoTIFFs.
 S2_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10",
             "B11", "B12")
-S2_RGBN = ("B2", "B3", "B4", "B8")
-S2_SCALE = 1e-4  # digital numbers -> top-of-atmosphere reflectance
-S1_BANDS = ("VV", "VH")
+S2_RGBN = geo_bands.S2_BANDS  # the declared band set of the `s2` field
+S2_SCALE = geo_bands.S2_REFLECTANCE_PER_DN  # DN -> top-of-atmosphere reflectance
+S1_BANDS = geo_bands.S1_BANDS
 
 # Folder layouts: the season folder holds all modalities, or one folder each.
 SEASON_FOLDER = "season"
@@ -221,8 +223,7 @@ def metadata_features(tfds_features, *, georeferenced: bool) -> dict:
       "patch": tfds_features.Scalar(dtype=np.int32),
   }
   if georeferenced:
-    features["crs"] = tfds_features.Text()
-    features["transform"] = tfds_features.Tensor(shape=(6,), dtype=np.float64)
+    features.update(field_features.features(("crs", "transform")))
   return features
 
 

@@ -14,7 +14,8 @@ Configs:
   synthetic_tiny: the same with 64-pixel tiles of two small scenes; builds in
     seconds (tests).
 
-Features (T = `tile_size`; "invalid" pixels hold 0, see `valid`):
+Features (T = `tile_size`; "invalid" pixels hold 0, see `valid`), as
+declared in `rsjax.data.fields` (`data_builders.field_features`):
   s2          (T, T, 4) float32  S2 B2, B3, B4, B8 reflectance (DN / 10000)
   s1          (T, T, 2) float32  S1 VV, VH backscatter in dB
   lulc        (T, T)    uint8    Dynamic World class 0..8 (water, trees, grass,
@@ -47,6 +48,9 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 
+from data_builders import field_features
+from rsjax.data import fields as fields_lib
+from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as geo_scene
 from rsjax.geo import tiles as geo_tiles
 
@@ -58,8 +62,7 @@ try:  # TensorFlow only feeds data: keep it off the accelerators.
 except RuntimeError:  # Devices were initialised already.
   pass
 
-CLASS_NAMES = ("water", "trees", "grass", "flooded_vegetation", "crops",
-               "shrub_and_scrub", "built", "bare", "snow_and_ice")
+CLASS_NAMES = fields_lib.class_names("lulc")
 SPLITS = geo_tiles.SPLITS
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
@@ -118,7 +121,7 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
   block_size: int | None = None
   seed: int = 0
   resolution: float = 10.0
-  s2_scale: float = 1e-4
+  s2_scale: float = geo_bands.S2_REFLECTANCE_PER_DN
   s1_units: str = "linear"
   optional: tuple[str, ...] = ()
   patterns: Mapping[str, str] = dataclasses.field(default_factory=dict)
@@ -171,34 +174,15 @@ SYNTHETIC_TINY = RsMultisourceConfig(
     description="2 synthetic 272x272 scenes, 64-pixel tiles (tests).")
 
 
+def feature_names(config: RsMultisourceConfig) -> tuple[str, ...]:
+  """The fields a config writes: valid, its sources, the tile metadata."""
+  return ("valid", *config.sources, *fields_lib.fields_of_kind("metadata"))
+
+
 def features_dict(config: RsMultisourceConfig) -> tfds.features.FeaturesDict:
-  """The features of a config (see the module docstring)."""
-  size = config.tile_size
-
-  def tensor(channels, dtype, encoding=tfds.features.Encoding.ZLIB):
-    shape = (size, size) if channels is None else (size, size, channels)
-    return tfds.features.Tensor(shape=shape, dtype=dtype, encoding=encoding)
-
-  # zlib shrinks masks ~10x and reflectance ~2x; SAR dB and the DEM stack
-  # barely compress (~0.85), so they are stored raw to save build time.
-  raw = tfds.features.Encoding.BYTES
-  specs = {"valid": tensor(None, np.uint8)}
-  for name in config.sources:
-    spec = geo_scene.SOURCE_SPECS[name]
-    if spec.kind == "dem":
-      specs[name] = tensor(4, np.float32, raw)
-    elif spec.categorical:
-      specs[name] = tensor(None, np.uint8)
-    elif spec.kind == "sar":
-      specs[name] = tensor(spec.bands, np.float32, raw)
-    else:
-      specs[name] = tensor(spec.bands, np.float32)
-  specs.update(
-      scene_id=tfds.features.Text(), crs=tfds.features.Text(),
-      transform=tfds.features.Tensor(shape=(6,), dtype=np.float64),
-      tile_row=tfds.features.Scalar(dtype=np.int32),
-      tile_col=tfds.features.Scalar(dtype=np.int32))
-  return tfds.features.FeaturesDict(specs)
+  """The features of a config, as `rsjax.data.fields` declares them."""
+  return tfds.features.FeaturesDict(field_features.features(
+      feature_names(config), config.tile_size))
 
 
 def write_synthetic_scenes(config: RsMultisourceConfig, root: str) -> None:

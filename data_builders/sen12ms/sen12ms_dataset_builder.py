@@ -39,6 +39,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data_builders import field_features
 from data_builders import public_common
 from data_builders import sen12_common
 
@@ -110,12 +111,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       raise ValueError(f"sen12ms: lc_band {config.lc_band!r} is not one of "
                        f"{LC_BANDS}.")
     features = {
-        "s1": tfds.features.Tensor(shape=(PATCH, PATCH, 2), dtype=np.float32,
-                                   encoding="zlib"),
-        "s2": tfds.features.Tensor(shape=(PATCH, PATCH, len(config.s2_bands)),
-                                   dtype=np.float32, encoding="zlib"),
-        "lulc": tfds.features.Tensor(shape=(PATCH, PATCH), dtype=np.uint8,
-                                     encoding="zlib"),
+        # Published with every raster zlib-compressed.
+        **field_features.features(("s1", "s2", "lulc"), PATCH,
+                                  bands={"s2": config.s2_bands},
+                                  encoding="zlib"),
         **sen12_common.metadata_features(tfds.features, georeferenced=True),
     }
     return self.dataset_info_from_configs(

@@ -33,6 +33,7 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data_builders import field_features
 from data_builders import public_common
 from data_builders import sen12_common
 
@@ -86,16 +87,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     bands = self.builder_config.s2_bands
     sen12_common.band_indexes(bands)
-
-    def optical():
-      return tfds.features.Tensor(shape=(PATCH, PATCH, len(bands)),
-                                  dtype=np.float32, encoding="zlib")
-
     features = {
-        "s1": tfds.features.Tensor(shape=(PATCH, PATCH, 2), dtype=np.float32,
-                                   encoding="zlib"),
-        "s2": optical(),
-        "s2_cloudy": optical(),
+        # Published with every raster zlib-compressed.
+        **field_features.features(MODALITIES, PATCH,
+                                  bands={"s2": bands, "s2_cloudy": bands},
+                                  encoding="zlib"),
         **sen12_common.metadata_features(tfds.features, georeferenced=True),
     }
     return self.dataset_info_from_configs(

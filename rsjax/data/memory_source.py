@@ -24,35 +24,42 @@ from rsjax.data import fields as fields_lib
 from rsjax.geo import sar
 
 S2_MAX = 0.6
-ELEVATION_RANGE = (0.0, 2500.0)
+# Upper end of each DEM channel's values (all start at 0), in its units.
+DEM_MAX = {"elevation": 2500.0, "slope": 60.0, "aspect": 360.0,
+           "hillshade": 1.0}
 
 
 def random_example(seed: int, index: int, tile_size: int,
                    names: Sequence[str]) -> dict[str, np.ndarray]:
-  """Example `index` of the random dataset of `seed`, in physical units."""
+  """Example `index` of the random dataset of `seed`, in physical units.
+
+  Rasters are drawn by their declared kind (`rsjax.data.fields`): optical
+  reflectance in [0, S2_MAX], SAR dB inside the default clip range of each
+  polarization, classes 0..K-1 of the field's class table, the DEM's
+  channels in their units; `valid` is all ones.
+  """
   rng = np.random.default_rng([seed, index])
   t = tile_size
   example = {}
   for name in names:
     shape, dtype = fields_lib.spec(name, t)
-    if name.startswith("s2"):
+    declared = fields_lib.field(name)
+    if declared.kind == "optical":
       value = rng.random(shape, dtype=np.float32) * S2_MAX
-    elif name.startswith("s1"):
-      (vv_lo, vv_hi), (vh_lo, vh_hi) = sar.db_ranges(("VV", "VH"))
-      low = np.array([vv_lo, vh_lo], np.float32)
-      high = np.array([vv_hi, vh_hi], np.float32)
+    elif declared.kind == "sar":
+      low, high = (np.array(side, np.float32) for side in zip(
+          *sar.db_ranges(declared.bands)))
       value = low + rng.random(shape, dtype=np.float32) * (high - low)
-    elif name.startswith("lulc"):
-      value = rng.integers(0, fields_lib.NUM_LULC_CLASSES, shape, np.uint8)
-    elif name == "dem":
+    elif declared.kind == "elevation":
       unit = rng.random(shape, dtype=np.float32)
-      scale = np.array([ELEVATION_RANGE[1], 60.0, 360.0, 1.0], np.float32)
+      scale = np.array([DEM_MAX[band] for band in declared.bands], np.float32)
       value = unit * scale
-      value[..., 2] = np.minimum(value[..., 2], np.float32(359.99))
+      aspect = declared.bands.index("aspect")
+      value[..., aspect] = np.minimum(value[..., aspect], np.float32(359.99))
     elif name == "valid":
       value = np.ones(shape, np.uint8)
-    elif name == "cloud_mask":
-      value = rng.integers(0, 3, shape, np.uint8)
+    elif declared.kind in ("categorical", "mask"):
+      value = rng.integers(0, len(declared.classes), shape, np.uint8)
     elif name == "scene_id":
       value = np.array(f"memory_{seed}_{index}".encode(), dtype=object)
     elif name == "crs":
@@ -62,7 +69,7 @@ def random_example(seed: int, index: int, tile_size: int,
                         4500000.0], np.float64)
     elif name in ("tile_row", "tile_col"):
       value = np.int32(index if name == "tile_col" else 0)
-    else:  # pragma: no cover - fields.spec raised already
+    else:  # pragma: no cover - a newly declared field needs a generator here
       raise KeyError(name)
     example[name] = np.asarray(value, dtype)
   return example

@@ -23,10 +23,14 @@ accepts), with one entry per *source*:
        hillshade), which has no seam at north. Flat cells (slope 0) carry
        aspect 0 from `rsjax.geo.terrain`.
 
-Fields map onto sources (`FIELD_SOURCES`): s2_cloudy, s2_t2 and s2_coarse use
-the s2 mapping, s1_t2 the s1 one. Integer fields (lulc, lulc_t2, valid,
-cloud_mask) and metadata pass through unchanged: class indices stay integers,
-models one-hot them.
+Which source normalizes a field is declared with the field
+(`rsjax.data.fields`, `Field.normalization`; `FIELD_SOURCES` is that table):
+s2_cloudy, s2_t2 and s2_coarse use the s2 mapping, s1_t2 the s1 one. Integer
+fields (lulc, lulc_t2, valid, cloud_mask), metadata and the readers' padding
+`mask` pass through unchanged: class indices stay integers, models one-hot
+them. Band names (S2's, S1's polarizations, the DEM channels) come from the
+declaration too; `band_names(field, config)` gives a field's channels after
+normalization (the DEM's aspect may become sin and cos).
 
 Every function takes numpy or jax arrays (channels last) and returns the same
 kind of array; jax inputs work under `jit`.
@@ -42,26 +46,28 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rsjax.data import fields as fields_lib
 from rsjax.geo import sar
 
 SOURCES = ("s2", "s1", "dem")
 FIELD_SOURCES: Mapping[str, str] = {
-    "s2": "s2", "s2_cloudy": "s2", "s2_t2": "s2", "s2_coarse": "s2",
-    "s1": "s1", "s1_t2": "s1",
-    "dem": "dem",
-}
-PASSTHROUGH_FIELDS = ("lulc", "lulc_t2", "valid", "cloud_mask", "scene_id",
-                      "crs", "transform", "tile_row", "tile_col", "mask")
-S2_BANDS = ("B2", "B3", "B4", "B8")
-DEM_CHANNELS = ("elevation", "slope", "aspect", "hillshade")
+    f.name: f.normalization for f in fields_lib.FIELDS.values()
+    if f.normalization is not None}
+PADDING_MASK = "mask"  # added to evaluation batches by `rsjax.data.readers`
+PASSTHROUGH_FIELDS = tuple(
+    f.name for f in fields_lib.FIELDS.values() if f.normalization is None
+) + (PADDING_MASK,)
+S2_BANDS = fields_lib.band_names("s2")
+DEM_CHANNELS = fields_lib.band_names("dem")
 ASPECT_MODES = ("linear", "sincos")
+_DEM = {band: index for index, band in enumerate(DEM_CHANNELS)}
 
 
 def default_config() -> dict[str, Any]:
   """The default normalization config (a dict of per-source dicts)."""
   return {
       "s2": {"low": 0.0, "high": 1.0},
-      "s1": {"polarizations": ("VV", "VH"),
+      "s1": {"polarizations": fields_lib.band_names("s1"),
              "ranges": {k: tuple(v) for k, v in sar.DEFAULT_DB_RANGES.items()}},
       "dem": {"elevation": (0.0, 3000.0), "slope": (0.0, 90.0),
               "aspect": "linear", "hillshade": (0.0, 1.0)},
@@ -171,46 +177,67 @@ def denormalize_s1(y, cfg: Mapping[str, Any]):
                             ranges=cfg["ranges"])
 
 
+def dem_band_names(cfg: Mapping[str, Any]) -> tuple[str, ...]:
+  """Normalized DEM channels: the declared ones, with aspect replaced by
+  (aspect_sin, aspect_cos) when `cfg['aspect']` is 'sincos'."""
+  if cfg["aspect"] != "sincos":
+    return DEM_CHANNELS
+  return tuple(part for band in DEM_CHANNELS for part in (
+      ("aspect_sin", "aspect_cos") if band == "aspect" else (band,)))
+
+
 def dem_channels(cfg: Mapping[str, Any]) -> int:
   """Number of normalized DEM channels: 4 (linear aspect) or 5 (sin/cos)."""
-  return 5 if cfg["aspect"] == "sincos" else 4
+  return len(dem_band_names(cfg))
+
+
+def band_names(field: str, config=None) -> tuple[str, ...]:
+  """A raster field's channels after `normalize` with `config`."""
+  if source_of(field) == "dem":
+    return dem_band_names(resolve_config(config)["dem"])
+  return fields_lib.band_names(field)
+
+
+_LINEAR_DEM = ("elevation", "slope", "hillshade")  # clipped ranges in cfg
 
 
 def normalize_dem(x, cfg: Mapping[str, Any]):
-  """(elevation m, slope deg, aspect deg, hillshade) -> [-1, 1] channels."""
+  """(elevation m, slope deg, aspect deg, hillshade) -> [-1, 1] channels,
+  in the order of `dem_band_names(cfg)`."""
   xp = _xp(x)
   x = _float(xp, x)
-  _check_channels("dem", x, 4)
-  elevation = _to_unit(xp, x[..., 0], *_range("dem.elevation",
-                                              cfg["elevation"]))
-  slope = _to_unit(xp, x[..., 1], *_range("dem.slope", cfg["slope"]))
-  hillshade = _to_unit(xp, x[..., 3], *_range("dem.hillshade",
-                                             cfg["hillshade"]))
-  aspect = xp.mod(x[..., 2], 360.0)
+  _check_channels("dem", x, len(DEM_CHANNELS))
+  physical = {band: x[..., i] for i, band in enumerate(DEM_CHANNELS)}
+  parts = {band: _to_unit(xp, physical[band], *_range(f"dem.{band}",
+                                                      cfg[band]))
+           for band in _LINEAR_DEM}
+  aspect = xp.mod(physical["aspect"], 360.0)
   if cfg["aspect"] == "sincos":
     radians = aspect * (np.pi / 180.0)
-    parts = [elevation, slope, xp.sin(radians), xp.cos(radians), hillshade]
+    parts.update(aspect_sin=xp.sin(radians), aspect_cos=xp.cos(radians))
   else:
-    parts = [elevation, slope, aspect / 180.0 - 1.0, hillshade]
-  return xp.stack(parts, axis=-1)
+    parts["aspect"] = aspect / 180.0 - 1.0
+  return xp.stack([parts[band] for band in dem_band_names(cfg)], axis=-1)
 
 
 def denormalize_dem(y, cfg: Mapping[str, Any]):
-  """The inverse of `normalize_dem`: 4 physical channels back."""
+  """The inverse of `normalize_dem`: the 4 physical channels back."""
   xp = _xp(y)
   y = _float(xp, y)
-  _check_channels("dem", y, dem_channels(cfg))
-  elevation = _from_unit(xp, y[..., 0], *_range("dem.elevation",
-                                               cfg["elevation"]))
-  slope = _from_unit(xp, y[..., 1], *_range("dem.slope", cfg["slope"]))
+  names = dem_band_names(cfg)
+  _check_channels("dem", y, len(names))
+  channel = {band: y[..., i] for i, band in enumerate(names)}
+  physical = {band: _from_unit(xp, channel[band], *_range(f"dem.{band}",
+                                                          cfg[band]))
+              for band in _LINEAR_DEM}
   if cfg["aspect"] == "sincos":
-    degrees = xp.arctan2(y[..., 2], y[..., 3]) * (180.0 / np.pi)
-    aspect = xp.mod(degrees, 360.0)
+    degrees = xp.arctan2(channel["aspect_sin"],
+                         channel["aspect_cos"]) * (180.0 / np.pi)
+    physical["aspect"] = xp.mod(degrees, 360.0)
   else:
-    aspect = xp.mod((xp.clip(y[..., 2], -1.0, 1.0) + 1.0) * 180.0, 360.0)
-  hillshade = _from_unit(xp, y[..., -1], *_range("dem.hillshade",
-                                                cfg["hillshade"]))
-  return xp.stack([elevation, slope, aspect, hillshade], axis=-1)
+    physical["aspect"] = xp.mod(
+        (xp.clip(channel["aspect"], -1.0, 1.0) + 1.0) * 180.0, 360.0)
+  return xp.stack([physical[band] for band in DEM_CHANNELS], axis=-1)
 
 
 _FORWARD = {"s2": normalize_s2, "s1": normalize_s1, "dem": normalize_dem}

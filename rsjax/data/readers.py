@@ -36,8 +36,8 @@ from rsjax.data import fields as fields_lib
 
 def _cast(name: str, value: np.ndarray) -> np.ndarray:
   """The contract dtype of a known field (e.g. int64 class labels -> uint8)."""
-  dtype = (fields_lib.SPATIAL.get(name) or fields_lib.METADATA.get(name)
-           or (None, None))[1]
+  declared = fields_lib.FIELDS.get(name)
+  dtype = None if declared is None else declared.dtype
   if dtype is object:  # text: bytes objects, as tf.data returns them
     return np.asarray(value, dtype=object)
   if dtype is None:
