@@ -39,7 +39,6 @@ from rsjax.data import pipeline
 from rsjax.eval.experiments import plots
 from rsjax.eval.experiments import tables
 from rsjax.eval.experiments import generated
-from rsjax.geo.synthetic_fields import CLASS_NAMES
 from rsjax.store import atomic
 from rsjax.store import checkpoint as checkpoint_lib
 from rsjax.systems import trained
@@ -170,7 +169,8 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
 def _report(config, segmentation, meta, runs, workdir) -> dict[str, Any]:
   rows, class_changes, curves = [], {}, {}
   num_classes = int(segmentation.num_classes)
-  names = (list(CLASS_NAMES) if num_classes == len(CLASS_NAMES)
+  declared = fields_lib.class_names("lulc")
+  names = (list(declared) if num_classes == len(declared)
            else [str(k) for k in range(num_classes)])
   curve_key = f"{segmentation.eval_split}/miou"
   for fraction in config.fractions:

@@ -44,6 +44,7 @@ from rasterio.windows import Window
 from rsjax.eval.inference import cog_writer
 from rsjax.eval.inference import predictor as predictor_lib
 from rsjax.eval.inference import windows as windows_lib
+from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as scene_lib
 
 COMPOSITE_INPUT = "s2_cloudy"
@@ -221,7 +222,8 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
           window: int = 256, overlap: int = 64, batch_size: int = 8,
           composite: bool = False, sources: Mapping[str, str] | None = None,
           expect_system: str | None = None, crs=None,
-          resolution: float = 10.0, s2_scale: float = 1e-4,
+          resolution: float = 10.0,
+          s2_scale: float = geo_bands.S2_REFLECTANCE_PER_DN,
           s1_units: str = "linear", progress: bool = True) -> InferenceStats:
   """Restores the run in `workdir` and writes its prediction for `scene`.
 

@@ -12,8 +12,10 @@ One jitted function normalizes the inputs with the run's normalization
 (`rsjax.data.normalize`), calls the system's `predict`, and turns its output
 back into physical units (`OutputSpec`): reflectance for optical outputs
 (inverting the normalization of `output_field`, keeping `output_bands`),
-class probabilities (softmax of the logits) for land cover. Batches have one
-fixed shape, so it compiles once.
+class probabilities (softmax of the logits) for land cover. Which fields are
+classes or reflectance, and the band names written, come from the field
+declaration (`rsjax.data.fields`). Batches have one fixed shape, so it
+compiles once.
 """
 
 from __future__ import annotations
@@ -30,13 +32,13 @@ import numpy as np
 from rsjax import mesh as mesh_lib
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
+from rsjax.geo import bands as geo_bands
 from rsjax.store import run_config
 from rsjax.systems import base
 from rsjax.systems import trained
 
-CLASS_FIELDS = ("lulc", "lulc_t2")
-S2_BAND_NAMES = normalize_lib.S2_BANDS
-REFLECTANCE_SCALE = 10_000      # uint16 DN per unit reflectance (Sentinel-2)
+CLASS_FIELDS = fields_lib.fields_of_kind("categorical")
+REFLECTANCE_SCALE = geo_bands.S2_DN_PER_REFLECTANCE  # uint16 DN per unit
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +87,8 @@ class OutputSpec:
 def output_spec(system, num_classes: int) -> OutputSpec:
   """The OutputSpec of a system's `output_field` / `output_bands`."""
   field = getattr(system, "output_field", None)
-  if field not in fields_lib.SPATIAL or field in ("valid", "cloud_mask"):
+  if field not in fields_lib.fields_of_kind("optical", "sar", "categorical",
+                                            "elevation"):
     raise ValueError(
         f"system {type(system).__name__} predicts {field!r}, not an image "
         f"field; full-scene inference needs a generator or segmenter with "
@@ -94,10 +97,10 @@ def output_spec(system, num_classes: int) -> OutputSpec:
   bands = None if bands is None else tuple(int(b) for b in bands)
   if field in CLASS_FIELDS:
     return OutputSpec(field, None, "classes", int(num_classes), ("class",))
-  field_channels = fields_lib.SPATIAL[field][0] or 1
-  chosen = bands if bands is not None else tuple(range(field_channels))
-  if normalize_lib.FIELD_SOURCES.get(field) == "s2":
-    names = tuple(S2_BAND_NAMES[b] for b in chosen)
+  chosen = bands if bands is not None else tuple(
+      range(fields_lib.channels(field)))
+  if fields_lib.field(field).kind == "optical":
+    names = tuple(fields_lib.band_names(field)[b] for b in chosen)
     return OutputSpec(field, bands, "reflectance", len(chosen), names)
   names = tuple(f"{field}_{b}" for b in chosen)
   return OutputSpec(field, bands, "physical", len(chosen), names)
@@ -151,7 +154,7 @@ class Predictor:
     if spec.bands is None:
       return normalize_lib.denormalize(spec.field, prediction,
                                        self.normalization)
-    width = _normalized_channels(spec.field, self.normalization)
+    width = len(normalize_lib.band_names(spec.field, self.normalization))
     full = jnp.zeros(prediction.shape[:-1] + (width,), prediction.dtype)
     full = full.at[..., list(spec.bands)].set(prediction)
     physical = normalize_lib.denormalize(spec.field, full, self.normalization)
@@ -163,12 +166,6 @@ class Predictor:
     if self.batch_sharding is not None:
       batch = jax.device_put(batch, self.batch_sharding)
     return self._jitted(self.state, batch)
-
-
-def _normalized_channels(field: str, normalization) -> int:
-  if normalize_lib.source_of(field) == "dem":
-    return normalize_lib.dem_channels(normalization["dem"])
-  return fields_lib.SPATIAL[field][0] or 1
 
 
 def load_predictor(workdir: str | os.PathLike, *, window: int,

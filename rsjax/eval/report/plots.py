@@ -2,7 +2,7 @@
 
 Sample grids draw a system's display panels (`System.panels`: inputs,
 prediction and target as RGB/NRG composites, SAR as grey VV dB, land cover in
-the Dynamic World palette of `rsjax.systems.inputs`), one row per example and
+the Dynamic World palette of `rsjax.data.fields`), one row per example and
 a column per panel, with a legend of the Dynamic World classes when a panel
 shows land cover. Training curves read `<workdir>/metrics.jsonl` (written by
 `rsjax.train.writers`) and overlay several runs: one subplot per train loss
@@ -22,9 +22,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
+from rsjax.data import fields as fields_lib
 from rsjax.eval.report import tables
 from rsjax.store import atomic
-from rsjax.systems import inputs as inputs_lib
 
 # Logged scalars that are bookkeeping rather than curves worth plotting.
 _SKIPPED = ("steps_per_sec", "uptime", "train/loss_is_finite")
@@ -36,7 +36,7 @@ def is_land_cover_panel(image) -> bool:
   """True if every pixel is a Dynamic World palette colour (or the black of
   ignored pixels), and at least one is a palette colour."""
   pixels = np.asarray(image, np.float32).reshape(-1, 3)
-  palette = inputs_lib.DYNAMIC_WORLD_PALETTE
+  palette = fields_lib.palette("lulc")
   distance = np.abs(pixels[:, None, :] - palette[None]).max(-1).min(-1)
   black = np.abs(pixels).max(-1) < 1e-6
   on_palette = distance < 1e-6
@@ -80,7 +80,7 @@ def sample_figure(panels: Mapping[str, np.ndarray], *, max_rows: int = 4,
       if row == 0:
         axis.set_title(name, fontsize=9)
   if land_cover:
-    colours = inputs_lib.DYNAMIC_WORLD_PALETTE
+    colours = fields_lib.palette("lulc")
     handles = [Patch(facecolor=colours[k], edgecolor="none",
                      label=class_names[k].replace("_", " "))
                for k in range(min(len(colours), len(class_names)))]

@@ -30,16 +30,15 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rsjax.data import fields as fields_lib
+
 HIGHER, LOWER = "higher", "lower"
 ARROWS = {HIGHER: "\u2191", LOWER: "\u2193", None: ""}
 MISSING = "\u2013"
 
-# Dynamic World v1 classes, in label order (the rs_multisource builder's
-# CLASS_NAMES, repeated here so rsjax.eval does not import TensorFlow).
-CLASS_NAMES = ("water", "trees", "grass", "flooded_vegetation", "crops",
-               "shrub_and_scrub", "built", "bare", "snow_and_ice")
-# Sentinel-2 bands of the optical fields, in channel order.
-BANDS = ("B2", "B3", "B4", "B8")
+# Land-cover classes and the optical fields' bands, as declared.
+CLASS_NAMES = fields_lib.class_names("lulc")
+BANDS = fields_lib.band_names("s2")
 BAND_NAMES = {"B2": "B2 (blue)", "B3": "B3 (green)", "B4": "B4 (red)",
               "B8": "B8 (NIR)"}
 
