@@ -28,7 +28,7 @@ from configs import rs_spade
 from data_builders import prepare
 from rsjax.data import pipeline
 from rsjax.store import atomic
-from rsjax.systems import paired_gan
+from rsjax.systems import image_scores
 from rsjax.systems import trained
 from rsjax.train import trainer as trainer_lib
 
@@ -51,7 +51,7 @@ def mean_training_image(config, mesh) -> np.ndarray:
 
 def score_baseline(config, mesh, image: np.ndarray, split: str) -> dict:
   """The paper metrics of predicting `image` for every tile of `split`."""
-  score = jax.jit(lambda target, mask: paired_gan.score_sums(
+  score = jax.jit(lambda target, mask: image_scores.score_sums(
       jnp.broadcast_to(image, target.shape), target, mask))
   iterator = pipeline.create_iterator(config.data, mesh, train=False,
                                       split=split)
@@ -63,7 +63,7 @@ def score_baseline(config, mesh, image: np.ndarray, split: str) -> dict:
                                                           batch_sums)
   finally:
     iterator.close()
-  return paired_gan.finalize_scores(jax.device_get(sums))
+  return image_scores.finalize_scores(jax.device_get(sums))
 
 
 def write_report(workdir: str, config, scores: dict, seconds: dict) -> str:

@@ -1,4 +1,4 @@
-"""The System contract (DESIGN.md) and what every system shares.
+"""The System contract (docs/ARCHITECTURE.md) and what every system shares.
 
 A system is built from the experiment config and exposes pure functions over
 pytrees; the trainer (rsjax.train.trainer) jits them with shardings and knows
@@ -78,12 +78,13 @@ class System(Protocol):
 
 
 SYSTEMS = {
-    "paired_gan": "rsjax.systems.paired_gan:PairedGAN",
-    "segmentation": "rsjax.systems.segmentation:Segmentation",
-    "cloud_removal": "rsjax.systems.cloud_removal:CloudRemoval",
-    "csebgan": "rsjax.systems.csebgan:CSEBGAN",
-    "cycle_fusion": "rsjax.systems.cycle_fusion:CycleFusion",
+    "paired_gan": "rsjax.systems.rs_spade.system:PairedGAN",
+    "segmentation": "rsjax.systems.segmentation.system:Segmentation",
+    "cloud_removal": "rsjax.systems.cloud_removal.system:CloudRemoval",
+    "csebgan": "rsjax.systems.csebgan.system:CSEBGAN",
+    "cycle_fusion": "rsjax.systems.cycle_fusion.system:CycleFusion",
 }
+"""`config.system` -> 'module:class' of its paper's package."""
 
 
 def get_system(config: ml_collections.ConfigDict) -> System:
@@ -109,6 +110,21 @@ def adam(config: ml_collections.ConfigDict, total_steps: int
        optax.linear_schedule(config.lr, 0.0, max(total_steps - decay_start, 1))],
       [decay_start])
   return optax.adam(schedule, b1=config.get("b1", 0.5), b2=config.get("b2", 0.999))
+
+
+def train_apply(module, params, stats, *args, **kwargs):
+  """`module` in train mode with mutable BatchNorm / spectral-norm state:
+  (output, its updated batch_stats)."""
+  output, mutated = module.apply({"params": params, "batch_stats": stats},
+                                 *args, train=True, mutable=["batch_stats"],
+                                 **kwargs)
+  return output, mutated.get("batch_stats", stats)
+
+
+def optimizer_step(tx: optax.GradientTransformation, grads, opt_state, params):
+  """One optimizer step: (new params, new optimizer state)."""
+  updates, opt_state = tx.update(grads, opt_state, params)
+  return optax.apply_updates(params, updates), opt_state
 
 
 def ema_update(ema_params, params, decay: float):

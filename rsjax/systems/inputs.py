@@ -15,9 +15,10 @@ Panels (numpy, host): `field_panel` renders a field as (B, H, W, 3) in [0, 1]:
 SAR as grey from VV (channel 0), land cover with the Dynamic World palette,
 DEM as its hillshade channel (the last one in both aspect layouts), optical
 as RGB (B4, B3, B2 = indices 2, 1, 0) or NRG (B8, B4, B3 = 3, 2, 1)
-composites with a 2-98 % percentile stretch per example. `stretch_like`
-applies the stretch of a reference (the target) to another image (the
-prediction), so both are shown on the same scale.
+composites with a 2-98 % percentile stretch per example; `composite` with
+a reference applies the reference's (the target's) stretch to another image
+(the prediction), so both are shown on the same scale, as
+`prediction_panels` does.
 """
 
 from __future__ import annotations
@@ -164,3 +165,19 @@ def field_panels(name: str, value, num_classes: int,
   if value.shape[-1] == 3:
     return {name: composite(value, (0, 1, 2), reference)}
   return {name: grey(value[..., 0])}               # SAR: VV
+
+
+def prediction_panels(name: str, prediction, target, num_classes: int,
+                      labels: tuple[str, str] = ("pred", "target")
+                      ) -> dict[str, np.ndarray]:
+  """Panels of a predicted field and of its target, the prediction on the
+  target's stretch; keys name them by `labels` instead of the field (e.g.
+  'pred RGB', 'target RGB')."""
+  target = np.asarray(target, np.float32)
+  out = {}
+  for label, image, reference in ((labels[0], prediction, target),
+                                  (labels[1], target, None)):
+    for key, value in field_panels(name, np.asarray(image, np.float32),
+                                   num_classes, reference).items():
+      out[key.replace(name, label, 1)] = value
+  return out

@@ -135,7 +135,7 @@ def test_system_keys_stay_with_their_system():
 
 def test_names_that_mirror_library_tables():
   from rsjax.nn import fusion
-  from rsjax.systems import cloud_inputs
+  from rsjax.systems.cloud_removal import clouds as cloud_inputs
   assert fusion_seg.FUSION_MODES == fusion.FUSION_MODES
   assert cloud_removal.SYNTHETIC_CLOUDS == cloud_inputs.DEFAULT_SYNTHETIC
 

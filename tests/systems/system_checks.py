@@ -67,6 +67,17 @@ def make_batch(seed: int = 0, batch: int = BATCH, tile: int = TILE,
   return out
 
 
+def padded_batches(make, seed: int):
+  """(3 real examples, the same 3 and a padding row (mask 0) whose s2 is NaN)
+  of `make(seed, batch=..., mask=...)`: eval steps must ignore the row."""
+  real = make(seed, batch=3)
+  padded = make(seed, batch=4, mask=[1, 1, 1, 0])
+  for name, value in real.items():
+    padded[name][:3] = value
+  padded["s2"][3] = np.nan    # garbage in the padding row
+  return real, padded
+
+
 def _fill(tree, seed):
   rng = np.random.default_rng(seed)
 

@@ -38,7 +38,7 @@ from rsjax.eval.experiments import augmentation
 from rsjax.nn.fusion import check_fusion_name
 from rsjax.store import atomic
 from rsjax.systems import base
-from rsjax.systems.segmentation import NET
+from rsjax.systems.segmentation.system import NET
 
 COLUMNS = ("mode", "level", "pa", "mpa", "miou", "fwiou", "params",
            "gflops_per_image", "images_per_s")

@@ -141,7 +141,9 @@ def test_the_systems_score_keys_fill_their_layouts():
   import jax
   import numpy as np
   from configs import unet_seg
-  from rsjax.systems import base, cloud_scores, fusion_scores, paired_gan
+  from rsjax.systems import base, image_scores
+  from rsjax.systems.cloud_removal import scores as cloud_scores
+  from rsjax.systems.cycle_fusion import scores as fusion_scores
   rng = np.random.default_rng(0)
   pred, target, other = rng.uniform(-1, 1, (3, 2, 16, 16, 4)).astype(np.float32)
   corrupted = (rng.random((2, 16, 16)) < 0.3).astype(np.float32)
@@ -151,14 +153,14 @@ def test_the_systems_score_keys_fill_their_layouts():
 
   @jax.jit  # one compiled program instead of hundreds of eager ops
   def all_sums(pred, target, other, corrupted):
-    return (paired_gan.score_sums(pred, target),
+    return (image_scores.score_sums(pred, target),
             cloud_scores.score_sums(pred, target, corrupted, stage1=other),
             fusion_scores.score_sums({"": pred, "lowres_": other,
                                       "t1_": target}, target, ratio=3,
                                      band_names=tables.BANDS))
 
   paired, cloud, sums = jax.device_get(all_sums(pred, target, other, corrupted))
-  assert ids("paired_gan", paired_gan.finalize_scores(paired)) == ["main"]
+  assert ids("paired_gan", image_scores.finalize_scores(paired)) == ["main"]
   assert ids("cloud_removal", cloud_scores.finalize_scores(cloud)) == [
       "main", "stage1"]
   scores = {**fusion_scores.finalize(sums),

@@ -11,7 +11,7 @@ import pytest
 
 from rsjax import metrics
 from rsjax.systems import base
-from rsjax.systems.segmentation import Segmentation
+from rsjax.systems.segmentation.system import Segmentation
 from system_checks import (assert_sharded_step_equals_single, fast_jit,
                            host_state, make_batch, segmentation_config,
                            sgd_system)

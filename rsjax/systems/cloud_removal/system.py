@@ -7,7 +7,8 @@ SAR-to-optical image translation", Sec. 2, Fig. 1-2, Eq. 1-5).
                              D2 sees (the 6-channel condition, image)
 
 Each stage is a paired GAN trained with the pix2pix recipe
-(`paired_gan.GANRecipe`: a D step, then a G step against the updated D) and
+(`rsjax.systems.pix2pix_recipe.PairedRecipe`: a D step, then a G step against
+the updated D) and
 L_G = L_cGAN + 100 L1 + 100 (1 - SSIM) (Eq. 5); both generators are DRIB
 encoder-decoders (`rsjax.nn.drib`, Tables 1-2) or, for the ablation of Table 5,
 U-Nets; `config.model.stage1.generator = 'none'` is Table 5's first row (no
@@ -27,17 +28,17 @@ then GAN2 on the translations of the trained GAN1, Sec. 2). `config.schedule`:
 size per batch (the generators are fully convolutional; evaluation and
 `predict` see whole tiles): a CPU demo's shortcut, not the paper's.
 
-Clouds come from `rsjax.systems.cloud_inputs` (`config.clouds`,
-`config.eval_clouds`): synthetic thick clouds made on device, or the
-dataset's `s2_cloudy` / `cloud_mask`. Scores (`rsjax.systems.cloud_scores`):
-psnr, ssim, psnr_cloudy, psnr_clear, stage1_psnr, stage1_ssim.
+Clouds come from `clouds` (`config.clouds`, `config.eval_clouds`):
+synthetic thick clouds made on device, or the dataset's `s2_cloudy` /
+`cloud_mask`. Scores (`scores`): psnr, ssim, psnr_cloudy, psnr_clear,
+stage1_psnr, stage1_ssim; sample grids: `panels`.
 
 `predict` reads s1 and s2_cloudy when `eval_clouds` is 'dataset' (real
 cloudy scenes), else s1 and the clear s2, which it clouds deterministically.
 
 State networks: stage1_generator, stage1_discriminator, stage2_generator,
 stage2_discriminator (the stage-1 pair is absent without stage 1). Training
-metrics are `stage{1,2}_<GANRecipe metric>`, `stage{1,2}_active` (1 when the
+metrics are `stage{1,2}_<PairedRecipe metric>`, `stage{1,2}_active` (1 when the
 stage trained in that step; an idle stage reports zeros), cloud_fraction and
 loss_is_finite.
 """
@@ -53,12 +54,12 @@ import ml_collections
 import numpy as np
 
 from rsjax.nn import registry
-from rsjax.systems import base
-from rsjax.systems import cloud_inputs
-from rsjax.systems import cloud_panels
-from rsjax.systems import cloud_scores
-from rsjax.systems import inputs as inputs_lib
-from rsjax.systems import paired_gan
+from rsjax.systems import base, checks, gan, pix2pix_recipe
+from rsjax.systems.cloud_removal import clouds as clouds_lib
+from rsjax.systems.cloud_removal import panels as panels_lib
+from rsjax.systems.cloud_removal import scores as scores_lib
+from rsjax.systems.networks import (build_module, config_kwargs,
+                                    generator_size_multiple)
 
 STAGES = ("stage1", "stage2")
 SCHEDULES = ("sequential", "joint")
@@ -88,13 +89,12 @@ class CloudRemoval:
                                 SAR_CHANNELS)
     self.bands = _int_tuple(config.optical_bands, "config.optical_bands",
                             OPTICAL_CHANNELS)
-    self.clouds = cloud_inputs.check_source(config.clouds, "config.clouds")
-    self.eval_clouds = cloud_inputs.check_source(
+    self.clouds = clouds_lib.check_source(config.clouds, "config.clouds")
+    self.eval_clouds = clouds_lib.check_source(
         config.get("eval_clouds") or self.clouds, "config.eval_clouds")
-    self.cloud_params = cloud_inputs.synthetic_params(
+    self.cloud_params = clouds_lib.synthetic_params(
         config.get("synthetic_clouds"))
-    if float(config.get("ema_decay", 0.0) or 0.0):
-      raise ValueError("config.ema_decay: cloud_removal keeps no EMA; set 0")
+    gan.ema_decay(config, "cloud_removal")
     self.has_stage1 = config.model.stage1.generator != NO_STAGE
     self.stages = STAGES if self.has_stage1 else STAGES[1:]
     self.schedule = config.get("schedule", "sequential")
@@ -119,7 +119,7 @@ class CloudRemoval:
       recipe, multiple = self._build_stage(stage, stage_steps[stage])
       self.recipes[stage] = recipe
       self.size_multiple = int(np.lcm(self.size_multiple, multiple))
-      for net in paired_gan.NETS:
+      for net in gan.NETS:
         self.tx[f"{stage}_{net}"] = recipe.tx[net]
     self.train_crop = config.get("train_crop")
     if self.train_crop is not None:
@@ -139,52 +139,45 @@ class CloudRemoval:
     model = self.config.model[stage]
     key = f"config.model.{stage}"
     g_kwargs = {"out_channels": len(self.bands),
-                **paired_gan.config_kwargs(model.get("generator_kwargs"))}
-    generator = paired_gan.build_module(
+                **config_kwargs(model.get("generator_kwargs"))}
+    generator = build_module(
         f"{key}.generator", registry.get_generator, model.generator, g_kwargs,
         self.dtype)
-    discriminator = paired_gan.build_module(
+    discriminator = build_module(
         f"{key}.discriminator", registry.get_discriminator,
         model.discriminator,
-        paired_gan.config_kwargs(model.get("discriminator_kwargs")), self.dtype)
+        config_kwargs(model.get("discriminator_kwargs")), self.dtype)
     loss = self.config.loss[stage]
     tx = {net: base.adam(self.config.optimizer[f"{stage}_{net}"], steps)
-          for net in paired_gan.NETS}
-    recipe = paired_gan.GANRecipe(
+          for net in gan.NETS}
+    recipe = pix2pix_recipe.PairedRecipe(
         generator, discriminator, tx,
-        paired_gan.adversarial_kind(loss.adversarial,
+        gan.adversarial_kind(loss.adversarial,
                                     f"config.loss.{stage}.adversarial"),
-        paired_gan.loss_weights(loss))
-    return recipe, paired_gan.generator_size_multiple(generator, model.generator)
+        pix2pix_recipe.loss_weights(loss))
+    return recipe, generator_size_multiple(generator, model.generator)
 
   # ------------------------------------------------------------- inputs --
 
   def check_batch(self, batch: Mapping[str, Any]) -> None:
     """Clear errors, at trace time, for missing fields, wrong shapes and tile
     sizes the generators cannot take (the fields of both cloud sources)."""
-    needed = ["s1", "s2", *cloud_inputs.required_fields(self.clouds),
-              *cloud_inputs.required_fields(self.eval_clouds)]
-    for name in dict.fromkeys(needed):
-      if name not in batch:
-        raise KeyError(f"batch has no field {name!r} (needed by "
-                       f"config.clouds / config.eval_clouds); it has "
-                       f"{sorted(batch)}: add it to config.data.fields")
+    checks.require_fields(
+        batch, ["s1", "s2", *clouds_lib.required_fields(self.clouds),
+                *clouds_lib.required_fields(self.eval_clouds)],
+        "needed by config.clouds / config.eval_clouds")
     s2 = batch["s2"]
-    if s2.ndim != 4 or s2.shape[-1] != OPTICAL_CHANNELS:
-      raise ValueError(f"field 's2': expected (B, H, W, {OPTICAL_CHANNELS}), "
-                       f"got shape {s2.shape}")
+    checks.check_image(s2, OPTICAL_CHANNELS, "field 's2'")
     expected = {"s1": s2.shape[:3] + (SAR_CHANNELS,), "s2_cloudy": s2.shape,
                 "cloud_mask": s2.shape[:3]}
     for name, shape in expected.items():
-      if name in batch and tuple(batch[name].shape) != shape:
-        raise ValueError(f"field {name!r}: expected shape {shape} (as 's2' "
-                         f"{s2.shape}), got {tuple(batch[name].shape)}")
+      if name in batch:
+        checks.check_shape(batch[name], shape, f"field {name!r}",
+                           f"(as 's2' {s2.shape})")
+    checks.check_tile_size(
+        s2.shape, self.size_multiple, "config.model.stage1/stage2 generators",
+        "change the tile size or the generators' depth kwargs")
     height, width = s2.shape[1:3]
-    if height % self.size_multiple or width % self.size_multiple:
-      raise ValueError(
-          f"config.model.stage1/stage2 generators need a tile size divisible "
-          f"by {self.size_multiple}, got {height}x{width} (change the tile "
-          f"size or the generators' depth kwargs)")
     if self.train_crop is not None and self.train_crop > min(height, width):
       raise ValueError(f"config.train_crop = {self.train_crop} is larger than "
                        f"the {height}x{width} tiles")
@@ -202,10 +195,10 @@ class CloudRemoval:
     """(cloudy bands, corrupted mask (B, H, W)): random synthetic clouds when
     `key` is given, content-keyed ones otherwise, or the dataset's."""
     if source == "dataset":
-      return cloud_inputs.dataset_clouds(batch, self.bands)
+      return clouds_lib.dataset_clouds(batch, self.bands)
     if key is None:
-      return cloud_inputs.fixed_clouds(self.target(batch), self.cloud_params)
-    return cloud_inputs.random_clouds(key, self.target(batch), self.cloud_params)
+      return clouds_lib.fixed_clouds(self.target(batch), self.cloud_params)
+    return clouds_lib.random_clouds(key, self.target(batch), self.cloud_params)
 
   def stage2_condition(self, cloudy, translated, batch) -> jax.Array:
     """G2's input: the cloudy bands and the translation (or, without stage
@@ -241,10 +234,10 @@ class CloudRemoval:
   # --------------------------------------------------------------- train --
 
   @staticmethod
-  def _nets(state, stage: str) -> paired_gan.GANNets:
+  def _nets(state, stage: str) -> gan.Nets:
     pick = lambda tree: {net: tree[f"{stage}_{net}"]  # noqa: E731
-                         for net in paired_gan.NETS}
-    return paired_gan.GANNets(pick(state.params), pick(state.batch_stats),
+                         for net in gan.NETS}
+    return gan.Nets(pick(state.params), pick(state.batch_stats),
                               pick(state.opt_state))
 
   def _rngs(self, state, stage_index: int) -> dict[str, jax.Array]:
@@ -269,7 +262,7 @@ class CloudRemoval:
     """One update of stage 1 and/or stage 2 (see `config.schedule`)."""
     self.check_batch(batch)
     if self.train_crop is not None:
-      batch = cloud_inputs.random_crop(batch, self.train_crop,
+      batch = clouds_lib.random_crop(batch, self.train_crop,
                                         state.step_rng("crop"))
     real = self.target(batch)
     cloudy, corrupted = self.cloudy_input(batch, self.clouds,
@@ -315,7 +308,7 @@ class CloudRemoval:
 
     params, stats, opt_state = {}, {}, {}
     for stage, stage_nets in nets.items():
-      for net in paired_gan.NETS:
+      for net in gan.NETS:
         params[f"{stage}_{net}"] = stage_nets.params[net]
         stats[f"{stage}_{net}"] = stage_nets.batch_stats[net]
         opt_state[f"{stage}_{net}"] = stage_nets.opt_state[net]
@@ -365,18 +358,18 @@ class CloudRemoval:
   def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
     self.check_batch(batch)
     stages = self.predict_stages(state, batch)
-    return cloud_scores.score_sums(stages["stage2"], self.target(batch),
+    return scores_lib.score_sums(stages["stage2"], self.target(batch),
                                    stages["cloud_mask"], stages.get("stage1"),
                                    batch.get("mask"))
 
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
-    return cloud_scores.finalize_scores(sums)
+    return scores_lib.finalize_scores(sums)
 
   def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host sample-grid images (see `cloud_panels.panels`)."""
+    """Host sample-grid images (see `panels.panels`)."""
     if not isinstance(prediction, Mapping):
       stages = jax.device_get(self.cloudy_input(dict(batch), self.eval_clouds))
       prediction = {"cloudy": stages[0], "cloud_mask": stages[1],
                     "stage2": prediction}
-    return cloud_panels.panels(batch, prediction, np.asarray(self.target(batch)),
+    return panels_lib.panels(batch, prediction, np.asarray(self.target(batch)),
                                self.bands)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from rsjax.systems import resize_branch
+from rsjax.systems.cycle_fusion import resize_branch
 
 
 def _psf_taps(ratio):

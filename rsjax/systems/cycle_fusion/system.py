@@ -2,7 +2,7 @@
 
 Jiang, Shen & Li, "Deep-learning-based spatio-temporal-spectral integrated
 fusion of heterogeneous remote sensing images", TGRS 2022 (Sec. II, Fig. 1-3,
-Eq. 1-9). Observations (`fusion_inputs.FusionInputs`), all on the HR grid
+Eq. 1-9). Observations (`observations.FusionInputs`), all on the HR grid
 and in normalized units:
 
   Y   t2 HR SAR            `config.sar_field` ('s1_t2'), all channels
@@ -40,7 +40,9 @@ Step order as CycleGAN (Zhu et al. 2017): one joint update of both
 generators (one loss, Eq. 5) against the current discriminators, then each
 discriminator on the stopped fakes. Adam at 2e-4, constant for the first
 half, then linear decay to 0 (paper: 75 + 75 epochs); the paper gives no
-betas, so pix2pix / CycleGAN's (0.5, 0.999) (`config.optimizer`).
+betas, so pix2pix / CycleGAN's (0.5, 0.999) (`config.optimizer`). Each
+discriminator's step is `rsjax.systems.gan.discriminator_update`. Scores of
+the paper's tables: `scores`; the fixed resize branch: `resize_branch`.
 
 `config.model.global_skip` (not in the paper; default None = Fig. 2's
 generator unchanged): 'low_res' makes the forward generator learn a residual
@@ -61,15 +63,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from rsjax import losses
 from rsjax.nn import registry
-from rsjax.systems import base
-from rsjax.systems import fusion_scores
-from rsjax.systems.fusion_inputs import FusionInputs, choice
-from rsjax.systems.paired_gan import (build_module, config_kwargs,
-                                      generator_size_multiple)
+from rsjax.systems import base, gan
+from rsjax.systems.cycle_fusion import scores as scores_lib
+from rsjax.systems.cycle_fusion.observations import FusionInputs, choice
+from rsjax.systems.networks import (build_module, config_kwargs,
+                                    generator_size_multiple)
 
 GENERATORS = ("forward_generator", "backward_generator")
 DISCRIMINATORS = ("forward_discriminator", "backward_discriminator")
@@ -101,13 +102,11 @@ class CycleFusion:
         "config.model.discriminator", registry.get_discriminator,
         config.model.discriminator,
         config_kwargs(config.model.get("discriminator_kwargs")), self.dtype)
-    self.adversarial = choice(config.loss, "adversarial",
-                              losses.ADVERSARIAL_KINDS, "config.loss.")
+    self.adversarial = gan.adversarial_kind(config.loss.get("adversarial"),
+                                            "config.loss.adversarial")
     self.weights = {k: float(config.loss[k]) for k in ("l1", "cloud_l1", "cycle")}
     self.sigmoid = bool(config.model.get("discriminator_sigmoid", False))
-    if float(config.get("ema_decay", 0.0) or 0.0) != 0.0:
-      raise ValueError("config.ema_decay: cycle_fusion keeps no generator EMA "
-                       "(the paper has none); set it to 0")
+    gan.ema_decay(config, "cycle_fusion")    # the paper has no EMA
     self.global_skip = choice(config.model, "global_skip", (None, "low_res"),
                               "config.model.")
     self.q_block_size = config.get("q_block_size")
@@ -146,12 +145,6 @@ class CycleFusion:
 
   # ----------------------------------------------------------------- train --
 
-  def _apply(self, module, params, stats, *args):
-    """A train-mode call; returns (output, updated batch_stats)."""
-    output, mutated = module.apply({"params": params, "batch_stats": stats},
-                                   *args, train=True, mutable=["batch_stats"])
-    return output, mutated.get("batch_stats", stats)
-
   def fuse(self, output, observed) -> jax.Array:
     """X_f from the forward generator's float32 output: itself, or with
     `global_skip` = 'low_res' the residual on X^ (see the module docstring)."""
@@ -161,8 +154,8 @@ class CycleFusion:
 
   def _discriminate(self, params, stats, image):
     """D's patch outputs (through a sigmoid if configured, Fig. 3)."""
-    (_, logits), stats = self._apply(self.discriminator, params, stats, None,
-                                     image)
+    (_, logits), stats = base.train_apply(self.discriminator, params, stats,
+                                          None, image)
     logits = logits.astype(jnp.float32)
     return (jax.nn.sigmoid(logits) if self.sigmoid else logits), stats
 
@@ -181,13 +174,13 @@ class CycleFusion:
     w, kind = self.weights, self.adversarial
 
     def g_loss_fn(g_params):
-      fused, f_stats = self._apply(self.forward_generator,
-                                   g_params["forward_generator"],
-                                   stats["forward_generator"], real_input)
+      fused, f_stats = base.train_apply(
+          self.forward_generator, g_params["forward_generator"],
+          stats["forward_generator"], real_input)
       fused = self.fuse(fused.astype(jnp.float32), observed)
-      regenerated, b_stats = self._apply(self.backward_generator,
-                                         g_params["backward_generator"],
-                                         stats["backward_generator"], fused)
+      regenerated, b_stats = base.train_apply(
+          self.backward_generator, g_params["backward_generator"],
+          stats["backward_generator"], fused)
       cycled = self.inputs.cycle(fused, regenerated.astype(jnp.float32), mask)
       f_logits, df_stats = self._discriminate(
           params["forward_discriminator"], stats["forward_discriminator"], fused)
@@ -213,30 +206,22 @@ class CycleFusion:
         g_loss_fn, has_aux=True)(g_params)
     new_params, new_opt = {}, {}
     for name in GENERATORS:
-      updates, new_opt[name] = self.tx[name].update(
-          g_grads[name], state.opt_state[name], params[name])
-      new_params[name] = optax.apply_updates(params[name], updates)
+      new_params[name], new_opt[name] = base.optimizer_step(
+          self.tx[name], g_grads[name], state.opt_state[name], params[name])
 
     # Discriminators (Eq. 8-9) on the stopped fakes.
     scalars = {}
     for name, real, fake in (
         ("forward_discriminator", target, fused),
         ("backward_discriminator", real_input, cycled)):
-      def d_loss_fn(d_params, name=name, real=real, fake=fake):
-        real_logits, d_stats = self._discriminate(d_params, new_stats[name], real)
-        fake_logits, d_stats = self._discriminate(
-            d_params, d_stats, jax.lax.stop_gradient(fake))
-        loss = self.discriminator_loss(real_logits, fake_logits)
-        return loss, (d_stats, jnp.mean(real_logits), jnp.mean(fake_logits))
-
-      (d_loss, (new_stats[name], d_real, d_fake)), d_grads = jax.value_and_grad(
-          d_loss_fn, has_aux=True)(params[name])
-      updates, new_opt[name] = self.tx[name].update(
-          d_grads, state.opt_state[name], params[name])
-      new_params[name] = optax.apply_updates(params[name], updates)
-      short = name.split("_")[0]
-      scalars.update({f"d_{short}_loss": d_loss, f"d_{short}_real": d_real,
-                      f"d_{short}_fake": d_fake})
+      d = gan.discriminator_update(
+          self.tx[name], self.discriminator_loss,
+          gan.two_calls(self._discriminate), params[name], new_stats[name],
+          state.opt_state[name], real, fake)
+      new_params[name], new_opt[name], new_stats[name] = (
+          d.params, d.opt_state, d.batch_stats)
+      short = name.split("_")[0]          # d_loss -> d_forward_loss, ...
+      scalars.update({f"d_{short}_{k[2:]}": v for k, v in d.scalars.items()})
 
     new_state = state.replace(step=state.step + 1, params=new_params,
                               batch_stats=new_stats, opt_state=new_opt)
@@ -264,16 +249,16 @@ class CycleFusion:
       observed = self.inputs.observations(batch)
       images.update({f"{p}_": observed[p] for p in ("lowres", "t1")
                      if p in observed})
-    return fusion_scores.score_sums(
+    return scores_lib.score_sums(
         images, self.inputs.optical(batch, "target"), batch.get("mask"),
         ratio=self.inputs.ratio, band_names=self.band_names,
         q_block_size=self.q_block_size)
 
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
-    scores = fusion_scores.finalize(sums)
+    scores = scores_lib.finalize(sums)
     for prefix in ("lowres_", "t1_"):
       if f"{prefix}count" in sums:
-        scores.update(fusion_scores.finalize(sums, prefix))
+        scores.update(scores_lib.finalize(sums, prefix))
     return scores
 
   def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:

@@ -16,8 +16,8 @@ import pytest
 from configs import cycle_fusion as cycle_fusion_config
 from rsjax import metrics
 from rsjax.systems import base
-from rsjax.systems import fusion_scores
-from rsjax.systems import resize_branch
+from rsjax.systems.cycle_fusion import resize_branch
+from rsjax.systems.cycle_fusion import scores as scores_lib
 from rsjax.train import trainer
 from system_checks import (KEY, assert_sharded_step_equals_single, fast_jit,
                            host_state, sgd_system)
@@ -244,7 +244,7 @@ def test_fusion_scores_per_band_match_the_metrics():
   rng = np.random.default_rng(6)
   pred = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
   target = np.clip(pred + rng.normal(0, 0.2, pred.shape), -1, 1).astype(np.float32)
-  scores = fusion_scores.per_image_scores(pred, target, ratio=4,
+  scores = scores_lib.per_image_scores(pred, target, ratio=4,
                                           band_names=("B2", "B3", "B4"))
   p, t = (pred + 1) / 2, (target + 1) / 2
   for i, band in enumerate(("B2", "B3", "B4")):

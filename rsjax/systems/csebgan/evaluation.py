@@ -4,7 +4,7 @@ Per eval batch, as sums and counts weighted by `batch['mask']` (1 real, 0
 padding), reduced once on the host by `finalize`:
 
 - PSNR / SSIM / SAM of the generated image against the real one
-  (`paired_gan.score_sums`);
+  (`rsjax.systems.image_scores.score_sums`);
 - mIoU / FWIoU / pixel accuracy of a segmenter on the generated images, from
   a summed confusion matrix: the pre-trained U-Net of a segmentation workdir
   (`evaluation.segmenter_workdir`, restored with Orbax) or, without one, the
@@ -37,8 +37,8 @@ from rsjax import metrics
 from rsjax.metrics import generative as gen
 from rsjax.nn import vgg as vgg_lib
 from rsjax.nn.senet import resample_class
-from rsjax.systems import csebgan_frozen
-from rsjax.systems.paired_gan import finalize_scores, score_sums
+from rsjax.systems.csebgan import frozen as frozen_lib
+from rsjax.systems.image_scores import finalize_scores, score_sums
 
 EVAL_SEGMENTER = "eval_segmenter"
 _SAMPLE_SALT, _EDIT_SALT = 0x5A3B1E, 0xC1A55
@@ -58,7 +58,7 @@ class Evaluator:
     self.segmenter_system, self.segmenter_init = None, None
     workdir = settings.get("segmenter_workdir")
     if workdir:
-      self.segmenter_system, self.segmenter_init = csebgan_frozen.load_segmenter(
+      self.segmenter_system, self.segmenter_init = frozen_lib.load_segmenter(
           workdir, "config.evaluation.segmenter_workdir",
           num_classes=system.num_classes, image_field=system.target)
 

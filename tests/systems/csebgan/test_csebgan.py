@@ -16,8 +16,9 @@ import pytest
 from configs import csebgan as csebgan_config
 from rsjax import mesh as mesh_lib
 from rsjax.systems import base
-from rsjax.systems.csebgan import CSEBGAN
-from system_checks import KEY, assert_trees_close, fast_jit, make_batch
+from rsjax.systems.csebgan.system import CSEBGAN
+from system_checks import (KEY, assert_trees_close, fast_jit, make_batch,
+                           padded_batches)
 
 CLASSES = 9
 
@@ -209,7 +210,7 @@ def test_ablations_change_the_step(cseb):
 def test_frozen_conductor_from_a_segmentation_workdir(tmp_path, cseb):
   from rsjax.store import checkpoint as checkpoint_lib
   from rsjax.store import run_config
-  from rsjax.systems.segmentation import Segmentation
+  from rsjax.systems.segmentation.system import Segmentation
   # A "pre-trained" segmentation run whose network matches the conductor.
   seg_config = tiny_config()
   seg_config.system, seg_config.inputs = "segmentation", ("s2",)
@@ -268,11 +269,7 @@ def test_diverse_generation_and_class_editing(cseb):
 
 def test_eval_scores_and_padding(cseb):
   system, _, state = cseb
-  real = cseb_batch(7, batch=3)
-  padded = cseb_batch(7, batch=4, mask=[1, 1, 1, 0])
-  for name, value in real.items():
-    padded[name][:3] = value
-  padded["s2"][3] = np.nan
+  real, padded = padded_batches(cseb_batch, 7)
   real["mask"] = np.ones(3, np.float32)
   eval_step = fast_jit(system.eval_step)
   scores = system.finalize_eval(jax.device_get(eval_step(state, real)))

@@ -1,7 +1,7 @@
 """What the residual cycle GAN observes: mode, fields, bands, clouds, X^.
 
-Jiang, Shen & Li (TGRS 2022), Sec. II and Eq. 1-4, for `cycle_fusion`
-(rsjax.systems.cycle_fusion): `FusionInputs(config)` reads the config keys
+Jiang, Shen & Li (TGRS 2022), Sec. II and Eq. 1-4, for the `cycle_fusion`
+system (`system.CycleFusion`): `FusionInputs(config)` reads the config keys
 
   mode            'hss' (Y, X^) | 'st' (Z, X^) | 'hsts' (Y, Z, X^)
   sar_field       Y, t2 HR SAR ('s1_t2'), all channels
@@ -32,8 +32,9 @@ import ml_collections
 import numpy as np
 
 from rsjax.data import normalize
+from rsjax.systems import checks
 from rsjax.systems import inputs as inputs_lib
-from rsjax.systems import resize_branch
+from rsjax.systems.cycle_fusion import resize_branch
 
 MODES = {"hss": ("sar", "lowres"), "st": ("t1", "lowres"),
          "hsts": ("sar", "t1", "lowres")}
@@ -96,11 +97,8 @@ class FusionInputs:
                   size_multiple: int = 1) -> None:
     """Clear errors for missing fields, bad shapes or an unusable tile size
     (static shapes: works under jit and eval_shape, i.e. at start)."""
-    for name in self.required_fields:
-      if name not in batch:
-        raise KeyError(f"batch has no field {name!r} (cycle_fusion mode "
-                       f"{self.mode!r}); it has {sorted(batch)}: add it to "
-                       f"config.data.fields")
+    checks.require_fields(batch, self.required_fields,
+                          f"cycle_fusion mode {self.mode!r}")
     target = batch[self.fields["target"]]
     if target.ndim != 4 or target.shape[-1] <= max(self.bands):
       raise ValueError(f"config.target {self.fields['target']!r}: expected "
@@ -112,15 +110,12 @@ class FusionInputs:
         raise ValueError(f"field {name!r} of shape {batch[name].shape} does "
                          f"not match the target's {target.shape[:3]}")
     if self.cloudy:
-      mask = batch[self.fields["cloud"]]
-      if tuple(mask.shape) not in (target.shape[:3], target.shape[:3] + (1,)):
-        raise ValueError(f"config.cloud_mask_field {self.fields['cloud']!r}: "
-                         f"expected shape {target.shape[:3]} (one class per HR "
-                         f"pixel), got {mask.shape}")
+      checks.check_shape(batch[self.fields["cloud"]],
+                         (target.shape[:3], target.shape[:3] + (1,)),
+                         f"config.cloud_mask_field {self.fields['cloud']!r}",
+                         "(one class per HR pixel)")
     resize_branch.check_ratio(self.ratio, height, width)
-    if height % size_multiple or width % size_multiple:
-      raise ValueError(f"config.model.generator needs a tile size divisible "
-                       f"by {size_multiple}, got {height}x{width}")
+    checks.check_tile_size(target.shape, size_multiple, "config.model.generator")
 
   def optical(self, batch, part: str) -> jax.Array:
     """An optical field's `bands` as float32."""

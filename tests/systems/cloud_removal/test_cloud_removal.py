@@ -14,10 +14,10 @@ import pytest
 from configs import cloud_removal as cr_config
 from rsjax.nn import layers
 from rsjax.systems import base
-from rsjax.systems import cloud_inputs
-from rsjax.systems import cloud_panels
-from rsjax.systems import cloud_scores
-from rsjax.systems.cloud_removal import CloudRemoval
+from rsjax.systems.cloud_removal import clouds as clouds_lib
+from rsjax.systems.cloud_removal import panels as panels_lib
+from rsjax.systems.cloud_removal import scores as scores_lib
+from rsjax.systems.cloud_removal.system import CloudRemoval
 from system_checks import (KEY, assert_sharded_step_equals_single, fast_jit,
                            host_state, make_batch, sgd_system)
 
@@ -182,7 +182,7 @@ def test_masked_psnrs_count_only_their_pixels(sequential, predict_stages):
   batch["s1"][7] = 1e6
   sums = jax.device_get(fast_jit(system.eval_step)(state, batch))
   scores = system.finalize_eval(sums)
-  assert set(cloud_scores.SCORES) <= set(scores)
+  assert set(scores_lib.SCORES) <= set(scores)
   stages = predict_stages(state, batch)
   pred = (np.asarray(stages["stage2"], np.float64)[:7] + 1) / 2
   stage1 = (np.asarray(stages["stage1"], np.float64)[:7] + 1) / 2
@@ -214,8 +214,8 @@ def test_score_sums_on_a_hand_made_case():
   corrupted = np.zeros((2, 16, 16), np.float32)
   corrupted[:, :8] = 1
   prediction = target + 0.4 * corrupted[..., None]        # [-1, 1] units
-  sums = cloud_scores.score_sums(prediction, target, corrupted, None)
-  scores = cloud_scores.finalize_scores(jax.device_get(sums))
+  sums = scores_lib.score_sums(prediction, target, corrupted, None)
+  scores = scores_lib.finalize_scores(jax.device_get(sums))
   np.testing.assert_allclose(scores["psnr_cloudy"], 20 * np.log10(5), rtol=1e-5)
   assert scores["psnr_clear"] == np.inf
   np.testing.assert_allclose(scores["psnr"], 20 * np.log10(5) + 10 * np.log10(2),
@@ -224,9 +224,9 @@ def test_score_sums_on_a_hand_made_case():
 
 
 def test_synthetic_clouds_exact_masks_and_deterministic_eval():
-  params = cloud_inputs.synthetic_params({"coverage": (0.2, 0.5)})
+  params = clouds_lib.synthetic_params({"coverage": (0.2, 0.5)})
   clear = jnp.asarray(cloudy_batch(3, batch=4)["s2"][..., :3])
-  cloudy, mask = jax.jit(lambda k, x: cloud_inputs.random_clouds(k, x, params))(
+  cloudy, mask = jax.jit(lambda k, x: clouds_lib.random_clouds(k, x, params))(
       jax.random.key(1), clear)
   cloudy, mask = np.asarray(cloudy), np.asarray(mask, bool)
   np.testing.assert_array_equal(cloudy[~mask], np.asarray(clear)[~mask])
@@ -235,7 +235,7 @@ def test_synthetic_clouds_exact_masks_and_deterministic_eval():
   assert (fractions > 0.19).all() and (fractions < 0.51).all()
   assert len(set(np.round(fractions, 4))) == 4      # one coverage per image
   # Evaluation clouds depend on each image only: any order, any batch.
-  fixed = jax.jit(lambda x: cloud_inputs.fixed_clouds(x, params))
+  fixed = jax.jit(lambda x: clouds_lib.fixed_clouds(x, params))
   a_cloudy, a_mask = fixed(clear)
   b_cloudy, b_mask = fixed(clear[::-1])
   np.testing.assert_array_equal(np.asarray(a_mask), np.asarray(b_mask)[::-1])
@@ -252,7 +252,7 @@ def test_random_crop_takes_one_window_of_every_tile_field():
   batch = {"s2": np.broadcast_to(rows[None, ..., None], (2, 32, 32, 4)),
            "cloud_mask": np.broadcast_to(rows[None], (2, 32, 32)).astype(np.int32),
            "mask": np.ones(2, np.float32)}
-  crops = [cloud_inputs.random_crop(batch, 16, jax.random.key(i)) for i in range(4)]
+  crops = [clouds_lib.random_crop(batch, 16, jax.random.key(i)) for i in range(4)]
   for crop in crops:
     assert crop["s2"].shape == (2, 16, 16, 4) and crop["mask"].shape == (2,)
     np.testing.assert_array_equal(crop["s2"][..., 0], crop["cloud_mask"])
@@ -278,7 +278,7 @@ def test_panels(sequential, predict_stages):
   # A perfect output looks exactly like the target (RGB = B4, B3, B2).
   same = system.panels(batch, dict(stages, stage2=batch["s2"][..., :3]))
   np.testing.assert_array_equal(same["output"], same["target"])
-  assert cloud_panels.display_bands(system.bands) == (2, 1, 0)
+  assert panels_lib.display_bands(system.bands) == (2, 1, 0)
 
 
 @pytest.mark.parametrize("arg", [

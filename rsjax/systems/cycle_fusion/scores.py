@@ -28,6 +28,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rsjax import metrics
+from rsjax.systems.image_scores import example_weights, masked_sum
 
 AVERAGES = ("sam", "ergas", "q", "psnr", "ssim")
 PER_BAND = ("psnr", "ssim", "q")
@@ -72,17 +73,14 @@ def score_sums(images: Mapping[str, jax.Array], target, mask=None,
   stacked = jnp.stack([jnp.asarray(images[p], jnp.float32) for p in prefixes])
   scores = jax.vmap(lambda image: per_image_scores(image, target, **kwargs))(
       stacked)
-  mask = (jnp.ones(target.shape[:1]) if mask is None
-          else jnp.asarray(mask, jnp.float32))
+  mask = example_weights(mask, target.shape[0])
   counted = mask > 0
   sums = {}
   for i, prefix in enumerate(prefixes):
     for key, values in scores.items():
       if prefix and key not in AVERAGES:
         continue
-      # where(): padding rows may hold garbage (inf or NaN) that 0 * x keeps.
-      sums[f"{prefix}{key}_sum"] = jnp.sum(jnp.where(counted, values[i] * mask,
-                                                     0.0))
+      sums[f"{prefix}{key}_sum"] = masked_sum(values[i], mask, counted)
     sums[f"{prefix}count"] = jnp.sum(mask)
   return sums
 

@@ -50,7 +50,7 @@ def load_segmenter(workdir: str, key: str, *, num_classes: int,
   """(Segmentation system, {'params', 'batch_stats'} as numpy) of the newest
   checkpoint in `workdir`, checked against `num_classes` and required to read
   `image_field` (the generated field)."""
-  from rsjax.systems.segmentation import NET  # pylint: disable=g-import-not-at-top
+  from rsjax.systems.segmentation.system import NET  # pylint: disable=g-import-not-at-top
   workdir = os.fspath(workdir)
   try:
     saved = run_config.load(workdir)

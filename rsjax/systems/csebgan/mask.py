@@ -1,7 +1,9 @@
 """The land-cover mask that conditions CSEBGAN, and its checks.
 
-A mixin of `csebgan.CSEBGAN` (which sets `label_field`, `target`,
-`out_channels`, `num_classes` and `size_multiple`): clear errors for a batch
+Wang et al., Sec. III: the generator, the discriminator and the conductor
+all read the land-cover map m. A mixin of `system.CSEBGAN` (which sets
+`label_field`, `target`, `out_channels`, `num_classes` and
+`size_multiple`): clear errors for a batch
 the system cannot take, the one-hot generator / discriminator input, and the
 conductor's labels. A counted pixel is a `valid` pixel of a real row (eval
 batches mark padding rows with `mask` = 0); the others get label -1 (ignored
@@ -18,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from rsjax.systems import checks
 from rsjax.systems import inputs as inputs_lib
 
 
@@ -32,22 +35,16 @@ class MaskConditioned:
 
   def check_batch(self, batch: Mapping[str, Any]) -> None:
     """Clear errors for missing fields, wrong shapes or tile sizes."""
-    for name in (self.label_field, self.target):
-      if name not in batch:
-        raise KeyError(f"batch has no field {name!r} (config.inputs / "
-                       f"config.target); it has {sorted(batch)}: add it to "
-                       f"config.data.fields")
-    target, labels = batch[self.target], batch[self.label_field]
-    if target.ndim != 4 or target.shape[-1] != self.out_channels:
-      raise ValueError(f"config.target {self.target!r}: expected (B, H, W, "
-                       f"{self.out_channels}), got shape {target.shape}")
-    if labels.shape != target.shape[:3]:
-      raise ValueError(f"{self.label_field!r} must be (B, H, W) class indices "
-                       f"matching {self.target!r}, got {labels.shape}")
-    height, width = target.shape[1:3]
-    if height % self.size_multiple or width % self.size_multiple:
-      raise ValueError(f"config.model.generator_kwargs: SENet needs a tile size "
-                       f"divisible by {self.size_multiple}, got {height}x{width}")
+    checks.require_fields(batch, (self.label_field, self.target),
+                          "config.inputs / config.target")
+    target = batch[self.target]
+    checks.check_image(target, self.out_channels,
+                       f"config.target {self.target!r}")
+    checks.check_shape(batch[self.label_field], target.shape[:3],
+                       f"field {self.label_field!r} (class indices)",
+                       f"(as {self.target!r})")
+    checks.check_tile_size(target.shape, self.size_multiple,
+                           "config.model.generator_kwargs: SENet")
 
   def check_labels(self, batch) -> None:
     """Raises (also inside jit, via a host callback) when a counted pixel of

@@ -39,7 +39,11 @@ Ablations of Table II, each a config switch:
 
 Semantic-level control: `generate` draws several images per mask from
 different noise keys, `edit_class` resamples the embedding of one class with
-every other class's noise fixed. Evaluation: `csebgan_eval`.
+every other class's noise fixed. Evaluation: `evaluation`; the land-cover
+mask input and its checks: `mask`; frozen networks loaded from files:
+`frozen`. The D-then-G update is `rsjax.systems.gan.adversarial_update`, with
+the conductor's parameters as its `extra` (differentiated by the same G-loss
+pass).
 """
 
 from __future__ import annotations
@@ -52,23 +56,24 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from rsjax import losses
 from rsjax.nn import registry
 from rsjax.nn.senet import embedding_noise, resample_class
-from rsjax.systems import base, csebgan_eval, csebgan_frozen, csebgan_inputs
+from rsjax.systems import base, gan
 from rsjax.systems import inputs as inputs_lib
-from rsjax.systems.paired_gan import (build_module, config_kwargs,
-                                      generator_size_multiple,
-                                      split_discriminator_output)
+from rsjax.systems.csebgan import evaluation
+from rsjax.systems.csebgan import frozen as frozen_lib
+from rsjax.systems.csebgan import mask as mask_lib
+from rsjax.systems.networks import (build_module, config_kwargs,
+                                    generator_size_multiple)
 
 GENERATOR, DISCRIMINATOR, CONDUCTOR = "generator", "discriminator", "conductor"
 VGG, EVAL_SEGMENTER = "vgg", "eval_segmenter"
 EVAL_NOISE_SALT = 0x7E57
 
 
-class CSEBGAN(csebgan_inputs.MaskConditioned):
+class CSEBGAN(mask_lib.MaskConditioned):
   """CSEBGAN system (see the module docstring)."""
 
   def __init__(self, config: ml_collections.ConfigDict):
@@ -100,11 +105,8 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
     self.discriminator = None if d_name in (None, "", "none") else build_module(
         "config.model.discriminator", registry.get_discriminator, d_name,
         config_kwargs(config.model.get("discriminator_kwargs")), self.dtype)
-    self.adversarial = config.loss.get("adversarial", "hinge")
-    if self.adversarial not in losses.ADVERSARIAL_KINDS:
-      raise ValueError(f"config.loss.adversarial: unknown kind "
-                       f"{self.adversarial!r}; valid: "
-                       f"{', '.join(losses.ADVERSARIAL_KINDS)}")
+    self.adversarial = gan.adversarial_kind(
+        config.loss.get("adversarial", "hinge"), "config.loss.adversarial")
     self.weights = {k: float(config.loss.get(k, 0.0) or 0.0)
                     for k in ("feature_matching", "perceptual", "conductor")}
     self._init_conductor(config)
@@ -124,7 +126,7 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
                        "decay_start of the conductor's Adam)")
       self.tx[CONDUCTOR] = base.adam(config.optimizer[CONDUCTOR],
                                      int(config.total_steps))
-    self.evaluator = csebgan_eval.Evaluator(self, config.get("evaluation"))
+    self.evaluator = evaluation.Evaluator(self, config.get("evaluation"))
 
   def _init_conductor(self, config) -> None:
     settings = config.get("conductor") or ml_collections.ConfigDict()
@@ -143,7 +145,7 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
          **config_kwargs(config.model.get("segmenter_kwargs"))}, self.dtype)
     workdir = settings.get("workdir")
     if workdir:
-      _, self.conductor_init = csebgan_frozen.load_segmenter(
+      _, self.conductor_init = frozen_lib.load_segmenter(
           workdir, "config.conductor.workdir", num_classes=self.num_classes,
           image_field=self.target)
     elif not self.conductor_trainable:
@@ -156,7 +158,7 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
     self.vgg, self.vgg_init = None, None
     if path:
       rgb = inputs_lib.RGB_BANDS if self.out_channels == 4 else None
-      self.vgg, self.vgg_init = csebgan_frozen.load_vgg(
+      self.vgg, self.vgg_init = frozen_lib.load_vgg(
           path, "config.vgg_weights", rgb_bands=rgb, dtype=self.dtype)
     self.perceptual_on = self.vgg is not None and self.weights["perceptual"] > 0
     if self.weights["perceptual"] > 0 and self.vgg is None:
@@ -190,7 +192,7 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
           if self.conductor_init is not None else
           self.conductor.init({"params": c_key}, image, train=False))
       if self.conductor_init is not None:
-        csebgan_frozen.check_same_structure(
+        frozen_lib.check_same_structure(
             self.conductor_init, jax.eval_shape(lambda: self.conductor.init(
                 {"params": c_key}, image, train=False)),
             "config.conductor.workdir: its segmenter does not match "
@@ -212,25 +214,22 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
     """D on the batch [fake; real] in one call (as SPADE): features and
     logits of each half, and the new D state."""
     both_mask = jnp.concatenate([mask, mask])
-    output, mutated = self.discriminator.apply(
-        {"params": params, "batch_stats": stats}, both_mask,
-        jnp.concatenate([fake, real]), train=True, mutable=["batch_stats"])
-    features, logits = split_discriminator_output(output)
+    output, stats = base.train_apply(self.discriminator, params, stats,
+                                     both_mask, jnp.concatenate([fake, real]))
+    features, logits = gan.split_discriminator_output(output)
     n = fake.shape[0]
     fake_half = jax.tree.map(lambda x: x[:n], (features, logits))
     real_half = jax.tree.map(lambda x: x[n:], (features, logits))
-    return fake_half, real_half, mutated.get("batch_stats", stats)
+    return fake_half, real_half, stats
 
   def conduct(self, params, stats, image, labels):
     """Conductor cross-entropy of `image` against `labels` (Eq. 9 / 10) and
     its new BatchNorm statistics (eval mode, unchanged, when frozen)."""
-    variables = {"params": params, "batch_stats": stats}
     if self.conductor_trainable:
-      logits, mutated = self.conductor.apply(variables, image, train=True,
-                                             mutable=["batch_stats"])
-      stats = mutated.get("batch_stats", stats)
+      logits, stats = base.train_apply(self.conductor, params, stats, image)
     else:
-      logits = self.conductor.apply(variables, image, train=False)
+      logits = self.conductor.apply({"params": params, "batch_stats": stats},
+                                    image, train=False)
     return losses.cross_entropy(logits, labels), stats
 
   def perceptual(self, params, fake, real) -> jax.Array:
@@ -246,45 +245,30 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
     noise = self.noise(state.step_rng("noise"), mask.shape[0])
     params, stats = dict(state.params), dict(state.batch_stats)
     opt_state = dict(state.opt_state)
-    metrics = {"g_perceptual_on": float(self.perceptual_on)}
+    w = self.weights
 
     def generate(g_params):
-      fake, mutated = self.generator.apply(
-          {"params": g_params, "batch_stats": stats[GENERATOR]}, mask, noise,
-          train=True, mutable=["batch_stats"])
-      return fake.astype(jnp.float32), mutated.get("batch_stats", {})
+      fake, g_stats = base.train_apply(self.generator, g_params,
+                                       stats[GENERATOR], mask, noise)
+      return fake.astype(jnp.float32), g_stats
 
-    fake, g_vjp, stats[GENERATOR] = jax.vjp(generate, params[GENERATOR],
-                                            has_aux=True)
-    if self.discriminator is not None:
-      def d_loss_fn(d_params):
-        (_, fake_logits), (_, real_logits), d_stats = self._discriminate(
-            d_params, stats[DISCRIMINATOR], mask, jax.lax.stop_gradient(fake),
-            real)
-        loss = losses.discriminator_loss(self.adversarial, real_logits,
-                                         fake_logits)
-        return loss, (d_stats, _mean(real_logits), _mean(fake_logits))
+    def pair(d_params, d_stats, real_image, fake_image):
+      (_, fake_logits), (_, real_logits), d_stats = self._discriminate(
+          d_params, d_stats, mask, fake_image, real_image)
+      return real_logits, fake_logits, d_stats
 
-      (d_loss, (stats[DISCRIMINATOR], d_real, d_fake)), d_grads = (
-          jax.value_and_grad(d_loss_fn, has_aux=True)(params[DISCRIMINATOR]))
-      params[DISCRIMINATOR], opt_state[DISCRIMINATOR] = self._apply_updates(
-          DISCRIMINATOR, d_grads, params, opt_state)
-      metrics.update(d_loss=d_loss, d_real=d_real, d_fake=d_fake)
-
+    # Eq. 9: C on real images (trains C only; independent of the D step).
     c_stats = stats.get(CONDUCTOR)
+    c_real = None
     if self.conductor_on and self.conductor_real:
       (c_real, c_stats), c_real_grads = jax.value_and_grad(
           self.conduct, has_aux=True)(params[CONDUCTOR], c_stats, real, labels)
-      metrics["c_real"] = c_real
 
-    w = self.weights
-
-    def g_loss_fn(fake_image, c_params):
-      parts, total, new_stats = {}, 0.0, {}
+    def generator_loss(fake_image, d_params, d_stats, c_params):
+      parts, total, c_new_stats = {}, 0.0, None
       if self.discriminator is not None:
-        (features, logits), (real_features, _), new_stats[DISCRIMINATOR] = (
-            self._discriminate(params[DISCRIMINATOR], stats[DISCRIMINATOR],
-                               mask, fake_image, real))
+        (features, logits), (real_features, _), d_stats = self._discriminate(
+            d_params, d_stats, mask, fake_image, real)
         parts["g_adv"] = losses.generator_adversarial_loss(self.adversarial,
                                                            logits)
         total = total + parts["g_adv"]
@@ -295,27 +279,37 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
         parts["g_perceptual"] = self.perceptual(params[VGG], fake_image, real)
         total = total + w["perceptual"] * parts["g_perceptual"]
       if self.conductor_on:
-        parts["c_fake"], new_stats[CONDUCTOR] = self.conduct(
-            c_params, c_stats, fake_image, labels)
+        parts["c_fake"], c_new_stats = self.conduct(c_params, c_stats,
+                                                    fake_image, labels)
         total = total + w["conductor"] * parts["c_fake"]
-      return total, (parts, new_stats)
+      return total, ((parts, c_new_stats), d_stats)
 
-    c_params = params.get(CONDUCTOR, {})
-    (g_loss, (parts, new_stats)), (fake_grad, c_fake_grads) = (
-        jax.value_and_grad(g_loss_fn, argnums=(0, 1), has_aux=True)(fake,
-                                                                    c_params))
-    stats.update(new_stats)
-    (g_grads,) = g_vjp(fake_grad)
-    params[GENERATOR], opt_state[GENERATOR] = self._apply_updates(
-        GENERATOR, g_grads, params, opt_state)
+    has_d = self.discriminator is not None
+    names = (GENERATOR, DISCRIMINATOR) if has_d else (GENERATOR,)
+    pick = lambda tree: {n: tree[n] for n in names}  # noqa: E731
+    step = gan.adversarial_update(
+        gan.Nets(pick(params), pick(stats), pick(opt_state)), self.tx,
+        generate=generate, generator_loss=generator_loss,
+        pair=pair if has_d else None, kind=self.adversarial, real=real,
+        extra=(params.get(CONDUCTOR, {}),))
+    params.update(step.nets.params)
+    stats.update(step.nets.batch_stats)
+    opt_state.update(step.nets.opt_state)
+    parts, c_new_stats = step.aux
+    if self.conductor_on:
+      stats[CONDUCTOR] = c_new_stats
     if self.conductor_on and self.conductor_trainable:
-      c_grads = c_fake_grads
+      (c_grads,) = step.extra_grads
       if self.conductor_real:
         c_grads = jax.tree.map(lambda a, b: a + w["conductor"] * b, c_grads,
                                c_real_grads)
-      params[CONDUCTOR], opt_state[CONDUCTOR] = self._apply_updates(
-          CONDUCTOR, c_grads, params, opt_state)
-    metrics.update(parts, g_loss=g_loss)
+      params[CONDUCTOR], opt_state[CONDUCTOR] = base.optimizer_step(
+          self.tx[CONDUCTOR], c_grads, opt_state[CONDUCTOR], params[CONDUCTOR])
+
+    metrics = {"g_perceptual_on": float(self.perceptual_on), **step.scalars}
+    if c_real is not None:
+      metrics["c_real"] = c_real
+    metrics.update(parts, g_loss=step.g_loss)
     if self.conductor_on:
       metrics["c_loss"] = parts["c_fake"] + metrics.get("c_real", 0.0)
     finite = jnp.all(jnp.isfinite(jnp.stack(
@@ -324,10 +318,6 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
     new_state = state.replace(step=state.step + 1, params=params,
                               batch_stats=stats, opt_state=opt_state)
     return new_state, {k: jnp.asarray(v, jnp.float32) for k, v in metrics.items()}
-
-  def _apply_updates(self, name, grads, params, opt_state):
-    updates, new_opt = self.tx[name].update(grads, opt_state[name], params[name])
-    return optax.apply_updates(params[name], updates), new_opt
 
   # ----------------------------------------------------- generation / eval --
 
@@ -384,16 +374,7 @@ class CSEBGAN(csebgan_inputs.MaskConditioned):
     the real image)."""
     out = dict(inputs_lib.field_panels(
         self.label_field, np.asarray(batch[self.label_field]), self.num_classes))
-    target = np.asarray(batch[self.target], np.float32)
-    for label, image, reference in (("generated", prediction, target),
-                                    ("real", target, None)):
-      for key, value in inputs_lib.field_panels(
-          self.target, np.asarray(image, np.float32), self.num_classes,
-          reference).items():
-        out[key.replace(self.target, label, 1)] = value
+    out.update(inputs_lib.prediction_panels(
+        self.target, prediction, batch[self.target], self.num_classes,
+        ("generated", "real")))
     return out
-
-
-def _mean(logits) -> jax.Array:
-  scales = logits if isinstance(logits, list) else [logits]
-  return jnp.mean(jnp.stack([jnp.mean(x.astype(jnp.float32)) for x in scales]))

@@ -20,6 +20,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rsjax import metrics
+from rsjax.systems.image_scores import example_weights, masked_sum
 
 SCORES = ("psnr", "ssim", "psnr_cloudy", "psnr_clear", "stage1_psnr",
           "stage1_ssim", "cloud_fraction")
@@ -45,8 +46,7 @@ def score_sums(prediction, target, corrupted, stage1=None, mask=None
   if corrupted.shape != real.shape[:3]:
     raise ValueError(f"cloud mask of shape {corrupted.shape} does not match "
                      f"images of shape {real.shape}; expected {real.shape[:3]}")
-  weight = (jnp.ones(real.shape[:1]) if mask is None
-            else jnp.asarray(mask, jnp.float32))
+  weight = example_weights(mask, real.shape[0])
   counted = weight > 0
   cloudy_pixels = jnp.sum(corrupted, axis=(1, 2))
   clear_pixels = jnp.sum(1.0 - corrupted, axis=(1, 2))
@@ -66,8 +66,8 @@ def score_sums(prediction, target, corrupted, stage1=None, mask=None
         metrics.psnr(translated, real, data_range=1.0), counted)
     per_image["stage1_ssim"] = (
         metrics.ssim(translated, real, data_range=1.0), counted)
-  # where(): padding rows and empty masks hold NaN or inf that 0 * x keeps.
-  sums = {f"{name}_sum": jnp.sum(jnp.where(use, value * weight, 0.0))
+  # Empty masks, like padding rows, hold NaN or inf that 0 * x would keep.
+  sums = {f"{name}_sum": masked_sum(value, weight, use)
           for name, (value, use) in per_image.items()}
   sums["count"] = jnp.sum(weight)
   sums["cloudy_count"] = jnp.sum(jnp.where(per_image["psnr_cloudy"][1], weight, 0.0))

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from rsjax.systems import base
-from rsjax.systems.paired_gan import PairedGAN
+from rsjax.systems.rs_spade.system import PairedGAN
 from system_checks import (KEY, assert_sharded_step_equals_single,
                            assert_trees_close, fast_jit, gan_config,
-                           host_state, make_batch, sgd_system)
+                           host_state, make_batch, padded_batches,
+                           sgd_system)
 
 SCALARS = {"g_loss", "g_adv", "g_l1", "g_ssim", "d_loss", "d_real", "d_fake",
            "loss_is_finite"}
@@ -70,11 +71,7 @@ def test_steps_learn_without_retrace_and_ema(pix2pix):
 
 def test_eval_masking_ignores_padding(pix2pix):
   system, _, state = pix2pix
-  real = make_batch(5, batch=3)
-  padded = make_batch(5, batch=4, mask=[1, 1, 1, 0])
-  for name, value in real.items():
-    padded[name][:3] = value
-  padded["s2"][3] = np.nan    # garbage in the padding row
+  real, padded = padded_batches(make_batch, 5)
   padded["s1"][3] = 1e6
   eval_step = fast_jit(system.eval_step)
   scores_real = system.finalize_eval(jax.device_get(eval_step(state, real)))

@@ -29,13 +29,12 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
-import optax
 
 from rsjax import losses, metrics
 from rsjax.nn import registry
-from rsjax.systems import base
+from rsjax.systems import base, checks
 from rsjax.systems import inputs as inputs_lib
-from rsjax.systems.paired_gan import build_module, config_kwargs
+from rsjax.systems.networks import build_module, config_kwargs
 
 LABEL_FIELD = "lulc"
 NET = "segmenter"
@@ -83,10 +82,8 @@ class Segmentation:
 
   def check_batch(self, batch: Mapping[str, Any]) -> None:
     """Clear errors for missing fields or labels of the wrong shape."""
-    for name in (*self.inputs, LABEL_FIELD):
-      if name not in batch:
-        raise KeyError(f"batch has no field {name!r} (config.inputs / labels); "
-                       f"it has {sorted(batch)}: add it to config.data.fields")
+    checks.require_fields(batch, (*self.inputs, LABEL_FIELD),
+                          "config.inputs / labels")
     labels = batch[LABEL_FIELD]
     if labels.ndim != 3:
       raise ValueError(f"labels {LABEL_FIELD!r}: expected (B, H, W), got shape "
@@ -130,17 +127,16 @@ class Segmentation:
     labels = self.labels(batch)
 
     def loss_fn(params):
-      logits, mutated = self._apply(
-          {"params": params, "batch_stats": state.batch_stats[NET]}, batch,
-          train=True, mutable=["batch_stats"],
+      logits, stats = base.train_apply(
+          self.segmenter, params, state.batch_stats[NET],
+          *self.network_inputs(batch),
           rngs={"dropout": state.step_rng("dropout")})
-      return self._loss(logits, labels), (logits, mutated.get("batch_stats", {}))
+      return self._loss(logits, labels), (logits, stats)
 
     (loss, (logits, stats)), grads = jax.value_and_grad(loss_fn, has_aux=True)(
         state.params[NET])
-    updates, opt_state = self.tx.update(grads, state.opt_state[NET],
-                                        state.params[NET])
-    params = optax.apply_updates(state.params[NET], updates)
+    params, opt_state = base.optimizer_step(self.tx, grads, state.opt_state[NET],
+                                            state.params[NET])
     counted = self._counted(labels)
     hits = (jnp.argmax(logits, -1) == labels) & counted
     accuracy = jnp.sum(hits) / jnp.maximum(jnp.sum(counted), 1)
