@@ -1,5 +1,5 @@
-"""TFDS features of declared fields: builders store fields as `rsjax.data.fields`
-declares them.
+"""TFDS features of declared fields: builders store the fields as
+`rsjax.data.fields` declares them.
 
 Every builder that writes a field of the declaration (`s2`, `s1`, `lulc`,
 `dem`, `valid`, `cloud_mask`, ..., and the metadata `crs`, `transform`,

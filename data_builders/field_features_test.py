@@ -1,4 +1,4 @@
-"""Every builder stores the declared fields as `rsjax.data.fields` declares them.
+"""Every builder stores declared fields as `rsjax.data.fields` declares them.
 
 For each builder config, every feature named like a declared field has the
 declared shape (with the config's band set, where the dataset records one in

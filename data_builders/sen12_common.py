@@ -36,7 +36,7 @@ SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall",
 S2_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9", "B10",
             "B11", "B12")
 S2_RGBN = geo_bands.S2_BANDS  # the declared band set of the `s2` field
-S2_SCALE = geo_bands.S2_REFLECTANCE_PER_DN  # DN -> top-of-atmosphere reflectance
+S2_SCALE = geo_bands.S2_REFLECTANCE_PER_DN  # DN -> TOA reflectance
 S1_BANDS = geo_bands.S1_BANDS
 
 # Folder layouts: the season folder holds all modalities, or one folder each.

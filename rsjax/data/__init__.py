@@ -2,7 +2,8 @@
 globally sharded batches (see pipeline.py). Importing this package does not
 import TensorFlow.
 
-  fields         the multi-source field layout (shapes, dtypes).
+  fields         the one declaration of every field: kind, bands, units,
+                 storage dtype, normalization source, display.
   normalize      per-source mapping to [-1, 1] and its inverses.
   augment        consistent dihedral augmentation of a sharded batch, in JAX.
   readers        which examples each process reads at each step (resume).

@@ -25,7 +25,7 @@ Band names and class tables of the source rasters are facts of the files
 declaration instead of repeating it: normalization (`rsjax.data.normalize`),
 readers and the in-memory source, the TFDS builders' features
 (`data_builders.field_features`), full-scene inference (band names, class
-fields), panels and reports. A dataset may hold another band set than the
+fields) and reports (palette, class names). A dataset may hold another band set than the
 declared one (e.g. SEN12MS's 13 S2 bands): `spec(name, T, bands=...)` gives
 its shape.
 

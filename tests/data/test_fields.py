@@ -1,6 +1,7 @@
 """rsjax.data.fields, the one declaration of every field, and the places that
 read it: normalization, the scene reader's rasters and full-scene inference
-agree with it. (The TFDS builders' features: data_builders/field_features_test.py.)"""
+agree with it (the TFDS builders' features: field_features_test.py in
+data_builders/)."""
 
 import dataclasses
 import pathlib
