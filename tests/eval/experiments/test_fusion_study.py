@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from configs import fusion_seg, fusion_study
-from rsjax.eval import fusion_study as study
+from rsjax.eval.experiments import fusion_study as study
 from rsjax.nn.fusion import TwoBranchSegmenter
 from rsjax.systems import base
 
