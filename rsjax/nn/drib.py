@@ -16,6 +16,12 @@ dec0 + enc2, dec1 + enc1, dec2 + enc0, then CT to full resolution.
 
 A DRIB (Table 2): three branches CBR(256,1,1,1) -> DBR(256,3,1,r) with dilation
 r = 1, 2, 3 (D = dilated conv), concatenated, CB(512,1,1,1), plus the input.
+
+A convolution that a BatchNorm follows (every "CB" above) has no bias: the
+normalization subtracts the batch mean and so cancels it; its gradient would
+be rounding noise that Adam scales up to full-size random steps (as in the
+ResNet generator and pix2pix's code). The first encoder convolution (CL) and
+the last transposed convolution (CT) keep theirs.
 """
 
 from __future__ import annotations
@@ -51,17 +57,17 @@ class DRIB(nn.Module):
   def __call__(self, x, *, train: bool):
     branches = []
     for rate in self.dilations:
-      h = conv(self.branch_features, 1, dtype=self.dtype,
+      h = conv(self.branch_features, 1, use_bias=False, dtype=self.dtype,
                name=f"branch{rate}_reduce")(x)
       h = nn.relu(Normalization(dtype=self.dtype, name=f"branch{rate}_reduce_bn")(
           h, train=train))
-      h = conv(self.branch_features, 3, dilation=rate, dtype=self.dtype,
-               name=f"branch{rate}_dilated")(h)
+      h = conv(self.branch_features, 3, dilation=rate, use_bias=False,
+               dtype=self.dtype, name=f"branch{rate}_dilated")(h)
       h = nn.relu(Normalization(dtype=self.dtype, name=f"branch{rate}_dilated_bn")(
           h, train=train))
       branches.append(h)
-    h = conv(self.features, 1, dtype=self.dtype, name="project")(
-        jnp.concatenate(branches, axis=-1))
+    h = conv(self.features, 1, use_bias=False, dtype=self.dtype,
+             name="project")(jnp.concatenate(branches, axis=-1))
     h = Normalization(dtype=self.dtype, name="project_bn")(h, train=train)
     return x + h
 
@@ -88,8 +94,8 @@ class DRIBGenerator(nn.Module):
     x = x.astype(self.dtype)
     skips = []
     for i, (mult, kernel, stride) in enumerate(ENCODER_TABLE):
-      x = conv(mult * self.ngf, kernel, stride, dtype=self.dtype,
-               name=f"encoder_{i}")(x)
+      x = conv(mult * self.ngf, kernel, stride, use_bias=i == 0,
+               dtype=self.dtype, name=f"encoder_{i}")(x)
       if i > 0:  # CL first, CBL after
         x = Normalization(dtype=self.dtype, name=f"encoder_{i}_bn")(x, train=train)
       x = leaky_relu(x)
@@ -98,8 +104,8 @@ class DRIBGenerator(nn.Module):
       x = DRIB(8 * self.ngf, 4 * self.ngf, dtype=self.dtype, name=f"drib_{i}")(
           x, train=train)
     for i, (mult, kernel, stride) in enumerate(DECODER_TABLE):
-      x = conv_transpose(mult * self.ngf, kernel, stride, dtype=self.dtype,
-                         name=f"decoder_{i}")(x)
+      x = conv_transpose(mult * self.ngf, kernel, stride, use_bias=False,
+                         dtype=self.dtype, name=f"decoder_{i}")(x)
       x = Normalization(dtype=self.dtype, name=f"decoder_{i}_bn")(x, train=train)
       if i < 2:  # CBDR, CBDR, then CBR
         x = nn.Dropout(self.dropout_rate, deterministic=not train)(x)

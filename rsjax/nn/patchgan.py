@@ -13,7 +13,8 @@ average-pooled by 2 between scales (pix2pixHD, as CSEBGAN uses).
 
 `style` picks where the options go, as each original does:
   'pix2pix': spectral norm (if on) on every conv, affine norms, a bias on
-    every conv but those a BatchNorm follows.
+    every conv but those a normalization (BatchNorm or InstanceNorm)
+    follows: both subtract a per-channel mean, which cancels the bias.
   'spade' (NVlabs SPADE's `get_nonspade_norm_layer`): spectral norm and an
     affine-free norm on the normalized convs only, which have no bias; the
     first and last convs are plain convs with a bias.
@@ -77,11 +78,8 @@ class PatchGAN(nn.Module):
 
     def conv_layer(i, features, kernel, stride, x):
       normalized = 0 < i < last and self.norm != "none"
-      if spade:
-        use_bias, spectral = not normalized, self.spectral_norm and normalized
-      else:  # as pix2pix: no bias in a conv that a BatchNorm follows
-        use_bias = not (normalized and self.norm == "batch")
-        spectral = self.spectral_norm
+      use_bias = not normalized   # a norm's mean subtraction cancels a bias
+      spectral = self.spectral_norm and (normalized or not spade)
       return SpectralConv(features, kernel, stride, padding=1,
                           use_bias=use_bias, spectral_norm=spectral,
                           dtype=self.dtype, name=f"conv_{i}")(x, train=train)

@@ -31,6 +31,7 @@ the step into the key.
 from __future__ import annotations
 
 import importlib
+import zlib
 from collections.abc import Mapping
 from typing import Any, Protocol
 
@@ -60,7 +61,9 @@ class State:
 
 
 def _stable_hash(name: str) -> int:
-  return int.from_bytes(name.encode()[:4].ljust(4, b"\0"), "little") & 0x7FFFFFFF
+  """CRC-32 of the whole UTF-8 name, 31 bits: the same in every process and
+  run (unlike `hash`), different for names that share a prefix."""
+  return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
 
 
 class System(Protocol):

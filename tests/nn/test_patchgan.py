@@ -110,3 +110,16 @@ def test_deterministic_init_and_bfloat16():
   out16 = jax.jit(functools.partial(model.clone(dtype=jnp.bfloat16).apply,
                                     train=False))(variables, cond, image)
   assert_bfloat16_close(out32[1], out16[1], atol=0.1)
+
+
+@pytest.mark.parametrize("style", ["pix2pix", "spade"])
+@pytest.mark.parametrize("norm", ["batch", "instance", "none"])
+def test_no_bias_in_convs_that_a_norm_follows(norm, style):
+  """A BatchNorm or InstanceNorm subtracts a per-channel mean, which cancels
+  a conv bias: only the first and the last conv (and every conv without a
+  norm) have one."""
+  model = PatchGAN(ndf=4, norm=norm, style=style)
+  image = jax.ShapeDtypeStruct((1, 32, 32, 3), jnp.float32)
+  params = abstract_variables(model, None, image, train=False)["params"]
+  biased = [i for i in range(5) if "bias" in params[f"conv_{i}"]["conv"]]
+  assert biased == ([0, 4] if norm != "none" else [0, 1, 2, 3, 4])
