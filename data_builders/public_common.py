@@ -5,6 +5,9 @@ The builders in `sen1_2/`, `sen12ms/`, `sen12ms_cr/`, `gid15/` and
 the dataset's published layout. This module holds the parts they have in
 common, so that each builder file only describes its dataset:
 
+  ManualBuilder                their base class: version 1.0.0, and splits
+                               of what `_scan` finds in manual_dir, by
+                               `_group` (split_items).
   require_dir / require_file   errors that name the missing folder or file,
                                the dataset and where it comes from.
   split_groups                 a deterministic train/validation/test split by
@@ -21,6 +24,7 @@ go through rasterio, so images must be on a file system GDAL can open.
 
 from __future__ import annotations
 
+import abc
 import contextlib
 import hashlib
 import types
@@ -30,6 +34,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import rasterio
 import rasterio.errors
+import tensorflow_datasets as tfds
 from affine import Affine
 from etils import epath
 from rasterio.windows import Window
@@ -49,20 +54,21 @@ def require_dir(path: epath.PathLike, *, dataset: str, hint: str = "",
                 ) -> epath.Path:
   """Returns `path` if it is a folder, else raises naming it and the dataset."""
   path = epath.Path(path)
-  if not path.is_dir():
-    raise ManualDataError(
-        f"{dataset}: folder not found: {path}. {hint}".rstrip() +
-        f" See the `{dataset}` builder's MANUAL_DOWNLOAD_INSTRUCTIONS.")
-  return path
+  return _found(path, path.is_dir(), "folder", dataset=dataset, hint=hint)
 
 
 def require_file(path: epath.PathLike, *, dataset: str, hint: str = "",
                  ) -> epath.Path:
   """Returns `path` if it is a file, else raises naming it and the dataset."""
   path = epath.Path(path)
-  if not path.is_file():
+  return _found(path, path.is_file(), "file", dataset=dataset, hint=hint)
+
+
+def _found(path: epath.Path, found: bool, kind: str, *, dataset: str,
+           hint: str) -> epath.Path:
+  if not found:
     raise ManualDataError(
-        f"{dataset}: file not found: {path}. {hint}".rstrip() +
+        f"{dataset}: {kind} not found: {path}. {hint}".rstrip() +
         f" See the `{dataset}` builder's MANUAL_DOWNLOAD_INSTRUCTIONS.")
   return path
 
@@ -211,6 +217,43 @@ def split_items(items: Sequence, *, group_of, ratios: Sequence[float],
   for item in items:
     out[assignment[group_of(item)]].append(item)
   return out
+
+
+class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
+  """A builder of a dataset in manual_dir, split by group (scene, image).
+
+  A subclass sets MANUAL_DOWNLOAD_INSTRUCTIONS and BUILDER_CONFIGS, whose
+  configs have `split_ratios` and `split_seed`, and defines `_info`,
+  `_generate_examples(items)` and:
+
+    _scan(manual_dir)  the items (patches, scenes) of the dataset, with an
+                       error naming what is missing.
+    _group(item)       the item's group: split_items never divides one.
+    _split_plan()      (ratios, {group: split} decided beforehand); by
+                       default the config's split_ratios and nothing fixed.
+  """
+
+  VERSION = tfds.core.Version("1.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release."}
+
+  @abc.abstractmethod
+  def _scan(self, manual_dir: epath.Path) -> list:
+    """The items of the dataset found in manual_dir."""
+
+  @abc.abstractmethod
+  def _group(self, item) -> str:
+    """The group (scene, image) of one item of `_scan`."""
+
+  def _split_plan(self) -> tuple[Sequence[float], Mapping[str, str]]:
+    return self.builder_config.split_ratios, {}
+
+  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+    items = self._scan(dl_manager.manual_dir)
+    ratios, fixed = self._split_plan()
+    splits = split_items(items, group_of=self._group, ratios=ratios,
+                         seed=self.builder_config.split_seed, fixed=fixed)
+    return {split: self._generate_examples(items)
+            for split, items in splits.items()}
 
 
 def tile_features(tfds_features) -> dict:

@@ -11,8 +11,11 @@ with season one of `SEASONS`, modality e.g. `s1`, `s2`, `lc`, `s2_cloudy`, and
 or `<season>_<modality>` (SEN12MS-CR, one archive per modality:
 `ROIs1158_spring_s1/s1_1/`). `scan_patches` finds the patches of a reference
 modality and their partner files in the other modalities, and raises an error
-naming the folder or file when one is missing. `read_geotiff` reads one
-GeoTIFF patch (SEN12MS, SEN12MS-CR) with its georeferencing.
+naming the folder or file when one is missing; `PatchBuilder`, the base of
+the three builders, splits what it finds by scene. `read_geotiff` reads one
+GeoTIFF patch (SEN12MS, SEN12MS-CR) with its georeferencing,
+`geotiff_features` are the features such a patch is stored as, and
+`s2_configs` are the two band sets of those 13-band GeoTIFFs.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import re
 from collections.abc import Sequence
 
 import numpy as np
+import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
@@ -158,6 +162,40 @@ def scan_patches(root: epath.PathLike, *, dataset: str,
   return patches
 
 
+class PatchBuilder(public_common.ManualBuilder, skip_registration=True):
+  """A builder of patches found by `scan_patches`, split by scene.
+
+  A subclass sets MODALITIES (the first drives the scan), EXT and LAYOUTS;
+  its configs have `seasons`, `split_ratios` and `split_seed`.
+  """
+
+  MODALITIES: tuple[str, ...]
+  EXT: str
+  LAYOUTS: tuple[str, ...] = (SEASON_FOLDER,)
+
+  def _scan(self, manual_dir: epath.Path) -> list[Patch]:
+    return scan_patches(manual_dir, dataset=self.name,
+                        modalities=self.MODALITIES, ext=self.EXT,
+                        seasons=self.builder_config.seasons,
+                        layouts=self.LAYOUTS)
+
+  def _group(self, item: Patch) -> str:
+    return item.group
+
+
+def s2_configs(config_class, note: str = "") -> list:
+  """The `all` (13 bands) and `rgbn` configs of Sentinel-2 GeoTIFF patches.
+
+  `config_class` has an `s2_bands` field defaulting to all of `S2_BANDS`;
+  `note` ends each description (e.g. ", IGBP").
+  """
+  return [
+      config_class(name="all", description=f"All 13 Sentinel-2 bands{note}."),
+      config_class(name="rgbn", s2_bands=S2_RGBN,
+                   description=f"Sentinel-2 B2, B3, B4, B8 (RGBN){note}."),
+  ]
+
+
 def band_indexes(names: Sequence[str], available: Sequence[str] = S2_BANDS,
                  ) -> list[int]:
   """1-based band indexes of `names` in a file holding `available` bands."""
@@ -225,6 +263,19 @@ def metadata_features(tfds_features, *, georeferenced: bool) -> dict:
   if georeferenced:
     features.update(field_features.features(("crs", "transform")))
   return features
+
+
+def geotiff_features(names: Sequence[str], size: int, *,
+                     bands: dict[str, Sequence[str]]) -> dict:
+  """Feature specs of a GeoTIFF patch (SEN12MS, SEN12MS-CR) and its metadata.
+
+  The fields `names` (`bands` as in `field_features.features`) are stored
+  zlib-compressed, as these datasets were published.
+  """
+  return {
+      **field_features.features(names, size, bands=bands, encoding="zlib"),
+      **metadata_features(tfds.features, georeferenced=True),
+  }
 
 
 def metadata_values(patch: Patch, geo: GeoPatch | None = None) -> dict:

@@ -110,11 +110,9 @@ def find_root(manual_dir, dataset: str):
       hint=f"(also looked in {', '.join(TOP_FOLDERS[1:])} and manual_dir).")
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(public_common.ManualBuilder):
   """GID-15 tiles: Gaofen-2 image and 15-class land-cover label."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       BuilderConfig(name="rgb", description="image_RGB, 256 tiles, 4:1:1."),
@@ -145,9 +143,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                                         palette=[list(c) for c in PALETTE]),
     )
 
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+  def _scan(self, manual_dir):
+    """[(scene name, image path, label path)] of every labelled scene."""
     config = self.builder_config
-    root = find_root(dl_manager.manual_dir, self.name)
+    root = find_root(manual_dir, self.name)
     folder = public_common.require_dir(
         root / IMAGE_FOLDERS[config.bands][0], dataset=self.name,
         hint=f"Needed by the `{config.name}` config.")
@@ -160,11 +159,10 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if not scenes:
       raise public_common.ManualDataError(
           f"{self.name}: no <scene>_label.tif files in {root / LABEL_FOLDER}.")
-    splits = public_common.split_items(
-        scenes, group_of=lambda scene: scene[0], ratios=config.split_ratios,
-        seed=config.split_seed)
-    return {split: self._generate_examples(items)
-            for split, items in splits.items()}
+    return scenes
+
+  def _group(self, item):
+    return item[0]  # the scene name
 
   def _generate_examples(self, scenes):
     config = self.builder_config

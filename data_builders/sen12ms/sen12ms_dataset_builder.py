@@ -39,8 +39,6 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_builders import field_features
-from data_builders import public_common
 from data_builders import sen12_common
 
 PATCH = 256
@@ -92,17 +90,14 @@ class BuilderConfig(tfds.core.BuilderConfig):
   split_seed: int = 0
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(sen12_common.PatchBuilder):
   """SEN12MS Sentinel-1 / Sentinel-2 / land-cover patch triplets."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
-  BUILDER_CONFIGS = [
-      BuilderConfig(name="all", description="All 13 Sentinel-2 bands, IGBP."),
-      BuilderConfig(name="rgbn", s2_bands=sen12_common.S2_RGBN,
-                    description="Sentinel-2 B2, B3, B4, B8 (RGBN), IGBP."),
-  ]
+  BUILDER_CONFIGS = sen12_common.s2_configs(BuilderConfig, ", IGBP")
+  MODALITIES = ("s1", "s2", "lc")
+  EXT = "tif"
+  LAYOUTS = (sen12_common.SEASON_FOLDER, sen12_common.MODALITY_FOLDER)
 
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
@@ -110,13 +105,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if config.lc_band not in LC_BANDS:
       raise ValueError(f"sen12ms: lc_band {config.lc_band!r} is not one of "
                        f"{LC_BANDS}.")
-    features = {
-        # Published with every raster zlib-compressed.
-        **field_features.features(("s1", "s2", "lulc"), PATCH,
-                                  bands={"s2": config.s2_bands},
-                                  encoding="zlib"),
-        **sen12_common.metadata_features(tfds.features, georeferenced=True),
-    }
+    features = sen12_common.geotiff_features(
+        ("s1", "s2", "lulc"), PATCH, bands={"s2": config.s2_bands})
     return self.dataset_info_from_configs(
         description=__doc__,
         features=tfds.features.FeaturesDict(features),
@@ -130,19 +120,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
                                         lc_band=config.lc_band),
     )
 
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+  def _split_plan(self):
     config = self.builder_config
-    patches = sen12_common.scan_patches(
-        dl_manager.manual_dir, dataset=self.name,
-        modalities=("s1", "s2", "lc"), ext="tif", seasons=config.seasons,
-        layouts=(sen12_common.SEASON_FOLDER, sen12_common.MODALITY_FOLDER))
     fixed = ({group: "test" for group in HOLDOUT_SCENES}
              if config.official_holdout else {})
-    splits = public_common.split_items(
-        patches, group_of=lambda patch: patch.group, ratios=config.split_ratios,
-        seed=config.split_seed, fixed=fixed)
-    return {split: self._generate_examples(items)
-            for split, items in splits.items()}
+    return config.split_ratios, fixed
 
   def _generate_examples(self, patches):
     config = self.builder_config

@@ -33,12 +33,9 @@ import dataclasses
 import numpy as np
 import tensorflow_datasets as tfds
 
-from data_builders import field_features
-from data_builders import public_common
 from data_builders import sen12_common
 
 PATCH = 256
-MODALITIES = ("s1", "s2", "s2_cloudy")
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
 SEN12MS-CR is published by TU Munich on mediaTUM (https://mediatum.ub.tum.de/1554803,
@@ -72,28 +69,20 @@ class BuilderConfig(tfds.core.BuilderConfig):
   split_seed: int = 0
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(sen12_common.PatchBuilder):
   """SEN12MS-CR Sentinel-1 / cloud-free / cloudy Sentinel-2 triplets."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
-  BUILDER_CONFIGS = [
-      BuilderConfig(name="all", description="All 13 Sentinel-2 bands."),
-      BuilderConfig(name="rgbn", s2_bands=sen12_common.S2_RGBN,
-                    description="Sentinel-2 B2, B3, B4, B8 (RGBN)."),
-  ]
+  BUILDER_CONFIGS = sen12_common.s2_configs(BuilderConfig)
+  MODALITIES = ("s1", "s2", "s2_cloudy")
+  EXT = "tif"
+  LAYOUTS = (sen12_common.MODALITY_FOLDER,)
 
   def _info(self) -> tfds.core.DatasetInfo:
     bands = self.builder_config.s2_bands
     sen12_common.band_indexes(bands)
-    features = {
-        # Published with every raster zlib-compressed.
-        **field_features.features(MODALITIES, PATCH,
-                                  bands={"s2": bands, "s2_cloudy": bands},
-                                  encoding="zlib"),
-        **sen12_common.metadata_features(tfds.features, georeferenced=True),
-    }
+    features = sen12_common.geotiff_features(
+        self.MODALITIES, PATCH, bands={"s2": bands, "s2_cloudy": bands})
     return self.dataset_info_from_configs(
         description=__doc__,
         features=tfds.features.FeaturesDict(features),
@@ -104,18 +93,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         metadata=tfds.core.MetadataDict(s1_bands=list(sen12_common.S1_BANDS),
                                         s2_bands=list(bands)),
     )
-
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    config = self.builder_config
-    patches = sen12_common.scan_patches(
-        dl_manager.manual_dir, dataset=self.name, modalities=MODALITIES,
-        ext="tif", seasons=config.seasons,
-        layouts=(sen12_common.MODALITY_FOLDER,))
-    splits = public_common.split_items(
-        patches, group_of=lambda patch: patch.group, ratios=config.split_ratios,
-        seed=config.split_seed)
-    return {split: self._generate_examples(items)
-            for split, items in splits.items()}
 
   def _generate_examples(self, patches):
     indexes = sen12_common.band_indexes(self.builder_config.s2_bands)

@@ -25,7 +25,6 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from data_builders import public_common
 from data_builders import sen12_common
 
 PATCH = 256
@@ -73,16 +72,16 @@ def _read_png(path, channels: int) -> np.ndarray:
   return array
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(sen12_common.PatchBuilder):
   """SEN1-2 Sentinel-1 VV / Sentinel-2 RGB patch pairs."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       BuilderConfig(name="default", description="All four seasons, split "
                     "8:1:1 by scene."),
   ]
+  MODALITIES = ("s1", "s2")
+  EXT = "png"
 
   def _info(self) -> tfds.core.DatasetInfo:
     features = {
@@ -99,17 +98,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         "dataset for deep learning in SAR-optical data fusion. ISPRS Annals "
         "IV-1, 141-146.",
     )
-
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    patches = sen12_common.scan_patches(
-        dl_manager.manual_dir, dataset=self.name, modalities=("s1", "s2"),
-        ext="png", seasons=self.builder_config.seasons)
-    splits = public_common.split_items(
-        patches, group_of=lambda patch: patch.group,
-        ratios=self.builder_config.split_ratios,
-        seed=self.builder_config.split_seed)
-    return {split: self._generate_examples(items)
-            for split, items in splits.items()}
 
   def _generate_examples(self, patches):
     for patch in patches:

@@ -88,11 +88,9 @@ def label_classes(values: np.ndarray, where: str) -> np.ndarray:
   return (values // 10).astype(np.uint8)
 
 
-class Builder(tfds.core.GeneratorBasedBuilder):
+class Builder(public_common.ManualBuilder):
   """WHU-OPT-SAR tiles: optical, SAR and land-use label."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS
   BUILDER_CONFIGS = [
       BuilderConfig(name="default", description="256 tiles; official test "
@@ -117,9 +115,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         metadata=tfds.core.MetadataDict(class_names=list(CLASS_NAMES)),
     )
 
-  def _split_generators(self, dl_manager: tfds.download.DownloadManager):
-    config = self.builder_config
-    root = public_common.require_dir(dl_manager.manual_dir, dataset=self.name)
+  def _scan(self, manual_dir):
+    """[(scene name, {folder: path})] of every scene with an optical image."""
+    root = public_common.require_dir(manual_dir, dataset=self.name)
     folders = {name: public_common.require_dir(root / name, dataset=self.name)
                for name in FOLDERS}
     names = sorted(path.name[:-len(".tif")]
@@ -127,20 +125,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     if not names:
       raise public_common.ManualDataError(
           f"{self.name}: no .tif scenes in {folders['optical']}.")
-    scenes = [(name, {folder: public_common.require_file(
+    return [(name, {folder: public_common.require_file(
         path / f"{name}.tif", dataset=self.name,
         hint=f"Scene {name} has an optical image but no {folder} file.")
-                      for folder, path in folders.items()}) for name in names]
-    ratios = config.split_ratios
-    fixed = {}
-    if config.official_test:
-      ratios = (ratios[0], ratios[1], 0.0)
-      fixed = {name: "test" for name in names if name in OFFICIAL_TEST}
-    splits = public_common.split_items(
-        scenes, group_of=lambda scene: scene[0], ratios=ratios,
-        seed=config.split_seed, fixed=fixed)
-    return {split: self._generate_examples(items)
-            for split, items in splits.items()}
+                    for folder, path in folders.items()}) for name in names]
+
+  def _group(self, item):
+    return item[0]  # the scene name
+
+  def _split_plan(self):
+    ratios = self.builder_config.split_ratios
+    if not self.builder_config.official_test:
+      return ratios, {}
+    return ((ratios[0], ratios[1], 0.0),
+            {name: "test" for name in OFFICIAL_TEST})
 
   def _generate_examples(self, scenes):
     config = self.builder_config

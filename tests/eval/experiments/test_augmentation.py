@@ -44,19 +44,9 @@ def tiny_augment_config(generator_dir):
   config = augment.get_config()
   config.generator_workdir = generator_dir
   config.fractions = (0.5, 1.0)
-  seg = config.segmentation
-  seg.data.source = "memory"
-  seg.data.tile_size = 32
-  seg.data.memory_examples = 32
-  seg.data.batch_size = 8
-  seg.data.eval_batch_size = 8
-  seg.model.segmenter_kwargs.base_features = 2
-  seg.model.segmenter_kwargs.channel_multipliers = (1, 2)
-  seg.total_steps = 2
-  seg.log_every = 1
-  seg.eval_every = 1
-  seg.checkpoint_every = 2
-  seg.num_eval_batches = 1
+  # Validation at every step, for the curves.
+  tiny_configs.tiny_segmentation(config.segmentation, examples=32,
+                                 eval_every=1)
   return config
 
 

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import tiny_configs
 from configs import fusion_seg, fusion_study
 from rsjax.eval.experiments import fusion_study as study
 from rsjax.nn.fusion import TwoBranchSegmenter
@@ -21,19 +22,8 @@ def tiny_study_config(modes=("early", "decision")):
   config.modes = modes
   config.timing_batch_size = 8
   config.timing_repeats = 2
-  seg = config.segmentation
-  seg.data.source = "memory"
-  seg.data.tile_size = 32
-  seg.data.memory_examples = 16
-  seg.data.batch_size = 8
-  seg.data.eval_batch_size = 8
-  seg.model.segmenter_kwargs.base_features = 2
-  seg.model.segmenter_kwargs.channel_multipliers = (1, 2)
-  seg.total_steps = 2
-  seg.log_every = 1
-  seg.eval_every = 2
-  seg.checkpoint_every = 2
-  seg.num_eval_batches = 1
+  tiny_configs.tiny_segmentation(config.segmentation, examples=16,
+                                 eval_every=2)
   return config
 
 
