@@ -31,20 +31,15 @@ import numpy as np
 
 from rsjax.data import fields as fields_lib
 
-CATEGORICAL_FIELDS = ("lulc", "lulc_t2")
-MASK_FIELDS = ("valid", "cloud_mask")
-SAR_FIELDS = ("s1", "s1_t2")
-OPTICAL_FIELDS = ("s2", "s2_cloudy", "s2_t2", "s2_coarse")
-RGB_BANDS = (2, 1, 0)   # B4, B3, B2 of (B2, B3, B4, B8)
-NRG_BANDS = (3, 2, 1)   # B8, B4, B3
+# Read from the one field declaration (rsjax.data.fields).
+CATEGORICAL_FIELDS = fields_lib.fields_of_kind("categorical")
+MASK_FIELDS = fields_lib.fields_of_kind("mask")
+SAR_FIELDS = fields_lib.fields_of_kind("sar")
+OPTICAL_FIELDS = fields_lib.fields_of_kind("optical")
+RGB_BANDS = fields_lib.composite_bands("s2", "RGB")   # B4, B3, B2
+NRG_BANDS = fields_lib.composite_bands("s2", "NRG")   # B8, B4, B3
+DYNAMIC_WORLD_PALETTE = fields_lib.DYNAMIC_WORLD_PALETTE
 
-# Dynamic World v1 class colours: water, trees, grass, flooded vegetation,
-# crops, shrub and scrub, built, bare, snow and ice.
-DYNAMIC_WORLD_PALETTE = np.array(
-    [[0x41, 0x9B, 0xDF], [0x39, 0x7D, 0x49], [0x88, 0xB0, 0x53],
-     [0x7A, 0x87, 0xC6], [0xE4, 0x96, 0x35], [0xDF, 0xC3, 0x5A],
-     [0xC4, 0x28, 0x1B], [0xA5, 0x9B, 0x8F], [0xB3, 0x9F, 0xE1]],
-    np.float32) / 255.0
 _OUT_OF_RANGE_COLOUR = np.zeros(3, np.float32)  # ignored / unknown: black
 
 
@@ -55,10 +50,11 @@ def check_field_names(names: Sequence[str], key: str) -> tuple[str, ...]:
   names = tuple(names)
   if not names:
     raise ValueError(f"{key}: needs at least one field name")
-  unknown = [n for n in names if n not in fields_lib.SPATIAL]
+  spatial = [n for n, f in fields_lib.FIELDS.items() if f.spatial]
+  unknown = [n for n in names if n not in spatial]
   if unknown:
     raise ValueError(f"{key}: unknown field(s) {unknown}; valid spatial "
-                     f"fields: {', '.join(sorted(fields_lib.SPATIAL))}")
+                     f"fields: {', '.join(sorted(spatial))}")
   return names
 
 
@@ -66,8 +62,7 @@ def field_channels(name: str, num_classes: int) -> int:
   """Channels of `field_input(name)` under the default data layout."""
   if name in CATEGORICAL_FIELDS:
     return num_classes
-  channels = fields_lib.SPATIAL[name][0]
-  return 1 if channels is None else channels
+  return fields_lib.channels(name)
 
 
 def field_input(batch: Mapping[str, jax.Array], name: str,
@@ -157,14 +152,21 @@ def field_panels(name: str, value, num_classes: int,
                             3, axis=-1)}
   if value.ndim == 3:
     value = value[..., None]
-  if name == "dem":
-    return {"dem": grey(value[..., -1])}          # hillshade
-  if value.shape[-1] >= 4:
-    return {f"{name} RGB": composite(value, RGB_BANDS, reference),
-            f"{name} NRG": composite(value, NRG_BANDS, reference)}
+  declared = fields_lib.FIELDS.get(name)
+  if declared is not None and declared.kind == "elevation":
+    # Hillshade is the last channel of every normalized DEM layout (the
+    # sin/cos aspect encoding adds a channel before it).
+    return {name: grey(value[..., -1])}
+  if declared is not None and value.shape[-1] == declared.channels:
+    composites = {f"{name} {label}": fields_lib.composite_bands(name, label)
+                  for label, _ in declared.display.composites}
+    if composites:
+      return {label: composite(value, bands, reference)
+              for label, bands in composites.items()}
   if value.shape[-1] == 3:
     return {name: composite(value, (0, 1, 2), reference)}
-  return {name: grey(value[..., 0])}               # SAR: VV
+  grey_band = fields_lib.grey_band(name) if declared is not None else None
+  return {name: grey(value[..., grey_band or 0])}   # SAR: VV
 
 
 def prediction_panels(name: str, prediction, target, num_classes: int,

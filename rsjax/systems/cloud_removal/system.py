@@ -53,6 +53,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from rsjax.data import fields as fields_lib
 from rsjax.nn import registry
 from rsjax.systems import base, checks, gan, pix2pix_recipe
 from rsjax.systems.cloud_removal import clouds as clouds_lib
@@ -64,8 +65,8 @@ from rsjax.systems.networks import (build_module, config_kwargs,
 STAGES = ("stage1", "stage2")
 SCHEDULES = ("sequential", "joint")
 NO_STAGE = "none"
-SAR_CHANNELS = 2      # VV, VH
-OPTICAL_CHANNELS = 4  # B2, B3, B4, B8
+SAR_CHANNELS = fields_lib.channels("s1")          # VV, VH
+OPTICAL_CHANNELS = fields_lib.channels("s2")      # B2, B3, B4, B8
 SSIM_MIN_SIZE = 11
 
 

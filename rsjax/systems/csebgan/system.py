@@ -58,6 +58,7 @@ import ml_collections
 import numpy as np
 
 from rsjax import losses
+from rsjax.data import fields as fields_lib
 from rsjax.nn import registry
 from rsjax.nn.senet import embedding_noise, resample_class
 from rsjax.systems import base, gan
@@ -157,7 +158,9 @@ class CSEBGAN(mask_lib.MaskConditioned):
     path = config.get("vgg_weights")
     self.vgg, self.vgg_init = None, None
     if path:
-      rgb = inputs_lib.RGB_BANDS if self.out_channels == 4 else None
+      rgb = (fields_lib.composite_bands(self.target, "RGB")
+             if self.out_channels == fields_lib.channels(self.target)
+             else None)
       self.vgg, self.vgg_init = frozen_lib.load_vgg(
           path, "config.vgg_weights", rgb_bands=rgb, dtype=self.dtype)
     self.perceptual_on = self.vgg is not None and self.weights["perceptual"] > 0

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rsjax.data import normalize
+from rsjax.data import fields as fields_lib
 from rsjax.systems import checks
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems.cycle_fusion import resize_branch
@@ -62,13 +62,6 @@ class FusionInputs:
     self.cloud_value = float(config.resize.cloud_value)
     self.cloudy = bool(config.cloudy)
     self.cloud_classes = tuple(int(c) for c in config.cloud_classes)
-    self.bands = tuple(int(b) for b in config.bands)
-    names = normalize.S2_BANDS
-    if not self.bands or any(not 0 <= b < len(names) for b in self.bands) \
-        or len(set(self.bands)) != len(self.bands):
-      raise ValueError(f"config.bands must be distinct indices into "
-                       f"{names}, got {config.bands!r}")
-    self.band_names = tuple(names[b] for b in self.bands)
     self.fields = {"sar": config.sar_field, "t1": config.t1_field,
                    "lowres": (config.target if self.low_res == "simulate"
                               else config.low_res_field),
@@ -76,6 +69,13 @@ class FusionInputs:
     for key in ("sar_field", "t1_field", "low_res_field", "target",
                 "cloud_mask_field"):
       inputs_lib.check_field_names((config[key],), f"config.{key}")
+    self.bands = tuple(int(b) for b in config.bands)
+    names = fields_lib.band_names(config.target)
+    if not self.bands or any(not 0 <= b < len(names) for b in self.bands) \
+        or len(set(self.bands)) != len(self.bands):
+      raise ValueError(f"config.bands must be distinct indices into "
+                       f"{names}, got {config.bands!r}")
+    self.band_names = tuple(names[b] for b in self.bands)
     self.predict_fields = tuple(dict.fromkeys(
         [self.fields[p] for p in self.parts]
         + ([self.fields["cloud"]] if self.cloudy else [])))
@@ -170,7 +170,8 @@ class FusionInputs:
     observed = jax.device_get(self.observations(batch))
     out = {}
     if "sar" in observed:
-      out[self.fields["sar"]] = inputs_lib.grey(observed["sar"][..., 0])
+      out[self.fields["sar"]] = inputs_lib.grey(
+          observed["sar"][..., fields_lib.grey_band(self.fields["sar"])])
     images = [(self.fields["t1"], observed.get("t1")),
               ("lowres", observed["lowres"]), ("pred", prediction),
               ("target", target)]
@@ -182,7 +183,9 @@ class FusionInputs:
 
   def _optical_panels(self, label, image, reference):
     out = {}
-    for suffix, wanted in (("RGB", (2, 1, 0)), ("NRG", (3, 2, 1))):
+    target = self.fields["target"]
+    for suffix, wanted in fields_lib.field(target).display.composites:
+      wanted = fields_lib.band_indices(target, wanted)
       if all(b in self.bands for b in wanted):
         order = [self.bands.index(b) for b in wanted]
         out[f"{label} {suffix}"] = inputs_lib.composite(image, order, reference)
