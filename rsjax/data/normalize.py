@@ -246,34 +246,36 @@ _INVERSE = {"s2": denormalize_s2, "s1": denormalize_s1, "dem": denormalize_dem}
 
 def normalize(field: str, x, config=None):
   """Normalizes one field (pass-through fields are returned unchanged)."""
-  source = source_of(field)
-  if source is None:
-    return x
-  return _FORWARD[source](x, resolve_config(config)[source])
+  return _convert(_FORWARD, field, x, config)
 
 
 def denormalize(field: str, y, config=None):
   """Physical units back from a normalized field (e.g. a generator output)."""
-  source = source_of(field)
-  if source is None:
-    return y
-  return _INVERSE[source](y, resolve_config(config)[source])
+  return _convert(_INVERSE, field, y, config)
 
 
 def normalize_batch(batch: Mapping[str, Any], config=None) -> dict[str, Any]:
   """Normalizes every field of an example or batch dict."""
-  cfg = resolve_config(config)
-  out = {}
-  for field, x in batch.items():
-    source = source_of(field)
-    out[field] = x if source is None else _FORWARD[source](x, cfg[source])
-  return out
+  return _convert_batch(_FORWARD, batch, config)
 
 
 def denormalize_batch(batch: Mapping[str, Any], config=None) -> dict[str, Any]:
-  cfg = resolve_config(config)
-  out = {}
-  for field, y in batch.items():
-    source = source_of(field)
-    out[field] = y if source is None else _INVERSE[source](y, cfg[source])
-  return out
+  """Physical units back for every field of a normalized batch dict."""
+  return _convert_batch(_INVERSE, batch, config)
+
+
+def _convert(mappings, field: str, x, config):
+  """`x` through the mapping in `mappings` (`_FORWARD` or `_INVERSE`) of
+  `field`'s source; a pass-through field unchanged (config unread)."""
+  source = source_of(field)
+  if source is None:
+    return x
+  return mappings[source](x, resolve_config(config)[source])
+
+
+def _convert_batch(mappings, batch: Mapping[str, Any], config):
+  """`_convert` of every field; the config is checked up front, so a bad one
+  fails even when every field passes through."""
+  config = resolve_config(config)
+  return {field: _convert(mappings, field, x, config)
+          for field, x in batch.items()}

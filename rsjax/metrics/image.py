@@ -26,7 +26,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from rsjax.metrics.validation import check_image_pair, check_mask, check_positive
+from rsjax.metrics.validation import (check_image_pair, check_masked_pair,
+                                      check_positive)
 
 SSIM_WINDOW = 11
 SSIM_SIGMA = 1.5
@@ -40,9 +41,8 @@ def psnr(pred, target, *, data_range, mask=None) -> jax.Array:
   The MSE is taken over all pixels and bands of each image (over the masked
   pixels if `mask` is given). Identical images give +inf.
   """
-  pred, target = check_image_pair("psnr", pred, target)
+  pred, target, mask = check_masked_pair("psnr", pred, target, mask)
   data_range = check_positive("psnr", "data_range", data_range)
-  mask = None if mask is None else check_mask("psnr", mask, pred.shape)
   return _psnr(pred, target, data_range, mask)
 
 
@@ -60,14 +60,13 @@ def ssim(pred, target, *, data_range, mask=None) -> jax.Array:
   at the centre of its window. With a mask, the map is averaged over the masked
   centre pixels.
   """
-  pred, target = check_image_pair("ssim", pred, target)
+  pred, target, mask = check_masked_pair("ssim", pred, target, mask)
   data_range = check_positive("ssim", "data_range", data_range)
   _, height, width, _ = pred.shape
   if height < SSIM_WINDOW or width < SSIM_WINDOW:
     raise ValueError(
         f"ssim: images must be at least {SSIM_WINDOW}x{SSIM_WINDOW} pixels, "
         f"got {height}x{width}.")
-  mask = None if mask is None else check_mask("ssim", mask, pred.shape)
   return _ssim(pred, target, data_range, mask)
 
 
@@ -107,9 +106,8 @@ def sam(pred, target, *, mask=None, degrees=False) -> jax.Array:
   0 where arccos of the cosine is not. The mask must be per pixel: (N, H, W) or
   (N, H, W, 1).
   """
-  pred, target = check_image_pair("sam", pred, target)
-  if mask is not None:
-    mask = check_mask("sam", mask, pred.shape[:3] + (1,))
+  pred, target, mask = check_masked_pair("sam", pred, target, mask,
+                                         per_pixel=True)
   return _sam(pred, target, mask, degrees)
 
 
@@ -139,9 +137,8 @@ def ergas(pred, target, *, ratio, mask=None) -> jax.Array:
   10 / 30 when a 30 m sensor is fused to 10 m). Lower is better, 0 is perfect.
   The band means of the target must be non-zero (reflectances are positive).
   """
-  pred, target = check_image_pair("ergas", pred, target)
+  pred, target, mask = check_masked_pair("ergas", pred, target, mask)
   ratio = check_positive("ergas", "ratio", ratio)
-  mask = None if mask is None else check_mask("ergas", mask, pred.shape)
   return _ergas(pred, target, ratio, mask)
 
 

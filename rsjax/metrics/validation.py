@@ -41,6 +41,20 @@ def check_mask(name: str, mask, image_shape: tuple[int, ...]) -> jax.Array:
   return mask.astype(jnp.float32)
 
 
+def check_masked_pair(name: str, pred, target, mask, *,
+                      per_pixel: bool = False):
+  """`check_image_pair`, then `check_mask` of `mask` (None passes) against the
+  images' shape, or their (N, H, W, 1) pixel grid if `per_pixel`.
+
+  Returns (pred, target, mask).
+  """
+  pred, target = check_image_pair(name, pred, target)
+  if mask is not None:
+    shape = pred.shape[:3] + (1,) if per_pixel else pred.shape
+    mask = check_mask(name, mask, shape)
+  return pred, target, mask
+
+
 def check_positive(name: str, arg: str, value):
   """Returns `value` as a float if it is a positive finite scalar, else raises.
 

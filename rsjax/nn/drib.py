@@ -31,7 +31,8 @@ from typing import Any, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from rsjax.nn.layers import conv, conv_transpose, leaky_relu
+from rsjax.nn.layers import (check_spatial_divisible, conv, conv_transpose,
+                             leaky_relu)
 from rsjax.nn.norms import Normalization
 
 Dtype = Any
@@ -88,9 +89,7 @@ class DRIBGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    if x.shape[1] % 8 or x.shape[2] % 8:
-      raise ValueError(f"DRIBGenerator: input size {x.shape[1]}x{x.shape[2]} "
-                       "must be a multiple of 8 (three stride-2 convolutions)")
+    check_spatial_divisible(x, 8, "DRIBGenerator")  # three stride-2 convs
     x = x.astype(self.dtype)
     skips = []
     for i, (mult, kernel, stride) in enumerate(ENCODER_TABLE):

@@ -9,12 +9,14 @@ segmentation: a review", Sec. IV-B):
   `CrossAttentionFusion` (MCANet-style attention between modalities);
 - gates (Figs. 22-24): `GatedFusion` with independent, complementary or
   interactive gates;
-- feature alignment (Fig. 27): `AlignmentFusion` (learned per-pixel offsets warp
-  SAR features onto the optical ones, then both are projected to a shared space).
+- feature alignment (Fig. 27): `AlignmentFusion` (learned per-pixel offsets
+  warp SAR features onto the optical ones, then both are projected to a shared
+  space).
 
-Every block maps `(optical, sar)` features of equal shape (N, H, W, C) to fused
-features (N, H, W, `features`), computes in `dtype` with float32 parameters, and
-takes a `train` keyword (unused by these blocks, kept for a uniform signature).
+Every block is a `FusionBlock`: it maps `(optical, sar)` features of equal
+shape (N, H, W, C) to fused features (N, H, W, `features`), computes in `dtype`
+with float32 parameters, and takes a `train` keyword (unused by these blocks,
+kept for a uniform signature).
 """
 
 from __future__ import annotations
@@ -33,37 +35,52 @@ Dtype = Any
 GATE_KINDS = ("independent", "complementary", "interactive")
 
 
-class ConcatFusion(nn.Module):
-  """Concatenate both modalities, then a 1x1 conv back to `features` (Fig. 12)."""
+class FusionBlock(nn.Module):
+  """What every fusion block shares: `features`, `dtype` and the call
+  `(optical, sar, *, train)`, which hands both modalities to `fuse`.
+
+  Subclasses write `fuse(optical, sar)` (with `nn.compact` when it creates
+  layers) and may use `project`, the 1x1 conv to `features` channels.
+  """
   features: int
   dtype: Dtype = jnp.float32
 
-  @nn.compact
   def __call__(self, optical, sar, *, train: bool = False):
-    del train
-    joint = jnp.concatenate([optical, sar], axis=-1)
-    return conv(self.features, 1, dtype=self.dtype, name="project")(joint)
+    del train  # no fusion block has train-dependent layers
+    return self.fuse(optical, sar)
+
+  def fuse(self, optical, sar):
+    raise NotImplementedError
+
+  def project(self, x, name: str = "project"):
+    """A 1x1 conv of `x` to `features` channels."""
+    return conv(self.features, 1, dtype=self.dtype, name=name)(x)
 
 
-class SumFusion(nn.Module):
+def concat(optical, sar):
+  """The channel concatenation of both modalities."""
+  return jnp.concatenate([optical, sar], axis=-1)
+
+
+class ConcatFusion(FusionBlock):
+  """Concatenation, then a 1x1 conv back to `features` (Fig. 12)."""
+
+  @nn.compact
+  def fuse(self, optical, sar):
+    return self.project(concat(optical, sar))
+
+
+class SumFusion(FusionBlock):
   """Element-wise sum (Fig. 13); parameter-free, needs C == `features`."""
-  features: int
-  dtype: Dtype = jnp.float32
 
-  @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
+  def fuse(self, optical, sar):
     return optical + sar
 
 
-class ProductFusion(nn.Module):
-  """Element-wise (dot) product (Fig. 14); parameter-free, needs C == `features`."""
-  features: int
-  dtype: Dtype = jnp.float32
+class ProductFusion(FusionBlock):
+  """Element-wise (dot) product (Fig. 14); parameter-free, C == `features`."""
 
-  @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
+  def fuse(self, optical, sar):
     return optical * sar
 
 
@@ -82,7 +99,8 @@ class ChannelGate(nn.Module):
                       name="excite")
     def mlp(pooled):
       return expand(nn.relu(hidden(pooled)))
-    weights = nn.sigmoid(mlp(jnp.mean(x, axis=(1, 2))) + mlp(jnp.max(x, axis=(1, 2))))
+    weights = nn.sigmoid(mlp(jnp.mean(x, axis=(1, 2)))
+                         + mlp(jnp.max(x, axis=(1, 2))))
     return x * weights[:, None, None, :].astype(x.dtype)
 
 
@@ -97,61 +115,51 @@ class SpatialGate(nn.Module):
   def __call__(self, *inputs):
     stats = []
     for x in inputs:
-      stats += [jnp.mean(x, axis=-1, keepdims=True), jnp.max(x, axis=-1, keepdims=True)]
+      stats += [jnp.mean(x, axis=-1, keepdims=True),
+                jnp.max(x, axis=-1, keepdims=True)]
     logits = conv(self.num_maps, self.kernel_size, dtype=self.dtype,
                   name="conv")(jnp.concatenate(stats, axis=-1))
     return nn.sigmoid(logits)
 
 
-class ChannelAttentionFusion(nn.Module):
+class ChannelAttentionFusion(FusionBlock):
   """Channel attention on the concatenated modalities (SENet/CBAM channel
   weights, as DDHRNet's MSE module, Fig. 18), then a 1x1 conv to `features`."""
-  features: int
   reduction: int = 4
-  dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
-    joint = jnp.concatenate([optical, sar], axis=-1)
-    joint = ChannelGate(self.reduction, dtype=self.dtype, name="channel_gate")(joint)
-    return conv(self.features, 1, dtype=self.dtype, name="project")(joint)
+  def fuse(self, optical, sar):
+    joint = ChannelGate(self.reduction, dtype=self.dtype, name="channel_gate")(
+        concat(optical, sar))
+    return self.project(joint)
 
 
-class SpatialAttentionFusion(nn.Module):
+class SpatialAttentionFusion(FusionBlock):
   """Spatial attention (Fig. 16): one map per modality predicted from both
   modalities' channel statistics; fused = m_opt * optical + m_sar * sar,
   projected by a 1x1 conv to `features`."""
-  features: int
   kernel_size: int = 7
-  dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
+  def fuse(self, optical, sar):
     maps = SpatialGate(2, self.kernel_size, dtype=self.dtype,
                        name="spatial_gate")(optical, sar).astype(optical.dtype)
-    fused = maps[..., :1] * optical + maps[..., 1:] * sar
-    return conv(self.features, 1, dtype=self.dtype, name="project")(fused)
+    return self.project(maps[..., :1] * optical + maps[..., 1:] * sar)
 
 
-class ChannelSpatialFusion(nn.Module):
+class ChannelSpatialFusion(FusionBlock):
   """CBAM (Fig. 17): channel gate then spatial gate on the concatenated
   modalities, then a 1x1 conv to `features`."""
-  features: int
   reduction: int = 4
   kernel_size: int = 7
-  dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
-    joint = jnp.concatenate([optical, sar], axis=-1)
-    joint = ChannelGate(self.reduction, dtype=self.dtype, name="channel_gate")(joint)
+  def fuse(self, optical, sar):
+    joint = ChannelGate(self.reduction, dtype=self.dtype, name="channel_gate")(
+        concat(optical, sar))
     spatial = SpatialGate(1, self.kernel_size, dtype=self.dtype,
                           name="spatial_gate")(joint)
-    joint = joint * spatial.astype(joint.dtype)
-    return conv(self.features, 1, dtype=self.dtype, name="project")(joint)
+    return self.project(joint * spatial.astype(joint.dtype))
 
 
 class CrossAttention(nn.Module):
@@ -165,18 +173,20 @@ class CrossAttention(nn.Module):
     batch, _, channels = queries.shape
     head_dim = channels // self.num_heads
     def project(x, name):
-      x = nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32, name=name)(x)
+      x = nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
+                   name=name)(x)
       return x.reshape(batch, -1, self.num_heads, head_dim)
     query, key, value = (project(queries, "query"), project(context, "key"),
                          project(context, "value"))
     logits = jnp.einsum("bqhd,bkhd->bhqk", query, key) / math.sqrt(head_dim)
-    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1).astype(value.dtype)
-    attended = jnp.einsum("bhqk,bkhd->bqhd", weights, value).reshape(batch, -1, channels)
+    weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
+    attended = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(value.dtype), value)
+    attended = attended.reshape(batch, -1, channels)
     return nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
                     name="out")(attended)
 
 
-class CrossAttentionFusion(nn.Module):
+class CrossAttentionFusion(FusionBlock):
   """Symmetric cross-modal attention (MCANet-style, Fig. 21).
 
   Both feature maps are average-pooled to at most `grid` x `grid` tokens (to
@@ -185,10 +195,8 @@ class CrossAttentionFusion(nn.Module):
   result is upsampled bilinearly and added to its modality as a residual; the
   two are concatenated and projected by a 1x1 conv to `features`.
   """
-  features: int
   num_heads: int = 4
   grid: int = 16
-  dtype: Dtype = jnp.float32
 
   def _heads(self, channels: int) -> int:
     heads = min(self.num_heads, channels)
@@ -197,8 +205,7 @@ class CrossAttentionFusion(nn.Module):
     return heads
 
   @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
+  def fuse(self, optical, sar):
     batch, height, width, channels = optical.shape
     factor = max(1, math.ceil(max(height, width) / self.grid))
 
@@ -221,11 +228,10 @@ class CrossAttentionFusion(nn.Module):
                                "optical_from_sar").astype(optical.dtype)
     sar = sar + attend(sar_tokens, optical_tokens, pooled_shape,
                        "sar_from_optical").astype(sar.dtype)
-    joint = jnp.concatenate([optical, sar], axis=-1)
-    return conv(self.features, 1, dtype=self.dtype, name="project")(joint)
+    return self.project(concat(optical, sar))
 
 
-class GatedFusion(nn.Module):
+class GatedFusion(FusionBlock):
   """Gated fusion (review Figs. 22-24, Kang et al. [9]); `gate` is one of:
 
   - 'independent': each modality screened by its own gate computed from
@@ -238,17 +244,14 @@ class GatedFusion(nn.Module):
     concatenation and a 1x1 conv to `features`.
   Gates are sigmoid(1x1 conv) with per-channel, per-pixel weights.
   """
-  features: int
   gate: str = "interactive"
-  dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
+  def fuse(self, optical, sar):
     channels = optical.shape[-1]
     def gate_from(x, name):
       return nn.sigmoid(conv(channels, 1, dtype=self.dtype, name=name)(x))
-    joint = jnp.concatenate([optical, sar], axis=-1)
+    joint = concat(optical, sar)
     if self.gate == "independent":
       fused = (gate_from(optical, "optical_gate") * optical
                + gate_from(sar, "sar_gate") * sar)
@@ -258,11 +261,12 @@ class GatedFusion(nn.Module):
     elif self.gate == "interactive":
       optical_in = optical + gate_from(joint, "sar_to_optical_gate") * sar
       sar_in = sar + gate_from(joint, "optical_to_sar_gate") * optical
-      fused = jnp.concatenate([optical_in, sar_in], axis=-1)
+      fused = concat(optical_in, sar_in)
     else:
-      raise ValueError(f"unknown gate {self.gate!r}; valid gates: {', '.join(GATE_KINDS)}")
+      raise ValueError(f"unknown gate {self.gate!r}; valid gates: "
+                       f"{', '.join(GATE_KINDS)}")
     if fused.shape[-1] != self.features:  # always for 'interactive' (2C)
-      fused = conv(self.features, 1, dtype=self.dtype, name="project")(fused)
+      fused = self.project(fused)
     return fused
 
 
@@ -291,24 +295,21 @@ def warp_bilinear(x: jax.Array, offsets: jax.Array) -> jax.Array:
   return top * (1 - row_frac) + bottom * row_frac
 
 
-class AlignmentFusion(nn.Module):
+class AlignmentFusion(FusionBlock):
   """Feature alignment (review Fig. 27): a 3x3 conv on both modalities predicts
   per-pixel offsets (bounded by `max_offset` pixels, zero at init so training
   starts from the identity) that warp the SAR features onto the optical grid;
   modality-specific 1x1 convs project both into a shared space, where they
   are summed."""
-  features: int
   max_offset: float = 4.0
-  dtype: Dtype = jnp.float32
 
   @nn.compact
-  def __call__(self, optical, sar, *, train: bool = False):
-    del train
-    joint = jnp.concatenate([optical, sar], axis=-1)
-    offsets = nn.Conv(2, (3, 3), padding="SAME", kernel_init=nn.initializers.zeros,
-                      dtype=self.dtype, param_dtype=jnp.float32, name="offsets")(joint)
+  def fuse(self, optical, sar):
+    offsets = nn.Conv(2, (3, 3), padding="SAME",
+                      kernel_init=nn.initializers.zeros, dtype=self.dtype,
+                      param_dtype=jnp.float32, name="offsets")(
+                          concat(optical, sar))
     offsets = self.max_offset * jnp.tanh(offsets.astype(jnp.float32))
     aligned_sar = warp_bilinear(sar, offsets)
-    shared_optical = conv(self.features, 1, dtype=self.dtype, name="optical_project")(optical)
-    shared_sar = conv(self.features, 1, dtype=self.dtype, name="sar_project")(aligned_sar)
-    return shared_optical + shared_sar
+    return (self.project(optical, "optical_project")
+            + self.project(aligned_sar, "sar_project"))

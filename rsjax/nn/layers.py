@@ -6,8 +6,9 @@ helpers take NHWC inputs, a compute `dtype` (e.g. bfloat16) and keep float32
 parameters.
 
 Also here: `SpectralConv` (a conv with optional spectral normalization, as SPADE
-and CSEBGAN use), `leaky_relu` (slope 0.2), `resize_to` (nearest for class maps,
-bilinear for rasters), `count_params`, and `conv_specs`, which lists the
+and CSEBGAN use), `leaky_relu` (slope 0.2), `check_spatial_divisible` (a clear
+error for inputs the downsampling cannot take), `resize_to` (nearest for class
+maps, bilinear for rasters), `count_params`, and `conv_specs`, which lists the
 convolutions a network performs (kernel, stride, dilation) by abstract tracing,
 so architecture tests compare paper-size networks to the papers' tables for free.
 """
@@ -93,6 +94,19 @@ class SpectralConv(nn.Module):
     # float32: with a bfloat16 dtype Flax would store the wrapped kernel in bf16.
     return nn.SpectralNorm(layer, dtype=jnp.float32, name="spectral_norm")(
         x, update_stats=train)
+
+
+def check_spatial_divisible(x: jax.Array, factor: int, model: str) -> None:
+  """Raises a ValueError unless `x` is NHWC with H and W divisible by
+  `factor`, the total stride of the network's downsampling."""
+  if x.ndim != 4:
+    raise ValueError(f"{model} expects NHWC inputs (4 dims), got shape "
+                     f"{x.shape}")
+  height, width = x.shape[1:3]
+  if height % factor or width % factor:
+    raise ValueError(
+        f"{model} downsamples by {factor}: input height and width must be "
+        f"divisible by {factor}, got {height}x{width} (shape {x.shape})")
 
 
 def resize_to(x, height: int, width: int, *, method: str = "nearest"):

@@ -50,7 +50,20 @@ def receptive_field(kernels_and_strides: Sequence[tuple[int, int]]) -> int:
   return field
 
 
-class PatchGAN(nn.Module):
+class PatchGANOptions(nn.Module):
+  """The options of one PatchGAN, shared by `PatchGAN` and
+  `MultiScalePatchGAN`: width `ndf`, `num_layers` stride-2 convolutions,
+  `norm` ('batch', 'instance' or 'none'), `spectral_norm`, `style` (see the
+  module docstring) and the compute `dtype`."""
+  ndf: int = 64
+  num_layers: int = 3
+  norm: str = "batch"
+  spectral_norm: bool = False
+  style: str = "pix2pix"
+  dtype: Dtype = jnp.float32
+
+
+class PatchGAN(PatchGANOptions):
   """n-layer PatchGAN on concat(condition, image); any channel counts.
 
   `__call__(condition, image, *, train)` returns (features, logits): features
@@ -58,12 +71,6 @@ class PatchGAN(nn.Module):
   (N, H', W', 1) are unbounded (pair them with BCE-with-logits, hinge or MSE).
   Pass `condition=None` for an unconditional discriminator (e.g. cycle GAN).
   """
-  ndf: int = 64
-  num_layers: int = 3
-  norm: str = "batch"
-  spectral_norm: bool = False
-  style: str = "pix2pix"
-  dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, condition, image, *, train: bool):
@@ -102,18 +109,13 @@ def downsample_by_two(x):
                      count_include_pad=False)
 
 
-class MultiScalePatchGAN(nn.Module):
+class MultiScalePatchGAN(PatchGANOptions):
   """`num_scales` PatchGANs on the input at full, 1/2, 1/4, ... resolution.
 
-  Returns a list, finest scale first, of (features, logits) per scale.
+  Each scale's PatchGAN has this module's options. Returns a list, finest
+  scale first, of (features, logits) per scale.
   """
   num_scales: int = 2
-  ndf: int = 64
-  num_layers: int = 3
-  norm: str = "batch"
-  spectral_norm: bool = False
-  style: str = "pix2pix"
-  dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, condition, image, *, train: bool):

@@ -22,7 +22,7 @@ from typing import Any
 import flax.linen as nn
 import jax.numpy as jnp
 
-from rsjax.nn.layers import conv, conv_transpose
+from rsjax.nn.layers import check_spatial_divisible, conv, conv_transpose
 from rsjax.nn.norms import Normalization
 
 Dtype = Any
@@ -65,9 +65,7 @@ class ResnetGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    if x.shape[1] % 4 or x.shape[2] % 4:
-      raise ValueError(f"ResnetGenerator: input size {x.shape[1]}x{x.shape[2]} "
-                       "must be a multiple of 4 (two stride-2 convolutions)")
+    check_spatial_divisible(x, 4, "ResnetGenerator")  # two stride-2 convs
     x = x.astype(self.dtype)
     use_bias = self.norm != "batch"
     for i, (mult, kernel, stride) in enumerate(ENCODER_TABLE):

@@ -22,7 +22,7 @@ others fixed: semantic-level editing, measured by mCSD / mOCD.
 from __future__ import annotations
 
 import functools
-from typing import Any
+from typing import Any, Callable
 
 import flax.linen as nn
 import jax
@@ -74,13 +74,12 @@ class UnsharedSemanticDenorm(nn.Module):
 
   `condition.gamma` / `condition.beta` carry the raw noise n (N, K, D) of
   gamma and beta; this layer reparameterizes it with its own shift and
-  log-scale before its MLPs.
+  log-scale before `denorm`, which builds the `SemanticDenorm` (e.g. a
+  `functools.partial` of it with its norm, MLP width and gamma offset).
   """
   num_classes: int
   embed_dim: int
-  norm: str = "batch"
-  mlp_hidden: int = 128
-  gamma_offset: float = 0.0
+  denorm: Callable[..., nn.Module] = SemanticDenorm
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -88,10 +87,8 @@ class UnsharedSemanticDenorm(nn.Module):
     noise = jnp.stack([condition.gamma, condition.beta], axis=1)
     gamma, beta = SemanticEmbeddings(self.num_classes, self.embed_dim,
                                      name="semantic_embeddings")(noise)
-    return SemanticDenorm(self.norm, self.mlp_hidden, self.gamma_offset,
-                          dtype=self.dtype, name="denorm")(
-                              x, SemanticCondition(condition.mask, gamma, beta),
-                              train=train)
+    return self.denorm(dtype=self.dtype, name="denorm")(
+        x, SemanticCondition(condition.mask, gamma, beta), train=train)
 
 
 class SENet(nn.Module):
@@ -125,12 +122,13 @@ class SENet(nn.Module):
     if noise is None:
       noise = embedding_noise(self.make_rng("noise"), mask.shape[0],
                               self.num_classes, self.embed_dim)
+    denorm = functools.partial(SemanticDenorm, norm=self.norm,
+                               mlp_hidden=self.mlp_hidden,
+                               gamma_offset=self.gamma_offset)
     if self.share_embeddings:
       gamma, beta = SemanticEmbeddings(self.num_classes, self.embed_dim,
                                        name="semantic_embeddings")(noise)
-      modulation = functools.partial(SemanticDenorm, norm=self.norm,
-                                     mlp_hidden=self.mlp_hidden,
-                                     gamma_offset=self.gamma_offset)
+      modulation = denorm
     else:
       expected = (2, self.num_classes, self.embed_dim)
       if noise.shape[1:] != expected:
@@ -138,9 +136,7 @@ class SENet(nn.Module):
                          f"{expected[1]}, {expected[2]}), got {noise.shape}")
       gamma, beta = noise[:, 0], noise[:, 1]   # each layer reparameterizes
       modulation = functools.partial(
-          UnsharedSemanticDenorm, self.num_classes, self.embed_dim,
-          norm=self.norm, mlp_hidden=self.mlp_hidden,
-          gamma_offset=self.gamma_offset)
+          UnsharedSemanticDenorm, self.num_classes, self.embed_dim, denorm)
     condition = SemanticCondition(mask, gamma, beta)
     factor = 2**self.num_upsamplings
     stem_input = resize_to(mask.astype(self.dtype), height // factor,

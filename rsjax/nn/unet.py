@@ -29,23 +29,12 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from rsjax.nn.layers import conv, conv_transpose
+from rsjax.nn.layers import check_spatial_divisible, conv, conv_transpose
 
 Dtype = Any
 
 RSUNET_MULTIPLIERS = (1, 2, 4, 8, 16, 32)
 """RS-UNet widths per level, as multiples of `base_features`: stem + 5 downs."""
-
-
-def check_spatial_divisible(x: jax.Array, factor: int, model: str) -> None:
-  """Raises a ValueError unless `x` is NHWC with H and W divisible by `factor`."""
-  if x.ndim != 4:
-    raise ValueError(f"{model} expects NHWC inputs (4 dims), got shape {x.shape}")
-  height, width = x.shape[1:3]
-  if height % factor or width % factor:
-    raise ValueError(
-        f"{model} downsamples by {factor}: input height and width must be "
-        f"divisible by {factor}, got {height}x{width} (shape {x.shape})")
 
 
 def batch_norm(train: bool, dtype: Dtype, name: str) -> nn.BatchNorm:

@@ -1,17 +1,32 @@
-"""Batch checks: clear errors for a batch a system cannot take, written once.
+"""Batch and config checks: clear errors for a batch or config a system
+cannot take, written once.
 
 Every system checks, before it traces a step, that the batch has the fields
 its config reads, that they have the shapes it expects and that the tiles
 fit its networks' downsampling. The checks read static shapes only, so they
 work under jit and `jax.eval_shape`: a bad config or dataset fails at start
 (in `init`), with a message that names the field, the config key and what
-to change.
+to change. `config_inputs` checks the input fields a config names when the
+system is built.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
+
+from rsjax.systems import inputs as inputs_lib
+
+
+def config_inputs(config, output: str, what: str) -> tuple[str, ...]:
+  """`config.inputs` as checked field names; a ValueError when one of them is
+  `output`, the field the system predicts (`what` names it, e.g.
+  'config.target'): no system takes its output as an input."""
+  inputs = inputs_lib.check_field_names(config.inputs, "config.inputs")
+  if output in inputs:
+    raise ValueError(f"config.inputs {list(inputs)}: {output!r} is {what} and "
+                     f"cannot also be an input")
+  return inputs
 
 
 def require_fields(batch: Mapping[str, Any], names: Iterable[str],

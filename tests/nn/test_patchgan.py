@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,7 +12,7 @@ from rsjax.nn.patchgan import (MultiScalePatchGAN, PatchGAN, patchgan_layers,
                                receptive_field)
 from zoo_checks import (abstract_variables, assert_bfloat16_close,
                         assert_init_deterministic, assert_jit_without_retrace,
-                        host_variables)
+                        float32_and_bfloat16, host_variables)
 
 
 def test_layer_list_is_c64_c128_c256_c512_with_4x4_kernels():
@@ -105,10 +103,8 @@ def test_deterministic_init_and_bfloat16():
   assert_init_deterministic(model, cond, image, train=False)
   cond = jax.random.normal(jax.random.PRNGKey(1), cond.shape)
   variables = host_variables(model, cond, image, train=False)
-  out32 = jax.jit(functools.partial(model.apply, train=False))(
-      variables, cond, image)
-  out16 = jax.jit(functools.partial(model.clone(dtype=jnp.bfloat16).apply,
-                                    train=False))(variables, cond, image)
+  out32, out16 = float32_and_bfloat16(model, variables, cond, image,
+                                      train=False)
   assert_bfloat16_close(out32[1], out16[1], atol=0.1)
 
 

@@ -13,7 +13,7 @@ from rsjax.nn.senet import (SENet, SemanticEmbeddings, embedding_noise,
                             resample_class)
 from zoo_checks import (abstract_variables, assert_bfloat16_close,
                         assert_init_deterministic, assert_jit_without_retrace,
-                        host_variables)
+                        float32_and_bfloat16, host_variables)
 
 CLASSES, DIM = 3, 8
 SMALL = dict(num_classes=CLASSES, embed_dim=DIM, ngf=2, num_upsamplings=3,
@@ -119,9 +119,7 @@ def test_train_jit_no_retrace_deterministic_init_bfloat16():
   (y, _), _ = assert_jit_without_retrace(apply, variables, mask, noise,
                                          perturb=lambda a: (a[0], a[1] * 2))
   assert y.shape == (1, 16, 16, 2)
-  y32 = jax.jit(functools.partial(model.apply, train=False))(variables, mask, noise)
-  y16 = jax.jit(functools.partial(model.clone(dtype=jnp.bfloat16).apply,
-                                  train=False))(variables, mask, noise)
+  y32, y16 = float32_and_bfloat16(model, variables, mask, noise, train=False)
   assert_bfloat16_close(y32, y16, atol=0.1)
 
 

@@ -1,5 +1,5 @@
-"""Shared checks for the model-zoo tests (issue 5): cheap variables, jit,
-retrace and bfloat16 checks.
+"""Shared checks for the model-zoo tests (issue 5): cheap variables and
+output shapes, jit, retrace and bfloat16 checks.
 
 XLA's CPU compile of `model.init` (threefry random bits for every parameter)
 dominates test time, so most tests fill the abstract variable tree on the host
@@ -28,6 +28,13 @@ OTHER_KEY = jax.random.key(1, impl="rbg")
 def abstract_variables(model, *args, **kwargs):
   """Variable shapes of `model.init(KEY, *args, **kwargs)`, no compute."""
   return jax.eval_shape(lambda *a: model.init(KEY, *a, **kwargs), *args)
+
+
+def abstract_output(model, *args, **kwargs):
+  """Output shapes of `model.apply` on `abstract_variables`, no compute."""
+  variables = abstract_variables(model, *args, **kwargs)
+  return jax.eval_shape(lambda v, *a: model.apply(v, *a, **kwargs),
+                        variables, *args)
 
 
 def host_variables(model, *args, seed: int = 0, **kwargs):
@@ -80,3 +87,22 @@ def assert_bfloat16_close(float32_out, bfloat16_out, atol=0.08):
     out16 = np.asarray(out16, np.float32)
     assert np.all(np.isfinite(out16))
     np.testing.assert_allclose(out16, np.asarray(out32), atol=atol)
+
+
+def float32_and_bfloat16(model, variables, *args, **kwargs):
+  """Jitted `model.apply` outputs with float32 and with bfloat16 compute, on
+  the same (float32) variables."""
+  outputs = []
+  for dtype in (jnp.float32, jnp.bfloat16):
+    apply = functools.partial(model.clone(dtype=dtype).apply, **kwargs)
+    outputs.append(jax.jit(apply)(variables, *args))
+  return tuple(outputs)
+
+
+def assert_generator_bfloat16(model, *args, atol=0.08):
+  """On host variables, a generator's bfloat16 output (inference mode) is
+  within `atol` of float32, which is a non-constant tanh image in [-1, 1]."""
+  variables = host_variables(model, *args, train=False)
+  y32, y16 = float32_and_bfloat16(model, variables, *args, train=False)
+  assert_bfloat16_close(y32, y16, atol)
+  assert bool(jnp.all(jnp.abs(y32) <= 1)) and float(jnp.std(y32)) > 1e-3

@@ -39,12 +39,10 @@ class PairedGAN:
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.dtype = base.compute_dtype(config)
+    (self.target,) = inputs_lib.check_field_names((config.target,),
+                                                  "config.target")
+    self.inputs = checks.config_inputs(config, self.target, "config.target")
     self.num_classes = int(config.num_classes)
-    self.inputs = inputs_lib.check_field_names(config.inputs, "config.inputs")
-    (self.target,) = inputs_lib.check_field_names((config.target,), "config.target")
-    if self.target in self.inputs:
-      raise ValueError(f"config.target {self.target!r} is also in config.inputs "
-                       f"{list(self.inputs)}")
     self.out_channels = inputs_lib.field_channels(self.target, self.num_classes)
     self.predict_fields = self.inputs
     self.output_field = self.target

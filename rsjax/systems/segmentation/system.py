@@ -48,10 +48,8 @@ class Segmentation:
     self.config = config
     self.dtype = base.compute_dtype(config)
     self.num_classes = int(config.num_classes)
-    self.inputs = inputs_lib.check_field_names(config.inputs, "config.inputs")
-    if LABEL_FIELD in self.inputs:
-      raise ValueError(f"config.inputs: {LABEL_FIELD!r} is the segmentation "
-                       f"label and cannot also be an input")
+    self.inputs = checks.config_inputs(config, LABEL_FIELD,
+                                       "the segmentation label")
     self.segmenter_name = config.model.segmenter
     self.two_branch = self.segmenter_name == "two_branch"
     if self.two_branch:
