@@ -154,12 +154,12 @@ class Source:
   @property
   def method(self) -> Resampling:
     """The resampling used, checked against the kind of data."""
+    # `is None`, not `or`: Resampling.nearest is 0, which is falsy.
     if self.categorical:
-      method = self.resampling or Resampling.nearest
-      allowed = CATEGORICAL_RESAMPLING
+      default, allowed = Resampling.nearest, CATEGORICAL_RESAMPLING
     else:
-      method = self.resampling or Resampling.bilinear
-      allowed = CONTINUOUS_RESAMPLING
+      default, allowed = Resampling.bilinear, CONTINUOUS_RESAMPLING
+    method = default if self.resampling is None else self.resampling
     if method not in allowed:
       kind = "categorical" if self.categorical else "continuous"
       raise ValueError(

@@ -126,6 +126,36 @@ def test_categorical_values_are_never_interpolated(tmp_path, method):
       assert not aligned.valid.all()  # Where the source had nodata (0).
 
 
+@pytest.mark.parametrize("categorical, methods", [
+    (False, align.CONTINUOUS_RESAMPLING), (True, align.CATEGORICAL_RESAMPLING)])
+def test_every_allowed_resampling_is_the_one_used(tmp_path, categorical,
+                                                  methods):
+  source = align.Source(tmp_path / "x.tif", categorical=categorical)
+  assert source.method == (Resampling.nearest if categorical
+                           else Resampling.bilinear)
+  for method in methods:       # nearest (== 0) included
+    assert align.Source(tmp_path / "x.tif", categorical=categorical,
+                        resampling=method).method is method
+
+
+def test_nearest_on_continuous_data_does_not_interpolate(tmp_path):
+  """A 0 / 100 checkerboard read on a grid offset by half a pixel: nearest
+  keeps the source values, bilinear mixes them."""
+  x, y = landmark_in("EPSG:32633")
+  board = (np.indices((40, 40)).sum(0) % 2 * 100).astype(np.float32)
+  path = write_raster(tmp_path / "s2.tif", board, crs="EPSG:32633",
+                      transform=centred_transform(x, y, 20, 20))
+  grid = align.ReferenceGrid(
+      crs=rasterio.crs.CRS.from_epsg(32633),
+      transform=centred_transform(x + 5, y - 5, 10, 20), width=40, height=40)
+  values = {}
+  for method in (Resampling.nearest, Resampling.bilinear):
+    aligned = align.read_aligned(align.Source(path, resampling=method), grid)
+    values[method] = set(np.unique(aligned.data[0][aligned.valid]).tolist())
+  assert values[Resampling.nearest] == {0.0, 100.0}
+  assert values[Resampling.bilinear] - {0.0, 100.0}
+
+
 def test_interpolating_categorical_data_is_refused(tmp_path):
   with pytest.raises(ValueError, match=r"lulc.tif.*'bilinear'.*categorical"):
     align.Source(tmp_path / "lulc.tif", categorical=True,
