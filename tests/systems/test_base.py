@@ -46,3 +46,21 @@ def test_step_rng_is_stable_across_processes_and_jit():
                                 zlib.crc32(b"stage2_x") & 0x7FFFFFFF)
   np.testing.assert_array_equal(_data(state.step_rng("stage2_x")),
                                 _data(expected))
+
+
+def test_ema_update_keeps_decay_on_the_old_average():
+  """ema <- decay * ema + (1 - decay) * params (#19), against numbers written
+  out by hand: decay 0.9 keeps 90 % of the old average. The reversed formula
+  (decay on the new params) gives 0.1 / 9.1 / -1.9 here, far outside the
+  tolerance. All values are exact in float32 up to one rounding of each of
+  2 products and 1 sum, so 4 ulp of the largest magnitude (10) bounds the
+  error: 4 * 2**-23 * 16 < 1e-5."""
+  ema = {"a": jnp.asarray([1.0, 10.0], jnp.float32), "b": jnp.asarray(-2.0)}
+  params = {"a": jnp.asarray([0.0, 1.0], jnp.float32), "b": jnp.asarray(-1.0)}
+  out = base.ema_update(ema, params, 0.9)
+  np.testing.assert_allclose(out["a"], [0.9, 9.1], rtol=0, atol=1e-5)
+  np.testing.assert_allclose(out["b"], -1.9, rtol=0, atol=1e-5)
+  # decay 0 is a copy of the new params; an asymmetric decay 0.25 as well.
+  np.testing.assert_array_equal(base.ema_update(ema, params, 0.0)["a"], params["a"])
+  np.testing.assert_allclose(base.ema_update(ema, params, 0.25)["a"],
+                             [0.25, 3.25], rtol=0, atol=1e-5)

@@ -12,7 +12,7 @@ import pytest
 from rsjax.systems import base
 from rsjax.systems.rs_spade.system import PairedGAN
 from system_checks import (KEY, assert_sharded_step_equals_single,
-                           assert_trees_close, fast_jit, gan_config,
+                           fast_jit, gan_config,
                            host_state, make_batch, padded_batches,
                            sgd_system)
 
@@ -20,11 +20,17 @@ SCALARS = {"g_loss", "g_adv", "g_l1", "g_ssim", "d_loss", "d_real", "d_fake",
            "loss_is_finite"}
 
 
+EMA_DECAY = 0.75
+
+
 @pytest.fixture(scope="module")
 def pix2pix():
   """unet + PatchGAN, vanilla, SSIM on, EMA on; one single-device step jit
-  shared by the tests of this module (at most one trace in all of them)."""
-  system = base.get_system(gan_config(**{"loss.ssim": 1.0, "ema_decay": 0.5}))
+  shared by the tests of this module (at most one trace in all of them).
+  EMA decay 0.75, not 0.5: at 0.5 the EMA formula is symmetric, so a
+  reversed decay (decay on the new params) would pass unseen."""
+  system = base.get_system(gan_config(**{"loss.ssim": 1.0,
+                                         "ema_decay": EMA_DECAY}))
   step = fast_jit(chex.assert_max_traces(system.train_step, n=1))
   return system, step, host_state(system, make_batch(0))
 
@@ -36,6 +42,12 @@ def test_sharded_step_equals_single_device_step(devices):
   # BatchNorm statistics really moved (global batch statistics, not a no-op).
   stats = single_state.batch_stats["generator"]["down2_norm"]["mean"]
   assert np.abs(np.asarray(stats)).max() > 0
+
+
+def _leaf(tree, path):
+  for entry in path:
+    tree = tree[getattr(entry, "key", entry)]
+  return tree
 
 
 def test_steps_learn_without_retrace_and_ema(pix2pix):
@@ -52,10 +64,25 @@ def test_steps_learn_without_retrace_and_ema(pix2pix):
   assert int(state.step) == 12
   # L1 to a learnable target falls clearly within a few Adam steps.
   assert np.mean([h["g_l1"] for h in history[-3:]]) < 0.9 * history[0]["g_l1"]
-  # EMA: decay * previous EMA + (1 - decay) * new params.
-  expected = base.ema_update(previous.ema_params["generator"],
-                             state.params["generator"], 0.5)
-  assert_trees_close(state.ema_params["generator"], expected, atol=1e-6)
+  # EMA: decay * previous EMA + (1 - decay) * new params, written out in
+  # float64 (#19: not base.ema_update itself). float32 rounds each of the two
+  # products and the sum once: |error| <= 3 * 2**-24 * max|x| < 2e-7 * max|x|;
+  # we allow 1e-6 * max|x| + 1e-7. A reversed decay is off by
+  # 0.5 * |new - old EMA|, which after 12 Adam steps (lr 3e-3) is > 1e-4.
+  decay = EMA_DECAY
+  for path, got in jax.tree_util.tree_leaves_with_path(
+      state.ema_params["generator"]):
+    old_ema = np.asarray(_leaf(previous.ema_params["generator"], path), np.float64)
+    new = np.asarray(_leaf(state.params["generator"], path), np.float64)
+    expected = decay * old_ema + (1.0 - decay) * new
+    scale = max(np.abs(old_ema).max(), np.abs(new).max())
+    np.testing.assert_allclose(np.asarray(got, np.float64), expected, rtol=0,
+                               atol=1e-6 * scale + 1e-7,
+                               err_msg=jax.tree_util.keystr(path))
+  kernel_path = ("up1", "kernel")
+  moved = np.abs(np.asarray(_leaf(state.params["generator"], kernel_path))
+                 - np.asarray(_leaf(previous.ema_params["generator"], kernel_path)))
+  assert moved.max() > 1e-4    # the check above has something to see
   kernel = lambda p: np.asarray(p["up1"]["kernel"])  # noqa: E731
   assert not np.allclose(kernel(state.ema_params["generator"]),
                          kernel(state.params["generator"]))
