@@ -185,3 +185,67 @@ def test_batches_split_over_data_and_fsdp_axes(devices):
   batch = next(iter(pipeline.create_iterator(MEMORY, mesh)))
   assert batch["s2"].sharding == mesh_lib.batch_sharding(mesh)
   assert {s.data.shape[0] for s in batch["s2"].addressable_shards} == {2}
+
+
+def test_training_batches_carry_the_aspect_of_the_augmented_terrain(
+    devices, tmp_path):
+  """The pipeline's augmented DEM (#19): for every dihedral op, the aspect
+  channel of a training batch is the aspect of the batch's own (mirrored)
+  elevation, computed independently with `rsjax.geo.terrain` (gdaldem's Horn
+  formulas). Dropping the aspect correction anywhere between the config and
+  `augment.augment_batch` leaves the source tile's aspect, off by up to 180
+  degrees.
+
+  Tolerance, per cell: the stored aspect comes from the unmirrored float32
+  elevation, the reference from the mirrored one, whose Horn sums add the same
+  6 terms per component in another order. Each float32 sum is within 5 eps of
+  sum |terms| <= 8 zmax (eps = 2**-23), so the two gradients differ by at most
+  2 * 5 eps * 8 zmax / (8 res) per component, and the angle by that over |g|
+  radians; plus up to 4 float32 roundings of values < 360 degrees (the three
+  reflections and the mod, eps * 360 / 2 each). sqrt(2) combines the two
+  components. No cell is skipped; each gets its own bound through its |g|.
+  """
+  import json
+
+  from rsjax.geo import terrain
+
+  res, t, n = 10.0, 16, 8
+  yy, xx = np.mgrid[:t, :t].astype(np.float64)
+  rng = np.random.default_rng(19)
+  tiles = []
+  for k in range(n):
+    z = (200 + 30 * np.sin(xx / 3.0 + k) + 20 * np.cos(yy / 4.0 - k)
+         + (k - 3) * xx * yy / 5 + rng.normal(0, 2, (t, t))).astype(np.float32)
+    tiles.append(np.stack([z, terrain.slope(z, res=res),
+                           terrain.aspect(z, res=res),
+                           terrain.hillshade(z, res=res)], -1))
+  dem = np.stack(tiles).astype(np.float32)
+  np.save(tmp_path / "dem.npy", dem)
+  (tmp_path / "meta.json").write_text(json.dumps({"fields": ["dem"]}))
+  config = dict(source="memory", train_arrays=str(tmp_path), fields=("dem",),
+                batch_size=8, normalize=False, augment="dihedral", seed=7)
+  batches = _take(pipeline.create_iterator(config, _mesh()), 3)
+  eps = 2.0**-23
+  zmax = float(np.abs(dem[..., 0]).max())
+  seen = set()
+  for step, batch in enumerate(batches):
+    ops = np.asarray(augment.sample_ops(7, step, 8))
+    seen.update(ops.tolist())
+    out = batch["dem"]
+    for i, op in enumerate(ops):
+      elevation = out[i, ..., 0]
+      # The elevation is one of the source tiles under op (checked exactly).
+      assert any(np.array_equal(elevation, np.asarray(augment.apply_ops(
+          dem[j:j + 1, ..., 0], np.array([op])))[0]) for j in range(n))
+      expected = terrain.aspect(elevation, res=res)
+      dz_dx, dz_dy = terrain.horn_gradient(elevation.astype(np.float64),
+                                           res=res)
+      grad = np.hypot(dz_dx, dz_dy)
+      tol = np.degrees(2 * 5 * eps * 8 * zmax / (8 * res) * np.sqrt(2) / grad
+                       ) + 4 * eps * 360 / 2
+      diff = np.abs((out[i, ..., 2].astype(np.float64) - expected + 180)
+                    % 360 - 180)
+      assert np.all(diff <= tol), (
+          f"step {step} example {i} op {op}: aspect off by up to "
+          f"{diff.max():.3f} deg (tolerance {tol.max():.2e} at worst)")
+  assert seen == set(range(8)), seen  # every dihedral op was checked
