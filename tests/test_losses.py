@@ -158,3 +158,24 @@ def test_losses_are_float32_for_bfloat16_inputs(logits):
   real, fake = (jnp.asarray(x, jnp.bfloat16) for x in logits)
   assert losses.discriminator_loss("vanilla", real, fake).dtype == jnp.float32
   assert losses.l1_loss(real, fake).dtype == jnp.float32
+
+
+def test_cross_entropy_ignores_an_index_inside_the_class_range():
+  """`ignore_index` must drop pixels even when it is a valid class number
+  (#19: 255 above is outside [0, K) and is dropped anyway, so ignoring the
+  argument went unseen). Class 2 of 5 is ignored here; rtol 1e-5 is ~85
+  float32 ulps for a 32-term float32 mean of log-softmaxes of O(1) logits."""
+  rng = np.random.default_rng(4)
+  logits = rng.normal(size=(2, 4, 4, 5)).astype(np.float32)
+  logits[..., 2] += 3.0               # class 2's pixels have a small loss
+  labels = rng.integers(0, 5, (2, 4, 4))
+  assert np.sum(labels == 2) > 0
+  weights = np.array([1.0, 2.0, 0.5, 1.0, 3.0])
+  for class_weights in (None, weights):
+    got = losses.cross_entropy(logits, labels, ignore_index=2,
+                               class_weights=class_weights)
+    np.testing.assert_allclose(got, _ce_reference(logits, labels, 2, class_weights),
+                               rtol=1e-5)
+    assert abs(float(got) - _ce_reference(logits, labels, None, class_weights)) > 1e-2
+  grad = jax.grad(lambda x: losses.cross_entropy(x, labels, ignore_index=2))(logits)
+  np.testing.assert_array_equal(grad[labels == 2], 0.0)

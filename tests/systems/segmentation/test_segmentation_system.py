@@ -102,3 +102,65 @@ def test_two_branch_gated_bfloat16_with_class_weights():
 def test_config_errors_name_the_key(overrides, message):
   with pytest.raises(ValueError, match=message.replace(".", r"\.")):
     Segmentation(segmentation_config(**overrides))
+
+
+def _weighted_ce_numpy(logits, labels, ignore_index, class_weights):
+  """sum_p w[y_p] * -log softmax(z_p)[y_p] / sum_p w[y_p] over the pixels with
+  0 <= y_p < K and y_p != ignore_index, in float64 (independent of rsjax)."""
+  z = np.asarray(logits, np.float64)
+  z = z - z.max(-1, keepdims=True)
+  log_p = z - np.log(np.exp(z).sum(-1, keepdims=True))
+  labels = np.asarray(labels, np.int64)
+  counted = (labels >= 0) & (labels < z.shape[-1])
+  if ignore_index is not None:
+    counted &= labels != ignore_index
+  y = labels[counted]
+  w = np.asarray(class_weights, np.float64)[y]
+  nll = -np.take_along_axis(log_p[counted], y[:, None], -1)[:, 0]
+  return float(np.sum(w * nll) / np.sum(w))
+
+
+def test_train_loss_is_weighted_cross_entropy_without_ignored_pixels():
+  """The train step's loss (#19) is the class-weighted cross-entropy over
+  counted pixels, computed here in numpy from the step's own logits: pixels of
+  `loss.ignore_index` (8) and invalid pixels do not count and every pixel is
+  weighted by its class's weight.
+
+  Tolerance: the logits are recomputed by the same jitted network, so they
+  agree with the step's to a few float32 ulps; the float32 loss sums 8192
+  per-pixel terms (pairwise: ~log2(8192) = 13 roundings) and each log-softmax
+  costs a few ulps of the largest logit; 1e-5 relative (~85 ulp) covers both.
+  Ignoring the index or dropping the weights moves the loss by > 0.1 % here
+  (checked below), a hundred times that."""
+  weights = (0.2, 4.0, 1.0, 0.3, 3.0, 1.0, 0.5, 2.0, 1.0)
+  system = base.get_system(segmentation_config(**{
+      "loss.ignore_index": 8, "loss.class_weights": weights}))
+  batch = make_batch(5)
+  batch["valid"][:, :5, :7] = 0                    # invalid pixels too
+  assert np.sum(batch["lulc"] == 8) > 100          # the ignored class occurs
+  state = host_state(system, make_batch(0))
+  # A classifier bias far from uniform, so the classes' losses differ and
+  # the weights matter (a near-uniform start gives every class ~log 9).
+  params = jax.tree.map(lambda x: x, state.params)
+  params["segmenter"]["classifier"]["bias"] = np.linspace(
+      -3.0, 3.0, 9).astype(np.float32)
+  state = state.replace(params=params)
+  _, metrics_ = fast_jit(system.train_step)(state, batch)
+
+  @jax.jit
+  def step_logits(state, batch):
+    logits, _ = base.train_apply(
+        system.segmenter, state.params["segmenter"],
+        state.batch_stats["segmenter"], *system.network_inputs(batch),
+        rngs={"dropout": state.step_rng("dropout")})
+    return logits.astype(np.float32)
+
+  logits = np.asarray(step_logits(state, batch))
+  labels = np.where(batch["valid"] > 0, batch["lulc"].astype(np.int64), -1)
+  expected = _weighted_ce_numpy(logits, labels, 8, weights)
+  np.testing.assert_allclose(float(metrics_["loss"]), expected, rtol=1e-5)
+  # The two mistakes would be visible: each moves the loss by more than 0.1 %.
+  unweighted = _weighted_ce_numpy(logits, labels, 8, np.ones(9))
+  not_ignored = _weighted_ce_numpy(logits, labels, None, weights)
+  for wrong in (unweighted, not_ignored):
+    assert abs(wrong - expected) > 1e-3 * expected
