@@ -186,8 +186,13 @@ def scene_windows(height: int, width: int, tile_size: int,
 
 
 def read_tile(image: rasterio.DatasetReader, window: Window) -> np.ndarray:
-  """One window of an open image as (rows, cols, bands), nothing else read."""
-  return np.moveaxis(geo_io.read_window(image, window).data, 0, -1)
+  """One window of an open image as (rows, cols, bands), nothing else read.
+
+  The pixels as stored, unmasked: these datasets declare no nodata, and GDAL
+  takes the 4th band of a 4-band uint8 TIFF written as RGBA (GID's blue,
+  WHU-OPT-SAR's NIR) for alpha, whose zeros would blank all bands.
+  """
+  return np.moveaxis(image.read(window=window), 0, -1)
 
 
 def split_items(items: Sequence, *, group_of, ratios: Sequence[float],

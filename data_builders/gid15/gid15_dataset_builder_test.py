@@ -43,3 +43,91 @@ def test_wrong_manual_dir_names_the_expected_folder(tmp_path):
   with pytest.raises(public_common.ManualDataError,
                      match="Fine_Land-cover_Classification_15classes"):
     builder.download_and_prepare(download_config=config)
+
+
+# GID-15's label colours as the dataset documents them (Tong et al. 2020, the
+# GID project page's 15-class legend), class index in legend order, 0 unknown
+# (black). Written out here, not taken from the builder's PALETTE.
+GID15_LEGEND = {
+    (0, 0, 0): 0,          # unknown
+    (200, 0, 0): 1,        # industrial land
+    (250, 0, 150): 2,      # urban residential
+    (200, 150, 150): 3,    # rural residential
+    (250, 150, 150): 4,    # traffic land
+    (0, 200, 0): 5,        # paddy field
+    (150, 250, 0): 6,      # irrigated land
+    (150, 200, 150): 7,    # dry cropland
+    (200, 0, 200): 8,      # garden plot
+    (150, 0, 250): 9,      # arbor woodland
+    (150, 150, 250): 10,   # shrub land
+    (250, 200, 0): 11,     # natural grassland
+    (200, 200, 0): 12,     # artificial grassland
+    (0, 0, 200): 13,       # river
+    (0, 150, 200): 14,     # lake
+    (0, 200, 250): 15,     # pond
+}
+
+
+@pytest.mark.parametrize("config, folder, bands", [
+    ("rgb", "image_RGB", 3), ("nirrgb", "image_NirRGB", 4)])
+def test_stored_pixels_are_an_independent_rasterio_read(tmp_path, config,
+                                                        folder, bands):
+  """Every stored tile equals the same window of a plain rasterio read of its
+  scene, for both configs:
+
+    image  the scene's bands in file order (image_RGB: R, G, B; image_NirRGB:
+           NIR, R, G, B), uint8, unconverted;
+    label  each pixel's RGB colour looked up in the documented GID-15 legend
+           above (every dummy colour is in it);
+
+  and exactly the 256-pixel tiles of each scene (row-major, no overlap, edge
+  strips left out) with at most 80% unknown pixels are stored. Integer data:
+  exact. A swapped band, a wrong or shifted legend, a flipped window or a
+  wrong unknown filter fails.
+  """
+  import rasterio
+  from etils import epath
+
+  root = (epath.Path(__file__).parent / "dummy_data"
+          / "Fine_Land-cover_Classification_15classes")
+  builder = gid15.Builder(config=config, data_dir=str(tmp_path))
+  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
+      manual_dir=root.parent))
+  stored = {}
+  for split in ("train", "validation", "test"):
+    for example in tfds.as_numpy(builder.as_dataset(split=split)):
+      key = (example["image_id"].decode(), int(example["row_off"]),
+             int(example["col_off"]))
+      assert key not in stored
+      assert (int(example["tile_row"]) * 256, int(example["tile_col"]) * 256
+              ) == key[1:]
+      stored[key] = example
+
+  expected_keys = set()
+  for label_path in sorted(root.glob("label_15classes/*_label.tif")):
+    scene = label_path.name[:-len("_label.tif")]
+    with rasterio.open(str(label_path)) as label_file, rasterio.open(
+        str(root / folder / f"{scene}.tif")) as image_file:
+      colours = np.moveaxis(label_file.read(), 0, -1)  # (rows, cols, RGB)
+      image = np.moveaxis(image_file.read(), 0, -1)
+      assert image.shape[-1] == bands and image.dtype == np.uint8
+      assert label_file.count == 3 and image.shape[:2] == colours.shape[:2]
+    classes = np.full(colours.shape[:2], -1)
+    for colour, index in GID15_LEGEND.items():
+      classes[(colours == colour).all(axis=-1)] = index
+    assert (classes >= 0).all()  # the dummy labels use legend colours only
+    for row in range(0, colours.shape[0] - 255, 256):
+      for col in range(0, colours.shape[1] - 255, 256):
+        tile = classes[row:row + 256, col:col + 256]
+        if (tile == 0).mean() > 0.8:
+          assert (scene, row, col) not in stored
+          continue
+        expected_keys.add((scene, row, col))
+        example = stored[(scene, row, col)]
+        np.testing.assert_array_equal(
+            example["image"], image[row:row + 256, col:col + 256],
+            err_msg=f"image {scene} {row} {col}")
+        assert example["label"].dtype == np.uint8
+        np.testing.assert_array_equal(example["label"], tile,
+                                      err_msg=f"label {scene} {row} {col}")
+  assert set(stored) == expected_keys and len(expected_keys) == 11

@@ -32,40 +32,82 @@ def test_missing_lc_folder_is_named(tmp_path):
     builder.download_and_prepare(download_config=config)
 
 
-def test_stored_s2_is_an_independent_rasterio_read_over_10000(tmp_path):
-  """Every stored S2 pixel of every dummy patch (all 13 bands) equals the
-  GeoTIFF's digital number read with plain rasterio, divided by 10000: the
-  documented Sentinel-2 L1C scale (rsjax/geo/bands.py, DN / 10000 =
-  reflectance). A 10x (or any) scaling mistake in the builder or its constant
-  makes every pixel differ by far more than the tolerance.
+# The documented SEN12MS file contents (Schmitt et al. 2019; the builder's
+# docstring), written out here rather than taken from the builder: the s2
+# GeoTIFF's 13 bands in file order, the rgbn config's bands, and IGBP as band 1
+# of the lc GeoTIFF.
+S2_FILE_BANDS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B8A", "B9",
+                 "B10", "B11", "B12")
+CONFIG_BANDS = {"all": S2_FILE_BANDS, "rgbn": ("B2", "B3", "B4", "B8")}
+IGBP_BAND = 1
 
-  Tolerance: DNs are uint16, exact in float32; the builder multiplies by
-  float32(1e-4) (relative rounding <= 2**-24) and rounds the product to float32
-  (<= 2**-24 again), so stored / (DN / 10000) - 1 is within 2 * 2**-24 = 2**-23.
+
+@pytest.mark.parametrize("config", ["all", "rgbn"])
+def test_stored_pixels_are_an_independent_rasterio_read(tmp_path, config):
+  """Every stored pixel of every dummy patch, for both configs, equals a plain
+  rasterio read of its GeoTIFF with the documented conversion written out:
+
+    s2    the config's bands picked by name from the 13-band file order, DN /
+          10000 (Sentinel-2 L1C reflectance x 10^4, rsjax/geo/bands.py);
+    s1    the file's float32 sigma0, already in dB (checked: within
+          [-50, 5]), stored unchanged, VV then VH;
+    lulc  band 1 (IGBP, codes 1..17) of the lc file, as uint8;
+
+  plus the CRS and affine transform of the s1 file. A 10x scale, a band
+  picked or ordered wrongly (any two bands of the dummy data differ), or
+  another lc band makes pixels differ by far more than the tolerances.
+
+  Tolerance for s2: DNs are uint16, exact in float32; the builder multiplies
+  by float32(1e-4) (relative rounding <= 2**-24) and rounds the product to
+  float32 (<= 2**-24 again), so stored / (DN / 10000) - 1 is within 2 * 2**-24
+  = 2**-23. s1 and lulc are copied: exact.
   """
   import numpy as np
   import rasterio
   from etils import epath
 
   manual = epath.Path(__file__).parent / "dummy_data"
-  builder = sen12ms_dataset_builder.Builder(config="all",
+  builder = sen12ms_dataset_builder.Builder(config=config,
                                             data_dir=str(tmp_path))
   builder.download_and_prepare(
       download_config=tfds.download.DownloadConfig(manual_dir=manual))
+  picked = [S2_FILE_BANDS.index(name) for name in CONFIG_BANDS[config]]
   checked = 0
   for split in ("train", "validation", "test"):
     for example in tfds.as_numpy(builder.as_dataset(split=split)):
       season = example["season"].decode()
       scene, patch = int(example["scene"]), int(example["patch"])
-      path = (manual / season / f"s2_{scene}"
-              / f"{season}_s2_{scene}_p{patch}.tif")
-      with rasterio.open(str(path)) as image:
-        dn = image.read()  # (13, rows, cols) uint16 digital numbers
-      assert dn.dtype == np.uint16 and dn.max() > 1000  # real DNs, not zeros
-      expected = np.moveaxis(dn.astype(np.float64) / 10_000.0, 0, -1)
-      stored = example["s2"]
-      assert stored.shape == expected.shape == (256, 256, 13)
-      np.testing.assert_allclose(stored, expected, rtol=2.0**-23, atol=0,
-                                 err_msg=str(path))
+
+      def read(modality, season=season, scene=scene, patch=patch):
+        path = (manual / season / f"{modality}_{scene}"
+                / f"{season}_{modality}_{scene}_p{patch}.tif")
+        with rasterio.open(str(path)) as image:
+          return image.read(), image.crs, image.transform
+
+      dn, _, _ = read("s2")  # (13, rows, cols) uint16 digital numbers
+      assert dn.dtype == np.uint16 and dn.shape[0] == 13
+      assert dn.max() > 1000  # real DNs, not zeros
+      expected = np.moveaxis(dn[picked].astype(np.float64) / 10_000.0, 0, -1)
+      assert example["s2"].shape == expected.shape == (
+          256, 256, len(picked))
+      np.testing.assert_allclose(example["s2"], expected, rtol=2.0**-23,
+                                 atol=0, err_msg=f"s2 {example['id']}")
+
+      sigma0_db, crs, transform = read("s1")
+      assert sigma0_db.dtype == np.float32 and sigma0_db.shape[0] == 2
+      assert -50 <= sigma0_db.min() and sigma0_db.max() <= 5  # dB, not linear
+      np.testing.assert_array_equal(example["s1"],
+                                    np.moveaxis(sigma0_db, 0, -1))
+      assert example["s1"].dtype == np.float32
+
+      lc, _, _ = read("lc")
+      assert lc.shape[0] == 4 and 1 <= lc[IGBP_BAND - 1].min()
+      assert lc[IGBP_BAND - 1].max() <= 17
+      assert example["lulc"].dtype == np.uint8
+      np.testing.assert_array_equal(example["lulc"], lc[IGBP_BAND - 1])
+
+      assert rasterio.crs.CRS.from_wkt(example["crs"].decode()) == crs
+      np.testing.assert_array_equal(example["transform"],
+                                    tuple(transform)[:6])
       checked += 1
   assert checked == 5

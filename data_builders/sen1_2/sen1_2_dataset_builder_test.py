@@ -32,3 +32,38 @@ def test_s1_without_s2_names_the_missing_folder(tmp_path):
   config = tfds.download.DownloadConfig(manual_dir=tmp_path / "manual")
   with pytest.raises(public_common.ManualDataError, match="s2_3"):
     builder.download_and_prepare(download_config=config)
+
+
+def test_stored_pixels_are_an_independent_pil_read(tmp_path):
+  """Every stored pixel of every dummy pair equals a plain PIL read of its PNG:
+  SEN1-2 (Schmitt et al. 2018) publishes 8-bit images, s1 one grey VV band,
+  s2 RGB (B4, B3, B2) in the PNG's channel order, and the builder stores them
+  unconverted (lossless PNG encoding in TFDS). Integer data: exact. A swapped
+  channel, a flip, s1 and s2 mixed up or a rescaling fails.
+  """
+  import numpy as np
+  from etils import epath
+  from PIL import Image
+
+  manual = epath.Path(__file__).parent / "dummy_data"
+  builder = sen1_2_dataset_builder.Builder(data_dir=str(tmp_path))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual))
+  checked = 0
+  for split in ("train", "validation", "test"):
+    for example in tfds.as_numpy(builder.as_dataset(split=split)):
+      season = example["season"].decode()
+      scene, patch = int(example["scene"]), int(example["patch"])
+      for name, mode in (("s1", "L"), ("s2", "RGB")):
+        path = (manual / season / f"{name}_{scene}"
+                / f"{season}_{name}_{scene}_p{patch}.png")
+        with Image.open(str(path)) as image:
+          assert image.mode == mode  # the published 8-bit modes: no convert
+          expected = np.asarray(image)
+        expected = expected.reshape(256, 256, -1)
+        assert len(np.unique(expected)) > 10  # real pixels, not a constant
+        assert example[name].dtype == np.uint8
+        np.testing.assert_array_equal(example[name], expected,
+                                      err_msg=str(path))
+      checked += 1
+  assert checked == 6

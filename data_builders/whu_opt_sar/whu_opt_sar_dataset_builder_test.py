@@ -36,3 +36,66 @@ def test_scene_without_sar_is_named(tmp_path):
   with pytest.raises(public_common.ManualDataError,
                      match="sar/NH49E001013.tif"):
     builder.download_and_prepare(download_config=config)
+
+
+def test_stored_pixels_are_an_independent_rasterio_read(tmp_path):
+  """Every stored tile equals the same window of a plain rasterio read of its
+  scene's three files:
+
+    optical  the 4 bands in file order (R, G, B, NIR), uint8, unconverted;
+    sar      the 1-band uint8 SAR image, unconverted;
+    label    the documented codes 0 background, 10 farmland, 20 city,
+             30 village, 40 water, 50 forest, 60 road, 70 others (Li et al.
+             2022; the dataset's README) as class indices 0..7 (code / 10,
+             written out as a table below);
+
+  and every 256-pixel tile of each scene (row-major, no overlap, edge strips
+  left out; max_background_fraction 1.0 keeps all) is stored once. Integer
+  data: exact. A swapped band, optical and SAR mixed up, a label remap left
+  out or shifted fails.
+  """
+  import rasterio
+  from etils import epath
+
+  manual = epath.Path(__file__).parent / "dummy_data"
+  code_to_class = {0: 0, 10: 1, 20: 2, 30: 3, 40: 4, 50: 5, 60: 6, 70: 7}
+  builder = whu.Builder(data_dir=str(tmp_path))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual))
+  stored = {}
+  for split in ("train", "validation", "test"):
+    for example in tfds.as_numpy(builder.as_dataset(split=split)):
+      key = (example["image_id"].decode(), int(example["row_off"]),
+             int(example["col_off"]))
+      assert key not in stored
+      assert (int(example["tile_row"]) * 256, int(example["tile_col"]) * 256
+              ) == key[1:]
+      stored[key] = example
+
+  expected_keys = set()
+  for optical_path in sorted(manual.glob("optical/*.tif")):
+    scene = optical_path.name[:-len(".tif")]
+    files = {}
+    for folder, count in (("optical", 4), ("sar", 1), ("lbl", 1)):
+      with rasterio.open(str(manual / folder / f"{scene}.tif")) as image:
+        files[folder] = np.moveaxis(image.read(), 0, -1)
+      assert files[folder].shape[-1] == count
+      assert files[folder].dtype == np.uint8
+    codes = files["lbl"][..., 0]
+    assert set(np.unique(codes)) <= set(code_to_class)
+    classes = np.zeros(codes.shape, np.uint8)
+    for code, index in code_to_class.items():
+      classes[codes == code] = index
+    rows, cols = codes.shape
+    for row in range(0, rows - 255, 256):
+      for col in range(0, cols - 255, 256):
+        expected_keys.add((scene, row, col))
+        example = stored[(scene, row, col)]
+        window = np.s_[row:row + 256, col:col + 256]
+        for name, expected in (("optical", files["optical"][window]),
+                               ("sar", files["sar"][window]),
+                               ("label", classes[window])):
+          assert example[name].dtype == np.uint8
+          np.testing.assert_array_equal(example[name], expected,
+                                        err_msg=f"{name} {scene} {row} {col}")
+  assert set(stored) == expected_keys and len(expected_keys) == 10
