@@ -228,3 +228,170 @@ def test_config_errors():
     dataclasses.replace(rsms.GEOTIFF, s1_units="amplitude")
   with pytest.raises(ValueError, match="unknown sources"):
     dataclasses.replace(rsms.GEOTIFF, patterns={"s3": "*.tif"})
+
+
+def _horn_terrain(elevation, res):
+  """Slope, aspect, hillshade (deg, deg, [0, 1]) of the interior cells of a
+  float64 elevation array, from the documented definitions (the builder's
+  docstring: Horn 3x3, sun azimuth 315, altitude 45), written out here.
+  Rows run south, columns east; the output loses one cell on each side.
+  """
+  z = elevation
+  a, b, c = z[:-2, :-2], z[:-2, 1:-1], z[:-2, 2:]
+  d, f = z[1:-1, :-2], z[1:-1, 2:]
+  g, h, i = z[2:, :-2], z[2:, 1:-1], z[2:, 2:]
+  east = ((c + 2 * f + i) - (a + 2 * d + g)) / (8 * res)   # dz/dx
+  north = ((a + 2 * b + c) - (g + 2 * h + i)) / (8 * res)  # dz/dy
+  slope = np.degrees(np.arctan(np.hypot(east, north)))
+  # Steepest descent (-dz/dx, -dz/dy) as a bearing clockwise from north.
+  aspect = np.degrees(np.arctan2(-east, -north)) % 360.0
+  azimuth, altitude = np.radians(315.0), np.radians(45.0)
+  sun = (np.sin(azimuth) * np.cos(altitude), np.cos(azimuth) * np.cos(altitude),
+         np.sin(altitude))
+  # cos(angle) of the surface normal (-dz/dx, -dz/dy, 1) and the sun, >= 0.
+  hillshade = np.maximum(0.0, (-east * sun[0] - north * sun[1] + sun[2])
+                         / np.sqrt(1 + east**2 + north**2))
+  return slope, aspect, hillshade, np.hypot(east, north)
+
+
+def test_geotiff_pixels_are_an_independent_read_of_the_scene_files(geotiff):
+  """Every stored pixel of every geotiff tile (dummy_data, 17 tiles), where
+  the tile is valid, against the scene's files read in this test with
+  rasterio, with each documented conversion written out:
+
+    s2    the S2 grid is the tile grid (the stored transform is a whole-pixel
+          offset into s2.tif, same CRS and 10 m): DN / 10000, bands B2, B3,
+          B4, B8 in file order; a pixel with a 0 (nodata) band is invalid.
+    lulc  the same window of lulc.tif, unchanged (nearest on the same grid).
+    s1    s1.tif (linear sigma0, VV then VH) lies on a grid shifted by 3.5
+          and 2.25 pixels: bilinear of the four linear neighbours, weights from
+          the two transforms, computed here in numpy, then dB = 10 log10
+          (resampled in linear power, then converted).
+    dem   dem.tif (EPSG:4326) reprojected by rasterio (bilinear, the same call
+          any GDAL user makes) onto the tile grid grown by one pixel; slope,
+          aspect, hillshade of that elevation from the formulas written out in
+          `_horn_terrain`.
+
+  Fails for a wrong S2 scale, swapped bands, S1 kept linear, dB taken before
+  resampling (a different value where neighbours differ), another sun, or a
+  wrong slope/aspect formula.
+
+  Tolerances, float32 unit roundoff u = 2**-24:
+    s2: stored = float32(float32(DN) * float32(1e-4)): relative <= 2u.
+    s1: the builder resamples in float64 (dyadic weights), rounds to float32
+      (relative u: 10/ln10 * u = 2.6e-7 dB), takes log10 in float32 (a few
+      ulp of a value < 4: <= 4 * 2**-22 * 10 = 9.5e-6 dB) and multiplies by
+      10 (half an ulp of |dB| < 64: 2**-19); sum < 2**-16 dB.
+    elevation: both sides are the same float64 GDAL warp of the same grid
+      window (the builder's source window differs by a whole-pixel offset),
+      rounded to float32: <= one ulp below 512 m, 2**-15 m.
+    terrain: the builder works in float32 on the rounded elevations: each
+      Horn numerator has input error <= 8 u zmax (weights sum to 8) and <= 14
+      rounding steps of sums below 4 zmax plus the division, so the gradient
+      error is eps <= 30 u zmax / (8 res) per component, zmax = 512 m. Then
+      slope (deg) <= deg(sqrt2 eps) + a few ulp of 90; aspect <= deg(2 sqrt2
+      eps / |grad|) (compared where |grad| > 8 eps; flatter cells have no
+      numerically defined aspect) plus a few ulp of 360; hillshade, whose
+      gradient wrt (dz/dx, dz/dy) is at most 2 in norm, <= 2 sqrt2 eps + 8 u.
+  """
+  import rasterio.warp
+  from affine import Affine
+
+  u, zmax, res = 2.0**-24, 512.0, 10.0
+  eps = 30 * u * zmax / (8 * res)
+  examples = [e for s in rsms.SPLITS for e in _examples(geotiff, s)]
+  assert len(examples) == 17
+  compared = {"s2": 0, "s1": 0, "dem": 0, "aspect": 0}
+  for example in examples:
+    scene = DUMMY_DIR / example["scene_id"].decode()
+    tile = Affine(*example["transform"])
+    valid = example["valid"].astype(bool)
+    rows, cols = valid.shape
+    files = {}
+    for name in ("s2", "s1", "lulc"):
+      with rasterio.open(scene / f"{name}.tif") as image:
+        files[name] = (image.read(), image.transform, image.crs)
+    crs = files["s2"][2]
+    assert rasterio.crs.CRS.from_wkt(example["crs"].decode()) == crs
+
+    # s2 and lulc: whole-pixel offsets into files on the tile's lattice.
+    for name in ("s2", "lulc"):
+      data, transform, file_crs = files[name]
+      assert file_crs == crs and transform.a == tile.a == res
+      col0, row0 = ~transform * (tile.c, tile.f)
+      assert col0 == int(col0) and row0 == int(row0)
+      files[name] = data[:, int(row0):int(row0) + rows,
+                         int(col0):int(col0) + cols]
+    dn = files["s2"]  # (4, rows, cols) uint16, B2 B3 B4 B8
+    assert dn.shape == (4, rows, cols) and dn.dtype == np.uint16
+    assert not valid[(dn == 0).any(axis=0)].any()  # nodata is invalid
+    expected = np.moveaxis(dn.astype(np.float64) / 10_000.0, 0, -1)
+    np.testing.assert_allclose(example["s2"][valid], expected[valid],
+                               rtol=2 * u, atol=0)
+    compared["s2"] += valid.sum()
+    np.testing.assert_array_equal(example["lulc"][valid],
+                                  files["lulc"][0][valid])
+
+    # s1: bilinear in linear power from the transforms, then dB.
+    sigma0, s1_transform, s1_crs = files["s1"]
+    assert s1_crs == crs and sigma0.dtype == np.float32
+    centres_x = tile.c + res * (np.arange(cols) + 0.5)
+    centres_y = tile.f - res * (np.arange(rows) + 0.5)
+    x = (centres_x - s1_transform.c) / s1_transform.a - 0.5
+    y = (centres_y - s1_transform.f) / s1_transform.e - 0.5
+    x0, y0 = np.floor(x).astype(int), np.floor(y).astype(int)
+    wx, wy = x - x0, y - y0
+    assert set(wx) == {0.5} and set(wy) == {0.75}  # a real interpolation
+    inside = ((y0 >= 0) & (y0 + 1 < sigma0.shape[1]))[:, None] & (
+        (x0 >= 0) & (x0 + 1 < sigma0.shape[2]))[None, :]
+    y0c = np.clip(y0, 0, sigma0.shape[1] - 2)[:, None]
+    x0c = np.clip(x0, 0, sigma0.shape[2] - 2)[None, :]
+    s = sigma0.astype(np.float64)
+    corners = [s[:, y0c, x0c], s[:, y0c, x0c + 1], s[:, y0c + 1, x0c],
+               s[:, y0c + 1, x0c + 1]]
+    linear = ((1 - wy)[:, None] * ((1 - wx)[None] * corners[0]
+                                   + wx[None] * corners[1])
+              + wy[:, None] * ((1 - wx)[None] * corners[2]
+                               + wx[None] * corners[3]))
+    usable = valid & inside & (np.stack(corners) > 0).all(axis=(0, 1))
+    assert linear[:, usable].min() > 1e-5  # above the dB floor
+    expected_db = np.moveaxis(10.0 * np.log10(linear), 0, -1)
+    np.testing.assert_allclose(example["s1"][usable], expected_db[usable],
+                               rtol=0, atol=2.0**-16)
+    compared["s1"] += usable.sum()
+
+    # dem: rasterio reprojection onto the tile grown by one pixel, then Horn.
+    with rasterio.open(scene / "dem.tif") as dem_file:
+      source = dem_file.read(1).astype(np.float64)
+      source[source == dem_file.nodata] = np.nan
+      elevation = np.full((rows + 2, cols + 2), np.nan)
+      rasterio.warp.reproject(
+          source=source, destination=elevation,
+          src_transform=dem_file.transform, src_crs=dem_file.crs,
+          src_nodata=np.nan, dst_transform=tile * Affine.translation(-1, -1),
+          dst_crs=crs, dst_nodata=np.nan,
+          resampling=rasterio.warp.Resampling.bilinear)
+    assert np.nanmax(elevation) < zmax and np.nanmin(elevation) >= 0
+    halo_ok = np.ones((rows, cols), bool)
+    for dr in range(3):
+      for dc in range(3):
+        halo_ok &= np.isfinite(elevation[dr:dr + rows, dc:dc + cols])
+    usable = valid & halo_ok
+    slope, aspect, hillshade, grad = _horn_terrain(elevation, res)
+    dem = example["dem"]
+    np.testing.assert_allclose(dem[..., 0][usable],
+                               elevation[1:-1, 1:-1][usable],
+                               rtol=0, atol=2.0**-15)
+    np.testing.assert_allclose(dem[..., 1][usable], slope[usable], rtol=0,
+                               atol=np.degrees(np.sqrt(2) * eps) + 8 * u * 128)
+    steep = usable & (grad > 8 * eps)
+    turn = (dem[..., 2] - aspect + 180.0) % 360.0 - 180.0  # circular
+    bound = np.degrees(2 * np.sqrt(2) * eps / np.maximum(grad, eps))
+    assert (np.abs(turn[steep]) <= bound[steep] + 8 * u * 512).all(), (
+        np.abs(turn[steep]).max())
+    np.testing.assert_allclose(dem[..., 3][usable], hillshade[usable], rtol=0,
+                               atol=2 * np.sqrt(2) * eps + 8 * u)
+    compared["dem"] += usable.sum()
+    compared["aspect"] += steep.sum()
+  # Most of the 17 * 32 * 32 pixels were compared, not a few corners.
+  assert min(compared.values()) > 0.9 * 17 * 32 * 32, compared
