@@ -3,7 +3,7 @@ output shapes, jit, retrace and bfloat16 checks.
 
 XLA's CPU compile of `model.init` (threefry random bits for every parameter)
 dominates test time, so most tests fill the abstract variable tree on the host
-(`host_variables`) and only the determinism tests run a real init, with the
+(`host_variables`, every leaf non-trivial: no zeroed biases) and only the determinism tests run a real init, with the
 cheap-to-compile 'rbg' PRNG.
 """
 
@@ -38,19 +38,31 @@ def abstract_output(model, *args, **kwargs):
 
 
 def host_variables(model, *args, seed: int = 0, **kwargs):
-  """Variables with `init`'s structure filled by numpy: kernels He-scaled
-  normal, biases / means / log-scales 0, scales / variances / sigmas 1."""
-  rng = np.random.default_rng(seed)
+  """Variables with `init`'s structure filled by numpy, every leaf used as
+  built: kernels He-scaled normal, biases and means N(0, 0.02) (the papers'
+  init scale, but not 0: a bias the network should not have, or one that a
+  normalization should cancel, changes the output the tests see), scales
+  1 + N(0, 0.02), log-scales N(0, 0.02), variances U(0.5, 1.5);
+  spectral-norm `sigma` 1 (it is recomputed in the forward), `u` N(0, 1)."""
+  rng = np.random.default_rng(seed)             # kernels and the rest
+  bias_rng = np.random.default_rng((seed, 1))   # biases and statistics
   shapes = abstract_variables(model, *args, **kwargs)
 
   def fill(path, leaf):
-    name = str(getattr(path[-1], "key", path[-1]))
+    # Spectral norm stores its vectors as 'conv/kernel/u' and '.../sigma'.
+    name = str(getattr(path[-1], "key", path[-1])).rsplit("/", 1)[-1]
     if name in ("bias", "mean", "log_scale"):
-      return jnp.zeros(leaf.shape, leaf.dtype)
-    if name in ("scale", "var", "sigma"):
-      return jnp.ones(leaf.shape, leaf.dtype)
-    fan_in = max(int(np.prod(leaf.shape[:-1])), 1) if name == "kernel" else 1
-    return jnp.asarray(rng.normal(0, 1 / np.sqrt(fan_in), leaf.shape), leaf.dtype)
+      value = bias_rng.normal(0, 0.02, leaf.shape)
+    elif name == "scale":
+      value = 1 + bias_rng.normal(0, 0.02, leaf.shape)
+    elif name == "var":
+      value = bias_rng.uniform(0.5, 1.5, leaf.shape)
+    elif name == "sigma":
+      value = np.ones(leaf.shape)
+    else:
+      fan_in = max(int(np.prod(leaf.shape[:-1])), 1) if name == "kernel" else 1
+      value = rng.normal(0, 1 / np.sqrt(fan_in), leaf.shape)
+    return jnp.asarray(value, leaf.dtype)
 
   return jax.tree_util.tree_map_with_path(fill, shapes)
 
