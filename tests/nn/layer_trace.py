@@ -109,7 +109,8 @@ def _layers(calls):
                           stride=stride, dilation=dilation,
                           bias=bool(module.use_bias), norm=None, affine=False,
                           dropout=False, path=path)
-      order.append(path)
+      if path not in order:   # spectral norm's init calls its conv twice
+        order.append(path)
       produced_by[id(out)] = path
     elif name in WRAPPERS and id(out) not in produced_by:
       inner = [p for p in order if p.startswith(path + "/")]

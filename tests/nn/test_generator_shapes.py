@@ -1,6 +1,8 @@
 """The image generators' shape contract: the output keeps the input's batch,
 height and width and has `out_channels` bands (abstract variables, no
-compute)."""
+compute). The layers themselves (kernels, channels, strides, biases, norms,
+parameter counts) are checked against the papers' tables in
+test_layer_tables.py."""
 
 from __future__ import annotations
 

@@ -390,3 +390,32 @@ def test_rs_spade_generator_body_and_modulation():
     assert "param_free_norm" not in params[name][mod]
     assert set(params[name][mod]) == {
         "embed_lulc", "embed_sar", "embed_dem", "fuse", "gamma", "beta"}
+
+
+def senet_modulation(embed_dim=64, mlp_hidden=128):
+  """CSEBGAN SMBlk (Eq. 2-5): parameter-free BN, and two-layer MLPs
+  f_gamma, f_beta (D -> hidden -> C, biases) of the shared embeddings."""
+  def rows_for(channels):
+    return 2 * [F(embed_dim, mlp_hidden), F(mlp_hidden, channels)]
+  return rows_for
+
+
+def test_csebgan_senet_body_smblk_and_embeddings():
+  config = csebgan_config.get_config()
+  kwargs = config.model.generator_kwargs
+  classes, dim = 15, kwargs.embed_dim
+  model = registry.get_generator(config.model.generator, out_channels=4,
+                                 num_classes=classes, **kwargs)
+  trace = trace_layers(model, x(1, 256, 256, classes), x(1, 2, classes, dim),
+                       train=False)
+  table = spade_body_table(classes, 4, senet_modulation(dim, kwargs.mlp_hidden))
+  assert_table(trace, table)
+  # Eq. 1: one shift b and one log-scale s per class for gamma and for beta,
+  # shared by every SMBlk.
+  embeddings = 2 * (2 * classes * dim)
+  assert count(trace.params) == hand_count(table) + embeddings
+  params = trace.params["decoder"]
+  for name, _, _ in BODY:
+    for mod in [m for m in params[name] if m.startswith("norm_")]:
+      assert set(params[name][mod]) == {"gamma_fc1", "gamma_fc2", "beta_fc1",
+                                        "beta_fc2"}
