@@ -50,3 +50,50 @@ def synthetic_tiny(tmp_path_factory):
   data_dir = str(tmp_path_factory.mktemp("tensorflow_datasets"))
   prepare.prepare("rs_multisource/synthetic_tiny", data_dir=data_dir)
   return data_dir
+
+
+# No silent skips (issue 19): a skipped test must be expected, by its reason.
+# The only ones allowed are TensorFlow's tf.test.TestCase.test_session, which
+# the tfds builder tests inherit and TensorFlow skips as "Not a test."; any
+# other skip (an importorskip, a pytest.skip, a skip marker) fails the run.
+# A test that needs an optional dependency gets a marker and is deselected
+# with -m, which is not a skip. Reports are noted where they arrive: in the
+# plain process, or under pytest-xdist in the controller, to which the workers
+# forward every test report and every skipped collection report.
+ALLOWED_SKIP_REASONS = ("Not a test.",)
+_unexpected_skips: list[str] = []
+
+
+def _note_skip(report):
+  if not report.skipped or hasattr(report, "wasxfail"):  # xfail: not a skip
+    return
+  longrepr = report.longrepr
+  reason = str(longrepr[2] if isinstance(longrepr, tuple) else longrepr)
+  reason = reason.removeprefix("Skipped: ")
+  if reason not in ALLOWED_SKIP_REASONS:
+    _unexpected_skips.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_runtest_logreport(report):
+  _note_skip(report)
+
+
+def pytest_collectreport(report):
+  _note_skip(report)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session):
+  if hasattr(session.config, "workerinput"):  # an xdist worker: the
+    return                                    # controller decides
+  if _unexpected_skips and session.exitstatus in (
+      pytest.ExitCode.OK, pytest.ExitCode.NO_TESTS_COLLECTED):
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+  if _unexpected_skips:
+    terminalreporter.section("unexpected skips fail the run (tests/conftest.py)",
+                             red=True)
+    for line in _unexpected_skips:
+      terminalreporter.write_line(line)
