@@ -131,3 +131,37 @@ def test_stored_pixels_are_an_independent_rasterio_read(tmp_path, config,
         np.testing.assert_array_equal(example["label"], tile,
                                       err_msg=f"label {scene} {row} {col}")
   assert set(stored) == expected_keys and len(expected_keys) == 11
+
+
+def test_tiles_more_than_80_percent_unknown_are_dropped(tmp_path):
+  """The csebgan paper drops tiles with more than 80% unknown pixels. The
+  dummy tiles are either 0% or ~90% unknown, so a copy of the dummy data gets
+  one scene's tiles painted black (unknown) on 70% and on 82% of their rows:
+  the first is kept, the second dropped (any threshold outside (0.70, 0.82]
+  fails)."""
+  import shutil
+
+  import rasterio
+  from etils import epath
+
+  manual = tmp_path / "manual"
+  shutil.copytree(str(epath.Path(__file__).parent / "dummy_data"), manual)
+  root = manual / "Fine_Land-cover_Classification_15classes"
+  scene = "GF2_PMS2__L1A0000607681-MSS2"
+  path = root / "label_15classes" / f"{scene}_label.tif"
+  with rasterio.open(path) as label:
+    profile, colours = label.profile, label.read()
+  assert (colours[:, :512].max(axis=0) > 0).all()  # no unknown pixel yet
+  kept_rows, dropped_rows = round(0.70 * 256), round(0.82 * 256)
+  colours[:, :kept_rows] = 0
+  colours[:, 256:256 + dropped_rows] = 0
+  with rasterio.open(path, "w", **profile) as label:
+    label.write(colours)
+  builder = gid15.Builder(config="rgb", data_dir=str(tmp_path / "data"))
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=manual))
+  offsets = {int(example["row_off"])
+             for split in ("train", "validation", "test")
+             for example in tfds.as_numpy(builder.as_dataset(split=split))
+             if example["image_id"].decode() == scene}
+  assert offsets == {0}
