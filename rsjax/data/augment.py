@@ -29,7 +29,6 @@ way; the papers augment SAR regardless.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Mapping
 
 import jax
@@ -53,7 +52,6 @@ def sample_ops(seed: int, step, batch_size: int, mode: str = "dihedral"):
   return _sample_ops(seed, step, batch_size, mode)
 
 
-@functools.partial(jax.jit, static_argnums=(2, 3))
 def _sample_ops(seed, step, batch_size: int, mode: str):
   if mode == "none":
     return jnp.zeros((batch_size,), jnp.int32)
@@ -62,6 +60,11 @@ def _sample_ops(seed, step, batch_size: int, mode: str):
       jnp.arange(batch_size, dtype=jnp.uint32))
   high = NUM_OPS if mode == "dihedral" else 4  # flips: no transpose bit
   return jax.vmap(lambda k: jax.random.randint(k, (), 0, high))(keys)
+
+
+# Jitted by assignment rather than with a decorator: the mutation tests
+# (`make mutants`, see TESTING.md) skip decorated functions.
+_sample_ops = jax.jit(_sample_ops, static_argnums=(2, 3))
 
 
 def _select(flag, a, b):

@@ -358,7 +358,6 @@ def _make_postprocess(cfg, train: bool):
   return _postprocess_fn(repr(norm), mode, int(cfg.seed))
 
 
-@functools.lru_cache(maxsize=32)
 def _postprocess_fn(norm_repr: str, mode: str, seed: int):
   norm = None if norm_repr == "None" else ast.literal_eval(norm_repr)
 
@@ -372,6 +371,11 @@ def _postprocess_fn(norm_repr: str, mode: str, seed: int):
     return arrays
 
   return jax.jit(postprocess)
+
+
+# Cached by assignment rather than with a decorator: the mutation tests
+# (`make mutants`, see TESTING.md) skip decorated functions.
+_postprocess_fn = functools.lru_cache(maxsize=32)(_postprocess_fn)
 
 
 def create_iterator(config, mesh: jax.sharding.Mesh, *, train: bool = True,

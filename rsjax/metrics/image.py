@@ -46,10 +46,14 @@ def psnr(pred, target, *, data_range, mask=None) -> jax.Array:
   return _psnr(pred, target, data_range, mask)
 
 
-@jax.jit
 def _psnr(pred, target, data_range, mask):
   mse = _weighted_mean((pred - target) ** 2, mask, axes=(1, 2, 3))
   return 10.0 * jnp.log10(data_range**2 / mse)
+
+
+# Jitted by assignment rather than with a decorator: the mutation tests
+# (`make mutants`, see TESTING.md) skip decorated functions.
+_psnr = jax.jit(_psnr)
 
 
 def ssim(pred, target, *, data_range, mask=None) -> jax.Array:
@@ -70,7 +74,6 @@ def ssim(pred, target, *, data_range, mask=None) -> jax.Array:
   return _ssim(pred, target, data_range, mask)
 
 
-@jax.jit
 def _ssim(pred, target, data_range, mask):
   ssim_map = dm_pix.ssim(
       pred, target, max_val=data_range, filter_size=SSIM_WINDOW,
@@ -80,6 +83,9 @@ def _ssim(pred, target, data_range, mask):
     half = SSIM_WINDOW // 2
     mask = mask[:, half:-half, half:-half, :]
   return _weighted_mean(ssim_map, mask, axes=(1, 2, 3))
+
+
+_ssim = jax.jit(_ssim)
 
 
 def _gaussian_blur_valid(images: jax.Array) -> jax.Array:
@@ -111,7 +117,6 @@ def sam(pred, target, *, mask=None, degrees=False) -> jax.Array:
   return _sam(pred, target, mask, degrees)
 
 
-@functools.partial(jax.jit, static_argnames=("degrees",))
 def _sam(pred, target, mask, degrees):
   pred_norm = jnp.linalg.norm(pred, axis=-1, keepdims=True)
   target_norm = jnp.linalg.norm(target, axis=-1, keepdims=True)
@@ -129,6 +134,9 @@ def _sam(pred, target, mask, degrees):
   return jnp.rad2deg(mean_angle) if degrees else mean_angle
 
 
+_sam = jax.jit(_sam, static_argnames=("degrees",))
+
+
 def ergas(pred, target, *, ratio, mask=None) -> jax.Array:
   """Relative dimensionless global error in synthesis (Wald 2000).
 
@@ -142,11 +150,13 @@ def ergas(pred, target, *, ratio, mask=None) -> jax.Array:
   return _ergas(pred, target, ratio, mask)
 
 
-@jax.jit
 def _ergas(pred, target, ratio, mask):
   rmse = jnp.sqrt(_weighted_mean((pred - target) ** 2, mask, axes=(1, 2)))
   band_mean = _weighted_mean(target, mask, axes=(1, 2))
   return 100.0 * ratio * jnp.sqrt(jnp.mean((rmse / band_mean) ** 2, axis=-1))
+
+
+_ergas = jax.jit(_ergas)
 
 
 def q_index(pred, target, *, block_size=None) -> jax.Array:
@@ -170,7 +180,6 @@ def q_index(pred, target, *, block_size=None) -> jax.Array:
   return _q_index(pred, target, block_size)
 
 
-@functools.partial(jax.jit, static_argnames=("block_size",))
 def _q_index(pred, target, block_size):
   eps = jnp.finfo(pred.dtype).eps
   # Statistics are shift invariant except the means: shifting by the global band
@@ -201,6 +210,9 @@ def _q_index(pred, target, block_size):
                 2.0 * mx * my / jnp.where(both_constant, mean_sq_sum, 1.0),
                 1.0))
   return jnp.mean(q, axis=(1, 2, 3))
+
+
+_q_index = jax.jit(_q_index, static_argnames=("block_size",))
 
 
 def _block_mean(x: jax.Array, block_size: int | None) -> jax.Array:

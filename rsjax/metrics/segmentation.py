@@ -19,7 +19,6 @@ out of MPA.
 
 from __future__ import annotations
 
-import functools
 
 import jax
 import jax.numpy as jnp
@@ -58,7 +57,6 @@ def confusion_matrix(pred_labels, labels, *, num_classes: int,
   return _confusion_matrix(pred_labels, labels, num_classes, ignore_index)
 
 
-@functools.partial(jax.jit, static_argnames=("num_classes", "ignore_index"))
 def _confusion_matrix(pred_labels, labels, num_classes, ignore_index):
   labels = labels.reshape(-1).astype(jnp.int32)
   pred_labels = pred_labels.reshape(-1).astype(jnp.int32)
@@ -73,6 +71,12 @@ def _confusion_matrix(pred_labels, labels, num_classes, ignore_index):
   return jnp.einsum("pi,pj->ij", true_onehot, pred_onehot,
                     preferred_element_type=jnp.int32,
                     out_sharding=_replicated_if_explicit(true_onehot))
+
+
+# Jitted by assignment rather than with a decorator: the mutation tests
+# (`make mutants`, see TESTING.md) skip decorated functions.
+_confusion_matrix = jax.jit(_confusion_matrix,
+                            static_argnames=("num_classes", "ignore_index"))
 
 
 def _replicated_if_explicit(x: jax.Array) -> NamedSharding | None:
