@@ -13,7 +13,7 @@ PYTEST_ARGS ?=
 # files per worker so module fixtures are built once.
 PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 
-.PHONY: demo test venv clean
+.PHONY: demo test venv mutants clean
 
 venv: $(STAMP)
 
@@ -29,5 +29,12 @@ demo: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
+# Mutation testing (TESTING.md); hours on 2 cores, not part of CI. A second
+# run resumes: mutmut keeps the results of unchanged functions in mutants/.
+mutants: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	$(VENV)/bin/mutmut run --max-children $$(nproc)
+	$(VENV)/bin/mutmut results
+
 clean:
-	rm -rf $(VENV) workdir .pytest_cache
+	rm -rf $(VENV) workdir .pytest_cache mutants
