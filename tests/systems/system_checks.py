@@ -4,6 +4,7 @@ host-filled State (no XLA compile of `init`), fast-compiling jit."""
 from __future__ import annotations
 
 import functools
+import weakref
 from unittest import mock
 
 import jax
@@ -94,9 +95,23 @@ def _fill(tree, seed):
   return jax.tree_util.tree_map_with_path(fill, tree)
 
 
+_ABSTRACT_STATES = weakref.WeakKeyDictionary()
+
+
+def abstract_state(system, batch):
+  """`jax.eval_shape(system.init, KEY, batch)`, traced once per system and
+  batch shapes (tests fill one structure with several seeds)."""
+  shapes = tuple((name, np.shape(value), np.asarray(value).dtype.str)
+                 for name, value in sorted(batch.items()))
+  known = _ABSTRACT_STATES.setdefault(system, {})
+  if shapes not in known:
+    known[shapes] = jax.eval_shape(system.init, KEY, batch)
+  return known[shapes]
+
+
 def host_state(system, batch, seed: int = 0) -> base.State:
   """`system.init`'s State structure with numpy-filled variables."""
-  abstract = jax.eval_shape(system.init, KEY, batch)
+  abstract = abstract_state(system, batch)
   params = _fill(abstract.params, seed)
   tx = system.tx if isinstance(system.tx, dict) else {"segmenter": system.tx}
   return base.State(
@@ -107,13 +122,15 @@ def host_state(system, batch, seed: int = 0) -> base.State:
                   {"generator": params["generator"]}))
 
 
-def assert_trees_close(a, b, atol, rtol=0.0):
+def assert_trees_close(a, b, atol, rtol=0.0, where=""):
   flat_a = jax.tree_util.tree_leaves_with_path(a)
   flat_b = jax.tree_util.tree_leaves(b)
   assert len(flat_a) == len(flat_b)
   for (path, x), y in zip(flat_a, flat_b):
-    np.testing.assert_allclose(np.asarray(x), np.asarray(y), atol=atol, rtol=rtol,
-                               err_msg=jax.tree_util.keystr(path))
+    np.testing.assert_allclose(
+        np.asarray(x), np.asarray(y), atol=atol, rtol=rtol,
+        err_msg=f"{where}: {jax.tree_util.keystr(path)}" if where else
+        jax.tree_util.keystr(path))
 
 
 SGD_LR = 0.1
@@ -124,10 +141,25 @@ SGD_LR = 0.1
 # the sum) and typically sqrt(n) eps (1e-5): STEP_RTOL of the leaf's largest
 # update lies between. A wrong reduction (a missing all-reduce, a gradient
 # from one device's eighth of the batch) changes the step by O(1) of itself.
-# Statistics (BatchNorm, EMA) are means of O(1) values; losses are per-pixel
-# means: rtol 1e-5.
+# BatchNorm running statistics (0.9 old + 0.1 a batch mean of O(1) values)
+# round to 1e-7: STEP_ATOL; losses and metrics are means: atol = rtol = 1e-5.
 STEP_ATOL = 1e-6
 STEP_RTOL = 1e-4
+# Kinks. L1 losses, ReLU, hinge and max are piecewise linear: values are
+# continuous, but their gradient jumps where the argument crosses 0. The two
+# summation orders give forward values that differ by ~1e-6 (relative), so an
+# element that lies within that of a kink (e.g. a generator output within
+# 1e-7 of its target: cycle_fusion, seed 2) takes the other branch in one of
+# the two steps. That changes one of the n >= 2048 terms (8 examples x the
+# positions of a layer) of a gradient sum of mixed signs, ~ 1/sqrt(n) of the
+# sum: up to KINK_RTOL of the leaf's largest update (seen: 6e-3 and 1.3e-3).
+# It is a chance event, of probability ~ (elements) x 1e-6: 2 of the 100
+# system-seeds surveyed (5 systems x 20 seeds), never two seeds of one system
+# out of 5. A wrong reduction is no chance event: it changes every seed's step
+# by >= 1/8 of itself. So every seed but one must agree to STEP_RTOL, and all
+# to KINK_RTOL; forward values (metrics, BatchNorm statistics) are continuous
+# at kinks and agree to float precision on every seed.
+KINK_RTOL = 5e-2
 
 
 def sgd_system(config):
@@ -142,37 +174,108 @@ def sgd_system(config):
     return base.get_system(config)
 
 
-def assert_sharded_step_equals_single(system, state, batch, devices):
-  """One train step on one device and the same step with the batch split over
-  the 8-device data mesh agree: every State part and every metric. Returns the
-  single-device (state, metrics)."""
-  step = fast_jit(system.train_step)
-  single_state, single_metrics = step(jax.device_put(state, devices[0]),
-                                      jax.device_put(batch, devices[0]))
-  mesh = mesh_lib.make_mesh((("data", -1), ("fsdp", 1)))
-  sharded_batch = jax.device_put(batch, mesh_lib.batch_sharding(mesh))
-  for value in jax.tree.leaves(sharded_batch):
-    assert len(value.sharding.device_set) == len(devices)
-  sharded_state, sharded_metrics = step(
-      jax.device_put(state, mesh_lib.replicated(mesh)), sharded_batch)
-  for name in ("params", "ema_params"):
-    _assert_updates_close(getattr(state, name), getattr(single_state, name),
-                          getattr(sharded_state, name))
-  for name in ("batch_stats", "opt_state"):
-    assert_trees_close(getattr(single_state, name),
-                       getattr(sharded_state, name), atol=STEP_ATOL)
-  assert_trees_close(single_metrics, sharded_metrics, atol=1e-5, rtol=1e-5)
-  return single_state, single_metrics
+SEEDS = range(5)
+# Smallest parameter size sharded over 'fsdp' in the fsdp case: the tiny test
+# networks have kernels of a few hundred elements, so this shards many of them
+# (and leaves biases and norm scales replicated, as large models would).
+FSDP_MIN_SIZE = 128
 
 
-def _assert_updates_close(before, single, sharded):
-  """Leaf by leaf: |single - sharded| <= STEP_ATOL + STEP_RTOL * the leaf's
-  largest update |single - before|."""
+def assert_sharded_step_equals_single(system, state_for, batch_for, devices, *,
+                                      seeds=SEEDS, single_step=None):
+  """For every seed, one train step on one device equals the same step
+  - with the batch split over the 8-device data mesh (state replicated), and
+  - on a ('data' 4, 'fsdp' 2) mesh, the batch split over both axes and the
+    State placed as the trainer places it (`mesh.state_shardings` with
+    FSDP_MIN_SIZE, so params of the tiny networks really are split over
+    'fsdp'; the step keeps those shardings as out_shardings):
+  every State part and every metric (tolerances and the one kink seed allowed
+  per mesh: see KINK_RTOL). `state_for(seed)` and `batch_for(seed)` give each
+  seed its own parameter / statistics fill and its own batch, all of one
+  structure, so each of the three jitted steps compiles once for all seeds.
+  `single_step` (a jitted `system.train_step`) may be shared with other tests.
+  Returns the single-device (state, metrics) of every seed."""
+  seeds = list(seeds)
+  assert len(seeds) >= 3 and len(set(seeds)) == len(seeds)
+  single_step = single_step or fast_jit(system.train_step)
+  data_mesh = mesh_lib.make_mesh((("data", -1), ("fsdp", 1)))
+  fsdp_mesh = mesh_lib.make_mesh((("data", 4), (mesh_lib.FSDP_AXIS, 2)))
+  meshes = {"data 8": [data_mesh, mesh_lib.replicated(data_mesh), None],
+            "data 4 x fsdp 2": [fsdp_mesh, None, None]}
+  off_seeds = {name: {} for name in meshes}    # seeds off by more than rtol
+  results = []
+  for seed in seeds:
+    state, batch = state_for(seed), batch_for(seed)
+    single = single_step(state, batch)
+    for name, entry in meshes.items():
+      mesh, shardings, step = entry
+      if shardings is None:
+        shardings = entry[1] = mesh_lib.state_shardings(
+            jax.eval_shape(lambda: state), mesh, fsdp_min_size=FSDP_MIN_SIZE)
+      if step is None:
+        step = entry[2] = fast_jit(system.train_step, out_shardings=(
+            shardings, mesh_lib.replicated(mesh)))
+      sharded_batch = jax.device_put(batch, mesh_lib.batch_sharding(mesh))
+      for value in jax.tree.leaves(sharded_batch):
+        assert len(value.sharding.device_set) == len(devices)
+      placed = jax.device_put(state, shardings)
+      if mesh is fsdp_mesh:
+        assert _split_over_fsdp(placed.params), "no param is split over fsdp"
+      where = f"seed {seed}, mesh {name}"
+      sharded_state, sharded_metrics = step(placed, sharded_batch)
+      single_state, single_metrics = single
+      off = []
+      for part in ("params", "ema_params"):
+        off += _update_errors(getattr(state, part), getattr(single_state, part),
+                              getattr(sharded_state, part), part)
+      kink = max(off, key=lambda x: x[1], default=(0.0, 0.0, ""))
+      assert kink[1] <= 1, (f"{where}: {kink[2]} differs by {kink[1]:.3g} x "
+                            f"(STEP_ATOL + KINK_RTOL x its largest update)")
+      worst = max(off, default=(0.0, 0.0, ""))
+      if worst[0] > 1:
+        off_seeds[name][seed] = worst
+      for part in ("batch_stats", "opt_state"):
+        assert_trees_close(getattr(single_state, part),
+                           getattr(sharded_state, part), atol=STEP_ATOL,
+                           where=f"{where}: {part}")
+      assert_trees_close(single_metrics, sharded_metrics, atol=1e-5, rtol=1e-5,
+                         where=f"{where}: metrics")
+    results.append(single)
+  for name, off in off_seeds.items():
+    assert len(off) <= 1, (
+        f"mesh {name}: the sharded step differs from the single-device step "
+        f"by more than STEP_ATOL + STEP_RTOL x the largest update on seeds "
+        f"{sorted(off)} (a kink is a chance event of one seed; a wrong "
+        f"reduction changes all): " + "; ".join(
+            f"seed {seed}: {path} by {ratio:.3g} x the tolerance"
+            for seed, (ratio, _, path) in sorted(off.items())))
+  return results
+
+
+def _split_over_fsdp(params) -> list[str]:
+  """Paths of the param leaves whose devices hold only part of them."""
+  return [jax.tree_util.keystr(path)
+          for path, leaf in jax.tree_util.tree_leaves_with_path(params)
+          if mesh_lib.FSDP_AXIS in jax.tree.leaves(tuple(leaf.sharding.spec))
+          and leaf.addressable_shards[0].data.shape != leaf.shape]
+
+
+def _update_errors(before, single, sharded, part):
+  """Per leaf: (|single - sharded| / (STEP_ATOL + STEP_RTOL u),
+  |single - sharded| / (STEP_ATOL + KINK_RTOL u), path), largest over the
+  leaf's elements, where u is the leaf's largest update |single - before|."""
   leaves = jax.tree_util.tree_leaves_with_path(single)
   assert len(leaves) == len(jax.tree.leaves(sharded))
+  out = []
   for (path, a), b, old in zip(leaves, jax.tree.leaves(sharded),
                                jax.tree.leaves(before)):
     a, b, old = np.asarray(a), np.asarray(b), np.asarray(old)
-    np.testing.assert_allclose(
-        a, b, rtol=0, atol=STEP_ATOL + STEP_RTOL * np.abs(a - old).max(),
-        err_msg=jax.tree_util.keystr(path))
+    assert a.shape == b.shape
+    if not a.size:
+      continue
+    error, update = np.abs(a - b).max(), np.abs(a - old).max()
+    error = error if np.isfinite(error) else np.inf
+    out.append((float(error / (STEP_ATOL + STEP_RTOL * update)),
+                float(error / (STEP_ATOL + KINK_RTOL * update)),
+                part + jax.tree_util.keystr(path)))
+  return out

@@ -19,8 +19,8 @@ from rsjax.systems import base
 from rsjax.systems.cycle_fusion import resize_branch
 from rsjax.systems.cycle_fusion import scores as scores_lib
 from rsjax.train import trainer
-from system_checks import (KEY, assert_sharded_step_equals_single, fast_jit,
-                           host_state, sgd_system)
+from system_checks import (KEY, SEEDS, assert_sharded_step_equals_single,
+                           fast_jit, host_state, sgd_system)
 
 TILE, BATCH = 32, 8
 SCALARS = {"g_loss", "g_adv_forward", "g_adv_backward", "g_l1", "g_cloud_l1",
@@ -71,17 +71,21 @@ def hsts_cloudy():
 
 
 def test_sharded_step_equals_single_device_step(devices):
+  """Data mesh of 8 and (data 4, fsdp 2), 5 seeds of params and batch."""
   system = sgd_system(tiny_config())
-  state = host_state(system, fusion_batch(0))
-  single_state, single_metrics = assert_sharded_step_equals_single(
-      system, state, fusion_batch(1), devices)
-  assert set(single_metrics) == SCALARS
-  # Every network moved, and the clouds gave the masked term a value.
-  for name in state.params:
-    before = jax.tree.leaves(state.params[name])
-    after = jax.tree.leaves(single_state.params[name])
-    assert any(not np.allclose(a, b) for a, b in zip(before, after)), name
-  assert float(single_metrics["g_cloud_l1"]) > 0
+  example = fusion_batch(0)
+  results = assert_sharded_step_equals_single(
+      system, lambda seed: host_state(system, example, seed),
+      lambda seed: fusion_batch(seed + 1), devices)
+  for seed, (single_state, single_metrics) in zip(SEEDS, results):
+    assert set(single_metrics) == SCALARS
+    # Every network moved, and the clouds gave the masked term a value.
+    state = host_state(system, example, seed)
+    for name in state.params:
+      before = jax.tree.leaves(state.params[name])
+      after = jax.tree.leaves(single_state.params[name])
+      assert any(not np.allclose(a, b) for a, b in zip(before, after)), name
+    assert float(single_metrics["g_cloud_l1"]) > 0
 
 
 def test_loss_is_the_papers_sum_and_steps_learn(hsts_cloudy, devices):

@@ -25,9 +25,12 @@ def unet():
 
 
 def test_sharded_step_equals_single_device_step(devices):
+  """Data mesh of 8 and (data 4, fsdp 2), 5 seeds of params and batch."""
   system = sgd_system(segmentation_config(**{"loss.ignore_index": 8}))
-  assert_sharded_step_equals_single(system, host_state(system, make_batch(0)),
-                                    make_batch(1), devices)
+  example = make_batch(0)
+  assert_sharded_step_equals_single(
+      system, lambda seed: host_state(system, example, seed),
+      lambda seed: make_batch(seed + 1), devices)
 
 
 def test_steps_learn_without_retrace(unet):
