@@ -210,7 +210,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
       writer.write_hparams({k: v for k, v in config.to_dict().items()
                             if not isinstance(v, dict)})
     progress = _progress(config, writer)
-    first_bad = jnp.array(-1, jnp.int32)
+    # Placed as train_step returns it, so the first step runs the same
+    # program as the others (no retrace, no second compile).
+    first_bad = jax.device_put(jnp.array(-1, jnp.int32), trainer.replicated)
     batch = first_batch
     with _StopOnSignal() as stop:
       while step < config.total_steps:
