@@ -6,7 +6,12 @@ compilation cache (tests/conftest.py), so keep these identical across tests.
 (augmentation, fusion study) the same way.
 """
 
+from configs import cloud_removal
+from configs import csebgan
+from configs import cycle_fusion
+from configs import fusion_seg
 from configs import rs_spade
+from configs import unet_seg
 
 
 def tiny_rs_spade(data_dir, steps=2):
@@ -63,3 +68,70 @@ def tiny_segmentation(seg, *, examples, eval_every):
   seg.model.segmenter_kwargs.base_features = 2
   seg.model.segmenter_kwargs.channel_multipliers = (1, 2)
   return _short_run(seg, 2, eval_every=eval_every, checkpoint_every=2)
+
+
+# -- one tiny memory-source run per system (tests/train/test_resume_every_system.py)
+#
+# Each builder gives `steps` steps on random 32-pixel tiles, every step logged
+# and checkpointed; `seed` is both the model seed (init, step RNG) and the
+# data seed (the random tiles, their order, the augmentation). The seed does
+# not change a compiled program's shapes, so all seeds of a builder share them.
+
+def _memory_run(config, steps, seed, examples=24):
+  """`config` on `examples` random tiles (3 steps an epoch at batch 8)."""
+  _memory_tiles(config.data, examples)
+  config.data.batch_size = config.data.eval_batch_size = 8
+  config.seed = config.data.seed = seed
+  config.keep_checkpoints = 10
+  return _short_run(config, steps, eval_every=1000, checkpoint_every=1)
+
+
+def memory_pix2pix_ema(steps=4, seed=0):
+  """`memory_config`'s pix2pix with a generator EMA (decay 0.5)."""
+  config = memory_config(steps)
+  config.ema_decay = 0.5
+  return _memory_run(config, steps, seed)
+
+
+def memory_segmentation(steps=4, seed=0, fusion=None):
+  """RS-UNet (or, with `fusion`, the two-branch segmenter of that fusion
+  mode) of 2 base features and 2 levels, S2 (+ S1) in."""
+  if fusion is None:
+    config = unet_seg.get_config("s2")
+  else:
+    config = fusion_seg.get_config(fusion)
+  config.model.segmenter_kwargs.base_features = 2
+  config.model.segmenter_kwargs.channel_multipliers = (1, 2)
+  return _memory_run(config, steps, seed)
+
+
+def memory_cloud_removal(steps=4, seed=0):
+  """Both DRIB stages of ngf 2 and 1 block, 2-layer PatchGANs, synthetic
+  clouds; stage 1 trains the first steps - 1 steps, stage 2 the last."""
+  config = cloud_removal.get_config()
+  for stage in ("stage1", "stage2"):
+    config.model[stage].generator_kwargs = dict(ngf=2, num_blocks=1)
+    config.model[stage].discriminator_kwargs = dict(ndf=4, num_layers=2)
+  config.stage1_fraction = (steps - 1) / steps   # rounded: steps - 1 steps
+  return _memory_run(config, steps, seed)
+
+
+def memory_csebgan(steps=4, seed=0):
+  """The full CSEBGAN (conductor trained; no VGG weights, so no perceptual
+  term) at the sizes of tests/systems/csebgan's tiny_config, but with the
+  paper's spectral norm (its power-iteration vectors are batch_stats)."""
+  config = csebgan.get_config("full")
+  config.model.generator_kwargs.update(dict(
+      ngf=2, num_upsamplings=1, embed_dim=4, mlp_hidden=4))
+  config.model.discriminator_kwargs.update(dict(ndf=4, num_layers=2))
+  config.model.segmenter_kwargs = dict(base_features=4, channel_multipliers=(1, 2))
+  return _memory_run(config, steps, seed)
+
+
+def memory_cycle_fusion(steps=4, seed=0):
+  """Cycle fusion 'hsts,cloudy' with ResNet generators of ngf 2 and 1 block
+  and 2-layer PatchGANs."""
+  config = cycle_fusion.get_config("hsts,cloudy")
+  config.model.generator_kwargs = dict(ngf=2, num_blocks=1)
+  config.model.discriminator_kwargs = dict(ndf=4, num_layers=2)
+  return _memory_run(config, steps, seed)
