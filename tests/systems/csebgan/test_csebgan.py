@@ -16,7 +16,8 @@ import pytest
 from configs import csebgan as csebgan_config
 from rsjax.systems import base
 from rsjax.systems.csebgan.system import CSEBGAN
-from system_checks import (KEY, assert_sharded_step_equals_single,
+from system_checks import (KEY, abstract_state,
+                           assert_sharded_step_equals_single,
                            assert_trees_close, fast_jit, make_batch,
                            padded_batches)
 
@@ -44,7 +45,7 @@ def cseb_batch(seed: int = 0, batch: int = 8, mask=None):
 def filled_state(system, batch, seed: int = 0) -> base.State:
   """`system.init`'s structure filled by numpy (no compile of init)."""
   rng = np.random.default_rng(seed)
-  abstract = jax.eval_shape(system.init, KEY, batch)
+  abstract = abstract_state(system, batch)
 
   def fill(path, leaf):
     name = str(getattr(path[-1], "key", path[-1]))
