@@ -9,6 +9,7 @@ import jax
 import numpy as np
 import pytest
 
+from configs import fusion_seg
 from rsjax import metrics
 from rsjax.systems import base
 from rsjax.systems.segmentation.system import Segmentation
@@ -27,6 +28,21 @@ def unet():
 def test_sharded_step_equals_single_device_step(devices):
   """Data mesh of 8 and (data 4, fsdp 2), 5 seeds of params and batch."""
   system = sgd_system(segmentation_config(**{"loss.ignore_index": 8}))
+  example = make_batch(0)
+  assert_sharded_step_equals_single(
+      system, lambda seed: host_state(system, example, seed),
+      lambda seed: make_batch(seed + 1), devices)
+
+
+def test_fusion_seg_sharded_step_equals_single_device_step(devices):
+  """configs/fusion_seg.py (two-branch S2 + S1 segmenter, gated fusion),
+  tiny widths: data mesh of 8 and (data 4, fsdp 2), 5 seeds."""
+  config = fusion_seg.get_config("gated")
+  config.model.segmenter_kwargs.update(base_features=4,
+                                       channel_multipliers=(1, 2))
+  config.total_steps = 100
+  system = sgd_system(config)
+  assert system.optical_inputs == ("s2",) and system.sar_inputs == ("s1",)
   example = make_batch(0)
   assert_sharded_step_equals_single(
       system, lambda seed: host_state(system, example, seed),
