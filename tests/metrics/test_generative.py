@@ -3,6 +3,7 @@ distances, pairwise diversity and CSD / OCD against hand computations."""
 
 from __future__ import annotations
 
+import jax.numpy as jnp
 import numpy as np
 import pytest
 import scipy.linalg
@@ -188,3 +189,177 @@ def test_region_distance_splits_class_and_other_pixels():
   coarse = [np.asarray(gen.pixel_distance_maps(before, after)[0])[:, ::2, ::2]]
   half = gen.region_distance(coarse, region)
   np.testing.assert_allclose(half["csd"][0], 1.0, rtol=1e-5)
+
+
+def _triangle_resize_matrix(size_in, size_out):
+  """Antialiased linear resize as a matrix (float64, from the definition): the
+  output pixel i samples input coordinate (i + 1/2) size_in / size_out - 1/2
+  with a triangle kernel widened by the downscale factor, normalised over the
+  input pixels it reaches."""
+  scale = size_in / size_out
+  width = max(scale, 1.0)
+  out = np.zeros((size_out, size_in))
+  for i in range(size_out):
+    x = (i + 0.5) * scale - 0.5
+    out[i] = np.maximum(0.0, 1 - np.abs(np.arange(size_in) - x) / width)
+    out[i] /= out[i].sum()
+  return out
+
+
+# float32 sums of O(1) terms, a few dozen operations: 1e-5 is ~100 eps.
+_RTOL32 = 1e-5
+
+
+def test_region_at_a_non_dividing_feature_grid_is_resized_linearly():
+  # A 6x6 class region on a 4x4 feature map: 6 / 4 is not an integer, so the
+  # region is resized (antialiased linear), not block-averaged.
+  region = np.zeros((1, 6, 6), np.float32)
+  region[0, :3, :3] = 1                         # class in the top-left
+  layer = np.arange(16, dtype=np.float32).reshape(1, 4, 4) / 16
+  resize = _triangle_resize_matrix(6, 4)
+  weights = resize @ region[0].astype(np.float64) @ resize.T
+  inside = (layer[0] * weights).sum() / weights.sum()
+  outside = (layer[0] * (1 - weights)).sum() / (1 - weights).sum()
+  result = gen.region_distance([layer], region)
+  np.testing.assert_allclose(result["csd"], [inside], rtol=_RTOL32)
+  np.testing.assert_allclose(result["ocd"], [outside], rtol=_RTOL32)
+  # Also for a boolean region (e.g. labels == c) passed directly.
+  np.testing.assert_allclose(
+      gen.region_mean_distance([layer], region.astype(bool)), [inside],
+      rtol=_RTOL32)
+
+
+def test_region_smaller_than_one_feature_cell():
+  # One class pixel of a 4x4 image covers a quarter of a 2x2 map's cell: the
+  # region mean is that cell's value (weights are normalised, whatever their sum).
+  region = np.zeros((1, 4, 4), np.float32)
+  region[0, 3, 0] = 1
+  layer = np.array([[[1.0, 2.0], [3.0, 4.0]]], np.float32)
+  np.testing.assert_allclose(gen.region_mean_distance([layer], region), [3.0],
+                             rtol=_RTOL32)
+
+
+def test_region_distance_counted_pixels_and_presence():
+  before = np.zeros((3, 4, 4, 1), np.float32)
+  after = before.copy()
+  after[:, 0, 0] = 1.0                  # the only change, at pixel (0, 0)
+  maps = gen.pixel_distance_maps(before, after)
+  region = np.zeros((3, 4, 4), np.float32)
+  region[0, :, :2] = 1                  # image 0: class on the left half
+  region[1, 0, 0] = 1                   # image 1: a one-pixel class
+  region[2] = 1
+  region[2, 3, 3] = 0                   # image 2: one pixel of other classes
+  counted = np.ones((3, 4, 4), np.float32)
+  result = gen.region_distance(maps, region, counted)
+  np.testing.assert_allclose(result["csd"], [1 / 8, 1.0, 1 / 15], rtol=_RTOL32)
+  np.testing.assert_array_equal(result["present"], [1, 1, 1])
+  counted[0, 0, 0] = 0                  # uncounting the changed pixel
+  result = gen.region_distance(maps, region, counted)
+  np.testing.assert_allclose(result["csd"][0], 0.0, atol=0)
+  # A batch where one image lacks the class and one lacks other classes.
+  absent = region.copy()
+  absent[0] = 0
+  absent[1] = 1
+  np.testing.assert_array_equal(
+      gen.region_distance(maps, absent)["present"], [0, 0, 1])
+
+
+def test_distance_maps_need_matching_layer_lists():
+  rng = np.random.default_rng(5)
+  layers = [rng.normal(size=(1, 2, 2, 3)), rng.normal(size=(1, 1, 1, 3))]
+  for a, b in ((layers, layers[:1]), ([], [])):
+    with pytest.raises(ValueError, match="^distance_maps: need the same"):
+      gen.image_distance(a, b)
+
+
+def _lpips_by_hand(layers_a, layers_b):
+  total = 0.0
+  for a, b in zip(layers_a, layers_b):
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    na = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    nb = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    total = total + ((na - nb)**2).sum(-1).mean((1, 2))
+  return total
+
+
+def test_pairwise_diversity_of_two_feature_map_samples():
+  rng = np.random.default_rng(6)
+  samples = [[rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 2, 2, 5))]
+             for _ in range(2)]
+  np.testing.assert_allclose(gen.pairwise_diversity(samples),
+                             _lpips_by_hand(*samples), rtol=_RTOL32)
+
+
+def test_bfloat16_features_are_scored_in_float32():
+  """Values exactly representable in bfloat16 give the float64 results of the
+  same values to float32 precision (bfloat16 arithmetic would be off by ~2^-9
+  relative)."""
+  rng = np.random.default_rng(7)
+  to_bf16 = lambda x: np.asarray(jnp.asarray(x, jnp.bfloat16))
+  features = to_bf16(rng.normal(size=(64, 3)))
+  exact = features.astype(np.float64)
+  sums = gen.feature_sums(features)
+  # Recursive summation: |error| <= n eps sum |terms| (products of two bfloat16
+  # values are exact in float32).
+  n_eps = 64 * float(np.finfo(np.float32).eps)
+  np.testing.assert_allclose(sums["sum"], exact.sum(0), rtol=0,
+                             atol=n_eps * np.abs(exact).sum(0).max())
+  np.testing.assert_allclose(sums["outer_sum"], exact.T @ exact, rtol=0,
+                             atol=n_eps * (np.abs(exact).T @ np.abs(exact)).max())
+  layers_a = [to_bf16(rng.normal(size=(2, 4, 4, 3)))]
+  layers_b = [to_bf16(rng.normal(size=(2, 4, 4, 3)))]
+  np.testing.assert_allclose(gen.image_distance(layers_a, layers_b),
+                             _lpips_by_hand(layers_a, layers_b), rtol=_RTOL32)
+  layer = to_bf16(rng.uniform(size=(2, 4, 4)))
+  np.testing.assert_allclose(gen.region_mean_distance([layer]),
+                             layer.astype(np.float64).mean((1, 2)),
+                             rtol=_RTOL32)
+
+
+def test_feature_sums_weights_count_rows():
+  # A weight of 2 counts a row twice: the sums of rows [a, a, b].
+  rng = np.random.default_rng(8)
+  rows = rng.normal(size=(3, 4))
+  weighted = gen.feature_sums(rows, np.array([2.0, 1.0, 0.0]))
+  repeated = rows[[0, 0, 1]].astype(np.float64)
+  np.testing.assert_allclose(weighted["sum"], repeated.sum(0), rtol=_RTOL32,
+                             atol=1e-6)
+  np.testing.assert_allclose(weighted["outer_sum"], repeated.T @ repeated,
+                             rtol=_RTOL32, atol=1e-6)
+  assert float(weighted["count"]) == 3.0
+
+
+def test_statistics_of_two_samples_by_hand():
+  mean, cov = gen.statistics_from_sums(
+      gen.feature_sums(np.array([[1.0, 2.0], [3.0, 5.0]])))
+  assert mean.dtype == cov.dtype == np.float64   # documented: float64 on host
+  np.testing.assert_allclose(mean, [2.0, 3.5], rtol=1e-12)
+  np.testing.assert_allclose(cov, [[2.0, 3.0], [3.0, 4.5]], rtol=1e-12)
+
+
+def test_frechet_distance_rejects_covariances_of_another_dimension():
+  with pytest.raises(ValueError, match="^frechet_distance: .* do not match"):
+    gen.frechet_distance(np.zeros(3), np.eye(4), np.zeros(3), np.eye(4))
+
+
+def test_frechet_distance_of_singular_covariances_is_finite():
+  """Rank-1 covariances in 8 dimensions (features that live on a line): the
+  seven zero eigenvalues of C^(1/2) C C^(1/2) come out as +-round-off, which
+  must be clipped before the square root. d(N(mu, C), N(mu, C)) = 0; each
+  clipped eigenvalue adds at most sqrt(|E|), |E| <= 4 n eps |C|^2 (the
+  eigensolver's backward error, see _backward_error), to the trace term."""
+  rng = np.random.default_rng(9)
+  v = rng.normal(size=8)
+  cov = np.outer(v, v)
+  mu = rng.normal(size=8)
+  got = float(gen.frechet_distance(mu, cov, mu, cov))
+  bound = 2 * 8 * np.sqrt(_backward_error(cov @ cov)) + _backward_error(cov)
+  assert np.isfinite(got) and abs(got) <= bound, (got, bound)
+
+
+def test_pooled_is_the_spatial_mean():
+  rng = np.random.default_rng(10)
+  maps = rng.normal(size=(2, 3, 4, 5))
+  got = gen.pooled(maps)
+  assert got.shape == (2, 5) and got.dtype == np.float32
+  np.testing.assert_allclose(got, maps.mean((1, 2)), rtol=_RTOL32, atol=1e-6)

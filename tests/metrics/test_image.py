@@ -384,3 +384,72 @@ def test_sharded_batch_equals_unsharded(name, axis_type, devices):
     np.testing.assert_allclose(
         jax.jit(lambda p, t, m: fn(p, t, mask=m))(put(pred), put(target), put(mask)),
         fn(pred, target, mask=mask), rtol=1e-5)
+
+
+# --- degenerate and badly scaled bands (Q) -----------------------------------
+
+@pytest.mark.parametrize("block_size", [None, 2])
+def test_q_of_all_zero_images_is_one(block_size):
+  # Both means zero and both blocks constant: the paper's code gives 1.
+  zeros = np.zeros((1, 4, 4, 2), np.float32)
+  np.testing.assert_array_equal(
+      metrics.q_index(zeros, zeros, block_size=block_size), [1.0])
+
+
+def test_q_of_zero_mean_bands_is_one():
+  # var(x) + var(y) > 0 but mean(x)^2 + mean(y)^2 = 0: Q is 0/0, the paper's
+  # code gives 1 (the reference's last case).
+  x = np.array([[1.0, -1.0], [-1.0, 1.0]], np.float32).reshape(1, 2, 2, 1)
+  y = 2 * x
+  assert _q_reference(x[0, ..., 0].astype(np.float64),
+                      y[0, ..., 0].astype(np.float64)) == 1.0
+  np.testing.assert_array_equal(metrics.q_index(x, y), [1.0])
+
+
+@pytest.mark.parametrize("block_size", [None, 4])
+def test_q_is_exact_for_bands_of_very_different_offsets(block_size):
+  """A digital-number band near 1000 next to low-contrast reflectance bands:
+  each band's statistics must be taken about its own mean (a shift shared by
+  all bands leaves ~1000^2 eps of cancellation in the variance of a band of
+  variance 1e-7)."""
+  rng = np.random.default_rng(5)
+  shape = (2, 8, 8)
+  target = np.stack([1000 + rng.uniform(size=shape),        # DN band
+                     0.5 + 1e-3 * rng.uniform(size=shape),  # low contrast
+                     rng.uniform(size=shape)], axis=-1)
+  pred = np.stack([1000 + rng.uniform(size=shape),
+                   0.5 + 1e-3 * rng.uniform(size=shape),   # independent: Q ~ 0
+                   target[..., 2] + 0.1 * rng.normal(size=shape)], axis=-1)
+  pred, target = pred.astype(np.float32), target.astype(np.float32)
+  np.testing.assert_allclose(
+      metrics.q_index(pred, target, block_size=block_size),
+      _q_reference_images(pred, target, block_size), atol=TOL)
+
+
+# --- every error names its metric ----------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(ALL))
+def test_errors_name_the_metric(name):
+  fn, prefix = ALL[name], name.removesuffix("_blocks")
+  pred, target = _pair()
+  with pytest.raises(ValueError, match=rf"^{prefix}: pred and target shapes"):
+    fn(pred, target[:, :-1])
+  with pytest.raises(ValueError, match=rf"^{prefix}: expected NHWC"):
+    fn(pred[0], target[0])
+  if name in MASKABLE:
+    with pytest.raises(ValueError, match=rf"^{prefix}: mask of shape"):
+      fn(pred, target, mask=np.ones((3, 5, 5)))
+
+
+@pytest.mark.parametrize("fn", [metrics.psnr, metrics.ssim])
+def test_data_range_error_names_metric_and_argument(fn):
+  pred, target = _pair()
+  with pytest.raises(ValueError,
+                     match=rf"^{fn.__name__}: data_range must be a positive"):
+    fn(pred, target, data_range=-1.0)
+
+
+def test_ratio_error_names_metric_and_argument():
+  pred, target = _pair()
+  with pytest.raises(ValueError, match=r"^ergas: ratio must be a positive"):
+    metrics.ergas(pred, target, ratio=-1.0)

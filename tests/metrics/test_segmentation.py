@@ -153,3 +153,58 @@ def test_scores_work_under_jit_and_an_empty_matrix_is_nan():
 def test_scores_reject_a_non_square_matrix():
   with pytest.raises(ValueError, match="square"):
     metrics.segmentation_scores(np.zeros((3, 4)))
+
+
+def test_scores_of_single_pixel_classes():
+  # Class 0: one pixel, labelled and predicted (union 1, IoU 1, accuracy 1).
+  # Class 1: three pixels, one predicted as class 2 (never labelled).
+  cm = np.array([[1, 0, 0],
+                 [0, 2, 1],
+                 [0, 0, 0]])
+  got = metrics.segmentation_scores(cm)
+  np.testing.assert_allclose(got["iou"], [1.0, 2 / 3, 0.0], rtol=1e-6)
+  np.testing.assert_allclose(got["mean_pixel_accuracy"], (1 + 2 / 3) / 2,
+                             rtol=1e-6)
+  np.testing.assert_allclose(got["miou"], (1 + 2 / 3 + 0) / 3, rtol=1e-6)
+  np.testing.assert_allclose(got["fwiou"], 1 / 4 * 1 + 3 / 4 * 2 / 3, rtol=1e-6)
+
+
+def test_scores_of_a_single_counted_pixel():
+  # One present class and a total of one pixel: every mean has one term.
+  got = metrics.segmentation_scores(np.array([[1, 0], [0, 0]]))
+  for key in ("pixel_accuracy", "mean_pixel_accuracy", "miou", "fwiou"):
+    np.testing.assert_allclose(got[key], 1.0, rtol=1e-6, err_msg=key)
+
+
+def test_scores_follow_x64_and_stay_float32():
+  """Under x64, counts past float32's 2^24 stay exact: PA of 2^24 + 1 hits in
+  2^24 + 2 pixels is 1 - 1/(2^24 + 2), which float32 counts would round to
+  1 - 2/(2^24 + 2). The scores are float32 either way (documented)."""
+  n = 2**24
+  cm = np.array([[n + 1, 1], [0, 0]], np.int64)
+  with jax.enable_x64(True):
+    got = metrics.segmentation_scores(cm)
+  assert all(v.dtype == np.float32 for v in got.values())
+  assert float(got["pixel_accuracy"]) == np.float32(1 - 1 / (n + 2))
+  assert np.float32(1 - 1 / (n + 2)) != np.float32(1 - 2 / (n + 2))
+
+
+def test_confusion_matrix_with_one_class():
+  labels = np.array([[0, 0, 5]], np.int32)   # 5: out of range, not counted
+  np.testing.assert_array_equal(
+      metrics.confusion_matrix(labels, labels, num_classes=1), [[2]])
+
+
+@pytest.mark.parametrize("bad", [True, 2.5, -1])
+def test_confusion_matrix_rejects_a_non_int_num_classes(bad):
+  pred, labels = _labels(0)
+  with pytest.raises(ValueError, match="^confusion_matrix: num_classes"):
+    metrics.confusion_matrix(pred, labels, num_classes=bad)
+
+
+def test_confusion_matrix_dtype_errors_name_the_argument():
+  pred, labels = _labels(0)
+  with pytest.raises(ValueError, match="^confusion_matrix: pred_labels must"):
+    metrics.confusion_matrix(pred.astype(np.float32), labels, num_classes=6)
+  with pytest.raises(ValueError, match="^confusion_matrix: labels must"):
+    metrics.confusion_matrix(pred, labels.astype(np.float32), num_classes=6)
