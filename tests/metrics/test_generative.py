@@ -363,3 +363,8 @@ def test_pooled_is_the_spatial_mean():
   got = gen.pooled(maps)
   assert got.shape == (2, 5) and got.dtype == np.float32
   np.testing.assert_allclose(got, maps.mean((1, 2)), rtol=_RTOL32, atol=1e-6)
+
+
+def test_feature_sums_reject_feature_maps():
+  with pytest.raises(ValueError, match=r"^feature_sums: expected \(N, D\)"):
+    gen.feature_sums(np.zeros((2, 3, 4)))
