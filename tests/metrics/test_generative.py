@@ -210,14 +210,16 @@ def _triangle_resize_matrix(size_in, size_out):
 _RTOL32 = 1e-5
 
 
-def test_region_at_a_non_dividing_feature_grid_is_resized_linearly():
-  # A 6x6 class region on a 4x4 feature map: 6 / 4 is not an integer, so the
-  # region is resized (antialiased linear), not block-averaged.
+@pytest.mark.parametrize("height", [4, 3])
+def test_region_at_a_non_dividing_feature_grid_is_resized_linearly(height):
+  # A 6x6 class region on a height x 4 feature map: 6 / 4 is not an integer,
+  # so the region is resized (antialiased linear), not block-averaged, even
+  # where the other axis divides (6 / 3).
   region = np.zeros((1, 6, 6), np.float32)
   region[0, :3, :3] = 1                         # class in the top-left
-  layer = np.arange(16, dtype=np.float32).reshape(1, 4, 4) / 16
-  resize = _triangle_resize_matrix(6, 4)
-  weights = resize @ region[0].astype(np.float64) @ resize.T
+  layer = np.arange(4 * height, dtype=np.float32).reshape(1, height, 4) / 16
+  weights = (_triangle_resize_matrix(6, height) @ region[0].astype(np.float64)
+             @ _triangle_resize_matrix(6, 4).T)
   inside = (layer[0] * weights).sum() / weights.sum()
   outside = (layer[0] * (1 - weights)).sum() / (1 - weights).sum()
   result = gen.region_distance([layer], region)
@@ -310,6 +312,9 @@ def test_bfloat16_features_are_scored_in_float32():
   layers_b = [to_bf16(rng.normal(size=(2, 4, 4, 3)))]
   np.testing.assert_allclose(gen.image_distance(layers_a, layers_b),
                              _lpips_by_hand(layers_a, layers_b), rtol=_RTOL32)
+  np.testing.assert_allclose(gen.pooled(layers_a[0]),
+                             layers_a[0].astype(np.float64).mean((1, 2)),
+                             rtol=_RTOL32)
   layer = to_bf16(rng.uniform(size=(2, 4, 4)))
   np.testing.assert_allclose(gen.region_mean_distance([layer]),
                              layer.astype(np.float64).mean((1, 2)),
