@@ -53,7 +53,7 @@ SEEDS = {"unet_seg": 5}
 """Seeds (model and data) per system, 2 where not given. Each run traces and
 lowers its step anew (3 to 10 s of CPU per system and run even with the
 compilation cache), so the issue's 5 seeds run for the system quickest to
-trace and compile; the others get 2 (all 15 cases: ~115 s CPU, warm cache)."""
+trace and compile; the others get 2 (13 cases: ~100 s CPU, warm cache)."""
 CASES = [(name, seed) for name in SYSTEMS for seed in range(SEEDS.get(name, 2))]
 
 
