@@ -31,8 +31,11 @@ test: $(STAMP)
 
 # Mutation testing (TESTING.md); hours on 2 cores, not part of CI. A second
 # run resumes: mutmut keeps the results of unchanged functions in mutants/.
+# mutants/ is rebuilt when pyproject.toml (which holds the mutmut settings) is
+# newer: mutmut takes a file copied under other settings for an unchanged one.
 mutants: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[test,mutation]'
+	[ ! -d mutants ] || [ mutants -nt pyproject.toml ] || rm -rf mutants
 	$(VENV)/bin/mutmut run --max-children $$(nproc)
 	$(VENV)/bin/mutmut results
 

@@ -97,3 +97,16 @@ def pytest_terminal_summary(terminalreporter):
                              red=True)
     for line in _unexpected_skips:
       terminalreporter.write_line(line)
+
+
+@pytest.fixture(autouse=True)
+def _trace_every_test_under_mutmut_stats():
+  """`make mutants` (TESTING.md): mutmut's stats run
+  (MUTANT_UNDER_TEST=stats) records which tests reach which function by
+  running their Python bodies, but a jitted function runs its body only when
+  it is traced, so a test that hits an earlier test's jit cache entry would
+  never be run against that function's mutants. In that run only, every test
+  starts with empty JAX caches; otherwise this does nothing."""
+  if os.environ.get("MUTANT_UNDER_TEST") == "stats":
+    jax.clear_caches()
+  yield
