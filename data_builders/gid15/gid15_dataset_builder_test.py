@@ -7,6 +7,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from data_builders import public_common
+from data_builders.built_examples import tiles_by_position
 from data_builders.gid15 import gid15_dataset_builder as gid15
 
 
@@ -90,18 +91,8 @@ def test_stored_pixels_are_an_independent_rasterio_read(tmp_path, config,
 
   root = (epath.Path(__file__).parent / "dummy_data"
           / "Fine_Land-cover_Classification_15classes")
-  builder = gid15.Builder(config=config, data_dir=str(tmp_path))
-  builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
-      manual_dir=root.parent))
-  stored = {}
-  for split in ("train", "validation", "test"):
-    for example in tfds.as_numpy(builder.as_dataset(split=split)):
-      key = (example["image_id"].decode(), int(example["row_off"]),
-             int(example["col_off"]))
-      assert key not in stored
-      assert (int(example["tile_row"]) * 256, int(example["tile_col"]) * 256
-              ) == key[1:]
-      stored[key] = example
+  stored = tiles_by_position(
+      gid15.Builder(config=config, data_dir=str(tmp_path)), root.parent, 256)
 
   expected_keys = set()
   for label_path in sorted(root.glob("label_15classes/*_label.tif")):

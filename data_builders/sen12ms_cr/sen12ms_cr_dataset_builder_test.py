@@ -6,6 +6,7 @@ import pytest
 import tensorflow_datasets as tfds
 
 from data_builders import public_common
+from data_builders.built_examples import built_examples
 from data_builders.sen12ms_cr import sen12ms_cr_dataset_builder
 
 
@@ -66,40 +67,37 @@ def test_stored_pixels_are_an_independent_rasterio_read(tmp_path, config):
   manual = epath.Path(__file__).parent / "dummy_data"
   builder = sen12ms_cr_dataset_builder.Builder(config=config,
                                                data_dir=str(tmp_path))
-  builder.download_and_prepare(
-      download_config=tfds.download.DownloadConfig(manual_dir=manual))
   picked = [S2_FILE_BANDS.index(name) for name in CONFIG_BANDS[config]]
   checked = 0
-  for split in ("train", "validation", "test"):
-    for example in tfds.as_numpy(builder.as_dataset(split=split)):
-      season = example["season"].decode()
-      scene, patch = int(example["scene"]), int(example["patch"])
+  for example in built_examples(builder, manual):
+    season = example["season"].decode()
+    scene, patch = int(example["scene"]), int(example["patch"])
 
-      def read(modality, season=season, scene=scene, patch=patch):
-        path = (manual / f"{season}_{modality}" / f"{modality}_{scene}"
-                / f"{season}_{modality}_{scene}_p{patch}.tif")
-        with rasterio.open(str(path)) as image:
-          return image.read(), image.crs, image.transform
+    def read(modality, season=season, scene=scene, patch=patch):
+      path = (manual / f"{season}_{modality}" / f"{modality}_{scene}"
+              / f"{season}_{modality}_{scene}_p{patch}.tif")
+      with rasterio.open(str(path)) as image:
+        return image.read(), image.crs, image.transform
 
-      for name in ("s2", "s2_cloudy"):
-        dn, _, _ = read(name)
-        assert dn.dtype == np.uint16 and dn.shape[0] == 13
-        assert dn.max() > 1000  # real DNs, not zeros
-        expected = np.moveaxis(dn[picked].astype(np.float64) / 10_000.0, 0,
-                               -1)
-        assert example[name].shape == expected.shape == (
-            256, 256, len(picked))
-        np.testing.assert_allclose(example[name], expected, rtol=2.0**-23,
-                                   atol=0, err_msg=f"{name} {example['id']}")
+    for name in ("s2", "s2_cloudy"):
+      dn, _, _ = read(name)
+      assert dn.dtype == np.uint16 and dn.shape[0] == 13
+      assert dn.max() > 1000  # real DNs, not zeros
+      expected = np.moveaxis(dn[picked].astype(np.float64) / 10_000.0, 0,
+                             -1)
+      assert example[name].shape == expected.shape == (
+          256, 256, len(picked))
+      np.testing.assert_allclose(example[name], expected, rtol=2.0**-23,
+                                 atol=0, err_msg=f"{name} {example['id']}")
 
-      sigma0_db, crs, transform = read("s1")
-      assert sigma0_db.dtype == np.float32 and sigma0_db.shape[0] == 2
-      assert -50 <= sigma0_db.min() and sigma0_db.max() <= 5  # dB, not linear
-      assert example["s1"].dtype == np.float32
-      np.testing.assert_array_equal(example["s1"],
-                                    np.moveaxis(sigma0_db, 0, -1))
-      assert rasterio.crs.CRS.from_wkt(example["crs"].decode()) == crs
-      np.testing.assert_array_equal(example["transform"],
-                                    tuple(transform)[:6])
-      checked += 1
+    sigma0_db, crs, transform = read("s1")
+    assert sigma0_db.dtype == np.float32 and sigma0_db.shape[0] == 2
+    assert -50 <= sigma0_db.min() and sigma0_db.max() <= 5  # dB, not linear
+    assert example["s1"].dtype == np.float32
+    np.testing.assert_array_equal(example["s1"],
+                                  np.moveaxis(sigma0_db, 0, -1))
+    assert rasterio.crs.CRS.from_wkt(example["crs"].decode()) == crs
+    np.testing.assert_array_equal(example["transform"],
+                                  tuple(transform)[:6])
+    checked += 1
   assert checked == 4
