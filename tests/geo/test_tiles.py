@@ -142,3 +142,114 @@ def test_bad_ratios_raise():
     tiles.block_split(0, 0, ratios=(0.7, 0.3))
   with pytest.raises(ValueError, match="ratios"):
     tiles.assign_splits([], ratios=(1, -1, 1))
+
+
+# The split of a block as the module docstring defines it, written out here:
+# u = blake2b(b"{seed}/{key}/{row}/{col}", 8 bytes) read big-endian / 2**64,
+# and the split is the first one whose cumulative ratio exceeds u.
+def documented_split(row, col, ratios=(0.7, 0.2, 0.1), seed=0, key=""):
+  import hashlib
+  digest = hashlib.blake2b(f"{seed}/{key}/{row}/{col}".encode(),
+                           digest_size=8).digest()
+  u = int.from_bytes(digest, "big") / 2**64
+  total = sum(ratios)
+  cumulative = 0.0
+  for split, ratio in zip(tiles.SPLITS, ratios):
+    cumulative += ratio
+    if cumulative / total > u:
+      return split
+  raise AssertionError("u >= 1 cannot happen")
+
+
+def test_block_split_is_the_documented_hash():
+  positions = [(r, c) for r in range(12) for c in range(12)]
+  # Defaults: seed 0, empty key, 7:2:1.
+  assert [tiles.block_split(r, c) for r, c in positions] == [
+      documented_split(r, c) for r, c in positions]
+  assert [tiles.block_split(r, c, ratios=(1, 2, 5), seed=7, key="north")
+          for r, c in positions] == [
+              documented_split(r, c, (1, 2, 5), 7, "north")
+              for r, c in positions]
+
+
+def test_assign_splits_defaults_to_blocks_of_1024_pixels():
+  # 256-px tiles of a 2048-px grid: the default blocks hold 4x4 tiles, and
+  # each tile gets the documented split of the block holding its origin.
+  all_tiles = tiles.grid_tiles(make_grid(2048, 2048), tile_size=256)
+  assigned = tiles.assign_splits(all_tiles)
+  assert len(assigned) == 64
+  assert [t.split for t in assigned] == [
+      documented_split(t.window.row_off // 1024, t.window.col_off // 1024)
+      for t in assigned]
+
+
+def test_assign_splits_uses_the_given_ratios_seed_and_key():
+  all_tiles = tiles.grid_tiles(make_grid(1024, 1024), tile_size=64)
+  assigned = tiles.assign_splits(all_tiles, block_size=128,
+                                 ratios=(0.2, 0.3, 0.5), seed=5, key="east")
+  assert len(assigned) == len(all_tiles)
+  assert [t.split for t in assigned] == [
+      documented_split(t.window.row_off // 128, t.window.col_off // 128,
+                       (0.2, 0.3, 0.5), 5, "east") for t in assigned]
+
+
+def test_a_tile_one_pixel_into_a_block_of_another_split_is_dropped():
+  # Blocks of 128 px. A tile whose last row (or column) is pixel 128 reaches
+  # block 1 by one pixel; it is kept only when that block has its split.
+  seed = next(s for s in range(100)
+              if documented_split(0, 0, seed=s) != documented_split(1, 0,
+                                                                    seed=s)
+              and documented_split(0, 0, seed=s) != documented_split(0, 1,
+                                                                     seed=s))
+  identity = Affine.identity()
+  tall = tiles.Tile(0, 0, Window(0, 0, 128, 129), identity)
+  wide = tiles.Tile(0, 1, Window(0, 0, 129, 128), identity)
+  inside = tiles.Tile(0, 2, Window(0, 0, 128, 128), identity)
+  kept = tiles.assign_splits([tall, wide, inside], block_size=128, seed=seed)
+  assert [(t.col, t.split) for t in kept] == [
+      (2, documented_split(0, 0, seed=seed))]
+
+
+def test_zero_ratios_and_bad_block_size_raise():
+  with pytest.raises(ValueError, match="ratios"):
+    tiles.block_split(0, 0, ratios=(0, 0, 0))
+  with pytest.raises(ValueError, match="block_size"):
+    tiles.assign_splits([], block_size=0)
+
+
+def test_nodata_fraction_of_one_mask_and_of_none():
+  valid = np.ones((4, 5), bool)
+  valid[0, :3] = False  # 3 of 20 pixels.
+  assert tiles.nodata_fraction(valid) == pytest.approx(3 / 20, abs=1e-15)
+  with pytest.raises(ValueError, match="no mask"):
+    tiles.nodata_fraction([])
+
+
+def test_max_nodata_fraction_of_one_keeps_every_readable_tile():
+  from rsjax.geo.io import EmptyWindowError
+  grid = make_grid(64, 64)
+  valid = np.zeros(grid.shape, bool)
+  valid[40, 40] = True  # Tiles 0-2 hold no valid pixel, tile 3 one.
+
+  def read(window):
+    rows, cols = window.toslices()
+    return {"s2": types.SimpleNamespace(valid=valid[rows, cols])}
+
+  all_tiles = tiles.grid_tiles(grid, tile_size=32)
+  kept = [t for t, _ in tiles.read_valid_tiles(all_tiles, read,
+                                               max_nodata_fraction=1.0)]
+  assert len(kept) == 4
+  # A tile `read` cannot return (no valid pixel, allow_empty not given) is
+  # an error at 1.0, where an empty tile is not over the threshold; below 1
+  # it is dropped.
+  def empty_read(window):
+    raise EmptyWindowError("empty")
+
+  with pytest.raises(EmptyWindowError):
+    list(tiles.read_valid_tiles(all_tiles, empty_read,
+                                max_nodata_fraction=1.0))
+  assert list(tiles.read_valid_tiles(all_tiles, empty_read,
+                                     max_nodata_fraction=0.99)) == []
+  for bad in (-0.1, 1.5):
+    with pytest.raises(ValueError, match="max_nodata_fraction"):
+      list(tiles.read_valid_tiles(all_tiles, read, max_nodata_fraction=bad))
