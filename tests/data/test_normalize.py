@@ -95,3 +95,42 @@ def test_errors_name_valid_choices():
     normalize.normalize("s2", np.zeros(4), {"s2": {"high": 0.0}})
   with pytest.raises(ValueError, match="4 channels"):
     normalize.normalize("dem", np.zeros((2, 3)))
+
+
+def test_s1_inverse_uses_the_configured_ranges():
+  # Non-default ranges: [-1, 1] maps onto VV [-20, -5] and VH [-30, -10] dB.
+  # Hand values: -1 -> low, 1 -> high, 0 -> midpoint (-12.5, -20).
+  cfg = {"s1": {"ranges": {"VV": (-20.0, -5.0), "VH": (-30.0, -10.0)}}}
+  y = np.array([[-1.0, -1.0], [0.0, 0.0], [1.0, 1.0]], np.float32)
+  # Every number is exact in float32 (multiples of 1/4 below 2**24).
+  np.testing.assert_array_equal(normalize.denormalize("s1", y, cfg),
+                                [[-20.0, -30.0], [-12.5, -20.0], [-5.0, -10.0]])
+
+
+def test_dem_linear_aspect_inverse_by_hand():
+  # Linear aspect: [-1, 1] is [0, 360] degrees, north (0 == 360) at both
+  # ends, so 1 gives 0; values beyond +-1 are clipped first. Channels last on
+  # an (H, W, C) image: elevation 1500 m, slope 45 deg, hillshade 0.5 are the
+  # midpoints of the default ranges.
+  aspect_in = np.array([-1.5, -1.0, -0.5, 0.0, 0.5, 1.0, 1.5], np.float32)
+  y = np.zeros((1, 7, 4), np.float32)
+  y[..., 2] = aspect_in
+  back = normalize.denormalize("dem", y)
+  assert back.shape == (1, 7, 4)
+  # float32 arithmetic on these multiples of 1/2 and 45 degrees is exact.
+  np.testing.assert_array_equal(back[0, :, 2],
+                                [0.0, 0.0, 90.0, 180.0, 270.0, 0.0, 0.0])
+  np.testing.assert_array_equal(back[0, :, [0, 1, 3]],
+                                np.repeat([[1500.0], [45.0], [0.5]], 7, 1))
+
+
+def test_dem_inverse_of_jax_is_jax_and_errors_name_the_dem():
+  y = jnp.zeros((2, 4))
+  back = normalize.denormalize("dem", y)
+  assert isinstance(back, jax.Array)
+  np.testing.assert_allclose(back, [[1500.0, 45.0, 180.0, 0.5]] * 2)
+  with pytest.raises(ValueError, match="dem: expected 4 channels"):
+    normalize.denormalize("dem", np.zeros((2, 5)))
+  with pytest.raises(ValueError, match=r"range dem\.elevation .*low < high"):
+    normalize.denormalize("dem", np.zeros((2, 4)),
+                          {"dem": {"elevation": (10.0, 10.0)}})

@@ -70,3 +70,33 @@ def test_single_polarization_and_errors():
     sar.normalize_db(db, ("VV", "VH"))
   with pytest.raises(ValueError, match="low < high"):
     sar.normalize_db(db, "VV", ranges={"VV": (0.0, -25.0)})
+
+
+def test_denormalize_clips_outside_the_output_range():
+  # VV (-25, 0) and VH (-32.5, 0) dB; (-1, 1) maps linearly onto them, and
+  # values beyond +-1 land on the range's ends. Worked by hand: 0.5 is 3/4
+  # of the way, -6.25 dB for VV and -8.125 dB for VH.
+  normalized = np.array([[-1.5, -3.0], [0.5, 0.5], [1.5, 7.0]])
+  db = sar.denormalize_db(normalized, ("VV", "VH"))
+  # The inputs are exact binary fractions, so is every step: compare exactly.
+  np.testing.assert_array_equal(
+      db, [[-25.0, -32.5], [-6.25, -8.125], [0.0, 0.0]])
+
+
+def test_every_function_returns_jax_for_jax_input():
+  # "Every function takes numpy or jax arrays and returns the same kind."
+  jax_array = type(jnp.zeros(1))
+  db = jnp.asarray([[-30.0, -20.0], [-10.0, 2.0]])
+  linear = sar.from_db(db)
+  assert isinstance(linear, jax_array)
+  # 10 ** (dB / 10) in float64 numpy; float32 keeps 6 significant digits.
+  np.testing.assert_allclose(
+      np.asarray(linear), 10.0 ** (np.asarray(db, np.float64) / 10.0),
+      rtol=1e-6)
+  clipped = sar.clip_db(db, ("VV", "VH"))
+  assert isinstance(clipped, jax_array)
+  np.testing.assert_array_equal(np.asarray(clipped),
+                                [[-25.0, -20.0], [-10.0, 0.0]])
+  back = sar.denormalize_db(jnp.asarray([[-1.0, 0.5]]), ("VV", "VH"))
+  assert isinstance(back, jax_array)
+  np.testing.assert_array_equal(np.asarray(back), [[-25.0, -8.125]])
