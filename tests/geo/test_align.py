@@ -254,3 +254,60 @@ def test_large_scene_is_read_with_memory_bounded_by_the_window(
   tile, arrays = kept[6]
   assert arrays["big"].data.shape == (1, tile_size, tile_size)
   assert arrays["big"].valid.all()
+
+
+def test_grid_of_a_raster_and_its_profile_round_trip(tmp_path):
+  # A 7 x 5 (rows x cols) raster: the grid read back has its CRS, transform
+  # and size, and a GeoTIFF written with the grid's profile lands on it.
+  transform = Affine(20, 0, 400020, 0, -30, 5000090)
+  path = write_raster(tmp_path / "ref.tif", np.zeros((7, 5), np.uint8),
+                      crs="EPSG:32632", transform=transform)
+  grid = align.ReferenceGrid.from_raster(path)
+  assert grid == align.ReferenceGrid(crs=rasterio.crs.CRS.from_epsg(32632),
+                                     transform=transform, width=5, height=7)
+  profile = grid.profile(count=2, dtype="float32", nodata=-1.0)
+  assert profile == dict(driver="GTiff", crs=grid.crs, transform=transform,
+                         width=5, height=7, count=2, dtype="float32",
+                         nodata=-1.0)
+  data = np.arange(70, dtype=np.float32).reshape(2, 7, 5)
+  out = tmp_path / "out.tif"
+  with rasterio.open(out, "w", **profile) as dataset:
+    dataset.write(data)
+  with rasterio.open(out) as dataset:
+    assert dataset.driver == "GTiff"
+    assert dataset.crs.to_epsg() == 32632
+    assert dataset.transform == transform
+    assert (dataset.count, dataset.height, dataset.width) == (2, 7, 5)
+    assert dataset.dtypes == ("float32", "float32")
+    assert dataset.nodata == -1.0
+    np.testing.assert_array_equal(dataset.read(), data)
+
+
+def test_reader_checks_band_counts_names_and_reads_the_window(tmp_path):
+  data = np.arange(100, dtype=np.float32).reshape(10, 10)
+  path = write_raster(tmp_path / "one.tif", data, crs="EPSG:32633",
+                      transform=Affine(10, 0, 500000, 0, -10, 5000000))
+  with pytest.raises(io.RasterError, match=r"one.tif: has 1 band"):
+    align.read_aligned(align.Source(path, expected_bands=3),
+                       align.ReferenceGrid.from_raster(path))
+  with pytest.raises(io.RasterError, match=r"one.tif: has 1 band"):
+    align.AlignedReader([align.Source(path, expected_bands=3)],
+                        align.ReferenceGrid.from_raster(path))
+  with pytest.raises(ValueError, match="unique"):
+    align.AlignedReader([path, align.Source(path, name="one")],
+                        align.ReferenceGrid.from_raster(path))
+  # The source's own grid: a window reads its pixels unchanged.
+  grid = align.ReferenceGrid.from_raster(path)
+  wider = align.reference_grid([path], bounds=(500000, 4999900, 500200,
+                                               5000000))
+  with align.AlignedReader([align.Source(path, name="a")], grid) as reader:
+    part = reader.read(Window(2, 3, 4, 5))["a"]
+    np.testing.assert_array_equal(part.data[0], data[3:8, 2:6])
+    assert part.valid.all()
+  with align.AlignedReader([align.Source(path, name="a")], wider) as reader:
+    # Columns 10-19 of `wider` lie east of the raster: nothing valid there.
+    with pytest.raises(io.EmptyWindowError, match="one.tif"):
+      reader.read(Window(12, 0, 4, 4))
+    empty = reader.read(Window(12, 0, 4, 4), allow_empty=True)["a"]
+    assert empty.data.shape == (1, 4, 4) and not empty.valid.any()
+    reader.close()  # Closing early is allowed; leaving the block closes again.
