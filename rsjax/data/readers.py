@@ -210,7 +210,10 @@ class TFDataReader:
       shape = (self.local_batch,) + tuple(spec[k].shape)
       dtype = np.dtype(object) if spec[k].dtype.name == "string" else \
           spec[k].dtype.as_numpy_dtype
-      out[k] = _cast(k, np.zeros(shape, dtype))
+      value = np.zeros(shape, dtype)
+      if dtype == object:
+        value[...] = b""  # text padding is bytes, as in `_pad`
+      out[k] = _cast(k, value)
     out["mask"] = np.zeros(self.local_batch, np.float32)
     return out
 

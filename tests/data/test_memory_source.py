@@ -55,3 +55,18 @@ def test_errors():
     MemorySource(0)
   with pytest.raises(IndexError):
     MemorySource(2, tile_size=8)[2]
+
+
+def test_indexing_like_a_list():
+  # Valid indices are -n..n-1, as for a Python list; others raise IndexError.
+  src = MemorySource(3, tile_size=4, fields=("s2", "lulc"), seed=0)
+  np.testing.assert_array_equal(src[-3]["s2"], src[0]["s2"])
+  np.testing.assert_array_equal(src[-1]["lulc"], src[2]["lulc"])
+  for bad in (3, -4):
+    with pytest.raises(IndexError, match=f"index {bad} out of range"):
+      src[bad]
+  items = src.__getitems__(np.array([2, 0, 2]))
+  assert len(items) == 3
+  for item, index in zip(items, (2, 0, 2)):
+    for name in ("s2", "lulc"):
+      np.testing.assert_array_equal(item[name], src[index][name])

@@ -1,0 +1,81 @@
+"""rsjax.data.readers: evaluation padding, and the empty batches of a process
+that runs out of examples before the others."""
+
+import re
+
+import numpy as np
+
+from rsjax.data import readers
+from rsjax.data.memory_source import MemorySource
+
+FIELDS = ("s2", "lulc", "scene_id")
+
+
+def test_eval_padding_rows_are_zero_empty_text_and_mask_zero():
+  # 3 examples in batches of 2: the second batch is example 2 and one pad row.
+  source = MemorySource(3, tile_size=4, fields=FIELDS, seed=0)
+  reader = readers.RandomAccessReader(
+      source, FIELDS, global_batch=2, process_index=0, process_count=1,
+      seed=0, shuffle=False, train=False, num_threads=1)
+  try:
+    batch = reader.read(1)
+  finally:
+    reader.close()
+  np.testing.assert_array_equal(batch["mask"], [1.0, 0.0])
+  np.testing.assert_array_equal(batch["s2"][0], source[2]["s2"])
+  np.testing.assert_array_equal(batch["s2"][1], np.zeros((4, 4, 4)))
+  np.testing.assert_array_equal(batch["lulc"][1], np.zeros((4, 4)))
+  # Text stays bytes in the padding: b"", not 0 or None.
+  assert batch["scene_id"].dtype == object
+  assert batch["scene_id"].tolist() == [source[2]["scene_id"], b""]
+
+
+class _FakeBuilder:
+  """The two things TFDataReader asks of a tfds builder: the split size and
+  `as_dataset` of a slice 'split[lo:hi]'."""
+
+  def __init__(self, examples):
+    import types
+    self.examples = examples
+    count = len(next(iter(examples.values())))
+    self.info = types.SimpleNamespace(splits=dict(
+        test=types.SimpleNamespace(num_examples=count)))
+
+  def as_dataset(self, *, split, shuffle_files, read_config):
+    import tensorflow as tf
+    del shuffle_files, read_config
+    lo, hi = map(int, re.fullmatch(r"test\[(\d+):(\d+)\]", split).groups())
+    return tf.data.Dataset.from_tensor_slices(
+        {k: v[lo:hi] for k, v in self.examples.items()})
+
+
+def test_a_process_out_of_examples_yields_empty_masked_batches():
+  # 5 test examples over 2 processes in local batches of 2: process 0 holds
+  # examples [0, 2) (split_bounds rounds 2.5 to even), process 1 [2, 5), so
+  # both yield ceil(3 / 2) = 2 batches and process 0's second one is empty:
+  # every row padding, as the pad rows of a partial batch are.
+  rng = np.random.default_rng(0)
+  examples = {
+      "s2": rng.uniform(0, 1, (5, 4, 4, 4)).astype(np.float32),
+      "lulc": rng.integers(0, 9, (5, 4, 4)),  # int64, cast to uint8.
+      "scene_id": np.array([b"a", b"b", b"c", b"d", b"e"]),
+  }
+  reader = readers.TFDataReader(
+      _FakeBuilder(examples), "test", FIELDS, global_batch=4,
+      process_index=0, process_count=2, seed=0, shuffle=False, train=False,
+      shuffle_buffer=1)
+  batches = list(reader.batches())
+  assert len(batches) == 2
+  real, empty = batches
+  np.testing.assert_array_equal(real["mask"], [1.0, 1.0])
+  np.testing.assert_array_equal(real["s2"], examples["s2"][:2])
+  assert real["scene_id"].tolist() == [b"a", b"b"]
+  assert set(empty) == set(FIELDS) | {"mask"}
+  np.testing.assert_array_equal(empty["mask"], [0.0, 0.0])
+  for name in ("s2", "lulc"):
+    assert empty[name].shape == real[name].shape, name
+    assert empty[name].dtype == real[name].dtype, name
+    assert not empty[name].any(), name
+  assert empty["lulc"].dtype == np.uint8
+  assert empty["scene_id"].dtype == object
+  assert empty["scene_id"].tolist() == [b"", b""]
