@@ -189,3 +189,133 @@ def test_inference_refuses_masks_and_metadata(name):
   system = types.SimpleNamespace(output_field=name, output_bands=None)
   with pytest.raises(ValueError, match="not an image field"):
     predictor.output_spec(system, num_classes=9)
+
+
+def _declaration_built_afresh():
+  """rsjax.data.fields executed again, as a module object of its own.
+
+  `FIELDS` is built once, at import; building it again here (under the same
+  module name, without touching sys.modules) is what lets a test see the
+  declaration that the current source makes, e.g. under mutation testing.
+  """
+  import importlib.util
+  spec = importlib.util.spec_from_file_location(fields.__name__,
+                                                fields.__file__)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module
+
+
+# The declaration as the sources document it. S2: B2 blue, B3 green, B4 red,
+# B8 NIR, reflectance = DN / 10000 (ESA's L1C/L2A quantification value), true
+# colour (R, G, B) = (B4, B3, B2) and the NIR false colour (B8, B4, B3). S1:
+# VV and VH backscatter in dB. Dynamic World v1: 9 labels 0-8 in this order,
+# and the catalogue's palette. Cloud mask 0 clear, 1 cloud, 2 shadow.
+S2_FACTS = dict(kind="optical", bands=("B2", "B3", "B4", "B8"),
+                units=("reflectance",) * 4, dtype=np.float32,
+                normalization="s2", classes=(), channel_axis=True,
+                encoding="zlib",
+                display=fields.Display(composites=(
+                    ("RGB", ("B4", "B3", "B2")), ("NRG", ("B8", "B4", "B3")))))
+S1_FACTS = dict(kind="sar", bands=("VV", "VH"), units=("dB", "dB"),
+                dtype=np.float32, normalization="s1", classes=(),
+                channel_axis=True, encoding="bytes",
+                display=fields.Display(grey="VV"))
+DYNAMIC_WORLD = ("water", "trees", "grass", "flooded_vegetation", "crops",
+                 "shrub_and_scrub", "built", "bare", "snow_and_ice")
+LULC_FACTS = dict(kind="categorical", bands=("label",),
+                  units=("class index",), dtype=np.uint8, normalization=None,
+                  classes=DYNAMIC_WORLD, channel_axis=False, encoding="zlib",
+                  display=fields.Display(palette=(
+                      0x419BDF, 0x397D49, 0x88B053, 0x7A87C6, 0xE49635,
+                      0xDFC35A, 0xC4281B, 0xA59B8F, 0xB39FE1)))
+DECLARED_FACTS = {
+    "s2": S2_FACTS, "s2_cloudy": S2_FACTS, "s2_t2": S2_FACTS,
+    "s2_coarse": S2_FACTS,
+    "s1": S1_FACTS, "s1_t2": S1_FACTS,
+    "lulc": LULC_FACTS, "lulc_t2": LULC_FACTS,
+    "dem": dict(kind="elevation",
+                bands=("elevation", "slope", "aspect", "hillshade"),
+                units=("metres", "degrees", "degrees", "unitless"),
+                dtype=np.float32, normalization="dem", classes=(),
+                channel_axis=True, encoding="bytes",
+                display=fields.Display(grey="hillshade")),
+    "valid": dict(kind="mask", bands=("valid",), units=("flag",),
+                  dtype=np.uint8, normalization=None,
+                  classes=("nodata", "valid"), channel_axis=False,
+                  encoding="zlib", display=fields.Display()),
+    "cloud_mask": dict(kind="mask", bands=("cloud_mask",),
+                       units=("class index",), dtype=np.uint8,
+                       normalization=None, classes=("clear", "cloud", "shadow"),
+                       channel_axis=False, encoding="zlib",
+                       display=fields.Display()),
+}
+METADATA_FACTS = {  # name: (units, shape, dtype)
+    "scene_id": ("text", (), object), "crs": ("text", (), object),
+    "transform": ("CRS units", (6,), np.float64),
+    "tile_row": ("tiles", (), np.int32), "tile_col": ("tiles", (), np.int32),
+}
+
+
+@pytest.mark.parametrize("source", ["imported", "afresh"])
+def test_the_declaration_states_the_documented_facts(source):
+  module = fields if source == "imported" else _declaration_built_afresh()
+  declared = module.FIELDS
+  assert set(declared) == set(DECLARED_FACTS) | set(METADATA_FACTS)
+  for name, facts in DECLARED_FACTS.items():
+    f = declared[name]
+    assert f.name == name
+    assert isinstance(f.description, str) and f.description, name
+    for attribute, value in facts.items():
+      got = getattr(f, attribute)
+      if attribute == "display":  # compare as plain values across modules
+        got = dataclasses.astuple(got)
+        value = dataclasses.astuple(value)
+      assert got == value, (name, attribute)
+  for name, (units, shape, dtype) in METADATA_FACTS.items():
+    f = declared[name]
+    assert (f.name, f.kind, f.bands, f.units, f.shape, f.dtype,
+            f.normalization, f.encoding) == (
+                name, "metadata", (), (units,), shape, dtype, None, "none")
+    assert isinstance(f.description, str) and f.description, name
+
+
+def _raster(**changes):
+  base = dict(name="x", kind="optical", description="d", bands=("a", "b"),
+              units=("u", "u"), dtype=np.float32)
+  return fields.Field(**{**base, **changes})
+
+
+@pytest.mark.parametrize("changes, problem", [
+    (dict(bands=(), units=()), "a raster field needs at least one band name"),
+    (dict(channel_axis=False),
+     "a raster without channel axis has exactly one band"),
+    (dict(kind="metadata", units=("u",)),
+     "metadata has no bands and no normalization"),
+    (dict(kind="metadata", bands=(), units=("u",), normalization="s2"),
+     "metadata has no bands and no normalization"),
+    (dict(kind="mask", bands=("m",), units=("flag",), channel_axis=False),
+     "a mask field names its classes"),
+    (dict(units=("u",)), "1 units for 2 band(s)"),
+    (dict(kind="metadata", bands=(), units=("u", "v")),
+     "2 units for 1 band(s)"),
+])
+def test_each_wrong_declaration_names_its_problem(changes, problem):
+  import re
+  with pytest.raises(ValueError,
+                     match=f"^field 'x': {re.escape(problem)}\\.$"):
+    _raster(**changes)
+
+
+def test_several_problems_are_listed_together():
+  with pytest.raises(ValueError, match=(
+      r"^field 'x': kind 'image' is not one of .*; encoding 'gzip' is not "
+      r"one of .*\.$")):
+    _raster(kind="image", encoding="gzip")
+
+
+def test_fields_without_classes_or_palette_say_so():
+  with pytest.raises(ValueError, match=r"field 's2' \(optical\) has no classes"):
+    fields.class_names("s2")
+  with pytest.raises(ValueError, match="field 'valid' has no palette"):
+    fields.palette("valid")
