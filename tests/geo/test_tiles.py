@@ -221,7 +221,7 @@ def test_nodata_fraction_of_one_mask_and_of_none():
   valid = np.ones((4, 5), bool)
   valid[0, :3] = False  # 3 of 20 pixels.
   assert tiles.nodata_fraction(valid) == pytest.approx(3 / 20, abs=1e-15)
-  with pytest.raises(ValueError, match="no mask"):
+  with pytest.raises(ValueError, match=r"^nodata_fraction: no mask given\.$"):
     tiles.nodata_fraction([])
 
 
