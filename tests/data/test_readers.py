@@ -5,8 +5,12 @@ import re
 
 import numpy as np
 
-from rsjax.data import readers
+from rsjax.data import pipeline, readers
 from rsjax.data.memory_source import MemorySource
+
+# TFDataReader imports tensorflow_datasets; importing it here (TF kept off
+# accelerators) puts the import in collection, not in a test's time.
+pipeline.import_tfds()
 
 FIELDS = ("s2", "lulc", "scene_id")
 
