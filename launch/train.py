@@ -4,9 +4,11 @@
   python -m launch.train --config configs/pix2pix.py --workdir gs://bucket/pix2pix \
       --config.data.batch_size=64 --distributed
 
-Re-running with the same --workdir resumes from its newest checkpoint. On a
-pod or multi-node cluster pass --distributed on every process (see
-launch/tpu_pod.sh and launch/gpu_slurm.sh).
+Re-running with the same --workdir resumes from its newest checkpoint. SIGTERM
+(pre-emption, `scancel`) saves a checkpoint and exits with status 143 (128 +
+SIGTERM) instead of 0, so a scheduler requeues the run rather than taking it
+for finished. On a pod or multi-node cluster pass --distributed on every
+process (see launch/tpu_pod.sh and launch/gpu_slurm.sh).
 """
 
 from __future__ import annotations
@@ -33,8 +35,13 @@ def main(argv):
                jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count())
   from rsjax.train import trainer  # pylint: disable=g-import-not-at-top
-  scores = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  try:
+    scores = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+  except trainer.Preempted as stopped:
+    logging.warning("%s", stopped)
+    return stopped.exit_status  # app.run exits with it: 143 for SIGTERM
   logging.info("final evaluation: %s", scores)
+  return 0
 
 
 if __name__ == "__main__":

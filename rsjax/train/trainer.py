@@ -12,7 +12,10 @@
 A non-finite training metric stops the run with the step where it first
 appeared and the last good checkpoint (no checkpoint is written after it).
 SIGTERM (a pre-empted VM, `scancel`) saves a checkpoint at the current step and
-returns; the next run with the same workdir resumes there.
+raises `Preempted` (launch.train exits with its status 143 = 128 + SIGTERM, so a
+scheduler requeues the run); the next run with the same workdir resumes there
+and drops the lines of metrics.jsonl after the restored step, which it logs
+again.
 """
 
 from __future__ import annotations
@@ -41,11 +44,27 @@ class NonFiniteLossError(FloatingPointError):
   """A training metric became NaN or infinite."""
 
 
+class Preempted(Exception):
+  """The run was stopped by a signal after saving a checkpoint at `step`.
+
+  `exit_status` (128 + the signal: 143 for SIGTERM) is what a process should
+  exit with so a scheduler takes the run for interrupted, not finished.
+  """
+
+  def __init__(self, signum: int, step: int, directory: str):
+    self.signum, self.step = signum, step
+    self.exit_status = 128 + signum
+    super().__init__(
+        f"stopped by signal {signum} at step {step}; its checkpoint is in "
+        f"{directory}; run again with the same workdir to resume")
+
+
 class _StopOnSignal:
   """Turns SIGTERM into a flag the loop checks (main thread only)."""
 
   def __init__(self):
     self.requested = False
+    self.signum: int | None = None
     self._previous = None
 
   def __enter__(self):
@@ -57,6 +76,7 @@ class _StopOnSignal:
     del frame
     logging.warning("signal %d: saving a checkpoint and stopping", signum)
     self.requested = True
+    self.signum = signum
 
   def __exit__(self, *exc):
     if self._previous is not None:
@@ -190,7 +210,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
   `stop_after` ends this run (with a checkpoint) once that step is reached,
   as a pre-emption would; schedules still follow `config.total_steps`.
-  Returns the last evaluation scores (on `config.eval_split`).
+  Returns the last evaluation scores (on `config.eval_split`); raises
+  `Preempted` once its checkpoint is saved if SIGTERM stopped the run.
   """
   trainer = Trainer(config, workdir)
   writer = writers_lib.create_writer(trainer.workdir)
@@ -198,11 +219,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   train_iter = pipeline.create_iterator(config.data, trainer.mesh, train=True,
                                         start_step=latest)
   scores: dict[str, Any] = {}
+  stop = _StopOnSignal()
   try:
     first_batch = next(train_iter)
     state, step = trainer.restore_or_init(first_batch)
     if step != latest:
       raise RuntimeError(f"checkpoint step {step} != expected {latest}")
+    writers_lib.drop_metrics_after(trainer.workdir, step)
     trainer.compile_steps()
     run_config.save(trainer.workdir, config)
     if step == 0:
@@ -214,7 +237,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     # program as the others (no retrace, no second compile).
     first_bad = jax.device_put(jnp.array(-1, jnp.int32), trainer.replicated)
     batch = first_batch
-    with _StopOnSignal() as stop:
+    with stop:
       while step < config.total_steps:
         state, metrics, first_bad = trainer.train_step(state, batch, first_bad)
         step += 1
@@ -245,6 +268,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
     train_iter.close()
     trainer.manager.wait_until_finished()
     writer.flush()
+  if stop.signum is not None:
+    raise Preempted(stop.signum, step, trainer.manager.directory)
   return scores
 
 

@@ -1,8 +1,10 @@
 """Metric writers: clu's default (logging + TensorBoard) plus JSON lines.
 
 `metrics.jsonl` in the workdir gets one `{"step": s, "name": value, ...}` line
-per write, which is easy to read back in notebooks and tests. Only process 0
-writes files. If TensorBoard's writer cannot be imported (a JAX-only GPU box
+per write, which is easy to read back in notebooks and tests. A run resumed
+from step k first drops the lines after step k (`drop_metrics_after`): it
+computes those steps again, so every step is logged once, by the run whose
+checkpoints survive. Only process 0 writes files. If TensorBoard's writer cannot be imported (a JAX-only GPU box
 without TensorFlow), the run logs to the console and JSON lines only.
 """
 
@@ -16,6 +18,8 @@ from typing import Any
 
 import jax
 import numpy as np
+
+from rsjax.store import atomic
 
 
 class JsonLinesWriter:
@@ -62,6 +66,40 @@ class JsonLinesWriter:
 
   def close(self) -> None:
     pass
+
+
+def drop_metrics_after(workdir: str, step: int) -> int:
+  """Rewrites `<workdir>/metrics.jsonl` (atomically, on process 0) without
+  the lines a run resumed from `step` writes again; returns how many it
+  dropped.
+
+  Kept: lines of steps <= `step`, and the hparams line unless `step` is 0
+  (a run from scratch writes its own). Dropped: lines of later steps (logged
+  by a run that was killed before checkpointing them) and lines that are not
+  JSON (one cut short by a kill mid-write).
+  """
+  path = os.path.join(workdir, "metrics.jsonl")
+  if jax.process_index() != 0 or not os.path.exists(path):
+    return 0
+  with open(path) as f:
+    lines = f.readlines()
+  kept = []
+  for line in lines:
+    try:
+      row = json.loads(line)
+    except json.JSONDecodeError:
+      continue
+    if not isinstance(row, dict):
+      continue
+    if row.get("step", 0) <= step and ("step" in row or step > 0):
+      kept.append(line if line.endswith("\n") else line + "\n")
+  dropped = len(lines) - len(kept)
+  if dropped or kept != lines:
+    atomic.write_text(path, "".join(kept))
+  if dropped:
+    logging.info("%s: dropped %d lines after step %d (this run logs those "
+                 "steps again)", path, dropped, step)
+  return dropped
 
 
 def create_writer(workdir: str):

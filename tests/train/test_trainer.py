@@ -1,5 +1,6 @@
 """The training loop on 8 simulated devices: end to end on the synthetic
-dataset, exact resume, SIGTERM, non-finite losses and config errors."""
+dataset, exact resume, SIGTERM (exit status 143), metrics logged once across a
+resume, non-finite losses and config errors."""
 
 import json
 import os
@@ -16,9 +17,44 @@ import pytest
 from rsjax.systems import base
 from rsjax.systems import trained
 from rsjax.train import trainer
+from rsjax.train import writers
 from tiny_configs import memory_config, tiny_rs_spade
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+_ENV = dict(os.environ,
+            PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
+            JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
+            JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
+            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
+            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
+"""A `launch.train` subprocess's environment: the tests' devices and cache."""
+
+
+def _config_file(tmp_path, steps, **overrides):
+  """A config file whose get_config is `memory_config(steps)` with
+  `overrides` set."""
+  path = tmp_path / "run_config.py"
+  path.write_text(
+      "from tiny_configs import memory_config\n"
+      "def get_config(arg=None):\n"
+      f"  config = memory_config(steps={steps})\n"
+      + "".join(f"  config.{k} = {v!r}\n" for k, v in overrides.items())
+      + "  return config\n")
+  return path
+
+
+def _launch_train(config_file, workdir, *flags):
+  return [sys.executable, "-m", "launch.train", f"--config={config_file}",
+          f"--workdir={workdir}", *flags]
+
+
+def _train_lines(workdir):
+  """The training-metric lines of metrics.jsonl, in file order."""
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    lines = [json.loads(line) for line in f]
+  return [l for l in lines if any(k.startswith("train/") for k in l)]
 
 
 def _params(workdir, config):
@@ -51,20 +87,9 @@ def test_resume_after_a_process_restart_is_exact(tmp_path, devices):
   resumed = str(tmp_path / "resumed")
   trainer.train_and_evaluate(memory_config(steps=6), resumed, stop_after=3)
   assert sorted(os.listdir(tmp_path / "resumed" / "checkpoints")) == ["1", "2", "3"]
-  config_file = tmp_path / "restart_config.py"
-  config_file.write_text(
-      "from tiny_configs import memory_config\n"
-      "def get_config(arg=None):\n  return memory_config(steps=6)\n")
-  env = dict(os.environ,
-             PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
-             JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
-             JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
-             JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-             JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-  result = subprocess.run(
-      [sys.executable, "-m", "launch.train", f"--config={config_file}",
-       f"--workdir={resumed}"], cwd=ROOT, env=env, capture_output=True,
-      text=True, timeout=600)
+  config_file = _config_file(tmp_path, 6)
+  result = subprocess.run(_launch_train(config_file, resumed), cwd=ROOT,
+                          env=_ENV, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   step_a, a = _params(str(tmp_path / "straight"), straight)
   step_b, b = _params(resumed, straight)
@@ -73,7 +98,55 @@ def test_resume_after_a_process_restart_is_exact(tmp_path, devices):
                a, b)
 
 
-def test_sigterm_saves_a_checkpoint_and_returns(tmp_path, devices):
+def _checkpoints(workdir):
+  return sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
+                if s.isdigit())
+
+
+def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, devices):
+  """`launch.train` sent SIGTERM saves, exits 143 (not 0, which a scheduler
+  takes for finished); its checkpoint restores, and the rerun resumes there
+  and exits 0 when it finishes."""
+  workdir = str(tmp_path / "run")
+  config_file = _config_file(tmp_path, 10_000, checkpoint_every=10_000)
+  metrics_file = os.path.join(workdir, "metrics.jsonl")
+  process = subprocess.Popen(_launch_train(config_file, workdir), cwd=ROOT,
+                             env=_ENV, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.PIPE, text=True)
+  try:
+    deadline = time.time() + 300
+    while process.poll() is None and time.time() < deadline:
+      if (os.path.exists(metrics_file)
+          and open(metrics_file).read().count("train/") >= 2):
+        break
+      time.sleep(0.05)
+    assert process.poll() is None, process.stderr.read()[-3000:]
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=300)
+  finally:
+    if process.poll() is None:
+      process.kill()
+  assert process.returncode == 143, stderr[-3000:]
+  assert "stopped by signal 15" in stderr
+  [stopped_at] = _checkpoints(workdir)
+  assert 2 <= stopped_at < 10_000
+  config = memory_config(steps=10_000)
+  step, _ = _params(workdir, config)
+  assert step == stopped_at
+  assert [l["step"] for l in _train_lines(workdir)] == list(
+      range(1, stopped_at + 1))
+
+  # The requeued run (here shortened to one more step) resumes and exits 0.
+  result = subprocess.run(
+      _launch_train(config_file, workdir,
+                    f"--config.total_steps={stopped_at + 1}"),
+      cwd=ROOT, env=_ENV, capture_output=True, text=True, timeout=600)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert _checkpoints(workdir) == [stopped_at, stopped_at + 1]
+  assert f"resumed from step {stopped_at}" in result.stderr
+
+
+def test_sigterm_in_process_raises_preempted_after_saving(tmp_path, devices):
   config = memory_config(steps=10_000)
   config.checkpoint_every = 10_000
   metrics_file = tmp_path / "metrics.jsonl"
@@ -88,10 +161,50 @@ def test_sigterm_saves_a_checkpoint_and_returns(tmp_path, devices):
 
   thread = threading.Thread(target=send_sigterm_after_two_steps, daemon=True)
   thread.start()
-  trainer.train_and_evaluate(config, str(tmp_path))
+  with pytest.raises(trainer.Preempted, match="stopped by signal 15") as stopped:
+    trainer.train_and_evaluate(config, str(tmp_path))
   thread.join()
-  saved = [int(s) for s in os.listdir(tmp_path / "checkpoints") if s.isdigit()]
-  assert len(saved) == 1 and 2 <= saved[0] < 10_000
+  assert stopped.value.exit_status == 143
+  assert _checkpoints(tmp_path) == [stopped.value.step]
+  assert 2 <= stopped.value.step < 10_000
+
+
+def test_a_resumed_run_logs_each_step_once(tmp_path, devices):
+  """Steps a killed run logged after its last checkpoint are dropped when
+  the next run resumes: that run logs them again, with its own values."""
+  straight, killed = str(tmp_path / "straight"), str(tmp_path / "killed")
+  trainer.train_and_evaluate(memory_config(steps=6), straight)
+  trainer.train_and_evaluate(memory_config(steps=6), killed, stop_after=3)
+  assert _checkpoints(killed) == [1, 2, 3]
+  # What a run killed after checkpoint 3 leaves: steps 4 and 5 logged (here
+  # with values no run computes), step 6's line cut short mid-write.
+  with open(os.path.join(killed, "metrics.jsonl"), "a") as f:
+    for step in (4, 5):
+      f.write(json.dumps({"step": step, "train/g_loss": -1.0}) + "\n")
+    f.write('{"step": 6, "train/g_lo')
+  trainer.train_and_evaluate(memory_config(steps=6), killed)
+  assert [l["step"] for l in _train_lines(killed)] == [1, 2, 3, 4, 5, 6]
+  assert _train_lines(killed) == _train_lines(straight)
+  with open(os.path.join(killed, "metrics.jsonl")) as f:
+    lines = [json.loads(line) for line in f]     # every line is JSON again
+  assert sum("hparams" in l for l in lines) == 1
+
+
+def test_drop_metrics_after_keeps_steps_up_to_the_restored_one(tmp_path):
+  path = tmp_path / "metrics.jsonl"
+  rows = [{"hparams": {"seed": "0"}}] + [
+      {"step": s, "train/loss": float(s)} for s in (1, 2, 3, 4)] + [
+      {"step": 2, "validation/psnr": 20.0}]
+  text = "".join(json.dumps(r) + "\n" for r in rows) + '{"step": 5, "tr'
+  path.write_text(text)
+  assert writers.drop_metrics_after(str(tmp_path), 2) == 3  # 3, 4, cut line
+  assert [json.loads(l) for l in path.read_text().splitlines()] == [
+      rows[0], rows[1], rows[2], rows[5]]
+  assert writers.drop_metrics_after(str(tmp_path), 2) == 0
+  # A run from scratch (no checkpoint) writes its own hparams and steps.
+  assert writers.drop_metrics_after(str(tmp_path), 0) == 4
+  assert path.read_text() == ""
+  assert writers.drop_metrics_after(str(tmp_path / "none"), 3) == 0
 
 
 class _NaNAfter:
