@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import sys
 import time
 
 import jax
@@ -127,7 +128,11 @@ def main() -> None:
   args = parser.parse_args()
   if args.fresh:
     shutil.rmtree(os.path.join(args.workdir, "checkpoints"), ignore_errors=True)
-  result = run(args.workdir, data_dir=args.data_dir)
+  try:
+    result = run(args.workdir, data_dir=args.data_dir)
+  except trainer_lib.Preempted as stopped:
+    print(stopped)
+    sys.exit(stopped.exit_status)  # 143 for SIGTERM
   for name, s in result["scores"].items():
     print(f"{name:>9}: PSNR {s['psnr']:6.2f} dB  SSIM {s['ssim']:.3f}  "
           f"SAM {s['sam']:5.2f} deg")
