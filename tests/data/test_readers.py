@@ -76,6 +76,8 @@ def test_a_process_out_of_examples_yields_empty_masked_batches():
   assert real["scene_id"].tolist() == [b"a", b"b"]
   assert set(empty) == set(FIELDS) | {"mask"}
   np.testing.assert_array_equal(empty["mask"], [0.0, 0.0])
+  # Every process must yield the same dtypes (one global array per field).
+  assert empty["mask"].dtype == real["mask"].dtype == np.float32
   for name in ("s2", "lulc"):
     assert empty[name].shape == real[name].shape, name
     assert empty[name].dtype == real[name].dtype, name

@@ -181,6 +181,15 @@ def test_assign_splits_defaults_to_blocks_of_1024_pixels():
   assert [t.split for t in assigned] == [
       documented_split(t.window.row_off // 1024, t.window.col_off // 1024)
       for t in assigned]
+  # A seed whose four blocks are not all of one split, so that a tile placed
+  # in the wrong block shows.
+  seed = next(s for s in range(100) if len(
+      {documented_split(r, c, seed=s) for r in (0, 1) for c in (0, 1)}) > 1)
+  assigned = tiles.assign_splits(all_tiles, seed=seed)
+  assert len(assigned) == 64
+  assert [t.split for t in assigned] == [
+      documented_split(t.window.row_off // 1024, t.window.col_off // 1024,
+                       seed=seed) for t in assigned]
 
 
 def test_assign_splits_uses_the_given_ratios_seed_and_key():
@@ -213,7 +222,7 @@ def test_a_tile_one_pixel_into_a_block_of_another_split_is_dropped():
 def test_zero_ratios_and_bad_block_size_raise():
   with pytest.raises(ValueError, match="ratios"):
     tiles.block_split(0, 0, ratios=(0, 0, 0))
-  with pytest.raises(ValueError, match="block_size"):
+  with pytest.raises(ValueError, match="^block_size must be a positive"):
     tiles.assign_splits([], block_size=0)
 
 
