@@ -208,8 +208,7 @@ class TFDataReader:
     out = {}
     for k in self.fields:
       shape = (self.local_batch,) + tuple(spec[k].shape)
-      dtype = np.dtype(object) if spec[k].dtype.name == "string" else \
-          spec[k].dtype.as_numpy_dtype
+      dtype = np.dtype(spec[k].dtype.as_numpy_dtype)  # tf.string: object
       value = np.zeros(shape, dtype)
       if dtype == object:
         value[...] = b""  # text padding is bytes, as in `_pad`
