@@ -4,11 +4,15 @@
   python -m launch.train --config configs/pix2pix.py --workdir gs://bucket/pix2pix \
       --config.data.batch_size=64 --distributed
 
-Re-running with the same --workdir resumes from its newest checkpoint. SIGTERM
-(pre-emption, `scancel`) saves a checkpoint and exits with status 143 (128 +
-SIGTERM) instead of 0, so a scheduler requeues the run rather than taking it
-for finished. On a pod or multi-node cluster pass --distributed on every
-process (see launch/tpu_pod.sh and launch/gpu_slurm.sh).
+Re-running with the same --workdir resumes from its newest checkpoint. A run
+locks its workdir (<workdir>/LOCK): a second run on it while the first is
+alive exits with status 1 at once, naming the first (host, pid, start time).
+A lock left by a dead process on the same host is taken over with a warning;
+--force_unlock takes over any lock (e.g. of a run on a host that is gone).
+SIGTERM (pre-emption, `scancel`) saves a checkpoint and exits with status 143
+(128 + SIGTERM) instead of 0, so a scheduler requeues the run rather than
+taking it for finished. On a pod or multi-node cluster pass --distributed on
+every process (see launch/tpu_pod.sh and launch/gpu_slurm.sh).
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ _CONFIG = config_flags.DEFINE_config_file(
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs, samples.",
                                required=True)
+_FORCE_UNLOCK = flags.DEFINE_bool(
+    "force_unlock", False,
+    "Take the workdir's lock over from any holder (warns naming it). Only "
+    "when that run is certainly not running: two runs on one workdir write "
+    "over each other.")
 _DISTRIBUTED = flags.DEFINE_bool(
     "distributed", False,
     "Call jax.distributed.initialize() first (multi-host TPU pods, SLURM).")
@@ -34,9 +43,14 @@ def main(argv):
   logging.info("process %d/%d, %d local / %d global devices",
                jax.process_index(), jax.process_count(),
                jax.local_device_count(), jax.device_count())
+  from rsjax.store import workdir_lock  # pylint: disable=g-import-not-at-top
   from rsjax.train import trainer  # pylint: disable=g-import-not-at-top
   try:
-    scores = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value)
+    scores = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
+                                        force_unlock=_FORCE_UNLOCK.value)
+  except workdir_lock.WorkdirLocked as locked:
+    logging.error("%s", locked)
+    return 1
   except trainer.Preempted as stopped:
     logging.warning("%s", stopped)
     return stopped.exit_status  # app.run exits with it: 143 for SIGTERM

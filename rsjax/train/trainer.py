@@ -9,6 +9,9 @@
      the host only on logging steps -> periodic evaluation (sums and counts,
      reduced on the host) with a PNG sample grid -> Orbax checkpoints.
 
+A run holds its workdir's lock while it runs: a second run on the same
+workdir stops at once with `WorkdirLocked`, naming the first.
+
 A non-finite training metric stops the run with the step where it first
 appeared and the last good checkpoint (no checkpoint is written after it).
 SIGTERM (a pre-empted VM, `scancel`) saves a checkpoint at the current step and
@@ -35,6 +38,7 @@ from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
 from rsjax.store import checkpoint as checkpoint_lib
 from rsjax.store import run_config
+from rsjax.store import workdir_lock
 from rsjax.systems import base
 from rsjax.train import samples as samples_lib
 from rsjax.train import writers as writers_lib
@@ -205,14 +209,30 @@ def _scalars(prefix: str, scores) -> dict[str, float]:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
-                       stop_after: int | None = None) -> dict[str, Any]:
+                       stop_after: int | None = None,
+                       force_unlock: bool = False) -> dict[str, Any]:
   """Trains `config.system` to `config.total_steps`, resuming from `workdir`.
+
+  The run holds the workdir's lock (`rsjax.store.workdir_lock`) from its
+  start to its end, however it ends: while another live run holds it, this
+  one raises `WorkdirLocked` naming that run, before it builds anything. A
+  stale lock of a dead process on this host is taken over with a warning;
+  `force_unlock` takes over any lock. In a multi-process run only process 0
+  takes the lock (coordinating hosts is issue 22).
 
   `stop_after` ends this run (with a checkpoint) once that step is reached,
   as a pre-emption would; schedules still follow `config.total_steps`.
   Returns the last evaluation scores (on `config.eval_split`); raises
   `Preempted` once its checkpoint is saved if SIGTERM stopped the run.
   """
+  if jax.process_index() != 0:
+    return _train_and_evaluate(config, workdir, stop_after)
+  with workdir_lock.for_workdir(workdir) as lock:
+    lock.acquire(force=force_unlock)
+    return _train_and_evaluate(config, workdir, stop_after)
+
+
+def _train_and_evaluate(config, workdir, stop_after):
   trainer = Trainer(config, workdir)
   writer = writers_lib.create_writer(trainer.workdir)
   latest = trainer.manager.latest_step() or 0

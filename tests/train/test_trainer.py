@@ -1,12 +1,11 @@
 """The training loop on 8 simulated devices: end to end on the synthetic
-dataset, exact resume, SIGTERM (exit status 143), metrics logged once across a
-resume, non-finite losses and config errors."""
+dataset, exact resume, SIGTERM (exit status 143, the workdir's lock
+released), metrics logged once across a resume, non-finite losses and config
+errors. The workdir lock is tests/train/test_trainer_lock.py."""
 
 import json
 import os
 import signal
-import subprocess
-import sys
 import threading
 import time
 
@@ -19,35 +18,7 @@ from rsjax.systems import trained
 from rsjax.train import trainer
 from rsjax.train import writers
 from tiny_configs import memory_config, tiny_rs_spade
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-_ENV = dict(os.environ,
-            PYTHONPATH=os.pathsep.join([ROOT, os.path.join(ROOT, "tests")]),
-            JAX_PLATFORMS="cpu", CUDA_VISIBLE_DEVICES="",
-            JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
-            JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
-            JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-"""A `launch.train` subprocess's environment: the tests' devices and cache."""
-
-
-def _config_file(tmp_path, steps, **overrides):
-  """A config file whose get_config is `memory_config(steps)` with
-  `overrides` set."""
-  path = tmp_path / "run_config.py"
-  path.write_text(
-      "from tiny_configs import memory_config\n"
-      "def get_config(arg=None):\n"
-      f"  config = memory_config(steps={steps})\n"
-      + "".join(f"  config.{k} = {v!r}\n" for k, v in overrides.items())
-      + "  return config\n")
-  return path
-
-
-def _launch_train(config_file, workdir, *flags):
-  return [sys.executable, "-m", "launch.train", f"--config={config_file}",
-          f"--workdir={workdir}", *flags]
+import train_processes
 
 
 def _train_lines(workdir):
@@ -87,9 +58,8 @@ def test_resume_after_a_process_restart_is_exact(tmp_path, devices):
   resumed = str(tmp_path / "resumed")
   trainer.train_and_evaluate(memory_config(steps=6), resumed, stop_after=3)
   assert sorted(os.listdir(tmp_path / "resumed" / "checkpoints")) == ["1", "2", "3"]
-  config_file = _config_file(tmp_path, 6)
-  result = subprocess.run(_launch_train(config_file, resumed), cwd=ROOT,
-                          env=_ENV, capture_output=True, text=True, timeout=600)
+  config_file = train_processes.config_file(tmp_path, 6)
+  result = train_processes.run(config_file, resumed)
   assert result.returncode == 0, result.stderr[-3000:]
   step_a, a = _params(str(tmp_path / "straight"), straight)
   step_b, b = _params(resumed, straight)
@@ -108,18 +78,11 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, devices):
   takes for finished); its checkpoint restores, and the rerun resumes there
   and exits 0 when it finishes."""
   workdir = str(tmp_path / "run")
-  config_file = _config_file(tmp_path, 10_000, checkpoint_every=10_000)
-  metrics_file = os.path.join(workdir, "metrics.jsonl")
-  process = subprocess.Popen(_launch_train(config_file, workdir), cwd=ROOT,
-                             env=_ENV, stdout=subprocess.DEVNULL,
-                             stderr=subprocess.PIPE, text=True)
+  config_file = train_processes.config_file(tmp_path, 10_000,
+                                            checkpoint_every=10_000)
+  process = train_processes.start_and_wait(config_file, workdir,
+                                           logged_steps=2)
   try:
-    deadline = time.time() + 300
-    while process.poll() is None and time.time() < deadline:
-      if (os.path.exists(metrics_file)
-          and open(metrics_file).read().count("train/") >= 2):
-        break
-      time.sleep(0.05)
     assert process.poll() is None, process.stderr.read()[-3000:]
     process.send_signal(signal.SIGTERM)
     _, stderr = process.communicate(timeout=300)
@@ -128,6 +91,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, devices):
       process.kill()
   assert process.returncode == 143, stderr[-3000:]
   assert "stopped by signal 15" in stderr
+  assert not os.path.exists(os.path.join(workdir, "LOCK"))   # released
   [stopped_at] = _checkpoints(workdir)
   assert 2 <= stopped_at < 10_000
   config = memory_config(steps=10_000)
@@ -137,10 +101,8 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, devices):
       range(1, stopped_at + 1))
 
   # The requeued run (here shortened to one more step) resumes and exits 0.
-  result = subprocess.run(
-      _launch_train(config_file, workdir,
-                    f"--config.total_steps={stopped_at + 1}"),
-      cwd=ROOT, env=_ENV, capture_output=True, text=True, timeout=600)
+  result = train_processes.run(config_file, workdir,
+                               f"--config.total_steps={stopped_at + 1}")
   assert result.returncode == 0, result.stderr[-3000:]
   assert _checkpoints(workdir) == [stopped_at, stopped_at + 1]
   assert f"resumed from step {stopped_at}" in result.stderr
@@ -165,6 +127,7 @@ def test_sigterm_in_process_raises_preempted_after_saving(tmp_path, devices):
     trainer.train_and_evaluate(config, str(tmp_path))
   thread.join()
   assert stopped.value.exit_status == 143
+  assert not (tmp_path / "LOCK").exists()   # released
   assert _checkpoints(tmp_path) == [stopped.value.step]
   assert 2 <= stopped.value.step < 10_000
 
