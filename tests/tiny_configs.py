@@ -93,6 +93,14 @@ def memory_pix2pix_ema(steps=4, seed=0):
   return _memory_run(config, steps, seed)
 
 
+def memory_rs_spade(steps=4, seed=0):
+  """`tiny_rs_spade`'s RS-SPADE (S1 + land cover + DEM, multi-source SPADE
+  generator of ngf 2 from 2 x 2 up, 2-layer PatchGAN) on random 32-pixel
+  tiles instead of a built dataset."""
+  config = _tiny(rs_spade.get_config("s1+lulc+dem"), steps)
+  return _memory_run(config, steps, seed)
+
+
 def memory_segmentation(steps=4, seed=0, fusion=None):
   """RS-UNet (or, with `fusion`, the two-branch segmenter of that fusion
   mode) of 2 base features and 2 levels, S2 (+ S1) in."""
