@@ -135,8 +135,8 @@ def test_force_takes_over_any_lock_with_a_warning(tmp_path, caplog, content):
   (tmp_path / "LOCK").write_text(content)
   lock = workdir_lock.for_workdir(tmp_path)
   if content.startswith("{not"):
-    with pytest.raises(workdir_lock.WorkdirLocked,
-                       match=r"an unreadable lock file \(content '\{not json'\)"):
+    with pytest.raises(workdir_lock.WorkdirLocked, match=r"an unreadable "
+                       r"lock file \(content '\{not json'\)"):
       lock.acquire()
   with caplog.at_level(logging.WARNING):
     lock.acquire(force=True)
