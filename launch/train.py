@@ -4,10 +4,12 @@
   python -m launch.train --config configs/pix2pix.py --workdir gs://bucket/pix2pix \
       --config.data.batch_size=64 --distributed
 
-Re-running with the same --workdir resumes from its newest checkpoint. A run
-locks its workdir (<workdir>/LOCK): a second run on it while the first is
-alive exits with status 1 at once, naming the first (host, pid, start time).
-A lock left by a dead process on the same host is taken over with a warning;
+Re-running with the same --workdir resumes from its newest checkpoint that
+restores; newer damaged ones are moved to <workdir>/checkpoints_damaged/ with
+a warning (none restoring stops the run naming each step). A run locks its
+workdir (<workdir>/LOCK): a second run on it while the first is alive exits
+with status 1 at once, naming the first (host, pid, start time). A lock left
+by a dead process on the same host is taken over with a warning;
 --force_unlock takes over any lock (e.g. of a run on a host that is gone).
 SIGTERM (pre-emption, `scancel`) saves a checkpoint and exits with status 143
 (128 + SIGTERM) instead of 0, so a scheduler requeues the run rather than

@@ -5,14 +5,33 @@ temporary directory and renames it when complete, so a killed run never leaves
 a checkpoint that looks whole. Restoring fills an abstract, sharded target, so
 arrays land directly on their devices with the run's shardings. The data
 position is the step itself: the input pipeline resumes at it.
+
+A checkpoint can still be damaged after it was written (a truncated or lost
+array file, a missing `_METADATA`, a step folder left empty by a crash on
+another filesystem). Training resumes from the newest step that restores
+(`restore_latest`): each newer one is logged with its error and moved aside,
+never deleted, to `<workdir>/checkpoints_damaged/<step>-<UTC time>`, out of
+Orbax's sight. Reading a trained run (`restore`) changes nothing: a step that
+does not restore is a `RestoreError` naming it.
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 
 import jax
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+DAMAGED_DIRECTORY = "checkpoints_damaged"
+"""The workdir's folder of checkpoints moved aside because they did not
+restore."""
+
+
+class RestoreError(RuntimeError):
+  """A checkpoint, or every checkpoint of a workdir, does not restore."""
 
 
 def make_manager(workdir: str | os.PathLike, *, keep: int,
@@ -32,14 +51,78 @@ def abstract_with_shardings(abstract_state, shardings):
       abstract_state, shardings)
 
 
+def _why(error: Exception) -> str:
+  """The error's type and first line, shortened (TensorStore's run long)."""
+  lines = str(error).strip().splitlines()
+  first = lines[0] if lines else ""
+  if len(first) > 300:
+    first = first[:300] + " ..."
+  return f"{type(error).__name__}: {first}"
+
+
+def _restore_step(directory: str, step: int, target):
+  """Checkpoint `step` of the checkpoints `directory`, read by a manager of
+  its own: a manager that failed on a damaged step (an empty folder) fails
+  on every later step too."""
+  manager = ocp.CheckpointManager(
+      directory, options=ocp.CheckpointManagerOptions(create=False))
+  try:
+    return manager.restore(step, args=ocp.args.StandardRestore(target))
+  finally:
+    manager.close()
+
+
 def restore_latest(manager: ocp.CheckpointManager, abstract_state, shardings):
-  """(state, step) of the newest checkpoint, or (None, 0) if there is none."""
-  step = manager.latest_step()
-  if step is None:
-    return None, 0
+  """(state, step) of the newest checkpoint of `manager` that restores, or
+  (None, 0) if there is none.
+
+  Each newer checkpoint that fails to restore is moved to
+  `<workdir>/checkpoints_damaged/<step>-<UTC time>` with a warning naming
+  the step and its error, once an older step has restored: if none
+  restores, nothing is moved and `RestoreError` names each step and why.
+  Only process 0 moves folders (coordinating hosts further is issue 22).
+  """
+  directory = os.fspath(manager.directory)
   target = abstract_with_shardings(abstract_state, shardings)
-  state = manager.restore(step, args=ocp.args.StandardRestore(target))
-  return state, int(step)
+  failed: dict[int, Exception] = {}
+  for step in sorted(manager.all_steps(), reverse=True):
+    try:
+      state = _restore_step(directory, step, target)
+    except Exception as error:  # pylint: disable=broad-except
+      # Orbax and TensorStore raise many types (ValueError, OSError, plain
+      # Exception) for damaged files; each is reported with its step.
+      failed[step] = error
+      continue
+    if failed:
+      _move_aside(manager, failed, restored=int(step))
+    return state, int(step)
+  if failed:
+    raise RestoreError(
+        f"{directory}: no checkpoint restores; " + "; ".join(
+            f"step {step}: {_why(error)}" for step, error in failed.items())
+    ) from failed[max(failed)]
+  return None, 0
+
+
+def _move_aside(manager: ocp.CheckpointManager, failed, *, restored: int
+                ) -> None:
+  """Moves the step folders of `failed` ({step: error}) to the workdir's
+  DAMAGED_DIRECTORY and makes `manager` forget them."""
+  directory = os.fspath(manager.directory)
+  damaged = os.path.join(os.path.dirname(directory), DAMAGED_DIRECTORY)
+  stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+  if jax.process_index() == 0:
+    os.makedirs(damaged, exist_ok=True)
+    for step, error in sorted(failed.items()):
+      aside = os.path.join(damaged, f"{step}-{stamp}")
+      os.rename(os.path.join(directory, str(step)), aside)
+      logging.warning(
+          "checkpoint of step %d in %s does not restore (%s); moved to %s, "
+          "resuming from step %d", step, directory, _why(error), aside,
+          restored)
+  if jax.process_count() > 1:
+    multihost_utils.sync_global_devices("rsjax: damaged checkpoints moved")
+  manager.reload()
 
 
 def steps(workdir: str | os.PathLike) -> list[int]:
@@ -56,7 +139,9 @@ def restore(workdir: str | os.PathLike, abstract_state, shardings, *,
   read without creating or changing anything there.
 
   FileNotFoundError names the workdir when it has no checkpoint; ValueError
-  lists the steps it has when `step` is not one of them.
+  lists the steps it has when `step` is not one of them; RestoreError names
+  the step when its checkpoint does not restore (damaged, or of another
+  state's structure).
   """
   workdir = os.fspath(workdir)
   directory = os.path.join(os.path.abspath(workdir), "checkpoints")
@@ -70,13 +155,14 @@ def restore(workdir: str | os.PathLike, abstract_state, shardings, *,
   elif step not in available:
     raise ValueError(f"{workdir}: no checkpoint of step {step}; it has "
                      f"steps {available}")
-  manager = ocp.CheckpointManager(
-      directory, options=ocp.CheckpointManagerOptions(create=False))
+  target = abstract_with_shardings(abstract_state, shardings)
   try:
-    target = abstract_with_shardings(abstract_state, shardings)
-    state = manager.restore(step, args=ocp.args.StandardRestore(target))
-  finally:
-    manager.close()
+    state = _restore_step(directory, step, target)
+  except Exception as error:  # pylint: disable=broad-except
+    raise RestoreError(
+        f"{workdir}: the checkpoint of step {step} ({directory}/{step}) does "
+        f"not restore: {_why(error)}; the workdir has steps {available}"
+    ) from error
   return state, int(step)
 
 

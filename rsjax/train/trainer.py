@@ -3,8 +3,9 @@
   mesh (config.mesh) -> system (config.system) -> input iterators
   -> state initialised under jit with out_shardings from `jax.eval_shape`
      (parameters never land on one device first), or restored from the newest
-     checkpoint in the workdir (params, optimizer state, EMA, RNG; the data
-     position is the step)
+     checkpoint in the workdir that restores (params, optimizer state, EMA,
+     RNG; the data position is the step; newer damaged checkpoints are moved
+     aside with a warning, `rsjax.store.checkpoint.restore_latest`)
   -> jitted train step (donated state, sharded batch) -> metrics fetched to
      the host only on logging steps -> periodic evaluation (sums and counts,
      reduced on the host) with a PNG sample grid -> Orbax checkpoints.
@@ -117,9 +118,11 @@ class Trainer:
 
   # -- state -------------------------------------------------------------
   def restore_or_init(self, example_batch):
-    """(state, step): the newest checkpoint of the workdir to resume training
-    from, else freshly initialised weights at step 0 (to load a trained run,
-    use `rsjax.systems.trained.load_run`, which never initialises)."""
+    """(state, step): the newest checkpoint of the workdir that restores, to
+    resume training from (newer damaged ones are moved aside; `RestoreError`
+    if none restores), else freshly initialised weights at step 0 when there
+    is no checkpoint (to load a trained run, use
+    `rsjax.systems.trained.load_run`, which never initialises)."""
     rng = jax.random.PRNGKey(self.config.seed)
     abstract = jax.eval_shape(self.system.init, rng, example_batch)
     self.state_shardings = mesh_lib.state_shardings(abstract, self.mesh)
@@ -244,7 +247,12 @@ def _train_and_evaluate(config, workdir, stop_after):
     first_batch = next(train_iter)
     state, step = trainer.restore_or_init(first_batch)
     if step != latest:
-      raise RuntimeError(f"checkpoint step {step} != expected {latest}")
+      # The newest checkpoint did not restore and an older one did: the data
+      # resumes at that step, so its first batch is the batch of that step.
+      train_iter.close()
+      train_iter = pipeline.create_iterator(config.data, trainer.mesh,
+                                            train=True, start_step=step)
+      first_batch = next(train_iter)
     writers_lib.drop_metrics_after(trainer.workdir, step)
     trainer.compile_steps()
     run_config.save(trainer.workdir, config)

@@ -18,14 +18,8 @@ from rsjax.systems import trained
 from rsjax.train import trainer
 from rsjax.train import writers
 from tiny_configs import memory_config, tiny_rs_spade
+import run_results
 import train_processes
-
-
-def _train_lines(workdir):
-  """The training-metric lines of metrics.jsonl, in file order."""
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    lines = [json.loads(line) for line in f]
-  return [l for l in lines if any(k.startswith("train/") for k in l)]
 
 
 def _params(workdir, config):
@@ -97,7 +91,7 @@ def test_sigterm_saves_a_checkpoint_and_exits_143(tmp_path, devices):
   config = memory_config(steps=10_000)
   step, _ = _params(workdir, config)
   assert step == stopped_at
-  assert [l["step"] for l in _train_lines(workdir)] == list(
+  assert [l["step"] for l in run_results.train_lines(workdir)] == list(
       range(1, stopped_at + 1))
 
   # The requeued run (here shortened to one more step) resumes and exits 0.
@@ -146,8 +140,9 @@ def test_a_resumed_run_logs_each_step_once(tmp_path, devices):
       f.write(json.dumps({"step": step, "train/g_loss": -1.0}) + "\n")
     f.write('{"step": 6, "train/g_lo')
   trainer.train_and_evaluate(memory_config(steps=6), killed)
-  assert [l["step"] for l in _train_lines(killed)] == [1, 2, 3, 4, 5, 6]
-  assert _train_lines(killed) == _train_lines(straight)
+  assert [l["step"] for l in run_results.train_lines(killed)] == [
+      1, 2, 3, 4, 5, 6]
+  assert run_results.train_lines(killed) == run_results.train_lines(straight)
   with open(os.path.join(killed, "metrics.jsonl")) as f:
     lines = [json.loads(line) for line in f]     # every line is JSON again
   assert sum("hparams" in l for l in lines) == 1

@@ -13,6 +13,7 @@ import time
 
 import pytest
 
+import run_results
 import train_processes
 from rsjax.data import pipeline
 from rsjax.store import workdir_lock
@@ -34,13 +35,6 @@ def _lock_for_another_host(workdir) -> str:
   with open(_lock_path(workdir), "w") as f:
     json.dump(_OTHER_HOST_LOCK, f)
   return _lock_path(workdir)
-
-
-def _files(workdir) -> dict[str, int]:
-  """{relative path: size} of every file under `workdir`."""
-  return {os.path.relpath(os.path.join(root, name), workdir):
-          os.path.getsize(os.path.join(root, name))
-          for root, _, names in os.walk(workdir) for name in names}
 
 
 def test_a_locked_workdir_stops_the_run_before_it_builds_anything(
@@ -114,7 +108,7 @@ def test_a_second_launch_train_on_a_workdir_exits_naming_the_first(
     assert first.poll() is None, first.stderr.read()[-3000:]
     with open(metrics_file) as f:
       assert f.read().count("train/") < steps   # paused before its end
-    before = _files(workdir)
+    before = run_results.files(workdir)
     assert "LOCK" in before
 
     started = time.time()
@@ -125,7 +119,7 @@ def test_a_second_launch_train_on_a_workdir_exits_naming_the_first(
             f"{socket.gethostname()}, started ") in second.stderr
     assert f"(lock file {_lock_path(workdir)})" in second.stderr
     assert "--force_unlock" in second.stderr
-    assert _files(workdir) == before      # the second wrote nothing
+    assert run_results.files(workdir) == before   # the second wrote nothing
     print(f"the second launch.train exited after {seconds:.1f} s")
 
     first.send_signal(signal.SIGCONT)
@@ -137,7 +131,6 @@ def test_a_second_launch_train_on_a_workdir_exits_naming_the_first(
   assert first.returncode == 0, stderr[-3000:]
   assert sorted(int(s) for s in os.listdir(os.path.join(workdir, "checkpoints"))
                 ) == list(range(every, steps + 1, every))
-  with open(metrics_file) as f:
-    logged = [json.loads(line)["step"] for line in f if "train/" in line]
-  assert logged == list(range(1, steps + 1))
+  assert [line["step"] for line in run_results.train_lines(workdir)] == list(
+      range(1, steps + 1))
   assert not os.path.exists(_lock_path(workdir))
