@@ -14,6 +14,33 @@ and resolution. The output is a Cloud-Optimized GeoTIFF on the reference grid
 (uint16 reflectance x 10000 with nodata 0 for optical outputs, uint8 classes
 with nodata 255 for segmentation), written only once complete: an error,
 Ctrl-C or SIGTERM leaves no output file.
+
+The grid, and what is refused (`rsjax.eval.inference.grid_checks`,
+`nodata_checks`); a refusal prints one message naming the CRS, flag, file or
+band (no traceback), writes nothing and exits with status 1, as the other
+launchers do for a user's mistake:
+
+- --resolution is the pixel size in metres; by default the pixel size of the
+  tiles the run was trained on (read from the first example of its dataset,
+  `rsjax.eval.inference.training_grid`), 10 m where the run does not know it
+  (random in-memory tiles, a dataset not found here). A pixel size more than
+  a factor 2 off the training one is refused, naming both and the flags:
+  the generator never saw objects at another scale (no scale augmentation);
+  an octave still admits 20 m products or 5 m images for a 10 m run.
+  --allow_resolution_mismatch runs anyway, with a warning.
+- The grid CRS (--crs, or the scene's) must be projected in metres: a
+  geographic CRS (degrees) or one in feet is refused, suggesting the scene's
+  UTM zone.
+- Its scale factors over the scene (meridional and parallel, pyproj) must lie
+  within 5 % of true scale: a projection used far from where it is true
+  (polar stereographic EPSG:3031 outside Antarctica, Web Mercator EPSG:3857
+  away from the equator) is refused, naming the CRS, the factor and the CRS
+  to use instead (the scene's UTM zone; UPS beyond 84 N / 80 S).
+- An input band with no valid pixel over the grid (all NaN or nodata, e.g.
+  S1 band 1 VV) is refused before anything is predicted, naming the file and
+  band; an output that would be nodata everywhere (inputs whose valid areas
+  do not meet, a generator giving NaN) is not published, naming the output
+  and why.
 """
 
 from __future__ import annotations
@@ -22,6 +49,8 @@ import signal
 import sys
 
 from absl import app, flags, logging
+
+REFUSED_EXIT_STATUS = 1   # the inputs cannot give a meaningful output
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Training workdir (config.json "
                                "and checkpoints).", required=True)
@@ -42,8 +71,12 @@ _SYSTEM = flags.DEFINE_string("system", None, "Refuse a workdir whose "
                               "config.system is not this.")
 _CRS = flags.DEFINE_string("crs", None, "Grid CRS (default: the finest "
                            "source's).")
-_RESOLUTION = flags.DEFINE_float("resolution", 10.0, "Grid pixel size in CRS "
-                                 "units.")
+_RESOLUTION = flags.DEFINE_float(
+    "resolution", None, "Grid pixel size in metres (default: the pixel size "
+    "the run was trained on; 10 where unknown).")
+_ALLOW_RESOLUTION_MISMATCH = flags.DEFINE_bool(
+    "allow_resolution_mismatch", False, "Run on a --resolution more than a "
+    "factor 2 off the training pixel size (a warning instead of an error).")
 _S2_SCALE = flags.DEFINE_float("s2_scale", 1e-4, "Reflectance per DN of "
                                "optical inputs.")
 _S1_UNITS = flags.DEFINE_enum("s1_units", "linear", ["linear", "db"],
@@ -69,16 +102,24 @@ def _exit_on_sigterm(signum, frame):
 def main(argv):
   del argv
   signal.signal(signal.SIGTERM, _exit_on_sigterm)
-  from rsjax.eval.inference import full_scene  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from rsjax.eval.inference import full_scene, grid_checks, nodata_checks
   sources = _parse_sources(_SOURCES.value)
   if _SCENE.value is None and not sources:
     raise app.UsageError("give --scene and/or --source name=path.")
-  stats = full_scene.infer(
-      _WORKDIR.value, _SCENE.value, _OUTPUT.value, window=_WINDOW.value,
-      overlap=_OVERLAP.value, batch_size=_BATCH.value,
-      composite=_COMPOSITE.value, sources=sources, expect_system=_SYSTEM.value,
-      crs=_CRS.value, resolution=_RESOLUTION.value, s2_scale=_S2_SCALE.value,
-      s1_units=_S1_UNITS.value, progress=_PROGRESS.value)
+  try:
+    stats = full_scene.infer(
+        _WORKDIR.value, _SCENE.value, _OUTPUT.value, window=_WINDOW.value,
+        overlap=_OVERLAP.value, batch_size=_BATCH.value,
+        composite=_COMPOSITE.value, sources=sources,
+        expect_system=_SYSTEM.value, crs=_CRS.value,
+        resolution=_RESOLUTION.value,
+        allow_resolution_mismatch=_ALLOW_RESOLUTION_MISMATCH.value,
+        s2_scale=_S2_SCALE.value, s1_units=_S1_UNITS.value,
+        progress=_PROGRESS.value)
+  except (grid_checks.GridError, nodata_checks.NoDataError) as refused:
+    logging.error("refused, nothing written: %s", refused)
+    sys.exit(REFUSED_EXIT_STATUS)
   logging.info("wrote %s: %dx%d pixels, %d windows in %.1f s (%.2f MP/s)",
                stats.path, stats.width, stats.height, stats.windows,
                stats.seconds, stats.megapixels_per_second)

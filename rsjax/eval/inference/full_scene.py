@@ -24,8 +24,19 @@ Cloud removal with `composite=True` keeps the clear pixels of the cloudy input
 (cloud_mask == 0, `COMPOSITE_INPUT`) and takes the generator's output under
 clouds and shadows.
 
-Every check (sources present, system and window size, overlap, output folder)
-runs before any output file is created.
+Guards: the scene is read on the pixel size the run was trained on (read from
+its dataset's tiles, `training_grid`) unless told otherwise, and the grid is
+refused (`grid_checks.GridError`) if its CRS is not in metres, if the
+projection distorts the scene's scale by more than 5 %, or if its pixel size
+is more than a factor 2 off the training one (`allow_resolution_mismatch`
+overrides the last). An input band without a valid pixel over the grid is
+refused before anything is predicted, and an output that would be nodata
+everywhere is not published (`nodata_checks.NoDataError`, naming the file
+and band or the output and why).
+
+Every check (sources present, system and window size, overlap, output folder,
+grid, input data) runs before any output file is created; the output check
+runs before the finished raster would be published, and removes it.
 """
 
 from __future__ import annotations
@@ -42,7 +53,10 @@ import rasterio
 from rasterio.windows import Window
 
 from rsjax.eval.inference import cog_writer
+from rsjax.eval.inference import grid_checks
+from rsjax.eval.inference import nodata_checks
 from rsjax.eval.inference import predictor as predictor_lib
+from rsjax.eval.inference import training_grid
 from rsjax.eval.inference import windows as windows_lib
 from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as scene_lib
@@ -50,6 +64,7 @@ from rsjax.geo import scene as scene_lib
 COMPOSITE_INPUT = "s2_cloudy"
 CLOUD_MASK = "cloud_mask"
 GDAL_CACHE_MB = 64   # block cache while reading and writing (see predict_scene)
+DEFAULT_RESOLUTION = 10.0   # metres, where the run's training grid is unknown
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,6 +178,7 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
   if missing:
     raise scene_lib.SceneError(f"the scene inputs lack {missing}.")
   cog_writer.check_output_path(output)
+  nodata_checks.check_inputs_have_data(inputs, read_fields)
   grid = inputs.grid
   window_grid = windows_lib.WindowGrid(grid.height, grid.width, window,
                                        overlap)
@@ -174,6 +190,8 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
   profile = grid.profile(count=spec.count, dtype=spec.dtype,
                          nodata=spec.nodata)
   bands = list(spec.bands) if spec.bands is not None else slice(None)
+
+  pixels = {"valid_inputs": 0, "written": 0}
 
   def consume(batch_origins, result, valids, arrays, writer):
     values = np.asarray(result, np.float32)
@@ -188,6 +206,10 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
         top = accumulator.top
         blended, valid = accumulator.finish_rows(
             window_grid.rows_done_after(row))
+        pixels["valid_inputs"] += int(valid.sum())
+        valid &= np.isfinite(blended).all(axis=-1)   # NaN / inf: nodata
+        pixels["written"] += int(valid.sum())
+        blended = np.where(valid[..., None], blended, 0.0)
         writer.write_rows(top, spec.encode(blended, valid))
 
   start = time.perf_counter()
@@ -209,6 +231,9 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
         pending = (batch_origins, result, valids, arrays)
       consume(*pending, writer)
       bar.update(len(pending[0]))
+      if pixels["written"] == 0:     # raised inside: nothing is published
+        raise nodata_checks.empty_output_error(output, read_fields,
+                                               pixels["valid_inputs"])
   finally:
     bar.close()
   return InferenceStats(
@@ -222,7 +247,8 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
           window: int = 256, overlap: int = 64, batch_size: int = 8,
           composite: bool = False, sources: Mapping[str, str] | None = None,
           expect_system: str | None = None, crs=None,
-          resolution: float = 10.0,
+          resolution: float | None = None,
+          allow_resolution_mismatch: bool = False,
           s2_scale: float = geo_bands.S2_REFLECTANCE_PER_DN,
           s1_units: str = "linear", progress: bool = True) -> InferenceStats:
   """Restores the run in `workdir` and writes its prediction for `scene`.
@@ -236,13 +262,27 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
     composite: cloud removal: keep the clear pixels of the cloudy input.
     sources: {source name: path} overriding files of the scene.
     expect_system: refuse a workdir of another `config.system`.
-    crs, resolution: the reference grid (default: the finest source's CRS,
-      10 m).
+    crs, resolution: the reference grid: its CRS (default: the finest
+      source's) and pixel size in metres (default: the pixel size of the
+      run's training tiles, `training_grid.of_run`; 10 m where unknown).
+    allow_resolution_mismatch: run on a pixel size more than a factor 2 off
+      the training one, with a warning instead of a `GridError`.
     s2_scale, s1_units: input units, as the dataset builder's config.
+
+  Raises:
+    grid_checks.GridError: a grid CRS not in metres, one that distorts the
+      scene's scale, or a pixel size far from the training one.
+    nodata_checks.NoDataError: an input band without data over the grid, or
+      an output that would be nodata everywhere.
+    Besides those of `find_sources`, `load_predictor` and `predict_scene`.
+    Every check but the output's runs before anything is predicted, the
+    grid's before the checkpoint is restored; none leaves an output file.
   """
   windows_lib.check_window(window, overlap)
   cog_writer.check_output_path(output)
-  paths = {}
+  crs_flag = (f"--crs {crs}" if crs is not None
+              else "the scene's CRS (the default; pass --crs to choose)")
+  paths, grids = {}, []
 
   def find_scene_sources(system, spec):
     names = [f for f in system.predict_fields
@@ -253,6 +293,19 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
     paths.update(scene_lib.find_sources(
         scene, names, overrides=sources,
         hint="pass --source NAME=PATH for a file kept elsewhere"))
+    if crs is not None:   # before the grid: 10-degree pixels cover nothing
+      grid_checks.check_metric_crs(
+          crs, flag=crs_flag,
+          lonlat=grid_checks.raster_centre(next(iter(paths.values()))))
+    trained = training_grid.of_run(system.config)
+    with scene_lib.SceneReader(
+        paths, crs=crs, resolution=(
+            resolution if resolution is not None
+            else trained.resolution or DEFAULT_RESOLUTION)) as inputs:
+      grid_checks.check_grid(
+          inputs.grid, trained, crs_flag=crs_flag,
+          allow_resolution_mismatch=allow_resolution_mismatch)
+      grids.append(inputs.grid)
 
   predictor = predictor_lib.load_predictor(
       workdir, window=window, batch_size=batch_size,
@@ -263,8 +316,8 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
           "rsjax_output_field": predictor.spec.field}
   if predictor.spec.kind == "reflectance":
     tags["scale_factor"] = str(1.0 / predictor_lib.REFLECTANCE_SCALE)
-  with scene_lib.SceneReader(paths, crs=crs, resolution=resolution,
-                             s2_scale=s2_scale, s1_units=s1_units) as inputs:
+  with scene_lib.SceneReader(paths, grid=grids[0], s2_scale=s2_scale,
+                             s1_units=s1_units) as inputs:
     logging.info("grid %s, %dx%d pixels of %s; %s", inputs.grid.crs,
                  inputs.grid.width, inputs.grid.height, inputs.grid.res,
                  {name: os.path.basename(p) for name, p in paths.items()})

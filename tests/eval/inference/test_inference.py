@@ -9,27 +9,43 @@ georeferencing, normalization round trips and blending are checked exactly;
 the batch-position offset makes windows disagree, as a real generator's
 outputs do at window borders, so seams would show. A tiny really trained
 pix2pix run then goes through `launch.infer` end to end, and the bad-input
-errors are checked against it.
+errors are checked against it. The guards (a grid CRS not in metres or that
+distorts the scale, a resolution far from the training one, input bands and
+outputs without data) are tables of cases, each asserting the exception or
+exit status, what the message names, and an output folder left empty.
 """
 
+import inspect
+import json
+import logging
+import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tracemalloc
 import types
 
+import affine
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 import rasterio
+import rasterio.crs
+import rasterio.warp
+import rasterio.windows
 
 from rsjax.data import normalize
 from rsjax.eval.inference import full_scene
+from rsjax.eval.inference import grid_checks
+from rsjax.eval.inference import nodata_checks
 from rsjax.eval.inference import predictor as predictor_lib
+from rsjax.eval.inference import training_grid
 from rsjax.geo import align, synthetic
 from rsjax.geo import scene as scene_lib
+from rsjax.store import run_config
 from rsjax.train import trainer
 from tiny_configs import memory_config
 
@@ -131,13 +147,22 @@ def test_disagreeing_windows_blend_without_seams(scene, tmp_path):
   assert largest_step(16) < 150
 
 
-def test_nodata_where_an_input_is_missing(scene, tmp_path):
-  holed = str(tmp_path / "s2.tif")
-  with rasterio.open(scene["s2"]) as src:
+def _edited_copy(source, target, edit):
+  """Writes `target` as a copy of GeoTIFF `source` whose (bands, rows, cols)
+  pixels went through `edit(data, dataset)` (in place)."""
+  with rasterio.open(source) as src:
     profile, data = src.profile, src.read()
-  data[:, 40:50, 10:30] = 0                              # the file's nodata
-  with rasterio.open(holed, "w", **profile) as dst:
+    edit(data, src)
+  with rasterio.open(target, "w", **profile) as dst:
     dst.write(data)
+  return str(target)
+
+
+def test_nodata_where_an_input_is_missing(scene, tmp_path):
+  def hole(data, _):
+    data[:, 40:50, 10:30] = 0                            # the file's nodata
+
+  holed = _edited_copy(scene["s2"], tmp_path / "s2.tif", hole)
   output = str(tmp_path / "out.tif")
   _run(CopyBands("s2"), {"s2": holed}, output)
   out, _ = _read(output)
@@ -266,20 +291,25 @@ def utm34_scene(tmp_path_factory):
   return str(folder)
 
 
-def test_launch_infer_writes_the_trained_generator_on_the_grid(
-    workdir, utm34_scene, tmp_path):
-  output = str(tmp_path / "s2_pred.tif")
+def _launch_infer(workdir, scene, output, *flags):
+  """`python -m launch.infer` on the tests' compilation cache."""
   env = dict(os.environ, PYTHONPATH=ROOT, JAX_PLATFORMS="cpu",
              CUDA_VISIBLE_DEVICES="",
              JAX_COMPILATION_CACHE_DIR=jax.config.jax_compilation_cache_dir,
              JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS="0",
              JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES="0")
-  result = subprocess.run(
+  return subprocess.run(
       [sys.executable, "-m", "launch.infer", f"--workdir={workdir}",
-       f"--scene={utm34_scene}", f"--output={output}", "--window=64",
-       "--overlap=16", "--batch=8", "--crs=EPSG:3035", "--system=paired_gan",
-       "--noprogress"], cwd=ROOT, env=env, capture_output=True, text=True,
+       f"--scene={scene}", f"--output={output}", "--window=64",
+       "--overlap=16", "--batch=8", "--system=paired_gan", "--noprogress",
+       *flags], cwd=ROOT, env=env, capture_output=True, text=True,
       timeout=300)
+
+
+def test_launch_infer_writes_the_trained_generator_on_the_grid(
+    workdir, utm34_scene, tmp_path):
+  output = str(tmp_path / "s2_pred.tif")
+  result = _launch_infer(workdir, utm34_scene, output, "--crs=EPSG:3035")
   assert result.returncode == 0, result.stderr[-3000:]
   paths = [os.path.join(utm34_scene, f"{n}.tif") for n in ("lulc", "s1", "dem")]
   grid = align.reference_grid(paths, crs="EPSG:3035", resolution=10.0)
@@ -333,3 +363,302 @@ def test_bad_input_fails_before_any_file_is_written(
   with pytest.raises(error, match=match):
     full_scene.infer(workdir, output=str(out_dir / "out.tif"), **kwargs)
   assert os.listdir(out_dir) == []
+
+
+# ------------------------------------------------------------- guards --
+#
+# Each refusal is checked for its exception (or exit status), for a message
+# that names what to fix (CRS, flag, file, band, output), and for an output
+# folder left empty: no output, no hidden rows file, no temporary file.
+
+UTM34_CENTRE = (500_000.0, 5_190_000.0)   # make_scene's default centre
+
+
+def _output_folder(tmp_path):
+  """An empty folder for an output that must not be written."""
+  folder = tmp_path / "out"
+  folder.mkdir()
+  return folder
+
+
+def _assert_refused(message, texts, folder):
+  """The message names every text; `folder` is still empty (no output, no
+  hidden rows file, no temporary file)."""
+  for text in texts:
+    assert text in message
+  assert os.listdir(folder) == []
+
+
+def _utm34_centre_lonlat():
+  lon, lat = rasterio.warp.transform("EPSG:32634", "EPSG:4326",
+                                     [UTM34_CENTRE[0]], [UTM34_CENTRE[1]])
+  return lon[0], lat[0]
+
+
+def _polar_stereographic_scale(lat):
+  """Scale of south polar stereographic, true at 71 S, on the sphere."""
+  true_scale = math.radians(-71.0)
+  return (1 - math.sin(true_scale)) / (1 - math.sin(math.radians(lat)))
+
+
+def _scale_in(message):
+  return float(re.search(r"scale factor is ([0-9.]+)", message).group(1))
+
+
+@pytest.fixture(scope="module")
+def dataset_workdir(workdir, synthetic_tiny, tmp_path_factory):
+  """The trained run, its config.json naming rs_multisource/synthetic_tiny
+  as its data: a run whose training grid (10 m, UTM 33N tiles) is known."""
+  folder = str(tmp_path_factory.mktemp("dataset_run") / "run")
+  shutil.copytree(workdir, folder)
+  config_path = os.path.join(folder, "config.json")
+  with open(config_path) as f:
+    config = json.load(f)
+  config["data"].update(source="tfds", name="rs_multisource/synthetic_tiny",
+                        data_dir=synthetic_tiny)
+  with open(config_path, "w") as f:
+    json.dump(config, f)
+  return folder
+
+
+def test_training_grid_is_read_from_the_run_s_dataset(
+    workdir, dataset_workdir, tmp_path):
+  """synthetic_tiny's scenes are make_scene's defaults: 10 m in UTM 33N."""
+  defaults = inspect.signature(synthetic.make_scene).parameters
+  known = training_grid.of_run(run_config.load(dataset_workdir))
+  assert known.resolution == defaults["resolution_m"].default == 10.0
+  assert known.crs == rasterio.crs.CRS.from_user_input(
+      defaults["crs"].default)
+  assert "rs_multisource/synthetic_tiny" in known.source
+  memory = training_grid.of_run(run_config.load(workdir))
+  assert memory.resolution is None and "data.source='memory'" in memory.source
+  config = run_config.load(dataset_workdir)
+  config.data.data_dir = str(tmp_path / "elsewhere")
+  missing = training_grid.of_run(config)
+  assert missing.resolution is None and str(tmp_path) in missing.source
+
+
+def test_resolution_factor_is_two_either_way():
+  trained = training_grid.TrainingGrid(10.0, None, "test")
+  for pixel, refused in ((5.0, False), (20.0, False), (4.9, True),
+                         (20.5, True)):
+    grid = align.ReferenceGrid(
+        rasterio.crs.CRS.from_epsg(32634),
+        affine.Affine(pixel, 0, UTM34_CENTRE[0], 0, -pixel, UTM34_CENTRE[1]),
+        width=10, height=10)
+    if refused:
+      with pytest.raises(grid_checks.GridError, match="--resolution"):
+        grid_checks.check_resolution(grid, trained)
+    else:
+      grid_checks.check_resolution(grid, trained)
+
+
+GRID_CASES = {
+    # case: (run, infer arguments, exception text)
+    "geographic_crs": ("memory", dict(crs="EPSG:4326"), [
+        "--crs EPSG:4326", "geographic", "--crs EPSG:32634"]),
+    "crs_in_feet": ("memory", dict(crs="EPSG:2263"), [
+        "--crs EPSG:2263", "US survey foot", "--crs EPSG:32634"]),
+    "polar_stereographic": ("memory", dict(crs="EPSG:3031"), [
+        "--crs EPSG:3031", "scale factor is", "--crs EPSG:32634"]),
+    "web_mercator": ("memory", dict(crs="EPSG:3857"), [
+        "--crs EPSG:3857", "scale factor is", "--crs EPSG:32634"]),
+    "resolution_4x_coarser": ("dataset", dict(resolution=40.0), [
+        "--resolution 40 m is 4 x the 10 m", "synthetic_tiny",
+        "--allow_resolution_mismatch"]),
+    "resolution_2.5x_finer": ("dataset", dict(resolution=4.0), [
+        "--resolution 4 m is 0.4 x the 10 m", "--resolution 10",
+        "--allow_resolution_mismatch"]),
+}
+
+
+@pytest.mark.parametrize("case", GRID_CASES)
+def test_grid_that_distorts_the_scale_is_refused_before_any_file(
+    case, workdir, dataset_workdir, utm34_scene, tmp_path):
+  run, kwargs, texts = GRID_CASES[case]
+  out_dir = _output_folder(tmp_path)
+  with pytest.raises(grid_checks.GridError) as refused:
+    full_scene.infer(workdir if run == "memory" else dataset_workdir,
+                     utm34_scene, str(out_dir / "out.tif"), window=64,
+                     overlap=16, progress=False, **kwargs)
+  message = str(refused.value)
+  _assert_refused(message, texts, out_dir)
+  lon, lat = _utm34_centre_lonlat()
+  if case == "polar_stereographic":   # the sphere's value; the ellipsoid's
+    # flattening (1/298) moves it by about 1 %
+    assert _scale_in(message) == pytest.approx(
+        _polar_stereographic_scale(lat), rel=0.02)
+  if case == "web_mercator":          # spherical Mercator: 1 / cos(lat)
+    assert _scale_in(message) == pytest.approx(
+        1 / math.cos(math.radians(lat)), rel=1e-2)
+
+
+def test_resolution_mismatch_runs_when_allowed(
+    dataset_workdir, utm34_scene, tmp_path, caplog):
+  output = str(tmp_path / "out.tif")
+  with caplog.at_level(logging.WARNING):
+    full_scene.infer(dataset_workdir, utm34_scene, output, window=64,
+                     overlap=16, progress=False, resolution=40.0,
+                     allow_resolution_mismatch=True)
+  assert "--allow_resolution_mismatch" in caplog.text
+  _, written = _read(output)
+  assert written.transform.a == 40.0 and written.transform.e == -40.0
+
+
+def test_scene_is_read_at_the_training_resolution_by_default(
+    workdir, utm34_scene, tmp_path, monkeypatch):
+  trained = training_grid.TrainingGrid(20.0, None, "a 20 m dataset")
+  monkeypatch.setattr(training_grid, "of_run", lambda config: trained)
+  output = str(tmp_path / "out.tif")
+  full_scene.infer(workdir, utm34_scene, output, window=64, overlap=16,
+                   progress=False)
+  _, written = _read(output)
+  assert written.transform.a == 20.0 and written.transform.e == -20.0
+
+
+def _scene_with_edited(scene_dir, tmp_path, name, edit):
+  """A copy of a scene folder whose `name`.tif went through `edit`."""
+  folder = _copy_without(scene_dir, str(tmp_path / "scene"), name)
+  _edited_copy(os.path.join(scene_dir, f"{name}.tif"),
+               os.path.join(folder, f"{name}.tif"), edit)
+  return folder
+
+
+def _nan_band_1(data, _):
+  data[0] = np.nan
+
+
+def _nan_over_the_grid(data, dem):
+  """NaN where the grid lies; the DEM's margin beyond it keeps data."""
+  scene_dir = os.path.dirname(dem.name)
+  grid = align.reference_grid(
+      [os.path.join(scene_dir, f"{n}.tif") for n in ("lulc", "s1", "dem")])
+  bounds = rasterio.warp.transform_bounds(grid.crs, dem.crs, *grid.bounds)
+  window = rasterio.windows.from_bounds(*bounds, transform=dem.transform)
+  rows, cols = window.round_offsets(op="floor").round_lengths(op="ceil") \
+      .toslices()
+  data[:, max(rows.start - 1, 0):rows.stop + 1,
+       max(cols.start - 1, 0):cols.stop + 1] = np.nan
+  assert np.isfinite(data).any()
+
+
+def _class_200(data, _):
+  data[:] = 200                 # not the nodata value, outside classes 0..8
+
+
+def _zero_is_nodata(data, _):
+  data[:] = 0
+
+
+INPUT_CASES = {
+    # case: (source, edit, texts); pix2pix reads s1, lulc, dem
+    "s1_vv_all_nan": ("s1", _nan_band_1, ["s1.tif: band 1 (VV)"]),
+    "dem_nan_over_the_grid": ("dem", _nan_over_the_grid,
+                              ["dem.tif: band 1 (elevation)"]),
+    "lulc_outside_the_classes": ("lulc", _class_200, [
+        "lulc.tif: band 1 (label) of source 'lulc' is NaN or nodata or "
+        "outside the classes 0..8"]),
+    # an optical input (the CopyBands double reads s2)
+    "s2_all_nodata": ("s2", _zero_is_nodata, [
+        f"s2.tif: band {i} ({b})" for i, b in enumerate(
+            ("B2", "B3", "B4", "B8"), start=1)]),
+}
+
+
+@pytest.mark.parametrize("case", INPUT_CASES)
+def test_input_band_without_data_is_refused_before_anything_runs(
+    case, workdir, scene, utm34_scene, tmp_path):
+  name, edit, texts = INPUT_CASES[case]
+  output = str(_output_folder(tmp_path) / "out.tif")
+  if name == "s2":
+    empty = _edited_copy(scene["s2"], tmp_path / "s2.tif", edit)
+    system = CopyBands("s2")
+    with pytest.raises(nodata_checks.NoDataError) as refused:
+      _run(system, {"s2": empty}, output)
+    assert system.traces == 0                    # nothing was predicted
+  else:
+    folder = _scene_with_edited(utm34_scene, tmp_path, name, edit)
+    with pytest.raises(nodata_checks.NoDataError) as refused:
+      full_scene.infer(workdir, folder, output, window=64, overlap=16,
+                       progress=False)
+  _assert_refused(str(refused.value), texts, os.path.dirname(output))
+  assert len(refused.value.problems) == len(texts)
+
+
+def test_a_band_is_scanned_strip_by_strip_only_over_the_grid(
+    scene, tmp_path, monkeypatch):
+  """VV holds one valid pixel, in the last row; VH none. Read one row at a
+  time, the scan finds VV's pixel on the grid of the whole file, and none on
+  a grid of the file's top half."""
+  def last_pixel_only(data, _):
+    data[0, :-1, :] = np.nan
+    data[0, -1, :-1] = np.nan
+    data[1] = np.nan
+
+  path = _edited_copy(scene["s1"], tmp_path / "s1.tif", last_pixel_only)
+  whole = align.ReferenceGrid.from_raster(path)
+  top_half = align.ReferenceGrid(whole.crs, whole.transform, whole.width,
+                                 whole.height // 2)
+  monkeypatch.setattr(nodata_checks, "STRIP_PIXELS", whole.width)
+  with rasterio.open(path) as dataset:
+    assert nodata_checks.empty_bands(dataset, whole) == [2]
+    assert nodata_checks.empty_bands(dataset, top_half) == [1, 2]
+
+
+def _inputs_that_do_not_meet(scene, folder):
+  """s2 has data in the west, s1 in the east (3.5 px shifted): no pixel has
+  both."""
+  def west(data, _):
+    data[:, :, 48:] = 0
+
+  def east(data, _):
+    data[:, :, :50] = np.nan
+
+  system = CopyBands("s2")
+  system.predict_fields = ("s2", "s1")
+  return system, {
+      "s2": _edited_copy(scene["s2"], folder / "s2.tif", west),
+      "s1": _edited_copy(scene["s1"], folder / "s1.tif", east)}
+
+
+OUTPUT_CASES = {
+    "inputs_do_not_meet": (_inputs_that_do_not_meet,
+                           ["out.tif: not written", "do not meet"]),
+    "prediction_not_finite": (
+        lambda scene, _: (CopyBands("s2", offsets=(np.nan, np.nan)),
+                          {"s2": scene["s2"]}),
+        ["out.tif: not written", "not finite"]),
+}
+
+
+@pytest.mark.parametrize("case", OUTPUT_CASES)
+def test_output_that_would_be_all_nodata_is_not_written(case, scene,
+                                                        tmp_path):
+  make, texts = OUTPUT_CASES[case]
+  system, paths = make(scene, tmp_path)
+  out_dir = _output_folder(tmp_path)
+  with pytest.raises(nodata_checks.NoDataError) as refused:
+    _run(system, paths, str(out_dir / "out.tif"))
+  _assert_refused(str(refused.value), texts, out_dir)
+
+
+LAUNCH_CASES = {
+    # the two examples of issue 18: a polar CRS, an all-NaN S1 band
+    "polar_crs": (None, ["--crs=EPSG:3031"], [
+        "--crs EPSG:3031", "scale factor", "--crs EPSG:32634"]),
+    "s1_vv_all_nan": ("s1", [], ["s1.tif: band 1 (VV)"]),
+}
+
+
+@pytest.mark.parametrize("case", LAUNCH_CASES)
+def test_launch_infer_refusal_exits_1_and_writes_nothing(
+    case, workdir, utm34_scene, tmp_path):
+  name, flags, texts = LAUNCH_CASES[case]
+  folder = utm34_scene
+  if name is not None:
+    folder = _scene_with_edited(utm34_scene, tmp_path, name, _nan_band_1)
+  out_dir = _output_folder(tmp_path)
+  result = _launch_infer(workdir, folder, str(out_dir / "out.tif"), *flags)
+  assert result.returncode == 1, result.stderr[-3000:]
+  _assert_refused(result.stderr, texts, out_dir)
+  assert "Traceback" not in result.stderr
