@@ -28,6 +28,43 @@ def scene_dir(tmp_path_factory):
   return str(folder)
 
 
+# Per source, (rows, cols) of the full-size grid set to the file's nodata
+# value, and of a block of valid-looking but out-of-range classes: each source
+# loses different pixels, so `valid` must be the AND of all of them.
+HOLES = {"s2": (slice(0, 10), slice(40, 64)), "s1": (slice(20, 30), slice(0, 20)),
+         "lulc": (slice(40, 50), slice(30, 50)),
+         "cloud_mask": (slice(10, 20), slice(10, 16)),
+         "dem": (slice(3, 7), slice(20, 26))}
+OUT_OF_RANGE = {"lulc": ((slice(5, 9), slice(5, 9)), 9),
+                "cloud_mask": ((slice(30, 34), slice(50, 60)), 3)}
+
+
+def _scaled(pixels: slice, factor: float) -> slice:
+  start = int(pixels.start * factor)
+  return slice(start, max(int(pixels.stop * factor), start + 2))
+
+
+@pytest.fixture(scope="module")
+def holey_scene_dir(scene_dir, tmp_path_factory):
+  """`scene_dir` with nodata holes and out-of-range classes (HOLES,
+  OUT_OF_RANGE) written into its rasters."""
+  folder = tmp_path_factory.mktemp("holey_scene")
+  for name in os.listdir(scene_dir):
+    shutil.copy(os.path.join(scene_dir, name), folder / name)
+  for name, (rows, cols) in HOLES.items():
+    with rasterio.open(folder / f"{name}.tif", "r+") as raster:
+      data = raster.read()
+      # The DEM lies on its own (geographic, coarser) grid: scale the hole.
+      rows = _scaled(rows, data.shape[1] / 64)
+      cols = _scaled(cols, data.shape[2] / 64)
+      data[:, rows, cols] = raster.nodata
+      if name in OUT_OF_RANGE:
+        (o_rows, o_cols), value = OUT_OF_RANGE[name]
+        data[:, o_rows, o_cols] = value
+      raster.write(data)
+  return str(folder)
+
+
 def test_source_layout():
   assert sorted(scene_lib.SOURCE_SPECS) == sorted(ALL_SOURCES)
   assert dict(scene_lib.DEFAULT_PATTERNS) == {
@@ -49,11 +86,12 @@ def _eroded(valid):
   return np.lib.stride_tricks.sliding_window_view(valid, (3, 3)).all((-2, -1))
 
 
-@pytest.mark.parametrize("s2_scale, s1_units", [(1e-4, "linear"),
-                                                (2e-4, "db")])
+@pytest.mark.parametrize("scene, s2_scale, s1_units", [
+    ("scene_dir", 1e-4, "linear"), ("scene_dir", 2e-4, "db"),
+    ("holey_scene_dir", 1e-4, "linear")])
 def test_windows_are_the_aligned_sources_in_physical_units(
-    scene_dir, s2_scale, s1_units):
-  paths = scene_lib.find_sources(scene_dir, ALL_SOURCES)
+    scene, s2_scale, s1_units, request):
+  paths = scene_lib.find_sources(request.getfixturevalue(scene), ALL_SOURCES)
   with scene_lib.SceneReader(paths, s2_scale=s2_scale,
                              s1_units=s1_units) as reader, \
       rasterio.open(paths["s2"]) as s2:
@@ -62,7 +100,9 @@ def test_windows_are_the_aligned_sources_in_physical_units(
     assert grid.crs == s2.crs and grid.res == (10.0, 10.0)
     offset = ~s2.transform @ (grid.transform.c, grid.transform.f)
     np.testing.assert_allclose(offset, np.round(offset), atol=1e-6)
-    for window in (Window(0, 0, 32, 32), Window(17, 9, 40, 23)):
+    # Inside the scene, across its edge, and wholly outside every source.
+    for window in (Window(0, 0, 32, 32), Window(17, 9, 40, 23),
+                   Window(40, 36, 40, 40), Window(100, 90, 8, 8)):
       arrays, valid = reader.read(window)
       expected_valid = np.ones_like(valid)
       for name in ALL_SOURCES:
@@ -97,7 +137,10 @@ def test_windows_are_the_aligned_sources_in_physical_units(
                                      atol=1e-6, err_msg=name)
         expected_valid &= source_valid
       np.testing.assert_array_equal(valid, expected_valid)
-      assert valid.any()
+      inside = window.col_off < 64 and window.row_off < 64
+      assert valid.any() == inside
+      if scene == "holey_scene_dir" or not inside:
+        assert not valid.all()
 
 
 def test_terrain_of_adjacent_windows_equals_one_big_window(scene_dir):
