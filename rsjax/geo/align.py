@@ -22,6 +22,8 @@ is read, so a scene of any size is aligned with memory bounded by the window:
 Nodata travels as a mask: source pixels that GDAL's mask marks invalid (or that
 are not finite) are never mixed into valid output pixels, and output pixels
 without data (outside a source, or under its nodata) are False in `valid`.
+Every error names the source file, and the grid window or band it concerns
+(`rsjax.geo.io`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 import rasterio
+import rasterio.errors
 import rasterio.warp
 from affine import Affine
 from rasterio.crs import CRS
@@ -244,8 +247,12 @@ def reference_grid(sources: Sequence[Source | str | os.PathLike], *,
   if bounds is None:
     left, bottom, right, top = -math.inf, -math.inf, math.inf, math.inf
     for index, (name, source_crs, source_bounds, _) in enumerate(extents):
-      b = rasterio.warp.transform_bounds(source_crs, crs, *source_bounds,
-                                         densify_pts=21)
+      try:
+        b = rasterio.warp.transform_bounds(source_crs, crs, *source_bounds,
+                                           densify_pts=21)
+      except (rasterio.errors.RasterioError, rasterio.errors.CRSError) as error:
+        raise io.RasterError(f"{name}: its extent cannot be transformed from "
+                             f"{source_crs} to {crs}: {error}") from error
       left, bottom = max(left, b[0]), max(bottom, b[1])
       right, top = min(right, b[2]), min(top, b[3])
       if left >= right or bottom >= top:
@@ -317,21 +324,31 @@ def align_window(dataset: rasterio.DatasetReader, source: Source,
   method = source.method
   indexes = io.check_band_indexes(dataset, source.bands)
   target = np.full((len(indexes), window.height, window.width), np.nan)
-  block = _source_window(dataset, grid, window, method)
-  if block is not None:
-    read = io.read_window(dataset, block, bands=indexes)
-    pixels = np.where(read.valid[None], read.data.astype(np.float64), np.nan)
-    rasterio.warp.reproject(
-        source=pixels, destination=target,
-        src_transform=window_transform(block, dataset.transform),
-        src_crs=dataset.crs, src_nodata=np.nan,
-        dst_transform=grid.window_transform(window), dst_crs=grid.crs,
-        dst_nodata=np.nan, resampling=method)
+  read = None
+  try:
+    block = _source_window(dataset, grid, window, method)
+    if block is not None:
+      read = io.read_window(dataset, block, bands=indexes)
+      pixels = np.where(read.valid[None], read.data.astype(np.float64),
+                        np.nan)
+      rasterio.warp.reproject(
+          source=pixels, destination=target,
+          src_transform=window_transform(block, dataset.transform),
+          src_crs=dataset.crs, src_nodata=np.nan,
+          dst_transform=grid.window_transform(window), dst_crs=grid.crs,
+          dst_nodata=np.nan, resampling=method)
+  except (rasterio.errors.RasterioError, rasterio.errors.CRSError) as error:
+    raise io.RasterError(
+        f"{dataset.name}: cannot be resampled onto grid window "
+        f"{io.window_str(window)} ({grid.crs}): {error}") from error
   valid = np.isfinite(target).all(axis=0)
   if not allow_empty and not valid.any():
+    # Bands without a valid pixel in the block read say why, if others have.
+    bands = "" if read is None else io.empty_bands(dataset, indexes,
+                                                   read.band_valid)
     raise io.EmptyWindowError(
         f"{dataset.name}: grid window {io.window_str(window)} holds no valid "
-        "pixel of this raster (all nodata or outside its extent).")
+        f"pixel of this raster (all nodata or outside its extent){bands}.")
   target = np.where(valid[None], target, 0.0)
   dtype = dataset.dtypes[indexes[0] - 1] if source.categorical else np.float32
   return AlignedArray(data=target.astype(dtype), valid=valid)

@@ -4,7 +4,11 @@ Every raster that enters rsjax goes through `open_raster`, which turns GDAL's
 failures into errors that name the file: a missing or unreadable file, a raster
 without a CRS, a band count other than the one the caller expects. Reads are
 windowed (`read_window`): only the requested block of pixels is read from disk,
-so memory is bounded by the window, not by the scene.
+so memory is bounded by the window, not by the scene. A read that fails (a
+truncated or corrupt file whose header opens) raises a `RasterError` naming
+the file, the bands and the window; a window without a valid pixel, when the
+caller asks for one, an `EmptyWindowError` naming the file, the window and
+the bands that hold no valid pixel when others do (`empty_bands`).
 
 Nodata is never a magic number in the returned data. A pixel is valid when
 GDAL's mask says so for every band read (the mask covers a nodata value, an
@@ -40,9 +44,12 @@ class WindowRead:
   Attributes:
     data: (bands, rows, cols) array in the raster's dtype; 0 where invalid.
     valid: (rows, cols) boolean mask, True where every band holds data.
+    band_valid: (bands, rows, cols) boolean mask, True where that band holds
+      data (None where the reader does not keep it).
   """
   data: np.ndarray
   valid: np.ndarray
+  band_valid: np.ndarray | None = None
 
 
 def _is_local_path(path: str) -> bool:
@@ -145,18 +152,50 @@ def read_window(dataset: rasterio.DatasetReader, window: Window | None = None,
   indexes = check_band_indexes(dataset, bands)
   if window is None:
     window = Window(0, 0, dataset.width, dataset.height)
-  masked = dataset.read(indexes, window=window, masked=True)
-  invalid = np.ma.getmaskarray(masked).any(axis=0)
+  try:
+    masked = dataset.read(indexes, window=window, masked=True)
+  except rasterio.errors.RasterioError as error:
+    # GDAL's own words (which block failed) are in the cause.
+    raise RasterError(
+        f"{dataset.name}: the pixels of {bands_str(dataset, indexes)} in "
+        f"window {window_str(window)} cannot be read "
+        f"({error.__cause__ or error}); the file may be truncated or "
+        "corrupt.") from error
   data = np.ma.getdata(masked)
+  band_valid = ~np.ma.getmaskarray(masked)
   if np.issubdtype(data.dtype, np.floating):
-    invalid |= ~np.isfinite(data).all(axis=0)
-  valid = ~invalid
+    band_valid &= np.isfinite(data)
+  valid = band_valid.all(axis=0)
   data = np.where(valid[None], data, np.zeros((), data.dtype))
   if not allow_empty and not valid.any():
     raise EmptyWindowError(
         f"{dataset.name}: window {window_str(window)} holds no valid pixel "
-        "(all nodata).")
-  return WindowRead(data=data, valid=valid)
+        f"(all nodata){empty_bands(dataset, indexes, band_valid)}.")
+  return WindowRead(data=data, valid=valid, band_valid=band_valid)
+
+
+def bands_str(dataset: rasterio.DatasetReader, indexes: Sequence[int]) -> str:
+  """'band 2 (VH)' or 'bands 1 (VV), 2 (VH)': 1-based indexes, with the
+  file's band descriptions where it has them."""
+  descriptions = dataset.descriptions or ()
+  named = []
+  for index in indexes:
+    description = (descriptions[index - 1]
+                   if index - 1 < len(descriptions) else None)
+    named.append(f"{index} ({description})" if description else str(index))
+  return ("band " if len(named) == 1 else "bands ") + ", ".join(named)
+
+
+def empty_bands(dataset: rasterio.DatasetReader, indexes: Sequence[int],
+                band_valid: np.ndarray) -> str:
+  """'; band 2 (VH) holds no valid pixel' when some of the bands read
+  (`band_valid`: (bands, rows, cols)) are empty and others are not, so
+  that a window is empty because of those bands; '' otherwise."""
+  has_data = band_valid.reshape(len(indexes), -1).any(axis=1)
+  if has_data.all() or not has_data.any():
+    return ""
+  empty = [index for index, data in zip(indexes, has_data) if not data]
+  return f"; {bands_str(dataset, empty)} holds no valid pixel"
 
 
 def window_str(window: Window) -> str:
