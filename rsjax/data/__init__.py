@@ -8,6 +8,8 @@ import TensorFlow.
   augment        consistent dihedral augmentation of a sharded batch, in JAX.
   readers        which examples each process reads at each step (resume).
   memory_source  random in-memory examples (benchmarks, no TensorFlow).
+  tfds_builder   the TFDS dataset a config names, with errors naming what is
+                 not built or too small.
   pipeline       config + mesh -> prefetched global jax.Array batches.
 """
 

@@ -21,7 +21,10 @@ arrays, `rsjax.eval.experiments.generated`; rows selected by the `.npy` index fi
 `config.train_rows`) replaces the training split of either source, e.g. with
 real + generated examples; evaluation still reads the source's splits.
 TensorFlow is imported only when a tfds source is built, with GPUs and TPUs
-hidden from it.
+hidden from it. A dataset that is not built, a missing split and a training
+split smaller than one batch are refused with errors that name them
+(`rsjax.data.tfds_builder`); `check_dataset` raises them before anything else
+is done.
 
 Resume: the batch of step k depends only on (seed, k), so
 `create_iterator(..., start_step=k)` yields what an uninterrupted iterator
@@ -51,6 +54,8 @@ from rsjax.data import augment as augment_lib
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
 from rsjax.data import readers
+from rsjax.data import tfds_builder
+from rsjax.data.tfds_builder import import_tfds
 from rsjax.data.array_source import ArraySource
 from rsjax.data.memory_source import MemorySource
 
@@ -112,18 +117,6 @@ def _resolve(config) -> ml_collections.ConfigDict:
   return cfg
 
 
-def import_tfds():
-  """tensorflow_datasets, with TensorFlow kept off every accelerator."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  for kind in ("GPU", "TPU"):
-    try:
-      tf.config.set_visible_devices([], kind)
-    except (RuntimeError, ValueError):
-      pass  # TF already initialized, or no such device type
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  return tfds
-
-
 def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh,
                      key: str = "batch_size") -> int:
   """The process-local batch size; clear errors for indivisible sizes.
@@ -146,14 +139,9 @@ def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh,
 
 def _tfds_reader(cfg, split: str, train: bool, global_batch: int):
   tfds = import_tfds()
-  builder = tfds.builder(cfg.name, data_dir=cfg.data_dir)
-  if not builder.info.splits:
-    raise FileNotFoundError(
-        f"dataset {cfg.name!r} is not prepared in data_dir {cfg.data_dir!r}; "
-        f"build it with `tfds build` (--data_dir) first.")
-  if split not in builder.info.splits:
-    raise KeyError(f"dataset {cfg.name!r} has no split {split!r}; splits are "
-                   f"{sorted(builder.info.splits)}.")
+  builder = tfds_builder.open_builder(cfg.name, cfg.data_dir)
+  tfds_builder.check_split(builder, cfg.name, split,
+                           batch_size=global_batch if train else None)
   features = set(builder.info.features.keys())
   missing = sorted(set(cfg.fields) - features)
   if missing:
@@ -188,6 +176,22 @@ def _tfds_reader(cfg, split: str, train: bool, global_batch: int):
                                       num_threads=cfg.read_threads, **common)
   return readers.TFDataReader(builder, split, cfg.fields,
                               shuffle_buffer=cfg.shuffle_buffer, **common)
+
+
+def check_dataset(config, *, eval_split: str | None = None) -> None:
+  """Raises at once what reading `config`'s batches would raise later: a TFDS
+  dataset that is not built (`tfds_builder.DatasetNotBuilt`), a split it
+  lacks (`MissingSplit`), a training split smaller than one batch
+  (`TooFewExamples`). The trainer calls it before it creates
+  anything in the workdir. A memory source needs no check."""
+  cfg = _resolve(config)
+  if cfg.source != "tfds":
+    return
+  builder = tfds_builder.open_builder(cfg.name, cfg.data_dir)
+  if not cfg.train_arrays:
+    tfds_builder.check_split(builder, cfg.name, cfg.split,
+                             batch_size=cfg.batch_size)
+  tfds_builder.check_split(builder, cfg.name, eval_split or cfg.eval_split)
 
 
 def make_reader(config, *, train: bool, split: str | None = None,

@@ -10,8 +10,10 @@
      the host only on logging steps -> periodic evaluation (sums and counts,
      reduced on the host) with a PNG sample grid -> Orbax checkpoints.
 
-A run holds its workdir's lock while it runs: a second run on the same
-workdir stops at once with `WorkdirLocked`, naming the first.
+A dataset that is not built or holds less than one training batch stops the
+run before it creates the workdir (`rsjax.data.pipeline.check_dataset`). A
+run holds its workdir's lock while it runs: a second run on the same workdir
+stops at once with `WorkdirLocked`, naming the first.
 
 A non-finite training metric stops the run with the step where it first
 appeared and the last good checkpoint (no checkpoint is written after it).
@@ -216,9 +218,12 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        force_unlock: bool = False) -> dict[str, Any]:
   """Trains `config.system` to `config.total_steps`, resuming from `workdir`.
 
-  The run holds the workdir's lock (`rsjax.store.workdir_lock`) from its
-  start to its end, however it ends: while another live run holds it, this
-  one raises `WorkdirLocked` naming that run, before it builds anything. A
+  First the dataset is checked (`pipeline.check_dataset`): one that is not
+  built, lacks a split or holds less than one training batch raises before
+  the workdir is created. The run then holds the workdir's lock
+  (`rsjax.store.workdir_lock`) from its start to its end, however it ends:
+  while another live run holds it, this one raises `WorkdirLocked` naming
+  that run, before it builds anything. A
   stale lock of a dead process on this host is taken over with a warning;
   `force_unlock` takes over any lock. In a multi-process run only process 0
   takes the lock (coordinating hosts is issue 22).
@@ -228,6 +233,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   Returns the last evaluation scores (on `config.eval_split`); raises
   `Preempted` once its checkpoint is saved if SIGTERM stopped the run.
   """
+  # Before the lock, which creates the workdir: a dataset that is not built
+  # or too small stops the run with nothing made.
+  pipeline.check_dataset(config.data, eval_split=config.eval_split)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)
   with workdir_lock.for_workdir(workdir) as lock:

@@ -35,7 +35,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from rsjax.data import fields as fields_lib
-from rsjax.data import pipeline
+from rsjax.data import tfds_builder
 from rsjax.eval.experiments import plots
 from rsjax.eval.experiments import tables
 from rsjax.eval.experiments import generated
@@ -81,10 +81,7 @@ def tile_size(data: ml_collections.ConfigDict) -> int:
   """The tile size of the data config's dataset (read from the TFDS info)."""
   if data.source == "memory":
     return int(data.tile_size)
-  builder = pipeline.import_tfds().builder(data.name, data_dir=data.data_dir)
-  if not builder.info.splits:
-    raise FileNotFoundError(f"config.segmentation.data: dataset {data.name!r} "
-                            f"is not prepared in {data.data_dir!r}")
+  builder = tfds_builder.open_builder(data.name, data.data_dir)
   return int(builder.info.features[LABEL_FIELD].shape[0])
 
 

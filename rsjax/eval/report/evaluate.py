@@ -35,6 +35,7 @@ import ml_collections
 
 from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
+from rsjax.data import tfds_builder
 from rsjax.eval.report import plots
 from rsjax.eval.report import tables
 from rsjax.store import atomic
@@ -82,9 +83,11 @@ def check_split(config: ml_collections.ConfigDict, split: str) -> None:
       raise ValueError(f"unknown split {split!r}; the memory source "
                        f"(config.data.source) has splits {', '.join(SPLITS)}")
     return
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   try:
-    splits = sorted(tfds.builder(data.name, data_dir=data.data_dir).info.splits)
+    splits = sorted(tfds_builder.open_builder(data.name,
+                                              data.data_dir).info.splits)
+  except tfds_builder.DatasetNotBuilt as missing:
+    raise ValueError(f"config.data.name: {missing}") from missing
   except Exception as error:  # pylint: disable=broad-except
     raise ValueError(f"config.data.name: cannot open dataset {data.name!r} in "
                      f"config.data.data_dir {data.data_dir!r}: {error}") from error
