@@ -9,13 +9,17 @@ was trained with (<workdir>/config.json; --config replaces it with a config of
 the same system) and scored on --split. All workdirs go into one table laid
 out like the paper's (scores_<split>.md / .csv / .json), with a sample grid
 per run and the runs' training curves, in --output (default <workdir>/eval
-for one workdir, <parent>/comparison for several).
+for one workdir, <parent>/comparison for several). An unknown
+--config.<key> or a dataset that is not built stops it with a short message
+and status 1 (`launch.user_errors`, as launch.train).
 """
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
+
+from launch import user_errors
 
 _WORKDIR = flags.DEFINE_multi_string(
     "workdir", None, "Trained workdir (repeat to compare several).",
@@ -59,4 +63,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  user_errors.run(main)

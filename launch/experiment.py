@@ -10,14 +10,18 @@
 (`rsjax.eval.experiments.fusion_study.run_fusion_study`). Re-running with the same
 --workdir resumes: finished runs are kept, unfinished ones resume from their
 checkpoints. Compiled programs are cached in <workdir>/compilation_cache.
+An unknown --config.<key> or a dataset that is not built stops it with a
+short message and status 1 (`launch.user_errors`, as launch.train).
 """
 
 from __future__ import annotations
 
 import os
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
+
+from launch import user_errors
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config, e.g. configs/augment.py:demo.",
@@ -55,4 +59,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  user_errors.run(main)

@@ -15,12 +15,20 @@ SIGTERM (pre-emption, `scancel`) saves a checkpoint and exits with status 143
 (128 + SIGTERM) instead of 0, so a scheduler requeues the run rather than
 taking it for finished. On a pod or multi-node cluster pass --distributed on
 every process (see launch/tpu_pod.sh and launch/gpu_slurm.sh).
+
+Mistakes end in a short message and status 1, before the workdir is created
+(`launch.user_errors`): an unknown --config.<key> names the key and the
+closest valid keys; a dataset that is not built names the dataset and
+data_dir and prints the command that builds it; a training split smaller
+than one batch names the split, its size and the batch size.
 """
 
 from __future__ import annotations
 
-from absl import app, flags, logging
+from absl import flags, logging
 from ml_collections import config_flags
+
+from launch import user_errors
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo.",
@@ -62,4 +70,4 @@ def main(argv):
 
 if __name__ == "__main__":
   flags.mark_flags_as_required(["config"])
-  app.run(main)
+  user_errors.run(main)

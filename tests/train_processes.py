@@ -1,6 +1,7 @@
 """`python -m launch.train` as a subprocess of the tests: a config file of the
 tiny pix2pix run, and the process started or run with the tests' 8 simulated
-devices and compilation cache."""
+devices and compilation cache. `run_launcher` runs any other launcher the
+same way."""
 
 import os
 import subprocess
@@ -47,9 +48,18 @@ def start(config_path, workdir, *flags, **popen_kwargs) -> subprocess.Popen:
 def run(config_path, workdir, *flags, timeout=600
         ) -> subprocess.CompletedProcess:
   """Runs `launch.train` to its end, its stdout and stderr captured."""
-  return subprocess.run(_command(config_path, workdir, flags), cwd=ROOT,
-                        env=ENV, capture_output=True, text=True,
-                        timeout=timeout)
+  return _run(_command(config_path, workdir, flags), timeout)
+
+
+def run_launcher(module, *args, timeout=600) -> subprocess.CompletedProcess:
+  """Runs `python -m <module> <args>` (e.g. launch.evaluate) to its end, its
+  stdout and stderr captured."""
+  return _run([sys.executable, "-m", module, *map(str, args)], timeout)
+
+
+def _run(command, timeout) -> subprocess.CompletedProcess:
+  return subprocess.run(command, cwd=ROOT, env=ENV, capture_output=True,
+                        text=True, timeout=timeout)
 
 
 def start_and_wait(config_path, workdir, *, logged_steps, timeout=300
