@@ -3,7 +3,9 @@
 The dataset of the multi-source generation papers: for each tile of a scene,
 every source resampled onto the Sentinel-2 10 m grid (`rsjax.geo.scene`), SAR
 in dB, terrain derivatives of the DEM, tiles with too much nodata dropped, and
-a spatially blocked 7:2:1 train/validation/test split.
+a spatially blocked 7:2:1 train/validation/test split. Too few tiles or
+blocks for a split stops the build with an error naming the empty splits and
+the tiles per split (TFDS cannot write an empty split).
 
 Configs:
   geotiff: scene folders you export (e.g. from Earth Engine) into manual_dir;
@@ -241,6 +243,18 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     block_size = config.block_size or 2 * config.tile_size
     plan = splits_lib.split_tiles(kept, block_size=block_size,
                                   ratios=config.split_ratios, seed=config.seed)
+    counts = {split: sum(len(tiles) for _, tiles in plan[split])
+              for split in SPLITS}
+    empty = [split for split in SPLITS if not counts[split]]
+    if empty:  # TFDS would stop with an AssertionError naming only the split
+      blocks = {(scene_id, *splits_lib.blocks_of(tile, block_size)[0])
+                for scene_id, tiles in kept.items() for tile in tiles}
+      raise geo_scene.SceneError(
+          f"split(s) {empty} get no tile: the {total} tile(s) of "
+          f"{config.tile_size} px in the scenes under {root} fall into "
+          f"{len(blocks)} spatial block(s) of {block_size} px, which are "
+          f"never divided (tiles per split: {counts}); add scenes, or lower "
+          "block_size.")
     by_id = {scene.scene_id: scene for scene in scenes}
     return {split: self._generate_examples(
         [(by_id[scene_id], tiles) for scene_id, tiles in plan[split]])

@@ -183,6 +183,20 @@ def test_bad_manual_dir_fails_clearly(tmp_path, damage, expected):
   assert not (version_dir / "dataset_info.json").exists()
 
 
+def test_a_split_without_tiles_is_named_with_the_tile_counts(tmp_path):
+  # One block per scene: the two scenes of dummy_data fill two splits only.
+  config = dataclasses.replace(GEOTIFF_TEST, block_size=4096)
+  with pytest.raises(geo_scene.SceneError) as raised:
+    _build(config, tmp_path / "data", DUMMY_DIR)
+  # Both blocks go to train: each goes to the split furthest below its
+  # target tile count (7:2:1 of 17), which is train both times.
+  assert str(raised.value) == (
+      "split(s) ['validation', 'test'] get no tile: the 17 tile(s) of 32 px "
+      f"in the scenes under {DUMMY_DIR} fall into 2 spatial block(s) of 4096 "
+      "px, which are never divided (tiles per split: {'train': 17, "
+      "'validation': 0, 'test': 0}); add scenes, or lower block_size.")
+
+
 def test_failed_build_leaves_no_dataset_and_rebuild_works(tmp_path,
                                                           monkeypatch):
   original = geo_scene.SceneReader.read
