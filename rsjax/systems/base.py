@@ -90,13 +90,18 @@ SYSTEMS = {
 """`config.system` -> 'module:class' of its paper's package."""
 
 
-def get_system(config: ml_collections.ConfigDict) -> System:
-  """The system named by `config.system`, built from the whole config."""
+def check_system_name(config: ml_collections.ConfigDict) -> None:
+  """ValueError naming the valid systems if `config.system` names none."""
   name = config.get("system")
   if name not in SYSTEMS:
     raise ValueError(f"config.system: unknown system {name!r}; valid systems: "
                      f"{', '.join(sorted(SYSTEMS))}")
-  module_name, _, attribute = SYSTEMS[name].partition(":")
+
+
+def get_system(config: ml_collections.ConfigDict) -> System:
+  """The system named by `config.system`, built from the whole config."""
+  check_system_name(config)
+  module_name, _, attribute = SYSTEMS[config.get("system")].partition(":")
   return getattr(importlib.import_module(module_name), attribute)(config)
 
 

@@ -101,6 +101,7 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     value = config.get(key)
     if not isinstance(value, int) or value < 1:
       raise ValueError(f"config.{key} must be a positive int, got {value!r}")
+  base.check_system_name(config)
 
 
 class Trainer:
@@ -218,9 +219,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
                        force_unlock: bool = False) -> dict[str, Any]:
   """Trains `config.system` to `config.total_steps`, resuming from `workdir`.
 
-  First the dataset is checked (`pipeline.check_dataset`): one that is not
-  built, lacks a split or holds less than one training batch raises before
-  the workdir is created. The run then holds the workdir's lock
+  First the config's step counts and system name and the dataset are
+  checked (`pipeline.check_dataset`): a step count below 1, an unknown
+  system, a dataset that is not built, lacks a split or holds less than one
+  training batch raises before the workdir is created. The run then holds the workdir's lock
   (`rsjax.store.workdir_lock`) from its start to its end, however it ends:
   while another live run holds it, this one raises `WorkdirLocked` naming
   that run, before it builds anything. A
@@ -233,8 +235,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   Returns the last evaluation scores (on `config.eval_split`); raises
   `Preempted` once its checkpoint is saved if SIGTERM stopped the run.
   """
-  # Before the lock, which creates the workdir: a dataset that is not built
-  # or too small stops the run with nothing made.
+  # Before the lock, which creates the workdir: a bad step count, an unknown
+  # system or a dataset that is not built or too small stops the run with
+  # nothing made.
+  _check_config(config)
   pipeline.check_dataset(config.data, eval_split=config.eval_split)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)
