@@ -158,6 +158,21 @@ def test_losses_are_float32_for_bfloat16_inputs(logits):
   real, fake = (jnp.asarray(x, jnp.bfloat16) for x in logits)
   assert losses.discriminator_loss("vanilla", real, fake).dtype == jnp.float32
   assert losses.l1_loss(real, fake).dtype == jnp.float32
+  # Computed in float32 from the bfloat16 values, single and multi-scale: the
+  # float64 formula of the same (bf16-rounded) logits within float32 rounding
+  # (rtol 1e-5); bf16 arithmetic (8-bit mantissa) would be off by ~1e-2.
+  real64, fake64 = (np.asarray(x, np.float64) for x in (real, fake))
+  want = np.mean(np.maximum(0, 1 - real64)) + np.mean(np.maximum(0, 1 + fake64))
+  for pair in ((real, fake), ([real, real], [fake, fake])):
+    got = losses.discriminator_loss("hinge", *pair)
+    assert got.dtype == jnp.float32
+    np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_real_and_fake_logits_must_have_the_same_scales(logits):
+  real, fake = logits
+  with pytest.raises(ValueError):
+    losses.discriminator_loss("hinge", [real, real[:, :2, :2]], [fake])
 
 
 def test_cross_entropy_ignores_an_index_inside_the_class_range():

@@ -215,6 +215,33 @@ def test_cloudy_copy_and_its_mask(scene):
   assert np.all(cloudy[:, mask == 2] <= clear[:, mask == 2])
 
 
+def test_shadows_fall_away_from_the_sun_at_the_cloud_height(scene):
+  """A shadow lies h tan(zenith) from its cloud on the ground, away from the
+  sun. The synthetic sun stands at azimuth 150 deg (SSE), zenith 40 deg and
+  clouds at 200 m (make_scene's default) on a 10 m grid: 16.8 px to the NNW,
+  i.e. 16.8 cos(30 deg) = 14.5 px north (up) and 16.8 sin(30 deg) = 8.4 px
+  west (left). The shift that lays the cloud mask best onto the shadow mask
+  is found by search and must be that one, to the pixel rounding."""
+  from rsjax.geo import synthetic_sensors
+  assert (synthetic_sensors.SUN_AZIMUTH_DEG,
+          synthetic_sensors.SUN_ZENITH_DEG) == (150.0, 40.0)
+  distance = 200.0 * np.tan(np.deg2rad(40.0)) / 10.0
+  expected = (-distance * np.cos(np.deg2rad(30.0)),
+              -distance * np.sin(np.deg2rad(30.0)))
+  mask = _read(scene, "cloud_mask")[0]
+  cloud, shadow = mask == 1, mask == 2
+  padded = np.pad(cloud, 40)
+
+  def covered(rows, cols):   # shadow pixels under the cloud moved by (rows, cols)
+    moved = padded[40 - rows:40 - rows + SIZE, 40 - cols:40 - cols + SIZE]
+    return np.count_nonzero(moved & shadow)
+
+  shifts = [(r, c) for r in range(-40, 41) for c in range(-40, 41)]
+  best = max(shifts, key=lambda shift: covered(*shift))
+  assert covered(*best) > 0.5 * np.count_nonzero(shadow)
+  np.testing.assert_allclose(best, expected, atol=1.0)
+
+
 def test_bad_arguments_name_the_problem(tmp_path):
   with pytest.raises(ValueError, match="change_fraction"):
     synthetic.make_scene(0, tmp_path, size=32, change_fraction=1.5)
