@@ -48,7 +48,55 @@ def test_stride_and_cover_edges():
   assert covered.all()
 
 
+def _expected_origins(length, size, stride, cover_edges):
+  """Tile origins along one axis, by enumeration: every multiple of `stride`
+  whose tile fits; with `cover_edges`, plus a tile flush with the far edge
+  when some pixel is still uncovered."""
+  origins = [o for o in range(length) if o % stride == 0 and o + size <= length]
+  covered = set()
+  for o in origins:
+    covered.update(range(o, o + size))
+  if cover_edges and len(covered) < length:
+    origins.append(length - size)
+  return origins
+
+
+@pytest.mark.parametrize("cover_edges", [False, True])
+def test_tile_windows_equal_an_enumeration(cover_edges):
+  """Non-square tiles and strides over grids from exactly one tile up, with
+  and without a remainder strip; tile sizes from 1 pixel."""
+  for height, width, size, stride in [
+      (8, 8, (8, 8), None), (9, 8, (8, 8), None), (8, 9, (8, 8), None),
+      (20, 31, (6, 4), None), (20, 31, (6, 4), (5, 3)), (13, 7, (3, 7), 2),
+      (5, 4, 1, None), (16, 17, 8, 4)]:
+    grid = make_grid(height, width)
+    got = tiles.grid_tiles(grid, tile_size=size, stride=stride,
+                           cover_edges=cover_edges)
+    rows, cols = (size, size) if np.ndim(size) == 0 else size
+    row_stride, col_stride = ((rows, cols) if stride is None else
+                              (stride, stride) if np.ndim(stride) == 0
+                              else stride)
+    want = [Window(c, r, cols, rows)
+            for r in _expected_origins(height, rows, row_stride, cover_edges)
+            for c in _expected_origins(width, cols, col_stride, cover_edges)]
+    assert [t.window for t in got] == want, (height, width, size, stride)
+
+
+def test_default_tiles_are_256_pixels():
+  got = tiles.grid_tiles(make_grid(600, 520))
+  assert [t.window for t in got] == [Window(c, r, 256, 256)
+                                     for r in (0, 256) for c in (0, 256)]
+
+
 def test_bad_tiling_arguments():
+  for height, width in ((10, 16), (16, 10)):    # too small on one axis only
+    with pytest.raises(ValueError, match=f"{height}x{width} pixels is smaller "
+                       "than one tile of 16x16"):
+      tiles.grid_tiles(make_grid(height, width), tile_size=16)
+  with pytest.raises(ValueError, match=r"^tile_size must be a positive"):
+    tiles.grid_tiles(make_grid(10, 10), tile_size=(4, 4, 4))
+  with pytest.raises(ValueError, match=r"^stride must be a positive"):
+    tiles.grid_tiles(make_grid(10, 10), tile_size=4, stride=(2, 0))
   with pytest.raises(ValueError, match="smaller than one tile"):
     tiles.grid_tiles(make_grid(10, 10), tile_size=16)
   with pytest.raises(ValueError, match="tile_size"):
