@@ -33,6 +33,21 @@ def test_s2_custom_per_band_high():
   np.testing.assert_allclose(normalize.denormalize("s2", y, cfg), x, atol=1e-6)
 
 
+def test_denormalize_maps_back_onto_any_range_and_clips():
+  """y in [-1, 1] -> low + (y + 1) / 2 (high - low), worked by hand for a
+  range not starting at 0; values outside [-1, 1] clip to the range, and
+  float32 stays float32 (numpy would promote to float64)."""
+  cfg = {"s2": {"low": (0.1, 0.1, 0.2, 0.0), "high": (0.5, 0.3, 0.6, 1.0)}}
+  y = np.array([[-1.0, 0.0, 0.5, 1.0], [-3.0, 2.0, -1.5, 1.25]], np.float32)
+  want = [[0.1, 0.2, 0.5, 1.0], [0.1, 0.3, 0.2, 1.0]]
+  for xp in (np, jnp):
+    back = normalize.denormalize("s2", xp.asarray(y), cfg)
+    assert back.dtype == np.float32
+    np.testing.assert_allclose(back, want, atol=1e-6)
+  with pytest.raises(ValueError, match=r"range s2 must have low < high"):
+    normalize.denormalize("s2", y, {"s2": {"low": 0.5, "high": 0.5}})
+
+
 def test_s1_uses_geo_sar_ranges():
   rng = np.random.default_rng(0)
   x = np.stack([rng.uniform(-25, 0, 50), rng.uniform(-32.5, 0, 50)], -1)
