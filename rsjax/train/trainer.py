@@ -249,7 +249,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
 
 def _train_and_evaluate(config, workdir, stop_after):
   trainer = Trainer(config, workdir)
-  writer = writers_lib.create_writer(trainer.workdir)
+  # Made once a state is restored or initialised: a resume that finds no
+  # checkpoint that restores leaves no new events file behind.
+  writer = None
   latest = trainer.manager.latest_step() or 0
   train_iter = pipeline.create_iterator(config.data, trainer.mesh, train=True,
                                         start_step=latest)
@@ -265,6 +267,7 @@ def _train_and_evaluate(config, workdir, stop_after):
       train_iter = pipeline.create_iterator(config.data, trainer.mesh,
                                             train=True, start_step=step)
       first_batch = next(train_iter)
+    writer = writers_lib.create_writer(trainer.workdir)
     writers_lib.drop_metrics_after(trainer.workdir, step)
     trainer.compile_steps()
     run_config.save(trainer.workdir, config)
@@ -307,7 +310,8 @@ def _train_and_evaluate(config, workdir, stop_after):
   finally:
     train_iter.close()
     trainer.manager.wait_until_finished()
-    writer.flush()
+    if writer is not None:
+      writer.flush()
   if stop.signum is not None:
     raise Preempted(stop.signum, step, trainer.manager.directory)
   return scores
