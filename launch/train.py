@@ -20,7 +20,8 @@ Mistakes end in a short message and status 1, before the workdir is created
 (`launch.user_errors`): an unknown --config.<key> names the key and the
 closest valid keys; a dataset that is not built names the dataset and
 data_dir and prints the command that builds it; a training split smaller
-than one batch names the split, its size and the batch size.
+than one batch names the split, its size and the batch size; a step count
+below 1 or an unknown system names the config key.
 """
 
 from __future__ import annotations
@@ -58,8 +59,8 @@ def main(argv):
   try:
     scores = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                         force_unlock=_FORCE_UNLOCK.value)
-  except workdir_lock.WorkdirLocked as locked:
-    logging.error("%s", locked)
+  except (workdir_lock.WorkdirLocked, trainer.ConfigError) as refused:
+    logging.error("%s", refused)
     return 1
   except trainer.Preempted as stopped:
     logging.warning("%s", stopped)

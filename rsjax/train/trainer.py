@@ -96,12 +96,20 @@ def _all_finite(metrics) -> jax.Array:
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.array(True)
 
 
+class ConfigError(ValueError):
+  """A config value a run cannot start with (a step count below 1, an
+  unknown system); the message names the key."""
+
+
 def _check_config(config: ml_collections.ConfigDict) -> None:
   for key in ("total_steps", "log_every", "eval_every", "checkpoint_every"):
     value = config.get(key)
     if not isinstance(value, int) or value < 1:
-      raise ValueError(f"config.{key} must be a positive int, got {value!r}")
-  base.check_system_name(config)
+      raise ConfigError(f"config.{key} must be a positive int, got {value!r}")
+  try:
+    base.check_system_name(config)
+  except ValueError as error:
+    raise ConfigError(str(error)) from None
 
 
 class Trainer:
