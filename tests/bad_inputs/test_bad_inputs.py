@@ -608,15 +608,11 @@ RASTERS = [
     BadInput("s1 VH band all NaN", _scene_with("s1", _nan_band(1)),
              _read_aligned_on_own_grid, geo_io.EmptyWindowError,
              ("{file}", "; band 2 holds no valid pixel")),
-    BadInput("s1 both bands all NaN", _scene_with("s1", _fill(np.nan)),
-             _read_aligned_on_own_grid, geo_io.EmptyWindowError,
-             ("{file}", "holds no valid pixel")),
-    BadInput("s2 all nodata (0)", _scene_with("s2", _fill(0)),
-             _read_aligned_on_own_grid, geo_io.EmptyWindowError,
-             ("{file}", "holds no valid pixel")),
-    BadInput("dem all NaN", _scene_with("dem", _fill(np.nan)),
-             _read_aligned_on_own_grid, geo_io.EmptyWindowError,
-             ("{file}", "holds no valid pixel")),
+    *(BadInput(f"{name} all {value} (no valid pixel)", _scene_with(
+        name, _fill(value)), _read_aligned_on_own_grid,
+               geo_io.EmptyWindowError, ("{file}", "holds no valid pixel"))
+      for name, value in (("s1", np.nan), ("s2", 0), ("dem", np.nan),
+                          ("lulc", 255))),
     BadInput("s2 is a text file", _scene_file_bytes(
         "s2", lambda _: b"not a GeoTIFF\n"), _find_sources,
              scene_lib.SceneError, ("{file}", "cannot be read as a raster")),
@@ -704,7 +700,8 @@ CONFIGS = [
     BadInput("unknown value of a variant key", _command_line(
         "--config=configs/cloud_removal.py:arch=unet"), _parse_flags, 1,
              ("configs/cloud_removal.py", "'arch=unet'", "drib-drib")),
-    BadInput("total_steps 0", _config(total_steps=0), _train, ValueError,
+    BadInput("total_steps 0", _config(total_steps=0), _train,
+             trainer.ConfigError,
              ("config.total_steps", "got 0")),
     BadInput("log_every negative", _config(log_every=-1), _train, ValueError,
              ("config.log_every", "got -1")),
@@ -717,6 +714,9 @@ CONFIGS = [
     BadInput("launch.train: unknown key", _launcher_config,
              lambda made: _launch_train(made, "--config.totl_steps=3"), 1,
              ("unknown config key 'totl_steps'", "total_steps")),
+    BadInput("launch.train: total_steps 0", _launcher_config,
+             lambda made: _launch_train(made, "--config.total_steps=0"), 1,
+             ("config.total_steps must be a positive int, got 0",)),
 ]
 
 
