@@ -28,20 +28,17 @@ def scene_dir(tmp_path_factory):
   return str(folder)
 
 
-# Per source, (rows, cols) of the full-size grid set to the file's nodata
-# value, and of a block of valid-looking but out-of-range classes: each source
-# loses different pixels, so `valid` must be the AND of all of them.
+# Per source, (rows, cols) of the file's own pixels set to its nodata value,
+# and blocks of valid-looking but out-of-range classes: each source loses
+# different pixels, so `valid` must be the AND of all of them. The DEM is on
+# its own geographic, coarser grid: its hole falls on rows 22-30, cols 28-35
+# of the 10 m grid, where its 3x3 erosion widens it by a pixel.
 HOLES = {"s2": (slice(0, 10), slice(40, 64)), "s1": (slice(20, 30), slice(0, 20)),
          "lulc": (slice(40, 50), slice(30, 50)),
          "cloud_mask": (slice(10, 20), slice(10, 16)),
-         "dem": (slice(3, 7), slice(20, 26))}
+         "dem": (slice(17, 20), slice(28, 32))}
 OUT_OF_RANGE = {"lulc": ((slice(5, 9), slice(5, 9)), 9),
                 "cloud_mask": ((slice(30, 34), slice(50, 60)), 3)}
-
-
-def _scaled(pixels: slice, factor: float) -> slice:
-  start = int(pixels.start * factor)
-  return slice(start, max(int(pixels.stop * factor), start + 2))
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +51,6 @@ def holey_scene_dir(scene_dir, tmp_path_factory):
   for name, (rows, cols) in HOLES.items():
     with rasterio.open(folder / f"{name}.tif", "r+") as raster:
       data = raster.read()
-      # The DEM lies on its own (geographic, coarser) grid: scale the hole.
-      rows = _scaled(rows, data.shape[1] / 64)
-      cols = _scaled(cols, data.shape[2] / 64)
       data[:, rows, cols] = raster.nodata
       if name in OUT_OF_RANGE:
         (o_rows, o_cols), value = OUT_OF_RANGE[name]
@@ -246,3 +240,61 @@ def test_wrong_band_count_and_unknown_source_are_refused(scene_dir):
   with pytest.raises(ValueError, match="s1_units"):
     scene_lib.SceneReader({"s1": os.path.join(scene_dir, "s1.tif")},
                           s1_units="amplitude")
+
+
+def test_scene_given_as_files_folders_and_strings(scene_dir, tmp_path):
+  s1, dem = (os.path.join(scene_dir, f) for f in ("s1.tif", "dem.tif"))
+  # One file, a list, a comma-separated string (empty parts ignored).
+  assert scene_lib.find_sources(s1, ("s1",)) == {"s1": s1}
+  assert scene_lib.find_sources([s1, dem], ("s1", "dem")) == {"s1": s1,
+                                                              "dem": dem}
+  assert scene_lib.find_sources(f"{s1},,{dem},", ("dem",)) == {"dem": dem}
+  # A folder whose name holds a comma is a folder; hidden files and
+  # subfolders whose names match a pattern are not sources.
+  folder = tmp_path / "area 1, 2024"
+  folder.mkdir()
+  shutil.copy(s1, folder / "s1.tif")
+  shutil.copy(s1, folder / "._s1.tif")     # macOS metadata
+  (folder / "dem.tif").mkdir()
+  for pattern in ("s1.tif", "*s1.tif"):
+    assert scene_lib.find_sources(str(folder), ("s1",),
+                                  patterns={"s1": pattern}) == {
+                                      "s1": str(folder / "s1.tif")}
+  with pytest.raises(scene_lib.SceneError) as error:
+    scene_lib.find_sources(str(folder), ("dem",))
+  assert error.value.problems == (
+      f"{folder}: no file for source 'dem' (pattern 'dem.tif')",)
+
+
+def test_files_that_do_not_exist_are_named(scene_dir, tmp_path):
+  s1 = os.path.join(scene_dir, "s1.tif")
+  for scene, missing in ((str(tmp_path / "nowhere.tif"),
+                          [str(tmp_path / "nowhere.tif")]),
+                         (f"{s1},{tmp_path}/x.tif", [f"{tmp_path}/x.tif"])):
+    with pytest.raises(scene_lib.SceneError) as error:
+      scene_lib.find_sources(scene, ("s1",))
+    assert str(error.value) == (
+        f"scene: no such file(s) {missing}; give a scene folder or a "
+        "comma-separated list of GeoTIFFs.")
+
+
+def test_problems_name_where_the_sources_were_looked_for(scene_dir):
+  s1, dem = (os.path.join(scene_dir, f) for f in ("s1.tif", "dem.tif"))
+  with pytest.raises(scene_lib.SceneError) as error:
+    scene_lib.find_sources([s1, dem], ("lulc",))
+  assert str(error.value) == (
+      f"1 problem(s) with the sources of the files {s1}, {dem}:\n"
+      f"  the files {s1}, {dem}: no file for source 'lulc' "
+      "(pattern 'lulc.tif')")
+  with pytest.raises(scene_lib.SceneError) as error:
+    scene_lib.find_sources(None, ("s1", "dem"), overrides={"s1": s1})
+  assert str(error.value) == (
+      "1 problem(s) with the sources of no scene:\n"
+      "  no scene: no file for source 'dem' (pattern 'dem.tif')")
+  with pytest.raises(scene_lib.SceneError) as error:
+    scene_lib.find_sources(scene_dir, ("s1",), patterns={"s1": "s*.tif"})
+  assert str(error.value).endswith("; make the pattern specific")
+  with pytest.raises(scene_lib.SceneError) as error:
+    scene_lib.find_sources(scene_dir, ("s3",))
+  assert error.value.problems == (str(error.value),)
+  assert str(error.value).startswith("unknown source(s) ['s3']; scene sources")
