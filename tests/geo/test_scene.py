@@ -11,7 +11,7 @@ import pytest
 import rasterio
 from rasterio.windows import Window
 
-from rsjax.geo import align, sar, synthetic, terrain
+from rsjax.geo import align, io, sar, synthetic, terrain
 from rsjax.geo import scene as scene_lib
 
 DUMMY_DIR = (pathlib.Path(__file__).resolve().parents[2] / "data_builders"
@@ -80,20 +80,31 @@ def _eroded(valid):
   return np.lib.stride_tricks.sliding_window_view(valid, (3, 3)).all((-2, -1))
 
 
-@pytest.mark.parametrize("scene, s2_scale, s1_units", [
-    ("scene_dir", 1e-4, "linear"), ("scene_dir", 2e-4, "db"),
-    ("holey_scene_dir", 1e-4, "linear")])
+@pytest.mark.parametrize("scene, s2_scale, s1_units, crs", [
+    ("scene_dir", 1e-4, "linear", None), ("scene_dir", 2e-4, "db", None),
+    ("holey_scene_dir", 1e-4, "linear", None),
+    # Another CRS and pixel size: every source is resampled, labels nearest.
+    ("holey_scene_dir", 1e-4, "linear", "EPSG:3035")])
 def test_windows_are_the_aligned_sources_in_physical_units(
-    scene, s2_scale, s1_units, request):
+    scene, s2_scale, s1_units, crs, request):
   paths = scene_lib.find_sources(request.getfixturevalue(scene), ALL_SOURCES)
-  with scene_lib.SceneReader(paths, s2_scale=s2_scale,
-                             s1_units=s1_units) as reader, \
+  grid_args = {} if crs is None else {"crs": crs, "resolution": 13.0}
+  with scene_lib.SceneReader(paths, s2_scale=s2_scale, s1_units=s1_units,
+                             **grid_args) as reader, \
       rasterio.open(paths["s2"]) as s2:
     grid = reader.grid
-    # The S2 raster defines the grid: its CRS and pixel lattice, 10 m.
-    assert grid.crs == s2.crs and grid.res == (10.0, 10.0)
-    offset = ~s2.transform @ (grid.transform.c, grid.transform.f)
-    np.testing.assert_allclose(offset, np.round(offset), atol=1e-6)
+    if crs is None:
+      # The S2 raster defines the grid: its CRS and pixel lattice, 10 m.
+      assert grid.crs == s2.crs and grid.res == (10.0, 10.0)
+      offset = ~s2.transform @ (grid.transform.c, grid.transform.f)
+      np.testing.assert_allclose(offset, np.round(offset), atol=1e-6)
+    else:
+      assert grid.crs.to_epsg() == 3035 and grid.res == (13.0, 13.0)
+    for name, source in reader.sources.items():
+      spec = scene_lib.SOURCE_SPECS[name]
+      assert (source.path, source.name, source.categorical,
+              source.expected_bands) == (paths[name], name, spec.categorical,
+                                         spec.bands)
     # Inside the scene, across its edge, and wholly outside every source.
     for window in (Window(0, 0, 32, 32), Window(17, 9, 40, 23),
                    Window(40, 36, 40, 40), Window(100, 90, 8, 8)):
@@ -109,6 +120,7 @@ def test_windows_are_the_aligned_sources_in_physical_units(
           source_valid = _eroded(aligned.valid)
           elevation = aligned.data[0, 1:-1, 1:-1]
           assert arrays[name].shape == valid.shape + (4,)
+          assert arrays[name].dtype == np.float32
           np.testing.assert_allclose(
               arrays[name][..., 0], np.where(source_valid, elevation, 0),
               atol=1e-4, err_msg=name)
@@ -235,8 +247,13 @@ def test_wrong_band_count_and_unknown_source_are_refused(scene_dir):
     scene_lib.find_sources(scene_dir, ("sentinel3",))
   with pytest.raises(scene_lib.SceneError, match="unknown source"):
     scene_lib.SceneReader({"sentinel3": os.path.join(scene_dir, "s2.tif")})
-  with pytest.raises(scene_lib.SceneError, match="no source"):
+  with pytest.raises(scene_lib.SceneError, match="^no source to read.$"):
     scene_lib.SceneReader({})
+  # Paths given to the reader directly are checked as find_sources does.
+  with pytest.raises(io.RasterError, match="expected 2"):
+    scene_lib.SceneReader({"s1": os.path.join(scene_dir, "s2.tif")},
+                          grid=align.ReferenceGrid.from_raster(
+                              os.path.join(scene_dir, "s2.tif")))
   with pytest.raises(ValueError, match="s1_units"):
     scene_lib.SceneReader({"s1": os.path.join(scene_dir, "s1.tif")},
                           s1_units="amplitude")
