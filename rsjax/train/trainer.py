@@ -230,7 +230,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   First the config's step counts and system name and the dataset are
   checked (`pipeline.check_dataset`): a step count below 1, an unknown
   system, a dataset that is not built, lacks a split or holds less than one
-  training batch raises before the workdir is created. The run then holds the workdir's lock
+  training batch raises before the workdir is created. A config refused
+  later (an unknown network or input, a batch the mesh cannot split) leaves
+  no workdir either: the folders this run made and left empty are removed.
+  The run then holds the workdir's lock
   (`rsjax.store.workdir_lock`) from its start to its end, however it ends:
   while another live run holds it, this one raises `WorkdirLocked` naming
   that run, before it builds anything. A
@@ -250,9 +253,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   pipeline.check_dataset(config.data, eval_split=config.eval_split)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)
-  with workdir_lock.for_workdir(workdir) as lock:
-    lock.acquire(force=force_unlock)
-    return _train_and_evaluate(config, workdir, stop_after)
+  made = [folder for folder in (workdir, os.path.join(workdir, "checkpoints"))
+          if not os.path.exists(folder)]
+  try:
+    with workdir_lock.for_workdir(workdir) as lock:
+      lock.acquire(force=force_unlock)
+      return _train_and_evaluate(config, workdir, stop_after)
+  except BaseException:
+    _remove_if_empty(reversed(made))
+    raise
+
+
+def _remove_if_empty(folders) -> None:
+  """Removes each of `folders` that is empty (never a file)."""
+  for folder in folders:
+    try:
+      os.rmdir(folder)
+    except OSError:  # not empty, or not there
+      pass
 
 
 def _train_and_evaluate(config, workdir, stop_after):
