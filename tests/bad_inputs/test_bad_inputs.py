@@ -89,7 +89,7 @@ class BadInput:
   name: str
   make: Callable[[Any], dict]
   run: Callable[[dict], Any]
-  expect: type[BaseException] | int
+  expect: type[BaseException] | tuple[type[BaseException], ...] | int
   must_name: tuple[str, ...]
   leaves_nothing_in: str = "folder"
   xfail: str | None = None
@@ -376,6 +376,15 @@ def _config(**overrides) -> Callable:
     config.update(overrides)
     return dict(folder=context.folder, config=config,
                 workdir=os.path.join(context.folder, "run"))
+  return make
+
+
+def _config_changed(change) -> Callable:
+  """A maker: `_config()`'s, its config changed by `change(config)`."""
+  def make(context):
+    made = _config()(context)
+    change(made["config"])
+    return made
   return make
 
 
@@ -711,6 +720,17 @@ CONFIGS = [
              ValueError, ("config.eval_every", "got None")),
     BadInput("unknown system", _config(system="pix2pixhd"), _train,
              ValueError, ("config.system", "'pix2pixhd'", "paired_gan")),
+    BadInput("unknown generator", _config_changed(
+        lambda config: config.model.update(generator="resnet9")), _train,
+             ValueError, ("unknown generator 'resnet9'",)),
+    BadInput("batch size not divisible by the devices", _config_changed(
+        lambda config: config.data.update(batch_size=12)), _train,
+             ValueError, ("batch_size=12", "8 devices")),
+    BadInput("unknown input field", _config(inputs=("s1", "radar")), _train,
+             (ValueError, KeyError), ("radar",)),
+    BadInput("tile size not divisible by the U-Net's 32", _config_changed(
+        lambda config: config.data.update(tile_size=48)), _train,
+             ValueError, ("divisible by 32",)),
     BadInput("launch.train: unknown key", _launcher_config,
              lambda made: _launch_train(made, "--config.totl_steps=3"), 1,
              ("unknown config key 'totl_steps'", "total_steps")),
