@@ -780,8 +780,10 @@ WORKDIRS = [
              ("{workdir}",)),
     BadInput("remote path without credentials", _remote_workdir, _train_in,
              OSError, ("gs://rsjax-no-such-bucket/run",),
-             xfail="issue 22: a gs:// workdir makes a local folder 'gs:' "
-             "(the lock) before failing inside TensorStore"),
+             xfail="issue 22: a gs:// workdir is taken for a local path: "
+             "the lock makes a local folder 'gs:', then the run fails in "
+             "TensorFlow's GCS client (FailedPreconditionError, no clear "
+             "error)"),
     BadInput("launch.train on a locked workdir", _launcher_locked,
              _launch_train, 1, ("{workdir}/LOCK", "pid {pid}")),
 ]
