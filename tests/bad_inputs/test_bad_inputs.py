@@ -435,13 +435,19 @@ def _unreadable_lock(context) -> dict:
 
 def _read_only_parent(context) -> dict:
   """A workdir inside a folder that cannot be written: mode 0o555, and for
-  root, who ignores the mode, the immutable attribute."""
+  root, who ignores the mode, the immutable attribute; where the filesystem
+  has no such attribute (e.g. overlayfs in a container), a folder under
+  /sys, which not even root may create."""
   made = _config()(context)
   parent = os.path.join(context.folder, "read_only")
   os.mkdir(parent)
   os.chmod(parent, 0o555)
   if os.geteuid() == 0:
-    subprocess.run(["chattr", "+i", parent], check=True)
+    try:
+      subprocess.run(["chattr", "+i", parent], check=True,
+                     capture_output=True)
+    except (OSError, subprocess.CalledProcessError):
+      return dict(made, workdir=f"/sys/rsjax-read-only-{os.getpid()}")
     context.cleanup.callback(subprocess.run, ["chattr", "-i", parent],
                              check=True)
   return dict(made, workdir=os.path.join(parent, "run"))
