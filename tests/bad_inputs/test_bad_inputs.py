@@ -609,12 +609,12 @@ RASTERS = [
     BadInput("s2 as float32 reflectance (wrong dtype)", _scene_rewritten(
         "s2", _as_reflectance),
              _read_whole_scene, geo_io.RasterError, ("{file}", "dtype"),
-             xfail="issue 18: an S2 raster of float reflectance instead of "
+             xfail="issue 16: an S2 raster of float reflectance instead of "
              "uint16 DN is read silently as DN (x 1e-4 too dark)"),
     BadInput("s1 in dB read as linear (wrong units)", _scene_with(
         "s1", _to_db),
              _read_whole_scene, geo_io.RasterError, ("{file}", "dB"),
-             xfail="issue 18: dB values read as linear sigma0 (the default "
+             xfail="issue 16: dB values read as linear sigma0 (the default "
              "s1_units) are floored to the noise floor, one value for every "
              "pixel, without a word about the units"),
     BadInput("s1_units neither linear nor db", _scene_copy_made,
