@@ -68,6 +68,30 @@ def test_l1_masked():
                              (0 + 1 + 6 + 7) / 4)
 
 
+@pytest.mark.parametrize("mask_shape", [(2, 3, 5), (2, 3, 5, 1), (2, 3, 5, 4)])
+def test_l1_mask_of_every_documented_shape(mask_shape):
+  """(N, H, W), (N, H, W, 1) or per-channel masks on (N, H, W, C) images of
+  distinct sizes (so a mask broadcast against the wrong axes cannot pass):
+  the float64 sum of |error| over the masked values over their count."""
+  rng = np.random.default_rng(5)
+  pred, target = rng.normal(size=(2, 2, 3, 5, 4)).astype(np.float32)
+  mask = rng.integers(0, 2, mask_shape).astype(bool)
+  full = np.broadcast_to(mask if len(mask_shape) == 4 else mask[..., None]
+                         if len(mask_shape) == 3 else mask, pred.shape)
+  error = np.abs(pred.astype(np.float64) - target)
+  np.testing.assert_allclose(losses.l1_loss(pred, target, mask),
+                             (error * full).sum() / full.sum(), rtol=1e-6)
+
+
+def test_l1_over_a_single_masked_value_is_that_value():
+  pred = np.array([[[[3.0], [5.0]]]], np.float32)          # (1, 1, 2, 1)
+  mask = np.array([[[0.0, 1.0]]], np.float32)
+  np.testing.assert_allclose(losses.l1_loss(pred, np.zeros_like(pred), mask),
+                             5.0)
+  np.testing.assert_allclose(
+      losses.l1_loss(pred, np.zeros_like(pred), np.zeros_like(mask)), 0.0)
+
+
 def test_ssim_loss_matches_skimage():
   rng = np.random.default_rng(1)
   target = rng.uniform(-1, 1, (2, 16, 16, 3)).astype(np.float32)
@@ -144,6 +168,34 @@ def test_cross_entropy_matches_reference_with_ignore_and_weights():
       _ce_reference(logits, labels, 255, weights), rtol=1e-5)
   grad = jax.grad(lambda x: losses.cross_entropy(x, labels, ignore_index=255))(logits)
   np.testing.assert_array_equal(grad[0, 0], 0.0)   # ignored pixels get no gradient
+
+
+def test_cross_entropy_out_of_range_labels_with_ignore_and_small_weights():
+  """Labels below 0 and at K are not counted even when an ignore_index inside
+  [0, K) is given too; class weights whose counted sum is below 1 still give
+  the weighted mean (not the sum); bfloat16 logits are scored in float32
+  (the float64 formula of the same rounded logits to 1e-5, where bfloat16
+  arithmetic would be ~1e-2 off)."""
+  rng = np.random.default_rng(7)
+  logits = rng.normal(size=(3, 4, 5)).astype(np.float32)
+  labels = rng.integers(0, 5, (3, 4))
+  labels[0, :2] = -1
+  labels[1, :2] = 5                      # = K
+  labels[2, :2] = 2                      # the ignored class
+  weights = np.array([0.1, 0.05, 0.2, 0.1, 0.02])
+  want = _ce_reference(logits, labels, 2, weights)
+  got = losses.cross_entropy(logits, labels, ignore_index=2,
+                             class_weights=weights)
+  np.testing.assert_allclose(got, want, rtol=1e-5)
+  one = np.zeros_like(labels) - 1
+  one[0, 3] = 4                          # a single counted pixel, weight 0.02
+  np.testing.assert_allclose(
+      losses.cross_entropy(logits, one, ignore_index=2, class_weights=weights),
+      _ce_reference(logits, one, 2, weights), rtol=1e-5)
+  rounded = jnp.asarray(logits, jnp.bfloat16)
+  np.testing.assert_allclose(
+      losses.cross_entropy(rounded, labels, ignore_index=2),
+      _ce_reference(np.asarray(rounded, np.float64), labels, 2), rtol=1e-5)
 
 
 def test_cross_entropy_errors():
