@@ -72,6 +72,21 @@ def test_single_polarization_and_errors():
     sar.normalize_db(db, "VV", ranges={"VV": (0.0, -25.0)})
 
 
+def test_one_pixel_one_string_float32_and_the_output_range_check():
+  # One (VV, VH) pixel as a 1-D array; a polarization given as one string.
+  np.testing.assert_array_equal(
+      sar.clip_db(np.array([-30.0, 5.0]), ("VV", "VH")), [-25.0, 0.0])
+  assert sar.db_ranges("vh") == [(-32.5, 0.0)]
+  # float32 in, float32 out: the per-channel ranges take the input's dtype.
+  db32 = np.array([[-30.0, -12.5]], np.float32)
+  for function in (sar.clip_db, sar.normalize_db, sar.denormalize_db):
+    assert function(db32, ("VV", "VH")).dtype == np.float32, function
+  for output_range in ((1.0, 1.0), (1.0, 0.0)):
+    with pytest.raises(ValueError, match=r"^output_range must have low < "
+                       r"high, got \(1\.0, [01]\.0\)\.$"):
+      sar.normalize_db(db32, ("VV", "VH"), output_range=output_range)
+
+
 def test_denormalize_clips_outside_the_output_range():
   # VV (-25, 0) and VH (-32.5, 0) dB; (-1, 1) maps linearly onto them, and
   # values beyond +-1 land on the range's ends. Worked by hand: 0.5 is 3/4
