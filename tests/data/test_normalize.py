@@ -48,6 +48,24 @@ def test_denormalize_maps_back_onto_any_range_and_clips():
     normalize.denormalize("s2", y, {"s2": {"low": 0.5, "high": 0.5}})
 
 
+def test_s1_and_dem_follow_their_config():
+  """A config's own S1 dB ranges are used (not the defaults); aspect is
+  taken modulo 360 (-90 and 450 are 270 and 90 degrees); errors name the
+  source and the band."""
+  cfg = {"s1": {"ranges": {"VV": (-20.0, 0.0), "VH": (-30.0, -10.0)}}}
+  np.testing.assert_allclose(
+      normalize.normalize("s1", np.array([[-10.0, -20.0]]), cfg), [[0.0, 0.0]])
+  dem = np.array([[100.0, 10.0, -90.0, 0.5], [100.0, 10.0, 450.0, 0.5]])
+  np.testing.assert_allclose(normalize.normalize("dem", dem)[:, 2],
+                             [270.0 / 180.0 - 1.0, 90.0 / 180.0 - 1.0],
+                             atol=1e-6)
+  with pytest.raises(ValueError, match=r"^dem: expected 4 channels last"):
+    normalize.normalize("dem", dem[:, :3])
+  with pytest.raises(ValueError, match=r"^normalization range dem\.slope "
+                     r"must have low < high"):
+    normalize.normalize("dem", dem, {"dem": {"slope": (10.0, 10.0)}})
+
+
 def test_s1_uses_geo_sar_ranges():
   rng = np.random.default_rng(0)
   x = np.stack([rng.uniform(-25, 0, 50), rng.uniform(-32.5, 0, 50)], -1)

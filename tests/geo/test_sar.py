@@ -68,8 +68,9 @@ def test_single_polarization_and_errors():
     sar.normalize_db(db, "RR")
   with pytest.raises(ValueError, match="expected 2 channel"):
     sar.normalize_db(db, ("VV", "VH"))
-  with pytest.raises(ValueError, match="low < high"):
-    sar.normalize_db(db, "VV", ranges={"VV": (0.0, -25.0)})
+  for bad in ((0.0, -25.0), (-5.0, -5.0)):
+    with pytest.raises(ValueError, match="low < high"):
+      sar.normalize_db(db, "VV", ranges={"VV": bad})
 
 
 def test_one_pixel_one_string_float32_and_the_output_range_check():
