@@ -233,12 +233,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   training batch raises before the workdir is created. A config refused
   later (an unknown network or input, a batch the mesh cannot split) leaves
   no workdir either: the folders this run made and left empty are removed.
-  The run then holds the workdir's lock
-  (`rsjax.store.workdir_lock`) from its start to its end, however it ends:
-  while another live run holds it, this one raises `WorkdirLocked` naming
-  that run, before it builds anything. A
-  stale lock of a dead process on this host is taken over with a warning;
-  `force_unlock` takes over any lock. In a multi-process run only process 0
+  The run then holds the workdir's lock (`rsjax.store.workdir_lock`) from
+  its start to its end, however it ends: while another live run holds it,
+  this one raises `WorkdirLocked` naming that run, before it builds
+  anything. A stale lock of a dead process on this host is taken over with
+  a warning; `force_unlock` takes over any lock. In a multi-process run only process 0
   takes the lock (coordinating hosts is issue 22).
 
   `stop_after` ends this run (with a checkpoint) once that step is reached,
