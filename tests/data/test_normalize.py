@@ -33,6 +33,19 @@ def test_s2_custom_per_band_high():
   np.testing.assert_allclose(normalize.denormalize("s2", y, cfg), x, atol=1e-6)
 
 
+def test_normalize_keeps_float32():
+  """A float32 image normalizes to float32 for numpy as for JAX (the range
+  is cast to the image's dtype; numpy would otherwise promote to float64),
+  with the per-band values worked by hand."""
+  cfg = {"s2": {"low": (0.1, 0.1, 0.2, 0.0), "high": (0.5, 0.3, 0.6, 1.0)}}
+  x = np.array([[0.1, 0.2, 0.5, 1.0], [0.0, 0.4, 0.3, 0.25]], np.float32)
+  want = [[-1.0, 0.0, 0.5, 1.0], [-1.0, 1.0, -0.5, -0.5]]
+  for xp in (np, jnp):
+    y = normalize.normalize("s2", xp.asarray(x), cfg)
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(y, want, atol=1e-6)
+
+
 def test_denormalize_maps_back_onto_any_range_and_clips():
   """y in [-1, 1] -> low + (y + 1) / 2 (high - low), worked by hand for a
   range not starting at 0; values outside [-1, 1] clip to the range, and
@@ -124,7 +137,7 @@ def test_errors_name_valid_choices():
     normalize.resolve_config({"dem": {"aspect": "degrees"}})
   with pytest.raises(KeyError, match="unknown field 'ndvi'"):
     normalize.normalize("ndvi", np.zeros(3))
-  with pytest.raises(ValueError, match="low < high"):
+  with pytest.raises(ValueError, match=r"range s2 must have low < high"):
     normalize.normalize("s2", np.zeros(4), {"s2": {"high": 0.0}})
   with pytest.raises(ValueError, match="4 channels"):
     normalize.normalize("dem", np.zeros((2, 3)))
