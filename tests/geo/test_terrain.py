@@ -158,6 +158,36 @@ def test_integer_dem_and_single_pixel():
 @pytest.mark.parametrize("res", [0.0, -10.0, (10.0, 0.0), (1.0, 2.0, 3.0),
                                  float("nan"), "10"])
 def test_bad_resolution_raises(res):
-  for function in (terrain.slope, terrain.aspect, terrain.hillshade):
-    with pytest.raises(ValueError, match="res must be a positive"):
+  for function in (terrain.horn_gradient, terrain.slope, terrain.aspect,
+                   terrain.hillshade):
+    with pytest.raises(ValueError,
+                       match=f"^{function.__name__}: res must be a positive"):
       function(np.zeros((3, 3)), res=res)
+
+
+def test_dem_shape_error_and_float_dtypes_kept():
+  with pytest.raises(ValueError, match=r"expected a DEM of shape \(\.\.\., "
+                     r"rows, cols\), got shape \(5,\)"):
+    terrain.slope(np.zeros(5), res=1.0)
+  # Floating DEMs keep their precision; only integers become float32.
+  for dtype in (np.float16, np.float64):
+    assert terrain.slope(np.ones((3, 3), dtype), res=1.0).dtype == dtype
+
+
+def test_aspect_rounding_to_360_is_north():
+  """atan2 of a descent a hair west of north is a tiny negative angle; in
+  float32, 360 plus it rounds to 360.0, which is north and must read 0."""
+  dem = (np.arange(3)[:, None] + np.arange(3)[None, :]).astype(np.float32)
+  # dz/dx = 1e-9 (rows 1 apart, xres 1e9), dz/dy = -1: the angle is -1e-9 rad.
+  for xp in (np, jnp):
+    np.testing.assert_array_equal(
+        terrain.aspect(xp.asarray(dem), res=(1e9, 1.0)), 0.0)
+
+
+def test_hillshade_defaults_are_gdaldems_sun():
+  """gdaldem's default sun: azimuth 315 (north-west), altitude 45 degrees."""
+  rng = np.random.default_rng(3)
+  dem = rng.normal(size=(6, 7)).cumsum(0).cumsum(1) * 8.0
+  *_, shade = gdaldem_reference(dem, 10.0, 10.0, 315.0, 45.0)
+  np.testing.assert_allclose(terrain.hillshade(dem, res=10.0), shade,
+                             atol=1e-12)
