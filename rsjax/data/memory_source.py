@@ -4,7 +4,9 @@
 dtypes and physical value ranges of the rs_multisource dataset (reflectance in
 [0, 0.6], dB inside the default SAR clip ranges, LULC classes 0..8, elevation /
 slope / aspect / hillshade in their units, masks 0/1 or 0/1/2), generated with
-numpy from a seed: example i depends only on (seed, i).
+numpy from a seed: example i depends only on (seed, i). The examples are tiles
+of one row, side by side from west to east (`tile_row` 0, `tile_col` i) on a
+10 m grid of UTM zone 33N (EPSG:32633) whose origin is (500000, 4500000).
 
 It is a random-access source like `tfds.data_source` (`len`, `__getitem__`,
 `__getitems__`), so `rsjax.data.pipeline` serves it through exactly the code

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from rsjax.data import fields, normalize
-from rsjax.data.memory_source import MemorySource
+from rsjax.data.memory_source import MemorySource, random_example
 
 ALL = tuple(fields.SPATIAL) + tuple(fields.METADATA)
 
@@ -38,6 +38,56 @@ def test_values_inside_normalization_ranges():
   assert 0 <= dem[..., 1].min() and dem[..., 1].max() <= 90
   assert 0 <= dem[..., 2].min() and dem[..., 2].max() < 360
   assert 0 <= dem[..., 3].min() and dem[..., 3].max() <= 1
+
+
+def test_values_fill_their_documented_ranges():
+  """Each raster spans its documented range (a scale applied twice or a
+  class never drawn shows here); aspect stays below 360 (north is 0), which
+  131072 uniform draws reach within 0.01 degrees of; `valid` is all ones."""
+  src = MemorySource(2, tile_size=256, fields=("s1", "lulc", "dem", "valid",
+                                               "cloud_mask"), seed=3)
+  b = src.take([0, 1])
+  cfg = normalize.resolve_config()
+  for c, pol in enumerate(("VV", "VH")):
+    low, high = cfg["s1"]["ranges"][pol]
+    values = b["s1"][..., c]
+    assert values.min() < low + 0.01 * (high - low), pol
+    assert values.max() > high - 0.01 * (high - low), pol
+  np.testing.assert_array_equal(np.unique(b["lulc"]), np.arange(9))
+  np.testing.assert_array_equal(np.unique(b["cloud_mask"]), [0, 1, 2])
+  np.testing.assert_array_equal(b["valid"], 1)
+  dem_max = (2500.0, 60.0, 359.99, 1.0)  # aspect capped below 360
+  for c, top in enumerate(dem_max):
+    channel = b["dem"][..., c]
+    assert 0 <= channel.min() < 0.01 * top, c
+    assert 0.99 * top < channel.max() <= top, c
+  s2 = MemorySource(1, tile_size=64, fields=("s2",), seed=3)[0]["s2"]
+  assert 0 <= s2.min() < 0.01 and 0.59 < s2.max() <= 0.6
+
+
+def test_georeferencing_lays_tiles_side_by_side():
+  """Tile i is column i of one row on the documented 10 m UTM 33N grid."""
+  t = 8
+  src = MemorySource(3, tile_size=t, fields=ALL, seed=4)
+  for i in range(3):
+    e = src[i]
+    assert e["crs"] == b"EPSG:32633"
+    assert e["scene_id"] == f"memory_4_{i}".encode()
+    assert (int(e["tile_row"]), int(e["tile_col"])) == (0, i)
+    np.testing.assert_array_equal(
+        e["transform"], [10.0, 0.0, 500000.0 + 10.0 * t * i, 0.0, -10.0,
+                         4500000.0])
+
+
+def test_defaults_and_a_single_example():
+  """The defaults are seed 0 and 256 px tiles; one example is a dataset."""
+  src = MemorySource(1, tile_size=4)
+  assert (len(src), src.seed, src.tile_size) == (1, 0, 4)
+  assert src.fields == fields.DEFAULT_FIELDS
+  want = random_example(0, 0, 4, fields.DEFAULT_FIELDS)
+  for name in fields.DEFAULT_FIELDS:
+    np.testing.assert_array_equal(src[0][name], want[name])
+  assert MemorySource(1, fields=("valid",))[0]["valid"].shape == (256, 256)
 
 
 def test_deterministic_and_independent_of_size():
