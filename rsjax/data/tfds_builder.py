@@ -70,7 +70,7 @@ def import_tfds():
 def _looked_in(tfds, name: str, data_dir: str | None) -> str:
   """The folder of `name`'s prepared versions ('builder/config[:version]')."""
   root = data_dir or tfds.core.constants.DATA_DIR
-  return os.path.abspath(os.path.join(root, *name.split(":")[0].split("/")))
+  return os.path.abspath(os.path.join(root, name.split(":")[0]))
 
 
 def open_builder(name: str, data_dir: str | None):
@@ -81,6 +81,13 @@ def open_builder(name: str, data_dir: str | None):
   except tfds.core.registered.DatasetNotFoundError:
     raise DatasetNotBuilt(name, data_dir,
                           _looked_in(tfds, name, data_dir)) from None
+  except AssertionError as error:
+    # TFDS asserts when registered code lacks the version asked for
+    # ('name/config:9.9.9'); its message, kept as the cause, lists the others.
+    if "cannot be loaded at version" not in str(error):
+      raise
+    raise DatasetNotBuilt(name, data_dir,
+                          _looked_in(tfds, name, data_dir)) from error
   # A builder whose code is imported (registered) opens without files.
   if not builder.info.splits:
     raise DatasetNotBuilt(name, data_dir, _looked_in(tfds, name, data_dir))

@@ -35,14 +35,20 @@ def tiny_splits(synthetic_tiny):
   return synthetic_tiny
 
 
-@pytest.mark.parametrize("name", [
-    "not_a_builder/any",            # no code, no files: TFDS's long list
-    "rs_multisource/synthetic"])    # registered builder code, no files
+@pytest.mark.parametrize("name,folder", [
+    # no code, no files: TFDS's long list
+    ("not_a_builder/any", ("not_a_builder", "any")),
+    # registered builder code, no files
+    ("rs_multisource/synthetic", ("rs_multisource", "synthetic")),
+    # a version is a folder below the config's: the config's is named
+    ("rs_multisource/synthetic:1.0.0", ("rs_multisource", "synthetic")),
+    # a version the code does not have (TFDS asserts)
+    ("rs_multisource/synthetic:9.9.9", ("rs_multisource", "synthetic"))])
 def test_a_dataset_that_is_not_built_names_dataset_and_data_dir(
-    tmp_path, synthetic_tiny, name):
+    tmp_path, synthetic_tiny, name, folder):
   del synthetic_tiny  # built: rs_multisource's code is registered with TFDS
   data_dir = str(tmp_path / "tensorflow_datasets")
-  looked_in = os.path.join(data_dir, *name.split("/"))
+  looked_in = os.path.join(data_dir, *folder)
   with pytest.raises(tfds_builder.DatasetNotBuilt) as raised:
     pipeline.check_dataset(_data(data_dir, name=name))
   error = raised.value
@@ -108,6 +114,10 @@ def test_errors_carry_their_numbers_and_familiar_types():
   error = tfds_builder.TooFewExamples("d/c", "train", 3, 8)
   assert (error.name, error.split, error.count, error.batch_size) == (
       "d/c", "train", 3, 8)
+  assert str(error) == (
+      "split 'train' of dataset 'd/c' has 3 example(s), fewer than one batch "
+      "of config.data.batch_size=8; lower the batch size or build the "
+      "dataset from more tiles.")
   assert isinstance(error, ValueError)
   assert isinstance(tfds_builder.MissingSplit("no split"), KeyError)
 

@@ -53,6 +53,23 @@ class _FakeBuilder:
         {k: v[lo:hi] for k, v in self.examples.items()})
 
 
+def test_training_processes_hold_equal_slices():
+  """In training every process needs the same steps per epoch: 5 examples
+  over 2 processes are [0, 2) and [2, 4), and example 4 is left out (in
+  evaluation, below, process 1 takes [2, 5))."""
+  examples = {"s2": np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1)
+                    * np.ones((1, 4, 4, 4), np.float32)}
+  for index, bounds in ((0, (0, 2)), (1, (2, 4))):
+    reader = readers.TFDataReader(
+        _FakeBuilder(examples), "test", ("s2",), global_batch=2,
+        process_index=index, process_count=2, seed=0, shuffle=False,
+        train=True, shuffle_buffer=1)
+    assert (reader.lo, reader.hi, reader.steps_per_epoch) == (*bounds, 2)
+    batches = reader.batches()
+    seen = [next(batches)["s2"][0, 0, 0, 0] for _ in range(3)]
+    assert seen == [bounds[0], bounds[0] + 1, bounds[0]]  # then repeats
+
+
 def test_a_process_out_of_examples_yields_empty_masked_batches():
   # 5 test examples over 2 processes in local batches of 2: process 0 holds
   # examples [0, 2) (split_bounds rounds 2.5 to even), process 1 [2, 5), so
