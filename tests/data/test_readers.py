@@ -4,6 +4,7 @@ that runs out of examples before the others."""
 import re
 
 import numpy as np
+import pytest
 
 from rsjax.data import pipeline, readers
 from rsjax.data.memory_source import MemorySource
@@ -68,6 +69,20 @@ def test_training_processes_hold_equal_slices():
     batches = reader.batches()
     seen = [next(batches)["s2"][0, 0, 0, 0] for _ in range(3)]
     assert seen == [bounds[0], bounds[0] + 1, bounds[0]]  # then repeats
+  # A process's slice of 2 holds exactly one local batch of 2; a global batch
+  # of 6 (3 a process) is more than a slice holds.
+  one = readers.TFDataReader(
+      _FakeBuilder(examples), "test", ("s2",), global_batch=4,
+      process_index=1, process_count=2, seed=0, shuffle=False, train=True,
+      shuffle_buffer=1)
+  assert one.steps_per_epoch == 1
+  with pytest.raises(ValueError, match=re.escape(
+      "batch_size 6 is larger than the split (5 examples over 2 "
+      "processes).")):
+    readers.TFDataReader(
+        _FakeBuilder(examples), "test", ("s2",), global_batch=6,
+        process_index=0, process_count=2, seed=0, shuffle=False, train=True,
+        shuffle_buffer=1)
 
 
 def test_a_process_out_of_examples_yields_empty_masked_batches():
