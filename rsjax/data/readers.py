@@ -163,13 +163,15 @@ class TFDataReader:
         split=f"{split}[{self.lo}:{self.hi}]", shuffle_files=False,
         read_config=tfds.ReadConfig(shuffle_seed=seed, try_autocache=False))
 
-  def _tf_dataset(self, start_step: int):
+  def _examples(self):
     import tensorflow as tf  # pylint: disable=g-import-not-at-top
     names = self.fields
-    base = self._dataset.map(lambda ex: {k: ex[k] for k in names},
+    return self._dataset.map(lambda ex: {k: ex[k] for k in names},
                              num_parallel_calls=tf.data.AUTOTUNE)
-    if not self.train:
-      return base.batch(self.local_batch).prefetch(2)
+
+  def _train_dataset(self, start_step: int):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    base = self._examples()
     seed, shuffle, buffer = self._seed, self._shuffle, self._buffer
     local_batch = self.local_batch
 
@@ -187,11 +189,12 @@ class TFDataReader:
   def batches(self, start_step: int = 0) -> Iterator[dict[str, np.ndarray]]:
     """Local batches from `start_step` on (eval: the whole padded pass)."""
     if self.train:
-      for batch in self._tf_dataset(start_step).as_numpy_iterator():
+      for batch in self._train_dataset(start_step).as_numpy_iterator():
         yield {k: _cast(k, v) for k, v in batch.items()}
       return
     count = 0
-    for batch in self._tf_dataset(0).as_numpy_iterator():
+    eval_batches = self._examples().batch(self.local_batch).prefetch(2)
+    for batch in eval_batches.as_numpy_iterator():
       batch = {k: _cast(k, v) for k, v in batch.items()}
       batch["mask"] = np.ones(len(next(iter(batch.values()))), np.float32)
       yield _pad(batch, self.local_batch)

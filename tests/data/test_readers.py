@@ -1,6 +1,7 @@
 """rsjax.data.readers: evaluation padding, and the empty batches of a process
 that runs out of examples before the others."""
 
+import itertools
 import re
 
 import numpy as np
@@ -59,16 +60,20 @@ def test_training_processes_hold_equal_slices():
   over 2 processes are [0, 2) and [2, 4), and example 4 is left out (in
   evaluation, below, process 1 takes [2, 5))."""
   examples = {"s2": np.arange(5, dtype=np.float32).reshape(5, 1, 1, 1)
-                    * np.ones((1, 4, 4, 4), np.float32)}
+                    * np.ones((1, 4, 4, 4), np.float32),
+              "lulc": np.arange(5).reshape(5, 1, 1) * np.ones((1, 4, 4), int)}
   for index, bounds in ((0, (0, 2)), (1, (2, 4))):
     reader = readers.TFDataReader(
-        _FakeBuilder(examples), "test", ("s2",), global_batch=2,
+        _FakeBuilder(examples), "test", ("s2", "lulc"), global_batch=2,
         process_index=index, process_count=2, seed=0, shuffle=False,
         train=True, shuffle_buffer=1)
     assert (reader.lo, reader.hi, reader.steps_per_epoch) == (*bounds, 2)
-    batches = reader.batches()
-    seen = [next(batches)["s2"][0, 0, 0, 0] for _ in range(3)]
+    batches = list(itertools.islice(reader.batches(), 3))
+    seen = [batch["s2"][0, 0, 0, 0] for batch in batches]
     assert seen == [bounds[0], bounds[0] + 1, bounds[0]]  # then repeats
+    for batch in batches:  # int64 labels come out as the contract's uint8
+      assert batch["lulc"].dtype == np.uint8
+      assert batch["lulc"][0, 0, 0] == batch["s2"][0, 0, 0, 0]
   # A process's slice of 2 holds exactly one local batch of 2; a global batch
   # of 6 (3 a process) is more than a slice holds.
   one = readers.TFDataReader(
@@ -83,6 +88,27 @@ def test_training_processes_hold_equal_slices():
         _FakeBuilder(examples), "test", ("s2",), global_batch=6,
         process_index=0, process_count=2, seed=0, shuffle=False, train=True,
         shuffle_buffer=1)
+
+
+def test_every_process_yields_the_same_number_of_eval_batches():
+  """9 examples over 2 processes, one a batch: process 0 reads [0, 4) (4.5
+  rounds to even), process 1 [4, 9); both yield ceil(4.5) = 5 batches, so
+  process 0 ends with one empty batch after its 4 real ones."""
+  examples = {"s2": np.arange(9, dtype=np.float32).reshape(9, 1, 1, 1)
+                    * np.ones((1, 2, 2, 4), np.float32)}
+  counts = []
+  for index in (0, 1):
+    reader = readers.TFDataReader(
+        _FakeBuilder(examples), "test", ("s2",), global_batch=2,
+        process_index=index, process_count=2, seed=0, shuffle=False,
+        train=False, shuffle_buffer=1)
+    batches = list(reader.batches())
+    counts.append([float(batch["mask"].sum()) for batch in batches])
+    first = 4 * index
+    np.testing.assert_array_equal(
+        [batch["s2"][0, 0, 0, 0] for batch in batches if batch["mask"][0]],
+        np.arange(first, first + 4 + index))
+  assert counts == [[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]]
 
 
 def test_a_process_out_of_examples_yields_empty_masked_batches():
