@@ -7,6 +7,8 @@ slope and hillshade are recomputed here with np.gradient.
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import rasterio
@@ -14,6 +16,7 @@ from scipy import ndimage
 from rasterio.warp import Resampling, reproject, transform_bounds
 
 from rsjax.geo import synthetic
+from tests.geo import synthetic_fingerprint
 
 SIZE = 128
 CHANGE = 0.2
@@ -249,6 +252,9 @@ def test_bad_arguments_name_the_problem(tmp_path):
     synthetic.make_scene(0, tmp_path, size=32, crs="EPSG:4326")
   with pytest.raises(ValueError, match="coarse_ratio"):
     synthetic.make_scene(0, tmp_path, size=32, coarse_ratio=64)
+  for coverage in (-0.1, 1.5):
+    with pytest.raises(ValueError, match=r"cloud_coverage must be in \[0, 1\]"):
+      synthetic.make_scene(0, tmp_path, size=32, cloud_coverage=coverage)
 
 
 def test_non_square_scene(tmp_path):
@@ -258,3 +264,55 @@ def test_non_square_scene(tmp_path):
   assert _read(scene, "s2").shape == (4, 32, 48)
   assert _read(scene, "s1").shape == (2, 32, 48)
   assert _read(scene, "s2_coarse").shape == (4, 4, 6)
+
+
+def _tolerance(path: str) -> tuple[float, float]:
+  """(rtol, atol) for a fingerprint entry.
+
+  Every file but the cloudy ones is computed in float64 numpy, where machines
+  differ only by the last bits of libm/SIMD transcendental functions and BLAS
+  summation order (~1e-15 relative), and then stored as uint16 or float32: a
+  stored value changes only at an exact rounding tie, and a 4 x 4 block mean of
+  1024+ pixels by far less than 1e-6 relative. Class rasters come from float64
+  fields compared with thresholds, so their counts are exact. The clouds are
+  made by XLA's CPU kernels, which may round differently (float32 ulps) on
+  another CPU; a cloud edge pixel then moves, so each block count may differ
+  by 2 pixels and each cloudy block mean by 2 pixels' worth of the full
+  reflectance range (10000 DN over the smallest block, 1024 pixels).
+  """
+  if "cloud_mask" in path:
+    return 0.0, 2.0
+  if "s2_cloudy" in path:
+    return 0.0, 2 * 10000 / 1024
+  if path.endswith("cloud_coverage"):
+    return 0.0, 2 / 128**2
+  return 1e-6, 1e-9
+
+
+def _compare(expected, actual, path=""):
+  if isinstance(expected, dict):
+    assert isinstance(actual, dict) and sorted(actual) == sorted(expected), (
+        f"{path}: keys {sorted(actual)} != {sorted(expected)}")
+    for key in expected:
+      _compare(expected[key], actual[key], f"{path}/{key}")
+  elif isinstance(expected, list):
+    assert isinstance(actual, list) and len(actual) == len(expected), (
+        f"{path}: {actual!r:.200} != {expected!r:.200}")
+    for index, (e, a) in enumerate(zip(expected, actual)):
+      _compare(e, a, f"{path}[{index}]")
+  elif isinstance(expected, (int, float)) and not isinstance(expected, bool):
+    rtol, atol = _tolerance(path)
+    assert isinstance(actual, (int, float)), f"{path}: {actual!r}"
+    assert abs(actual - expected) <= atol + rtol * abs(expected), (
+        f"{path}: {actual!r} != stored {expected!r} (rtol {rtol}, atol {atol})")
+  else:
+    assert actual == expected, f"{path}: {actual!r} != stored {expected!r}"
+
+
+def test_the_world_is_the_stored_one(tmp_path):
+  """The synthetic world is still the one the project's numbers were measured
+  on (`tests/geo/synthetic_fingerprint.py` says why and how to update it)."""
+  stored = json.loads(synthetic_fingerprint.STORED.read_text())
+  actual = json.loads(json.dumps(synthetic_fingerprint.world_fingerprint(
+      tmp_path)))
+  _compare(stored, actual)
