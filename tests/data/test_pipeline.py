@@ -249,3 +249,32 @@ def test_training_batches_carry_the_aspect_of_the_augmented_terrain(
           f"step {step} example {i} op {op}: aspect off by up to "
           f"{diff.max():.3f} deg (tolerance {tol.max():.2e} at worst)")
   assert seen == set(range(8)), seen  # every dihedral op was checked
+
+
+def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
+    monkeypatch):
+  """`tfds convert_format` adds ArrayRecord files to a TFRecord dataset as
+  `alternative_file_formats`; read_mode 'auto' then reads at random."""
+  import types
+  from rsjax.data import tfds_builder
+  info = types.SimpleNamespace(
+      file_format=types.SimpleNamespace(value="tfrecord"),
+      alternative_file_formats=[types.SimpleNamespace(value="array_record")],
+      splits={"train": types.SimpleNamespace(num_examples=8)},
+      features={"s2": None, "lulc": None})
+  monkeypatch.setattr(tfds_builder, "open_builder",
+                      lambda name, data_dir: types.SimpleNamespace(info=info))
+  opened = []
+
+  def data_source(name, *, split, data_dir, builder_kwargs):
+    opened.append((name, split, builder_kwargs))
+    return MemorySource(8, tile_size=4, fields=("s2", "lulc"))
+
+  monkeypatch.setattr(tfds_builder.import_tfds(), "data_source", data_source)
+  cfg = pipeline._resolve(dict(name="converted/default", fields=("s2", "lulc"),
+                               read_mode="auto", batch_size=8))
+  reader = pipeline.make_reader(cfg, train=True, global_batch=8)
+  assert isinstance(reader, readers.RandomAccessReader)
+  assert opened == [("converted/default", "train",
+                     {"file_format": "array_record"})]
+  reader.close()

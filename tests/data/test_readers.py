@@ -55,6 +55,34 @@ class _FakeBuilder:
         {k: v[lo:hi] for k, v in self.examples.items()})
 
 
+def test_random_access_training_order_is_a_seeded_permutation_per_epoch():
+  """Shuffled training visits every example once an epoch in an order that
+  depends on (seed, epoch) only; unshuffled, in index order; two processes
+  take the two halves of each global batch."""
+  source = MemorySource(12, tile_size=2, fields=("s2",))
+
+  def order(seed, shuffle, process_index=0, process_count=1, epoch=0):
+    reader = readers.RandomAccessReader(
+        source, ("s2",), global_batch=4, process_index=process_index,
+        process_count=process_count, seed=seed, shuffle=shuffle, train=True)
+    steps = range(3 * epoch, 3 * epoch + 3)
+    indices = np.concatenate([reader.indices(step) for step in steps])
+    reader.close()
+    return indices
+
+  first, second = order(7, True), order(7, True, epoch=1)
+  for epoch in (first, second):
+    np.testing.assert_array_equal(np.sort(epoch), np.arange(12))
+  assert not np.array_equal(first, np.arange(12))
+  assert not np.array_equal(first, second)
+  np.testing.assert_array_equal(order(7, True), first)
+  assert not np.array_equal(order(8, True), first)
+  np.testing.assert_array_equal(order(7, False), np.arange(12))
+  halves = [order(7, True, index, 2).reshape(3, 2) for index in (0, 1)]
+  np.testing.assert_array_equal(
+      np.concatenate(halves, axis=1).ravel(), first)
+
+
 def test_training_processes_hold_equal_slices():
   """In training every process needs the same steps per epoch: 5 examples
   over 2 processes are [0, 2) and [2, 4), and example 4 is left out (in
