@@ -6,7 +6,7 @@ writes, so those scenes are a dataset, like a public one with a checksum. The
 physical tests in `test_synthetic.py` check what the world must be (land cover
 follows the terrain, SAR follows the incidence angle, ...); this fingerprint
 checks that it is still the same world: every file's georeferencing, band
-descriptions and tags, and per band the mean of each block of a 4 x 4 grid
+descriptions, tags and layout (tiling, compression), and per band the mean of each block of a 4 x 4 grid
 (class counts per block for class rasters), for two scenes, one with every
 option (second date, coarse image, clouds) and one larger, non-square scene.
 
@@ -66,7 +66,9 @@ def file_fingerprint(name: str, path) -> dict:
         "shape": list(data.shape), "dtype": str(data.dtype),
         "nodata": src.nodata, "descriptions": list(src.descriptions),
         "tags": {key: value for key, value in src.tags().items()
-                 if key != "AREA_OR_POINT"}}
+                 if key != "AREA_OR_POINT"},
+        "layout": {key: src.profile.get(key) for key in (
+            "tiled", "blockxsize", "blockysize", "compress", "interleave")}}
   if name in CLASS_RASTERS:
     fingerprint["block_counts"] = [_block_counts(band) for band in data]
   else:
@@ -76,6 +78,12 @@ def file_fingerprint(name: str, path) -> dict:
 
 def scene_fingerprint(scene: synthetic.SyntheticScene) -> dict:
   return {
+      "crs": scene.crs, "shape": list(scene.shape),
+      "resolution_m": scene.resolution_m,
+      "transform": list(scene.transform)[:6],
+      "sar_transform": list(scene.sar_transform)[:6],
+      "dem_transform": list(scene.dem_transform)[:6],
+      "dem_shape": list(scene.dem_shape),
       "lake_level_m": scene.lake_level_m, "snow_line_m": scene.snow_line_m,
       "class_fractions": list(scene.class_fractions),
       "changed_fraction": scene.changed_fraction,
