@@ -83,6 +83,9 @@ def test_flips_on_non_square_tiles():
     augment.random_augment({"s1": x[..., None]}, seed=0, step=0)
   with pytest.raises(ValueError, match="mode"):
     augment.sample_ops(0, 0, 2, mode="rot45")
+  # Fields of one batch share one grid: here the heights differ.
+  with pytest.raises(ValueError, match="different tile sizes"):
+    augment.spatial_fields({"s1": x[..., None], "s2": jnp.zeros((2, 5, 6, 4))})
 
 
 def test_aspect_follows_mirrored_terrain():
@@ -92,6 +95,7 @@ def test_aspect_follows_mirrored_terrain():
   yy, xx = np.mgrid[:t, :t].astype(np.float32)
   z = (200 + 30 * np.sin(xx / 3.0) + 20 * np.cos(yy / 4.0) + xx * yy / 5
        + rng.normal(0, 1, (t, t))).astype(np.float32)
+  z[4:10, 3:9] = 250.0  # a plateau: flat cells keep their aspect (0)
   def dem_of(elev):
     return np.stack([elev, terrain.slope(elev, res=10.0),
                      terrain.aspect(elev, res=10.0),
@@ -101,6 +105,7 @@ def test_aspect_follows_mirrored_terrain():
   out = np.asarray(augment.augment_batch({"dem": dem}, ops)["dem"])
   moved = np.asarray(augment.apply_ops(jnp.asarray(
       np.broadcast_to(z, (8, t, t))), ops))
+  assert (out[0, 5:9, 4:8, 1] == 0).all()  # op 0 is the identity
   for i in range(8):
     expected = terrain.aspect(moved[i], res=10.0)
     diff = (out[i, ..., 2] - expected + 180) % 360 - 180

@@ -60,14 +60,19 @@ def test_a_dataset_that_is_not_built_names_dataset_and_data_dir(
   assert isinstance(error, FileNotFoundError)
 
 
-def test_without_a_data_dir_tfds_default_is_named(tmp_path, monkeypatch):
+@pytest.mark.parametrize("name,folder", [
+    ("not_a_builder/any", ("not_a_builder", "any")),
+    ("rs_multisource/synthetic:9.9.9", ("rs_multisource", "synthetic"))])
+def test_without_a_data_dir_tfds_default_is_named(tmp_path, monkeypatch,
+                                                   synthetic_tiny, name, folder):
+  del synthetic_tiny  # built: rs_multisource's code is registered with TFDS
   tfds = tfds_builder.import_tfds()
   monkeypatch.setattr(tfds.core.constants, "DATA_DIR", str(tmp_path))
   with pytest.raises(tfds_builder.DatasetNotBuilt) as raised:
-    tfds_builder.open_builder("not_a_builder/any", None)
+    tfds_builder.open_builder(name, None)
   assert str(raised.value) == (
-      "dataset 'not_a_builder/any' is not built in TFDS's default data_dir: "
-      f"no prepared version under {tmp_path / 'not_a_builder' / 'any'}.")
+      f"dataset {name!r} is not built in TFDS's default data_dir: "
+      f"no prepared version under {tmp_path.joinpath(*folder)}.")
 
 
 # (overrides of the data config, eval_split, the error, its message).

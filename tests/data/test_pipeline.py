@@ -5,6 +5,9 @@ real rs_multisource/synthetic_tiny dataset (built once per session into a tmp
 data_dir, as ArrayRecord and as TFRecord) exercises both TFDS readers.
 """
 
+import json
+import re
+
 import jax
 import numpy as np
 import pytest
@@ -106,6 +109,46 @@ def test_config_errors(devices):
     pipeline.create_iterator(dict(MEMORY, batchsize=8), mesh)
   with pytest.raises(ValueError, match="larger than the split"):
     pipeline.create_iterator(dict(MEMORY, memory_examples=8), mesh)
+  with pytest.raises(ValueError, match=re.escape(
+      "config.augment must be one of ['none', 'flips', 'dihedral'], got "
+      "'rot45'.")):
+    pipeline.create_iterator(dict(MEMORY, augment="rot45"), mesh)
+  for train, step in ((True, -1), (False, 2)):
+    with pytest.raises(ValueError, match=re.escape(
+        "start_step must be 0 for evaluation and >= 0 for training, got "
+        f"{step}.")):
+      pipeline.create_iterator(MEMORY, mesh, train=train, start_step=step)
+
+
+def test_a_batch_must_divide_over_the_processes(devices, monkeypatch):
+  """Every process reads an equal share of the global batch."""
+  monkeypatch.setattr(jax, "process_count", lambda: 3)
+  with pytest.raises(ValueError, match=re.escape(
+      "config.batch_size=16 is not divisible by the number of processes 3.")):
+    pipeline.check_batch_size(16, _mesh())
+  assert pipeline.check_batch_size(24, _mesh()) == 8
+
+
+def test_defaults_read_the_synthetic_tiny_dataset_in_a_fixed_order():
+  cfg = pipeline.default_config()
+  assert (cfg.source, cfg.name, cfg.seed) == (
+      "tfds", "rs_multisource/synthetic_tiny", 0)
+
+
+def test_arrays_directory_serves_only_the_configured_fields(tmp_path):
+  """A generated-arrays directory may hold more fields than a run asks for."""
+  np.save(tmp_path / "s2.npy", np.zeros((8, 4, 4, 4), np.float32))
+  np.save(tmp_path / "lulc.npy", np.ones((8, 4, 4), np.uint8))
+  (tmp_path / "meta.json").write_text(json.dumps({"fields": ["s2", "lulc"]}))
+  cfg = pipeline._resolve(dict(source="memory", train_arrays=str(tmp_path),
+                               fields=("lulc",), batch_size=8))
+  reader = pipeline.make_reader(cfg, train=True, global_batch=8)
+  assert set(reader.read(0)) == {"lulc"}
+  reader.close()
+  cfg.fields = ("lulc", "s1")
+  with pytest.raises(KeyError, match=r"config.data.fields \['s1'\] are not "
+                     "in the arrays directory"):
+    pipeline.make_reader(cfg, train=True, global_batch=8)
 
 
 @pytest.fixture(scope="session")

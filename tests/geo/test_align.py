@@ -189,6 +189,11 @@ def test_errors_name_the_files(tmp_path):
     align.reference_grid([near, far])
   geographic = write_raster(tmp_path / "geo.tif", data, crs="EPSG:4326",
                             transform=Affine(0.01, 0, 15, 0, -0.01, 45))
+  sliver = write_raster(tmp_path / "sliver.tif", data, crs="EPSG:32633",
+                        transform=Affine(10, 0, 500095, 0, -10, 5000000))
+  with pytest.raises(io.RasterError, match=r"the common extent of .*near.tif, "
+                     r".*sliver.tif is smaller than one 10.0x10.0 pixel\.$"):
+    align.reference_grid([near, sliver], bounds=None)
   with pytest.raises(io.RasterError, match="geo.tif.*geographic"):
     align.reference_grid([geographic])
   with pytest.raises(FileNotFoundError, match="gone.tif"):

@@ -174,3 +174,21 @@ def test_fractal_noise_is_standardised_with_the_requested_power_law():
     means.append(power.ravel()[sel].mean())
   slope = np.polyfit(np.log(centers), np.log(means), 1)[0]
   assert abs(slope + exponent) < 0.5, slope
+
+
+def test_the_cloud_mask_is_the_noise_above_its_coverage_quantile():
+  """cloud_layer thresholds fractal_noise (with the same defaults) at its
+  (1 - coverage) quantile; the thickness is 0 outside the mask, and without a
+  shadow offset the shadow mask is an all-False boolean image."""
+  key = jax.random.key(5)
+  noise = np.asarray(clouds.fractal_noise(key, (SIZE, SIZE)))
+  layer = clouds.cloud_layer(key, (SIZE, SIZE), coverage=0.3)
+  expected = noise > np.quantile(noise, 0.7)
+  # The quantiles of numpy and JAX may straddle one pixel of the noise.
+  assert np.sum(np.asarray(layer.mask) != expected) <= 1
+  outside = ~np.asarray(layer.mask)
+  assert outside.any()
+  np.testing.assert_array_equal(np.asarray(layer.thickness)[outside], 0.0)
+  result = clouds.add_clouds(key, _ground(), coverage=0.3)
+  assert result.shadow_mask.dtype == jnp.bool_
+  assert not np.asarray(result.shadow_mask).any()

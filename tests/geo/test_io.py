@@ -75,6 +75,14 @@ def test_raster_without_crs_is_named(tmp_path):
     io.open_raster(path)
 
 
+def test_raster_without_geotransform_is_named(tmp_path):
+  path = write_raster(tmp_path / "nogrid.tif", np.zeros((4, 4), np.uint8),
+                      transform=Affine.identity())
+  with pytest.raises(io.RasterError, match=r"nogrid.tif: raster has no "
+                     r"geotransform \(pixel grid unknown\)\.$"):
+    io.open_raster(path)
+
+
 def test_band_count_mismatch_is_named(tmp_path):
   path = write_raster(tmp_path / "s1.tif", np.zeros((3, 4, 4), np.float32))
   with pytest.raises(io.RasterError,
