@@ -39,9 +39,11 @@ come back as process-local numpy arrays in the same dict.
 from __future__ import annotations
 
 import ast
+import atexit
 import functools
 import queue
 import threading
+import weakref
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -240,6 +242,7 @@ class _Background:
     self._stop = threading.Event()
     self._thread = threading.Thread(target=self._run, args=(iterator,),
                                     daemon=True)
+    _RUNNING.add(self)
     self._thread.start()
 
   def _put(self, item) -> bool:
@@ -284,6 +287,21 @@ class _Background:
     self._stop.set()
     if self._thread is not threading.current_thread():
       self._thread.join(timeout)
+
+
+# A prefetch thread still reading when the interpreter exits would call into
+# XLA while it is torn down, which aborts the process ("terminate called after
+# throwing"). atexit runs after the non-daemon threads have ended and before
+# that teardown, so the threads of iterators nobody closed are stopped there.
+_RUNNING: weakref.WeakSet = weakref.WeakSet()
+
+
+def _stop_prefetch_threads():
+  for background in list(_RUNNING):
+    background.close(timeout=5.0)
+
+
+atexit.register(_stop_prefetch_threads)
 
 
 class BatchIterator:

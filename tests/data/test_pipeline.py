@@ -6,7 +6,10 @@ data_dir, as ArrayRecord and as TFRecord) exercises both TFDS readers.
 """
 
 import json
+import os
 import re
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -321,3 +324,27 @@ def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
   assert opened == [("converted/default", "train",
                      {"file_format": "array_record"})]
   reader.close()
+
+
+def test_an_iterator_left_open_does_not_keep_the_process_alive(tmp_path):
+  """The prefetch threads are daemons: a program that stops reading (an error
+  mid-training) exits although their queues are full and never drained."""
+  script = tmp_path / "left_open.py"
+  script.write_text(
+      "import jax\n"
+      "from rsjax.data import pipeline\n"
+      "mesh = jax.make_mesh((1, 1), ('data', 'fsdp'))\n"
+      "it = iter(pipeline.create_iterator(dict(source='memory', batch_size=2,"
+      " tile_size=8, memory_examples=8), mesh))\n"
+      "next(it)\n"
+      "print('read one batch')\n")
+  # The rsjax under test (a mutant's copy under `make mutants`), not another.
+  root = os.path.dirname(os.path.dirname(pipeline.__file__))
+  root = os.path.dirname(root)
+  env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS="",
+             PYTHONPATH=os.pathsep.join([root, os.environ.get("PYTHONPATH",
+                                                              "")]))
+  done = subprocess.run([sys.executable, str(script)], cwd=os.getcwd(),
+                        env=env, capture_output=True, text=True, timeout=60)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert "read one batch" in done.stdout
