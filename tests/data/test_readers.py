@@ -83,6 +83,59 @@ def test_random_access_training_order_is_a_seeded_permutation_per_epoch():
       np.concatenate(halves, axis=1).ravel(), first)
 
 
+class _TakeOnly:
+  """A source that only gathers batches (`len` + `take`)."""
+
+  def __init__(self, source):
+    self.source = source
+
+  def __len__(self):
+    return len(self.source)
+
+  def take(self, indices):
+    return self.source.take(indices)
+
+
+class _GetItemsOnly:
+  """A source read a list of examples at a time (`len` + `__getitems__`)."""
+
+  def __init__(self, source):
+    self.source = source
+
+  def __len__(self):
+    return len(self.source)
+
+  def __getitems__(self, indices):
+    return self.source.__getitems__(indices)
+
+
+def test_random_access_reads_any_random_access_source_alike():
+  """Gathering sources (`take`), batch-reading ones (`__getitems__`, as
+  tfds.data_source) and plain lists of examples give the same batches,
+  including an evaluation batch that is all padding (index -1)."""
+  source = MemorySource(6, tile_size=2, fields=("s2", "lulc"), seed=1)
+  examples = [source[i] for i in range(6)]
+  kinds = {"take": _TakeOnly(source), "getitems": _GetItemsOnly(source),
+           "list": examples}
+  for train, steps in ((True, range(4)), (False, range(2))):
+    batches = {}
+    for kind, src in kinds.items():
+      reader = readers.RandomAccessReader(
+          src, ("s2", "lulc"), global_batch=4, process_index=1,
+          process_count=2, seed=0, shuffle=train, train=train, num_threads=2)
+      batches[kind] = [reader.read(step) for step in steps]
+      if not train:  # step 1: global rows 4..7, process 1 holds 6 and 7
+        np.testing.assert_array_equal(reader.indices(1), [-1, -1])
+      reader.close()
+    for kind in ("getitems", "list"):
+      for got, want in zip(batches[kind], batches["take"]):
+        assert set(got) == set(want), kind
+        for name in want:
+          np.testing.assert_array_equal(got[name], want[name], err_msg=kind)
+  empty = batches["take"][-1]
+  np.testing.assert_array_equal(empty["mask"], [0.0, 0.0])
+
+
 def test_training_processes_hold_equal_slices():
   """In training every process needs the same steps per epoch: 5 examples
   over 2 processes are [0, 2) and [2, 4), and example 4 is left out (in
