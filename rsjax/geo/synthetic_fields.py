@@ -227,6 +227,8 @@ class Landscape:
 
   def land_cover(self, surface: Surface, *, date=0):
     """Dynamic World class (uint8) of every point of `surface`, date 0 or 1."""
+    if date not in (0, 1):
+      raise ValueError(f"land_cover: date must be 0 or 1, got {date!r}")
     raw, slope, wet = surface.raw_elevation, surface.slope, surface.moisture
     parcel = np.broadcast_to(self.parcel_uniform(surface.x, surface.y),
                              raw.shape)

@@ -252,6 +252,9 @@ def test_bad_arguments_name_the_problem(tmp_path):
     synthetic.make_scene(0, tmp_path, size=32, crs="EPSG:4326")
   with pytest.raises(ValueError, match="coarse_ratio"):
     synthetic.make_scene(0, tmp_path, size=32, coarse_ratio=64)
+  for size in ((8, 64), (64, 8)):
+    with pytest.raises(ValueError, match="size must be at least 16 pixels"):
+      synthetic.make_scene(0, tmp_path, size=size)
   for coverage in (-0.1, 1.5):
     with pytest.raises(ValueError, match=r"cloud_coverage must be in \[0, 1\]"):
       synthetic.make_scene(0, tmp_path, size=32, cloud_coverage=coverage)
@@ -343,3 +346,26 @@ def test_terrain_gradient_is_the_derivative_of_the_elevation():
             & (np.abs(surface.raw_elevation - top) > 1.0))
   np.testing.assert_allclose(surface.grad_x[smooth], dz_dx[smooth], atol=1e-6)
   np.testing.assert_allclose(surface.grad_y[smooth], dz_dy[smooth], atol=1e-6)
+
+
+def test_requested_area_fractions_are_met(tmp_path):
+  """water_fraction, snow_fraction and built_fraction set the share of lakes,
+  snow and built-up land (quantiles over a sample of the scene, so within a
+  few per cent of the pixels; built-up land is drawn only where the urban
+  field's share falls on the plains, so below the request, but more of it
+  than with the default 0.06)."""
+  scene = synthetic.make_scene(2, tmp_path, size=96, water_fraction=0.2,
+                               snow_fraction=0.15, built_fraction=0.12)
+  fractions = scene.class_fractions
+  assert abs(fractions[WATER] - 0.2) < 0.03, fractions
+  assert abs(fractions[SNOW] - 0.15) < 0.03, fractions
+  default = synthetic.make_scene(2, tmp_path / "default", size=96)
+  built = 6
+  assert 0 < default.class_fractions[built] < fractions[built] <= 0.12
+  landscape = synthetic_fields.Landscape(
+      np.random.default_rng(0), extent_m=640.0,
+      calibration_xy=np.meshgrid(np.linspace(-320, 320, 9),
+                                 np.linspace(-320, 320, 9)))
+  surface = landscape.sample(np.zeros(1), np.zeros(1))
+  with pytest.raises(ValueError, match="date must be 0 or 1, got 2"):
+    landscape.land_cover(surface, date=2)
