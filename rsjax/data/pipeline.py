@@ -381,7 +381,7 @@ def _make_postprocess(cfg, train: bool):
 
 
 def _postprocess_fn(norm_repr: str, mode: str, seed: int):
-  norm = None if norm_repr == "None" else ast.literal_eval(norm_repr)
+  norm = ast.literal_eval(norm_repr)  # a dict of plain values, or None
 
   def postprocess(arrays: Mapping[str, jax.Array], step):
     arrays = dict(arrays)

@@ -18,6 +18,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 from rsjax import mesh as mesh_lib
 from rsjax.data import augment, pipeline, readers
+from rsjax.data import normalize as normalize_lib
 from rsjax.data.memory_source import MemorySource
 
 MEMORY = dict(source="memory", batch_size=16, tile_size=16,
@@ -348,3 +349,23 @@ def test_an_iterator_left_open_does_not_keep_the_process_alive(tmp_path):
                         env=env, capture_output=True, text=True, timeout=60)
   assert done.returncode == 0, done.stderr[-2000:]
   assert "read one batch" in done.stdout
+
+
+def test_postprocess_uses_the_configured_augmentation_and_normalization():
+  """Training batches are the raw batches under the ops of the configured
+  mode ('flips': no transposes) and normalized with the configured ranges."""
+  base = dict(MEMORY, fields=("s2", "lulc"), augment="none", normalize=False)
+  mesh = _mesh()
+  raw = _take(pipeline.create_iterator(base, mesh), 2)
+  norm = {"s2": {"high": 0.3}}
+  flipped = _take(pipeline.create_iterator(
+      dict(base, augment="flips", normalize=True, normalization=norm), mesh),
+      2)
+  for step in range(2):
+    ops = augment.sample_ops(MEMORY["seed"], step, MEMORY["batch_size"],
+                             mode="flips")
+    moved = {k: np.asarray(augment.apply_ops(raw[step][k], ops))
+             for k in ("s2", "lulc")}
+    want = normalize_lib.normalize_batch(moved, norm)
+    np.testing.assert_array_equal(flipped[step]["lulc"], want["lulc"])
+    np.testing.assert_allclose(flipped[step]["s2"], want["s2"], atol=1e-6)
