@@ -252,6 +252,8 @@ def test_bad_arguments_name_the_problem(tmp_path):
     synthetic.make_scene(0, tmp_path, size=32, crs="EPSG:4326")
   with pytest.raises(ValueError, match="coarse_ratio"):
     synthetic.make_scene(0, tmp_path, size=32, coarse_ratio=64)
+  with pytest.raises(ValueError, match=r"change_fraction must be in \[0, 1\)"):
+    synthetic.make_scene(0, tmp_path, size=32, change_fraction=1.0)
   for size in ((8, 64), (64, 8)):
     with pytest.raises(ValueError, match="size must be at least 16 pixels"):
       synthetic.make_scene(0, tmp_path, size=size)
@@ -369,3 +371,14 @@ def test_requested_area_fractions_are_met(tmp_path):
   surface = landscape.sample(np.zeros(1), np.zeros(1))
   with pytest.raises(ValueError, match="date must be 0 or 1, got 2"):
     landscape.land_cover(surface, date=2)
+
+
+def test_boundary_coverages_and_a_new_nested_folder(tmp_path):
+  """Coverage 0 and 1 are valid (a clear and an overcast copy), and the
+  output folder is created with its parents."""
+  clear = synthetic.make_scene(0, tmp_path / "a" / "b", size=16,
+                               cloud_coverage=0.0)
+  assert clear.cloud_coverage == 0.0
+  overcast = synthetic.make_scene(0, tmp_path / "c", size=16,
+                                  cloud_coverage=1.0)
+  assert overcast.cloud_coverage == 1.0
