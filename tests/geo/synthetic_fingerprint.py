@@ -6,9 +6,10 @@ writes, so those scenes are a dataset, like a public one with a checksum. The
 physical tests in `test_synthetic.py` check what the world must be (land cover
 follows the terrain, SAR follows the incidence angle, ...); this fingerprint
 checks that it is still the same world: every file's georeferencing, band
-descriptions, tags and layout (tiling, compression), and per band the mean of each block of a 4 x 4 grid
-(class counts per block for class rasters), for two scenes, one with every
-option (second date, coarse image, clouds) and one larger, non-square scene.
+descriptions, tags and layout (tiling, compression), and per band the mean
+of each block of a 4 x 4 grid (class counts per block for class rasters), for
+four scenes: one with every option (second date, coarse image, clouds) and
+three whose sides sit at and across the 256 px where files become tiled.
 
 After a deliberate change to the world, rewrite the stored fingerprint with
 
@@ -33,7 +34,10 @@ STORED = pathlib.Path(__file__).with_name("synthetic_fingerprint.json")
 SCENES = {
     "all_options": dict(seed=3, size=128, change_fraction=0.2, coarse_ratio=4,
                         cloud_coverage=0.3),
+    # Sides at and across the 256 px where files become tiled.
     "large": dict(seed=5, size=(320, 256)),
+    "wide": dict(seed=6, size=(256, 320)),
+    "strip": dict(seed=7, size=(288, 64)),
 }
 BLOCKS = 4
 CLASS_RASTERS = ("lulc", "lulc_t2", "cloud_mask")

@@ -374,11 +374,17 @@ def test_requested_area_fractions_are_met(tmp_path):
 
 
 def test_boundary_coverages_and_a_new_nested_folder(tmp_path):
-  """Coverage 0 and 1 are valid (a clear and an overcast copy), and the
-  output folder is created with its parents."""
+  """Coverage 0 and 1 are valid (a clear and an overcast copy), so are
+  coarse ratios from 2 to the scene's side, and the output folder is created
+  with its parents."""
   clear = synthetic.make_scene(0, tmp_path / "a" / "b", size=16,
                                cloud_coverage=0.0)
   assert clear.cloud_coverage == 0.0
   overcast = synthetic.make_scene(0, tmp_path / "c", size=16,
                                   cloud_coverage=1.0)
   assert overcast.cloud_coverage == 1.0
+  for ratio in (2, 16):  # the smallest ratio and one coarse pixel
+    scene = synthetic.make_scene(0, tmp_path / f"r{ratio}", size=16,
+                                 coarse_ratio=ratio)
+    with rasterio.open(scene.paths["s2_coarse"]) as src:
+      assert src.shape == (16 // ratio, 16 // ratio)
