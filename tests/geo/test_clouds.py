@@ -192,3 +192,19 @@ def test_the_cloud_mask_is_the_noise_above_its_coverage_quantile():
   result = clouds.add_clouds(key, _ground(), coverage=0.3)
   assert result.shadow_mask.dtype == jnp.bool_
   assert not np.asarray(result.shadow_mask).any()
+
+
+@pytest.mark.parametrize("offset", [(0, 0), (2, 3), (-1, 0), (0, -2),
+                                    (1.6, -0.4), (5, 5)])
+def test_shift_with_zeros_moves_the_field_and_fills_zeros(offset):
+  """Checked pixel by pixel: out[r, c] = field[r - dr, c - dc] for the rounded
+  offset (dr, dc) (down/right), zero where that pixel is outside."""
+  field = np.arange(1, 21, dtype=np.float32).reshape(4, 5)
+  dr, dc = (int(np.round(v)) for v in offset)
+  want = np.zeros_like(field)
+  for r in range(4):
+    for c in range(5):
+      if 0 <= r - dr < 4 and 0 <= c - dc < 5:
+        want[r, c] = field[r - dr, c - dc]
+  got = clouds.shift_with_zeros(jnp.asarray(field), offset)
+  np.testing.assert_array_equal(np.asarray(got), want)
