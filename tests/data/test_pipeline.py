@@ -10,6 +10,7 @@ import os
 import re
 import subprocess
 import sys
+import types
 
 import jax
 import numpy as np
@@ -17,7 +18,7 @@ import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 from rsjax import mesh as mesh_lib
-from rsjax.data import augment, pipeline, readers
+from rsjax.data import augment, pipeline, readers, tfds_builder
 from rsjax.data import normalize as normalize_lib
 from rsjax.data.memory_source import MemorySource
 
@@ -298,19 +299,29 @@ def test_training_batches_carry_the_aspect_of_the_augmented_terrain(
   assert seen == set(range(8)), seen  # every dihedral op was checked
 
 
-def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
-    monkeypatch):
-  """`tfds convert_format` adds ArrayRecord files to a TFRecord dataset as
-  `alternative_file_formats`; read_mode 'auto' then reads at random."""
-  import types
-  from rsjax.data import tfds_builder
+def _fake_tfds(monkeypatch, file_format, alternatives=(), *, enums=True):
+  """A prepared dataset of 8 examples (s2, lulc) stored as `file_format` (and
+  `alternatives`, as `tfds convert_format` adds; TFDS's FileFormat enums, or
+  plain strings with `enums=False`), without files: the builder
+  (its info and `as_dataset`) and `tfds.data_source` are stand-ins. Returns
+  the list of data sources opened."""
+  def fmt(name):
+    return types.SimpleNamespace(value=name) if enums else name
   info = types.SimpleNamespace(
-      file_format=types.SimpleNamespace(value="tfrecord"),
-      alternative_file_formats=[types.SimpleNamespace(value="array_record")],
+      file_format=fmt(file_format),
+      alternative_file_formats=[fmt(f) for f in alternatives],
       splits={"train": types.SimpleNamespace(num_examples=8)},
       features={"s2": None, "lulc": None})
+  source = MemorySource(8, tile_size=4, fields=("s2", "lulc"))
+
+  def as_dataset(*, split, shuffle_files, read_config):
+    import tensorflow as tf  # pylint: disable=g-import-not-at-top
+    del split, shuffle_files, read_config
+    return tf.data.Dataset.from_tensor_slices(source.take(range(8)))
+
+  builder = types.SimpleNamespace(info=info, as_dataset=as_dataset)
   monkeypatch.setattr(tfds_builder, "open_builder",
-                      lambda name, data_dir: types.SimpleNamespace(info=info))
+                      lambda name, data_dir: builder)
   opened = []
 
   def data_source(name, *, split, data_dir, builder_kwargs):
@@ -318,12 +329,63 @@ def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
     return MemorySource(8, tile_size=4, fields=("s2", "lulc"))
 
   monkeypatch.setattr(tfds_builder.import_tfds(), "data_source", data_source)
-  cfg = pipeline._resolve(dict(name="converted/default", fields=("s2", "lulc"),
-                               read_mode="auto", batch_size=8))
-  reader = pipeline.make_reader(cfg, train=True, global_batch=8)
+  return opened
+
+
+def _fake_config(**overrides):
+  return pipeline._resolve({"name": "converted/default",
+                            "fields": ("s2", "lulc"), "batch_size": 8,
+                            **overrides})
+
+
+def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
+    monkeypatch):
+  """`tfds convert_format` adds ArrayRecord files to a TFRecord dataset as
+  `alternative_file_formats`; read_mode 'auto' then reads at random."""
+  opened = _fake_tfds(monkeypatch, "tfrecord", ["array_record"])
+  reader = pipeline.make_reader(_fake_config(read_mode="auto"), train=True,
+                                global_batch=8)
   assert isinstance(reader, readers.RandomAccessReader)
   assert opened == [("converted/default", "train",
                      {"file_format": "array_record"})]
+  reader.close()
+
+
+def test_read_modes_need_their_file_formats_and_fields_must_exist(
+    monkeypatch):
+  """Each read mode names the files it needs and the format the dataset is
+  stored in; a configured field the dataset lacks is named with the dataset's
+  features."""
+  _fake_tfds(monkeypatch, "array_record")
+  with pytest.raises(ValueError, match=re.escape(
+      "config.read_mode='tf_data' needs TFRecord files, but "
+      "'converted/default' is stored as ")):
+    pipeline.make_reader(_fake_config(read_mode="tf_data"), train=True,
+                         global_batch=8)
+  with pytest.raises(KeyError, match=re.escape(
+      "config.fields: ['s1'] not in dataset 'converted/default' (features: "
+      "['lulc', 's2']).")):
+    pipeline.make_reader(_fake_config(fields=("s2", "s1")), train=True,
+                         global_batch=8)
+  _fake_tfds(monkeypatch, "tfrecord")
+  with pytest.raises(ValueError, match=re.escape(
+      "config.read_mode='random_access' needs ArrayRecord files, but "
+      "'converted/default' is stored as ")):
+    pipeline.make_reader(_fake_config(read_mode="random_access"), train=True,
+                         global_batch=8)
+  with pytest.raises(tfds_builder.TooFewExamples,
+                     match="split 'train' of dataset 'converted/default'"):
+    pipeline.make_reader(_fake_config(batch_size=16), train=True,
+                         global_batch=16)
+  # Formats given as plain strings are recognized as well.
+  _fake_tfds(monkeypatch, "tfrecord", enums=False)
+  reader = pipeline.make_reader(_fake_config(read_mode="tf_data"), train=True,
+                                global_batch=8)
+  assert isinstance(reader, readers.TFDataReader)
+  _fake_tfds(monkeypatch, "array_record", enums=False)
+  reader = pipeline.make_reader(_fake_config(read_mode="auto"), train=True,
+                                global_batch=8)
+  assert isinstance(reader, readers.RandomAccessReader)
   reader.close()
 
 
