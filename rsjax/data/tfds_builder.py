@@ -45,14 +45,13 @@ class MissingSplit(KeyError):
 class TooFewExamples(ValueError):
   """A training split holds fewer examples than one batch."""
 
-  def __init__(self, name: str, split: str, count: int, batch_size: int,
-               key: str = "batch_size"):
+  def __init__(self, name: str, split: str, count: int, batch_size: int):
     self.name, self.split, self.count, self.batch_size = (name, split, count,
                                                           batch_size)
     super().__init__(
         f"split {split!r} of dataset {name!r} has {count} example(s), fewer "
-        f"than one batch of config.data.{key}={batch_size}; lower the batch "
-        "size or build the dataset from more tiles.")
+        f"than one batch of config.data.batch_size={batch_size}; lower the "
+        "batch size or build the dataset from more tiles.")
 
 
 def import_tfds():
@@ -95,7 +94,7 @@ def open_builder(name: str, data_dir: str | None):
 
 
 def check_split(builder, name: str, split: str, *,
-                batch_size: int | None = None, key: str = "batch_size") -> int:
+                batch_size: int | None = None) -> int:
   """The example count of `split`; raises if the dataset has no such split,
   or (given `batch_size`, for training) fewer examples than one batch."""
   splits = builder.info.splits
@@ -104,5 +103,5 @@ def check_split(builder, name: str, split: str, *,
                        f"are {sorted(splits)}.")
   count = splits[split].num_examples
   if batch_size is not None and count < batch_size:
-    raise TooFewExamples(name, split, count, batch_size, key)
+    raise TooFewExamples(name, split, count, batch_size)
   return count

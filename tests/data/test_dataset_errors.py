@@ -62,6 +62,7 @@ def test_a_dataset_that_is_not_built_names_dataset_and_data_dir(
 
 @pytest.mark.parametrize("name,folder", [
     ("not_a_builder/any", ("not_a_builder", "any")),
+    ("rs_multisource/synthetic", ("rs_multisource", "synthetic")),
     ("rs_multisource/synthetic:9.9.9", ("rs_multisource", "synthetic"))])
 def test_without_a_data_dir_tfds_default_is_named(tmp_path, monkeypatch,
                                                    synthetic_tiny, name, folder):
