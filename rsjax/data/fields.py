@@ -321,5 +321,4 @@ def is_device_field(dtype) -> bool:
   be rounded to float32, which loses metres at UTM northings.
   """
   dtype = np.dtype(dtype)
-  return dtype != np.dtype(object) and dtype.kind not in "SUO" \
-      and dtype != np.float64
+  return dtype.kind not in "SUO" and dtype != np.float64

@@ -4,6 +4,7 @@ agree with it (the TFDS builders' features: field_features_test.py in
 data_builders/)."""
 
 import dataclasses
+import re
 import pathlib
 import types
 
@@ -319,3 +320,17 @@ def test_fields_without_classes_or_palette_say_so():
     fields.class_names("s2")
   with pytest.raises(ValueError, match="field 'valid' has no palette"):
     fields.palette("valid")
+
+
+def test_device_fields_and_kinds_by_name():
+  """Text (bytes, str, object) and float64 (the affine transform, which
+  float32 would round by metres) stay on the host; unknown kinds are named."""
+  for dtype in (np.float32, np.uint8, np.int32, np.bool_):
+    assert fields.is_device_field(dtype), dtype
+  for dtype in (object, "S5", "U3", np.float64):
+    assert not fields.is_device_field(dtype), dtype
+  assert set(fields.fields_of_kind("sar")) == {
+      name for name in fields.FIELDS if fields.FIELDS[name].kind == "sar"}
+  with pytest.raises(ValueError, match=re.escape(
+      f"unknown field kind(s) ['optcal']; kinds are {fields.KINDS}.")):
+    fields.fields_of_kind("optical", "optcal")
