@@ -177,9 +177,10 @@ def read_window(dataset: rasterio.DatasetReader, window: Window | None = None,
 def bands_str(dataset: rasterio.DatasetReader, indexes: Sequence[int]) -> str:
   """'band 2 (VH)' or 'bands 1 (VV), 2 (VH)': 1-based indexes, with the
   file's band descriptions where it has them."""
+  descriptions = dataset.descriptions  # one per band, each a str or None
   named = []
   for index in indexes:
-    description = dataset.descriptions[index - 1]  # one per band, or None
+    description = descriptions[index - 1]
     named.append(f"{index} ({description})" if description else str(index))
   return ("band " if len(named) == 1 else "bands ") + ", ".join(named)
 
