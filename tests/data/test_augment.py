@@ -113,3 +113,80 @@ def test_aspect_follows_mirrored_terrain():
     np.testing.assert_allclose(out[i, ..., 1], terrain.slope(moved[i],
                                                               res=10.0),
                                atol=1e-4)
+
+
+def _sloped_dem(n=8, t=6):
+  """A DEM batch whose slope channel (1) is 0 in the top-left 2 x 2 cells of
+  every tile; aspect (2) is 30 degrees everywhere."""
+  dem = np.zeros((n, t, t, 4), np.float32)
+  dem[..., 0] = 100.0
+  dem[..., 1] = 5.0
+  dem[:, :2, :2, 1] = 0.0
+  dem[..., 2] = 30.0
+  return jnp.asarray(dem)
+
+
+def test_flat_cells_keep_their_aspect_by_the_slope_channel_default():
+  """By default slope is channel 1 of the aspect's field: where it is 0 the
+  aspect stays as it was; elsewhere a row flip (op 2) turns 30 degrees into
+  180 - 30 = 150. With slope_channel=None every cell is corrected."""
+  dem = _sloped_dem()
+  ops = jnp.full((8,), 2)
+  out = np.asarray(augment.augment_batch({"dem": dem}, ops)["dem"])
+  flat = np.asarray(augment.apply_ops(dem, ops))[..., 1] == 0
+  assert flat.sum() == 8 * 4
+  np.testing.assert_array_equal(out[..., 2][flat], 30.0)
+  np.testing.assert_array_equal(out[..., 2][~flat], 150.0)
+  every = np.asarray(augment.augment_batch({"dem": dem}, ops,
+                                           slope_channel=None)["dem"])
+  np.testing.assert_array_equal(every[..., 2], 150.0)
+
+
+def test_without_the_transpose_bit_aspect_follows_the_flips_only():
+  """transpose=False ignores bit 4 for the rasters and for aspect alike:
+  ops 4..7 act as ops 0..3 (aspect 30 -> 30, 330, 150, 210)."""
+  dem = _sloped_dem()
+  ops = jnp.arange(8)
+  out = np.asarray(augment.augment_batch({"dem": dem}, ops,
+                                         transpose=False)["dem"])
+  np.testing.assert_array_equal(out[4:], out[:4])
+  np.testing.assert_allclose(out[:4, 3, 3, 2], [30.0, 330.0, 150.0, 210.0])
+
+
+def test_random_augment_draws_its_modes_ops_and_passes_options_on():
+  """'flips' draws from ops 0..3 with the transpose bit off, as
+  augment_batch(sample_ops(..., 'flips'), transpose=False) does; keyword
+  options (here: no aspect correction) reach augment_batch."""
+  batch = {"dem": _sloped_dem(16), "lulc": jnp.asarray(
+      np.random.default_rng(3).integers(0, 9, (16, 6, 6), np.uint8))}
+  for mode in ("flips", "dihedral"):
+    for kwargs in ({}, {"aspect": None}):
+      out = augment.random_augment(batch, seed=5, step=7, mode=mode, **kwargs)
+      ops = augment.sample_ops(5, 7, 16, mode)
+      expected = augment.augment_batch(batch, ops,
+                                       transpose=mode == "dihedral", **kwargs)
+      for name in batch:
+        np.testing.assert_array_equal(out[name], expected[name])
+  flips = augment.sample_ops(5, 7, 64, "flips")
+  assert set(np.asarray(flips).tolist()) == {0, 1, 2, 3}
+  untouched = augment.random_augment(batch, seed=5, step=7, aspect=None)
+  assert (np.asarray(untouched["dem"])[..., 2] == 30.0).all()
+
+
+def test_a_batch_without_spatial_fields_is_returned_as_it_is():
+  batch = {"mask": jnp.ones(4), "tile_row": jnp.arange(4)}
+  out = augment.random_augment(batch, seed=0, step=0)
+  assert out == batch and out is not batch
+
+
+def test_spatial_fields_of_different_widths_or_heights_are_refused():
+  """Sizes compare rows and columns: fields that differ only in width are
+  refused as well as ones that differ in height."""
+  with pytest.raises(ValueError, match="different tile sizes"):
+    augment.spatial_fields({"s1": jnp.zeros((2, 4, 6, 1)),
+                            "s2": jnp.zeros((2, 4, 5, 4))})
+  with pytest.raises(ValueError, match="different tile sizes"):
+    augment.spatial_fields({"s1": jnp.zeros((2, 4, 6, 1)),
+                            "s2": jnp.zeros((2, 5, 6, 4))})
+  with pytest.raises(ValueError, match=r"apply_ops needs \(batch, rows, cols"):
+    augment.apply_ops(jnp.zeros((2, 4)), jnp.zeros(2, jnp.int32))
