@@ -20,7 +20,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,tfds-cli]'
+	$(PY) -m pip install --quiet -e '.[test,tfds-cli,tpu]'
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -8,6 +8,8 @@ system's config file. Shared keys:
   seed              model init and step RNG
   dtype             compute dtype ('float32' | 'bfloat16'); params are float32
   mesh              ((axis name, size), ...); -1 = remaining devices
+  fsdp_min_size     with an 'fsdp' axis > 1, parameter and optimizer arrays
+                    of at least this many elements are sharded over it
   data              the input pipeline's config (rsjax.data.pipeline), every
                     key spelled out with the pipeline's default except the
                     dataset (name, data_dir) and fields; `DATA_OVERRIDES`
@@ -69,6 +71,7 @@ def base_config(system: str) -> ml_collections.ConfigDict:
   config.seed = 0
   config.dtype = "float32"
   config.mesh = (("data", -1), ("fsdp", 1))
+  config.fsdp_min_size = 2**18        # = rsjax.mesh.FSDP_MIN_SIZE
   config.data = data_config()
   config.num_classes = 9              # Dynamic World LULC
   config.model = ml_collections.ConfigDict()

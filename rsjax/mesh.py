@@ -70,8 +70,13 @@ def replicated(mesh: Mesh) -> NamedSharding:
   return NamedSharding(mesh, PartitionSpec())
 
 
+FSDP_MIN_SIZE = 2**18
+"""Arrays with fewer elements stay replicated on an fsdp mesh (1 MiB in
+float32): sharding them saves little and costs an all-gather each."""
+
+
 def param_sharding(shape: Sequence[int], mesh: Mesh, *,
-                   fsdp_min_size: int = 2**18) -> NamedSharding:
+                   fsdp_min_size: int = FSDP_MIN_SIZE) -> NamedSharding:
   """Replicated, or sharded on 'fsdp' along the largest divisible dimension."""
   fsdp = dict(zip(mesh.axis_names, mesh.devices.shape)).get(FSDP_AXIS, 1)
   if fsdp == 1 or math.prod(shape) < fsdp_min_size:
@@ -84,8 +89,13 @@ def param_sharding(shape: Sequence[int], mesh: Mesh, *,
   return replicated(mesh)
 
 
-def state_shardings(abstract_state, mesh: Mesh, *, fsdp_min_size: int = 2**18):
-  """Shardings for every leaf of a pytree of `jax.ShapeDtypeStruct`s."""
+def state_shardings(abstract_state, mesh: Mesh, *,
+                    fsdp_min_size: int | None = None):
+  """Shardings for every leaf of a pytree of `jax.ShapeDtypeStruct`s
+  (`fsdp_min_size` None: `FSDP_MIN_SIZE`; experiment configs set it as
+  `config.fsdp_min_size`)."""
+  if fsdp_min_size is None:
+    fsdp_min_size = FSDP_MIN_SIZE
   return jax.tree.map(
       lambda leaf: param_sharding(leaf.shape, mesh, fsdp_min_size=fsdp_min_size),
       abstract_state)
@@ -93,8 +103,11 @@ def state_shardings(abstract_state, mesh: Mesh, *, fsdp_min_size: int = 2**18):
 
 COLLECTIVE_OPS = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all",
                   "collective-permute", "collective-broadcast")
+# A result is one array or a tuple of them; TPU layouts nest one level of
+# parentheses inside a tuple: (f32[3,3,8,8]{3,2,1,0:T(8,128)}, ...).
 _COLLECTIVE = re.compile(
-    r"= (\([^()]*\)|\S+) (" + "|".join(COLLECTIVE_OPS) + r")(?:-start)?\(")
+    r"= (\((?:[^()]|\([^()]*\))*\)|\S+) ("
+    + "|".join(COLLECTIVE_OPS) + r")(?:-start)?\(")
 _ARRAY = re.compile(r"(\w+)\[([\d,]*)\]")
 _BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
           "f32": 4, "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8}

@@ -47,3 +47,10 @@ def test_params_replicated_without_fsdp_and_sharded_with_it(devices):
   shardings = mesh_lib.state_shardings(tree, fsdp)
   assert shardings["w"].spec == PartitionSpec(None, "fsdp", None)
   assert shardings["b"].spec == PartitionSpec()
+
+
+def test_configs_default_fsdp_min_size_is_the_meshs():
+  """configs/ import nothing of rsjax, so the default is written twice."""
+  from configs import common  # pylint: disable=g-import-not-at-top
+  assert common.base_config("paired_gan").fsdp_min_size == \
+      mesh_lib.FSDP_MIN_SIZE

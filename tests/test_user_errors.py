@@ -57,9 +57,10 @@ def _refused(capsys, argv) -> list[str]:
 
 
 KEYS = ["checkpoint_every", "data", "dtype", "ema_decay", "eval_every",
-        "eval_split", "inputs", "keep_checkpoints", "log_every", "loss",
-        "mesh", "model", "num_classes", "num_eval_batches", "optimizer",
-        "seed", "system", "target", "total_steps"]
+        "eval_split", "fsdp_min_size", "inputs", "keep_checkpoints",
+        "log_every", "loss", "mesh", "model", "num_classes",
+        "num_eval_batches", "optimizer", "seed", "system", "target",
+        "total_steps"]
 # (override, the key as given, what follows it: the closest valid keys, or
 # with none close the keys of the deepest group that exists).
 TYPOS = [

@@ -400,6 +400,39 @@ def _postprocess_fn(norm_repr: str, mode: str, seed: int):
 _postprocess_fn = functools.lru_cache(maxsize=32)(_postprocess_fn)
 
 
+def abstract_batch(config, mesh: jax.sharding.Mesh, *, train: bool = True
+                   ) -> dict[str, jax.ShapeDtypeStruct]:
+  """The device fields of a batch `create_iterator` would give, as
+  `jax.ShapeDtypeStruct`s sharded over `mesh`, without reading any data.
+
+  Shapes are the declared ones (`rsjax.data.fields.spec`) at
+  `config.tile_size`; dtypes are those after augmentation and normalization
+  (traced, not run). Evaluation batches carry `mask`. Text and float64
+  fields, which stay on the host, are left out. For compiling steps ahead of
+  time for devices this process does not have (`rsjax.train.aot`).
+  """
+  cfg = _resolve(config)
+  key = "batch_size" if train or cfg.eval_batch_size is None \
+      else "eval_batch_size"
+  global_batch = cfg[key]
+  check_batch_size(global_batch, mesh, key)
+  sharding = mesh_lib.batch_sharding(mesh)
+  stored = {}
+  for name in cfg.fields:
+    shape, dtype = fields_lib.spec(name, cfg.tile_size)
+    if fields_lib.is_device_field(dtype):
+      stored[name] = jax.ShapeDtypeStruct((global_batch,) + tuple(shape),
+                                          dtype, sharding=sharding)
+  if not train:
+    stored[normalize_lib.PADDING_MASK] = jax.ShapeDtypeStruct(
+        (global_batch,), np.float32, sharding=sharding)
+  processed = jax.eval_shape(_make_postprocess(cfg, train), stored,
+                             jax.ShapeDtypeStruct((), np.int32))
+  return {name: jax.ShapeDtypeStruct(value.shape, value.dtype,
+                                     sharding=sharding)
+          for name, value in processed.items()}
+
+
 def create_iterator(config, mesh: jax.sharding.Mesh, *, train: bool = True,
                     start_step: int = 0, split: str | None = None
                     ) -> BatchIterator:

@@ -65,6 +65,23 @@ def field_channels(name: str, num_classes: int) -> int:
   return fields_lib.channels(name)
 
 
+def one_hot(labels: jax.Array, num_classes: int) -> jax.Array:
+  """(..., ) class codes -> (..., num_classes) float32 one-hot (codes outside
+  0..num_classes-1 give all zeros), as `jax.nn.one_hot`.
+
+  Written as a select of 1.0 and 0.0, not as jax.nn.one_hot's conversion of
+  the comparison to float: with the converted comparison feeding a
+  convolution whose output goes through a ReLU, the TPU compiler's
+  space-to-batch pass (libtpu 0.0.42) aborts on the filter gradient when a
+  chip holds few images ("Check failed: PropagateOnBackpropFilterConv";
+  RS-SPADE's land-cover embedding; issue 22). The values are the same.
+  `benchmarks/tpu_space_to_batch_repro.py` reproduces the abort.
+  """
+  codes = labels.astype(jnp.int32)[..., None]
+  return jnp.where(codes == jnp.arange(num_classes), jnp.float32(1),
+                   jnp.float32(0))
+
+
 def field_input(batch: Mapping[str, jax.Array], name: str,
                 num_classes: int) -> jax.Array:
   """One batch field as a (B, H, W, C) float32 network input."""
@@ -73,8 +90,7 @@ def field_input(batch: Mapping[str, jax.Array], name: str,
                    f"add it to config.data.fields")
   value = jnp.asarray(batch[name])
   if name in CATEGORICAL_FIELDS:
-    return jax.nn.one_hot(value.astype(jnp.int32), num_classes,
-                          dtype=jnp.float32)
+    return one_hot(value, num_classes)
   value = value.astype(jnp.float32)
   return value[..., None] if value.ndim == 3 else value
 

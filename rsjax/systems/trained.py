@@ -105,6 +105,7 @@ def load_run(workdir: str | os.PathLike, *, step: int | None = None,
     example = _default_example(config, system)
   abstract = jax.eval_shape(system.init, jax.random.PRNGKey(config.seed),
                             example)
-  shardings = mesh_lib.state_shardings(abstract, mesh)
+  shardings = mesh_lib.state_shardings(
+      abstract, mesh, fsdp_min_size=config.get("fsdp_min_size"))
   state, step = checkpoint_lib.restore(workdir, abstract, shardings, step=step)
   return Run(workdir, config, system, state, step, mesh)

@@ -101,7 +101,9 @@ class ConfigError(ValueError):
   unknown system); the message names the key."""
 
 
-def _check_config(config: ml_collections.ConfigDict) -> None:
+def check_config(config: ml_collections.ConfigDict) -> None:
+  """`ConfigError` naming the key of a step count below 1 or an unknown
+  system."""
   for key in ("total_steps", "log_every", "eval_every", "checkpoint_every"):
     value = config.get(key)
     if not isinstance(value, int) or value < 1:
@@ -112,11 +114,31 @@ def _check_config(config: ml_collections.ConfigDict) -> None:
     raise ConfigError(str(error)) from None
 
 
+def jit_steps(system: base.System, state_shardings, replicated):
+  """(train_step, eval_step) of `system` as the trainer runs them, jitted
+  with their shardings (`rsjax.train.aot` compiles the same two for a TPU
+  topology).
+
+  train_step(state, batch, first_bad) -> (state, metrics, first_bad) donates
+  the state; `first_bad` (int32, -1 while every metric is finite) becomes the
+  step of the first non-finite metric.
+  """
+  def train_step(state, batch, first_bad):
+    new_state, metrics = system.train_step(state, batch)
+    first_bad = jnp.where((first_bad < 0) & ~_all_finite(metrics),
+                          state.step, first_bad)
+    return new_state, metrics, first_bad
+
+  return (jax.jit(train_step, donate_argnums=0,
+                  out_shardings=(state_shardings, replicated, replicated)),
+          jax.jit(system.eval_step, out_shardings=replicated))
+
+
 class Trainer:
   """The pieces of a run, built once; `train_and_evaluate` drives them."""
 
   def __init__(self, config: ml_collections.ConfigDict, workdir: str):
-    _check_config(config)
+    check_config(config)
     self.config = config
     self.workdir = os.fspath(workdir)
     self.mesh = mesh_lib.make_mesh(config.mesh)
@@ -136,7 +158,8 @@ class Trainer:
     `rsjax.systems.trained.load_run`, which never initialises)."""
     rng = jax.random.PRNGKey(self.config.seed)
     abstract = jax.eval_shape(self.system.init, rng, example_batch)
-    self.state_shardings = mesh_lib.state_shardings(abstract, self.mesh)
+    self.state_shardings = mesh_lib.state_shardings(
+        abstract, self.mesh, fsdp_min_size=self.config.get("fsdp_min_size"))
     state, step = checkpoint_lib.restore_latest(self.manager, abstract,
                                                 self.state_shardings)
     if state is None:
@@ -147,17 +170,8 @@ class Trainer:
     return state, step
 
   def compile_steps(self):
-    def train_step(state, batch, first_bad):
-      new_state, metrics = self.system.train_step(state, batch)
-      first_bad = jnp.where((first_bad < 0) & ~_all_finite(metrics),
-                            state.step, first_bad)
-      return new_state, metrics, first_bad
-
-    self.train_step = jax.jit(
-        train_step, donate_argnums=0,
-        out_shardings=(self.state_shardings, self.replicated, self.replicated))
-    self.eval_step = jax.jit(self.system.eval_step,
-                             out_shardings=self.replicated)
+    self.train_step, self.eval_step = jit_steps(
+        self.system, self.state_shardings, self.replicated)
     self.predict = jax.jit(self.system.predict)
 
   # -- evaluation ----------------------------------------------------------
@@ -248,7 +262,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # Before the lock, which creates the workdir: a bad step count, an unknown
   # system or a dataset that is not built or too small stops the run with
   # nothing made.
-  _check_config(config)
+  check_config(config)
   pipeline.check_dataset(config.data, eval_split=config.eval_split)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)

@@ -1,0 +1,275 @@
+"""Ahead-of-time compile of a config's train and eval steps for any device mesh.
+
+Issue 22: a pod-scale run is checked before a pod is booked. With libtpu
+installed (`pip install -e '.[tpu]'`), `jax.experimental.topologies` describes
+TPU chips this host does not have, and the real TPU compiler compiles for
+them. `compile_steps(config, mesh)` builds the trainer's own jitted steps
+(`rsjax.train.trainer.jit_steps`) on abstract inputs: the batch from the
+field declarations (`rsjax.data.pipeline.abstract_batch`), the state from
+`jax.eval_shape(system.init)` placed by `rsjax.mesh.state_shardings` (fsdp
+included). No data is read and no weight is made.
+
+Each `StepReport` holds, per device (XLA's SPMD program is one device's):
+memory (arguments, outputs, temporaries, generated code, and the donated
+bytes that outputs reuse), FLOPs and bytes accessed (XLA cost analysis),
+the collectives of the compiled HLO by kind (count and result bytes), and a
+roofline lower bound of the step time, max(FLOPs / peak FLOP/s, bytes
+accessed / HBM bandwidth), from the chip's published figures
+(`rsjax.train.tpu_chips`). The bound ignores the collectives' time on the
+interconnect and every stall; it is what the chip could do at best.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import math
+import os
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from rsjax import mesh as mesh_lib
+from rsjax.data import pipeline
+from rsjax.systems import base
+from rsjax.train import tpu_chips
+from rsjax.train import trainer
+
+
+class StepDoesNotFit(ValueError):
+  """A compiled step needs more memory per device than the chip has."""
+
+
+@dataclasses.dataclass(frozen=True)
+class StepReport:
+  """What the compiler says of one step on one device of the mesh."""
+  name: str                      # 'train' | 'eval'
+  batch: int                     # global
+  flops: float                   # per device
+  bytes_accessed: float          # per device, HBM traffic estimate
+  argument_bytes: int
+  output_bytes: int
+  alias_bytes: int               # outputs written into donated arguments
+  temp_bytes: int
+  code_bytes: int
+  state_bytes: int               # of the arguments: the sharded state
+  collectives: dict[str, dict[str, int]]   # kind -> {'count', 'bytes'}
+  chip: tpu_chips.Chip | None
+
+  @property
+  def peak_bytes(self) -> int:
+    """Live HBM at the step's peak: inputs, outputs not aliased to donated
+    inputs, temporaries and the program."""
+    return (self.argument_bytes + self.output_bytes - self.alias_bytes
+            + self.temp_bytes + self.code_bytes)
+
+  @property
+  def capacity_bytes(self) -> float | None:
+    return self.chip.hbm_bytes if self.chip else None
+
+  @property
+  def fits(self) -> bool | None:
+    return None if self.chip is None else self.peak_bytes <= self.chip.hbm_bytes
+
+  @property
+  def seconds_lower_bound(self) -> float | None:
+    if self.chip is None:
+      return None
+    return max(self.flops / self.chip.peak_flops,
+               self.bytes_accessed / self.chip.hbm_bandwidth)
+
+  def to_json(self, mesh: dict[str, int], topology: str | None) -> dict:
+    return {
+        "step": self.name, "topology": topology, "mesh": mesh,
+        "batch": self.batch,
+        "flops_per_step": self.flops * math.prod(mesh.values()),
+        "flops_per_device": self.flops,
+        "bytes_accessed_per_device": self.bytes_accessed,
+        "bytes_per_chip": {"argument": self.argument_bytes,
+                           "output": self.output_bytes,
+                           "alias": self.alias_bytes,
+                           "temp": self.temp_bytes, "code": self.code_bytes,
+                           "state": self.state_bytes,
+                           "peak": self.peak_bytes,
+                           "capacity": self.capacity_bytes},
+        "fits": self.fits,
+        "collectives": self.collectives,
+        "step_seconds_lower_bound": self.seconds_lower_bound,
+        "chip": dataclasses.asdict(self.chip) if self.chip else None,
+    }
+
+
+def _sharded(abstract, shardings):
+  return jax.tree.map(
+      lambda leaf, sharding: jax.ShapeDtypeStruct(leaf.shape, leaf.dtype,
+                                                  sharding=sharding),
+      abstract, shardings)
+
+
+def _shard_bytes(tree) -> int:
+  """Bytes one device holds of a pytree of sharded ShapeDtypeStructs (the
+  largest shard where shards differ)."""
+  total = 0
+  for leaf in jax.tree.leaves(tree):
+    shape = leaf.sharding.shard_shape(leaf.shape)
+    total += math.prod(shape) * jnp.dtype(leaf.dtype).itemsize
+  return total
+
+
+def _collectives(hlo: str) -> dict[str, dict[str, int]]:
+  found: dict[str, dict[str, int]] = collections.defaultdict(
+      lambda: {"count": 0, "bytes": 0})
+  for collective in mesh_lib.collectives(hlo):
+    found[collective.op]["count"] += 1
+    found[collective.op]["bytes"] += collective.bytes
+  return dict(found)
+
+
+def _report(name: str, compiled, batch: int, state_bytes: int,
+            chip: tpu_chips.Chip | None) -> StepReport:
+  cost = compiled.cost_analysis()
+  cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
+  memory = compiled.memory_analysis()
+  size = lambda field: int(getattr(memory, field, 0) or 0)  # noqa: E731
+  return StepReport(
+      name=name, batch=batch, flops=float(cost.get("flops", 0.0)),
+      bytes_accessed=float(cost.get("bytes accessed", 0.0)),
+      argument_bytes=size("argument_size_in_bytes"),
+      output_bytes=size("output_size_in_bytes"),
+      alias_bytes=size("alias_size_in_bytes"),
+      temp_bytes=size("temp_size_in_bytes"),
+      code_bytes=size("generated_code_size_in_bytes"),
+      state_bytes=state_bytes,
+      collectives=_collectives(compiled.as_text()), chip=chip)
+
+
+def compile_steps(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
+                  *, steps: tuple[str, ...] = ("train", "eval")
+                  ) -> dict[str, StepReport]:
+  """Compiles `config`'s train and/or eval step for `mesh` (whose devices
+  may be a TPU topology's); name -> report. Nothing runs."""
+  trainer.check_config(config)
+  system = base.get_system(config)
+  batch = pipeline.abstract_batch(config.data, mesh, train=True)
+  abstract = jax.eval_shape(system.init, jax.random.PRNGKey(config.seed),
+                            batch)
+  shardings = mesh_lib.state_shardings(
+      abstract, mesh, fsdp_min_size=config.get("fsdp_min_size"))
+  state = _sharded(abstract, shardings)
+  state_bytes = _shard_bytes(state)
+  replicated = mesh_lib.replicated(mesh)
+  train_step, eval_step = trainer.jit_steps(system, shardings, replicated)
+  devices = list(mesh.devices.flat)
+  chip = (tpu_chips.per_device(devices)
+          if devices[0].platform == "tpu" else None)
+  reports = {}
+  if "train" in steps:
+    first_bad = jax.ShapeDtypeStruct((), jnp.int32, sharding=replicated)
+    compiled = train_step.lower(state, batch, first_bad).compile()
+    reports["train"] = _report("train", compiled,
+                               next(iter(batch.values())).shape[0],
+                               state_bytes, chip)
+  if "eval" in steps:
+    eval_batch = pipeline.abstract_batch(config.data, mesh, train=False)
+    compiled = eval_step.lower(state, eval_batch).compile()
+    reports["eval"] = _report("eval", compiled,
+                              next(iter(eval_batch.values())).shape[0],
+                              state_bytes, chip)
+  return reports
+
+
+def check_fits(report: StepReport, mesh: dict[str, int]) -> None:
+  """`StepDoesNotFit` for a step over its chip's HBM, saying by how much
+  and what would fit: the largest batch, estimated as linear in the batch
+  beyond the state and the program, and the fsdp size that would shard the
+  state enough (`rsjax.mesh.param_sharding`)."""
+  if report.fits is not False:
+    return
+  devices = math.prod(mesh.values())
+  capacity = report.capacity_bytes
+  fixed = report.state_bytes + report.code_bytes
+  per_example = (report.peak_bytes - fixed) / (report.batch / devices)
+  per_device = int((capacity - fixed) // per_example) if capacity > fixed \
+      else 0
+  hints = []
+  if per_device >= 1:
+    hints.append(f"a global batch of at most {per_device * devices} "
+                 f"({per_device} per device; estimated, linear in the batch)")
+  fsdp = mesh.get(mesh_lib.FSDP_AXIS, 1)
+  for size in (2, 4, 8, 16, 32, 64):
+    if size <= fsdp or devices % size:
+      continue
+    if report.peak_bytes - report.state_bytes * (1 - fsdp / size) <= capacity:
+      hints.append(f"a mesh with fsdp={size} (the state sharded "
+                   f"{size} ways; estimated)")
+      break
+  raise StepDoesNotFit(
+      f"the {report.name} step needs {report.peak_bytes / 2**30:.2f} GiB per "
+      f"device, {(report.peak_bytes - capacity) / 2**30:.2f} GiB more than "
+      f"the {capacity / 2**30:.2f} GiB of a {report.chip.name} at global "
+      f"batch {report.batch} on mesh {mesh}; "
+      + ("try " + " or ".join(hints) if hints else
+         "no batch fits: the state alone is too large for one device; shard "
+         "it with an fsdp mesh axis"))
+
+
+def summary(reports: dict[str, StepReport], mesh: dict[str, int],
+            topology: str | None) -> str:
+  """A short table of `reports` for a terminal."""
+  lines = []
+  first = next(iter(reports.values()))
+  if first.chip is not None:
+    chip = first.chip
+    lines.append(
+        f"{topology or ''} mesh {mesh}; per device: {chip.name}, "
+        f"{chip.peak_flops / 1e12:.0f} TFLOP/s bf16 peak, "
+        f"{chip.hbm_bytes / 2**30:.2f} GiB HBM at "
+        f"{chip.hbm_bandwidth / 1e9:.0f} GB/s (published figures)")
+  lines.append("| step | batch | GiB/device (args, out-donated, temp, code) "
+               "| of capacity | GFLOP/device | collectives (count, MB) "
+               "| lower bound ms |")
+  lines.append("|---|---|---|---|---|---|---|")
+  for report in reports.values():
+    gib = lambda n: f"{n / 2**30:.2f}"  # noqa: E731
+    memory = (f"{gib(report.peak_bytes)} ({gib(report.argument_bytes)}, "
+              f"{gib(report.output_bytes - report.alias_bytes)}, "
+              f"{gib(report.temp_bytes)}, {gib(report.code_bytes)})")
+    share = (f"{report.peak_bytes / report.capacity_bytes:.0%}"
+             if report.capacity_bytes else "-")
+    collectives = ", ".join(
+        f"{kind} {c['count']} x, {c['bytes'] / 1e6:.1f}"
+        for kind, c in sorted(report.collectives.items())) or "none"
+    bound = (f"{report.seconds_lower_bound * 1e3:.2f}"
+             if report.seconds_lower_bound is not None else "-")
+    lines.append(f"| {report.name} | {report.batch} | {memory} | {share} | "
+                 f"{report.flops / 1e9:.1f} | {collectives} | {bound} |")
+  return "\n".join(lines)
+
+
+def tpu_mesh(topology: str, axes) -> jax.sharding.Mesh:
+  """A mesh of the compile-only devices of TPU `topology` (e.g. 'v5e:2x2'),
+  with `axes` as in `config.mesh`. Needs libtpu (the `tpu` extra)."""
+  prefix = topology.partition(":")[0]
+  if prefix not in tpu_chips.TOPOLOGY_PREFIXES:
+    raise ValueError(f"--topology {topology!r}: the name must start with one "
+                     f"of {', '.join(tpu_chips.TOPOLOGY_PREFIXES)} and a "
+                     f"colon, e.g. 'v5e:2x2' or 'v5p:2x2x1'")
+  # libtpu takes /tmp/libtpu_lockfile so that two processes never drive one
+  # TPU's chips; compile-only devices drive none, and parallel test workers
+  # or compiles each load libtpu.
+  os.environ.setdefault("ALLOW_MULTIPLE_LIBTPU_LOAD", "1")
+  try:
+    from jax.experimental import topologies  # pylint: disable=g-import-not-at-top
+    description = topologies.get_topology_desc(topology_name=topology,
+                                               platform="tpu")
+  except (ImportError, RuntimeError, ValueError) as error:
+    raise RuntimeError(
+        f"cannot describe TPU topology {topology!r} ({error}); the TPU "
+        f"compiler needs libtpu: pip install -e '.[tpu]'") from None
+  return mesh_lib.make_mesh(axes, devices=description.devices)
+
+
+def mesh_shape(mesh: jax.sharding.Mesh) -> dict[str, int]:
+  return {str(name): int(size) for name, size in mesh.shape.items()}
+

@@ -1,0 +1,254 @@
+"""Ahead-of-time compiles of the trainer's steps (`rsjax.train.aot`,
+`launch.compile`; issue 22).
+
+The TPU compiles use libtpu (the `tpu` extra, installed with the tests) and
+compile-only devices of `jax.experimental.topologies`: the real TPU compiler
+runs on this CPU host. They take one to three minutes each on 2 cores, so
+only demo configs on a 4-chip v5e are compiled here; the paper-size table is
+`benchmarks/tpu_compile.py`'s (BENCHMARKS.md).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import tiny_configs
+import train_processes
+from rsjax import mesh as mesh_lib
+from rsjax.data import pipeline
+from rsjax.systems import inputs
+from rsjax.train import aot
+from rsjax.train import tpu_chips
+
+TOPOLOGY = "v5e:2x2"
+
+
+# -- abstract batches ----------------------------------------------------------
+
+@pytest.mark.parametrize("train", [True, False])
+def test_abstract_batch_is_what_the_iterator_gives(devices, train):
+  config = tiny_configs.memory_config()
+  mesh = mesh_lib.make_mesh((("data", 4), ("fsdp", 2)))
+  iterator = pipeline.create_iterator(config.data, mesh, train=train)
+  try:
+    batch = next(iterator)
+  finally:
+    iterator.close()
+  abstract = pipeline.abstract_batch(config.data, mesh, train=train)
+  real = {name: value for name, value in batch.items()
+          if isinstance(value, jax.Array)}
+  assert sorted(abstract) == sorted(real)
+  assert ("mask" in abstract) == (not train)
+  for name, value in real.items():
+    assert abstract[name].shape == value.shape, name
+    assert abstract[name].dtype == value.dtype, name
+    assert abstract[name].sharding == value.sharding, name
+
+
+def test_abstract_batch_refuses_a_batch_the_mesh_cannot_split(devices):
+  config = tiny_configs.memory_config()
+  config.data.batch_size = 12
+  with pytest.raises(ValueError, match=r"config.batch_size=12 .* 8 devices"):
+    pipeline.abstract_batch(config.data, mesh_lib.make_mesh(config.mesh))
+
+
+# -- compiling on this host's devices -------------------------------------------
+
+@pytest.fixture(scope="module")
+def cpu_reports(devices):
+  config = tiny_configs.memory_config()
+  mesh = mesh_lib.make_mesh(config.mesh)
+  return config, mesh, aot.compile_steps(config, mesh)
+
+
+def test_compile_steps_reports_both_steps_of_a_data_parallel_run(cpu_reports):
+  config, mesh, reports = cpu_reports
+  assert sorted(reports) == ["eval", "train"]
+  train, evaluate = reports["train"], reports["eval"]
+  assert train.batch == config.data.batch_size
+  assert evaluate.batch == config.data.eval_batch_size
+  assert train.flops > evaluate.flops > 0
+  # A data mesh all-reduces gradients and statistics, nothing else; the eval
+  # step all-reduces its sums.
+  assert set(train.collectives) == {"all-reduce"}
+  assert set(evaluate.collectives) <= {"all-reduce"}
+  # The state is replicated: each device holds all of it, and it is part of
+  # the arguments; the donated state comes back in place.
+  assert train.argument_bytes >= train.state_bytes > 0
+  assert train.alias_bytes > 0
+  # No chip figures for CPU devices: no capacity, no bound, no verdict.
+  assert train.chip is None and train.fits is None
+  assert train.seconds_lower_bound is None
+  aot.check_fits(train, aot.mesh_shape(mesh))  # no figures: nothing to refuse
+
+
+def test_report_state_bytes_are_the_parameters_and_optimizer_state(cpu_reports):
+  config, mesh, reports = cpu_reports
+  from rsjax.systems import base  # pylint: disable=g-import-not-at-top
+  system = base.get_system(config)
+  batch = pipeline.abstract_batch(config.data, mesh)
+  state = jax.eval_shape(system.init, jax.random.PRNGKey(0), batch)
+  nbytes = sum(math.prod(leaf.shape) * jnp.dtype(leaf.dtype).itemsize
+               for leaf in jax.tree.leaves(state))
+  assert reports["train"].state_bytes == nbytes
+
+
+# -- figures, verdicts and messages --------------------------------------------
+
+class _FakeDevice:
+  def __init__(self, kind, coords):
+    self.device_kind, self.coords, self.id = kind, coords, 0
+
+
+def test_chip_figures_are_shared_by_the_cores_of_a_chip():
+  v5e = [_FakeDevice("TPU v5 lite", [x, y, 0]) for x in (0, 1) for y in (0, 1)]
+  assert tpu_chips.per_device(v5e) == tpu_chips.CHIPS["TPU v5 lite"]
+  v4 = [_FakeDevice("TPU v4", [x, 0, 0]) for x in (0, 1) for _ in (0, 1)]
+  half = tpu_chips.per_device(v4)
+  assert half.peak_flops == 275e12 / 2
+  assert half.hbm_bytes == 16 * 2**30
+  with pytest.raises(KeyError, match="'TPU v9'"):
+    tpu_chips.per_device([_FakeDevice("TPU v9", [0, 0, 0])])
+
+
+def _report(**changes):
+  fields = dict(name="train", batch=16, flops=3e12, bytes_accessed=2e9,
+                argument_bytes=6 * 2**30, output_bytes=6 * 2**30,
+                alias_bytes=6 * 2**30, temp_bytes=14 * 2**30,
+                code_bytes=2**30, state_bytes=6 * 2**30, collectives={},
+                chip=tpu_chips.Chip("chip", 1e14, 16 * 2**30, 1e12))
+  fields.update(changes)
+  return aot.StepReport(**fields)
+
+
+def test_lower_bound_is_the_slower_of_compute_and_memory():
+  assert _report().seconds_lower_bound == pytest.approx(3e12 / 1e14)
+  assert _report(bytes_accessed=5e10).seconds_lower_bound == \
+      pytest.approx(5e10 / 1e12)
+
+
+def test_a_step_over_the_chip_says_by_how_much_and_what_fits():
+  report = _report()   # 6 + 0 + 14 + 1 = 21 GiB of 16
+  assert report.peak_bytes == 21 * 2**30 and report.fits is False
+  with pytest.raises(aot.StepDoesNotFit) as raised:
+    aot.check_fits(report, {"data": 4, "fsdp": 1})
+  message = str(raised.value)
+  assert "21.00 GiB per device, 5.00 GiB more than the 16.00 GiB" in message
+  # 14 GiB for 4 images a device: 3.5 per image; 16 - 7 fixed leaves 9 GiB,
+  # 2 images a device, 8 in all.
+  assert "global batch of at most 8 (2 per device" in message
+  # fsdp=2 halves the 6 GiB state: 18 GiB, still over; fsdp=4: 16.5, over;
+  # fsdp=8 would fit but needs 8 devices.
+  assert "fsdp=" not in message
+  over = _report(temp_bytes=12 * 2**30)   # 19 GiB; fsdp=2 -> 16 GiB
+  with pytest.raises(aot.StepDoesNotFit,
+                     match=r"at most 12 \(3 per device.* or a mesh with fsdp=2 "):
+    aot.check_fits(over, {"data": 4, "fsdp": 1})
+  aot.check_fits(_report(temp_bytes=8 * 2**30), {"data": 4})  # 15 GiB fits
+
+
+# -- the TPU compiler -------------------------------------------------------------
+
+def test_one_hot_is_jax_one_hot_and_compiles_for_tpu_under_a_conv():
+  """The pattern that aborted the TPU compiler's space-to-batch pass
+  (benchmarks/tpu_space_to_batch_repro.py) compiles with rsjax's one-hot,
+  and that one-hot equals jax.nn.one_hot (codes outside the classes: 0)."""
+  codes = np.array([[0, 3, 8], [9, -1, 2]])
+  np.testing.assert_array_equal(inputs.one_hot(jnp.asarray(codes), 9),
+                                jax.nn.one_hot(codes, 9))
+  assert inputs.one_hot(jnp.asarray(codes), 9).dtype == jnp.float32
+  mesh = aot.tpu_mesh(TOPOLOGY, (("data", -1),))
+  labels = jax.ShapeDtypeStruct((4, 256, 256), jnp.uint8,
+                                sharding=mesh_lib.batch_sharding(mesh))
+  kernel = jax.ShapeDtypeStruct((3, 3, 9, 8), jnp.float32,
+                                sharding=mesh_lib.replicated(mesh))
+
+  def weight_gradient(kernel, labels):
+    def loss(kernel):
+      y = jax.lax.conv_general_dilated(
+          inputs.one_hot(labels, 9), kernel, (1, 1), "SAME",
+          dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      return jnp.mean(jax.nn.relu(y) ** 2)
+    return jax.grad(loss)(kernel)
+
+  compiled = jax.jit(weight_gradient,
+                     out_shardings=mesh_lib.replicated(mesh)
+                     ).lower(kernel, labels).compile()
+  assert compiled.cost_analysis()
+
+
+def test_tpu_mesh_names_the_generations_it_knows():
+  with pytest.raises(ValueError, match="v4, v5e, v5p, v6e"):
+    aot.tpu_mesh("v5litepod-16", (("data", -1),))
+
+
+def _compile(tmp_path, config, *flags):
+  out = tmp_path / "report.json"
+  result = train_processes.run_launcher(
+      "launch.compile", f"--config={config}", f"--topology={TOPOLOGY}",
+      f"--json={out}", *flags, timeout=1200)
+  assert result.returncode == 0, result.stderr[-3000:]
+  return json.loads(out.read_text()), result.stdout
+
+
+def _check_data_parallel_step(step):
+  assert step["flops_per_device"] > 0
+  assert step["fits"] is True
+  chip = step["bytes_per_chip"]
+  assert chip["capacity"] == 16e9
+  assert 0 < chip["peak"] <= chip["capacity"]
+  # A pure data mesh: only all-reduces (gradients, statistics, sums).
+  assert set(step["collectives"]) <= {"all-reduce"}
+  assert step["step_seconds_lower_bound"] >= step["flops_per_device"] / 197e12
+
+
+@pytest.mark.slow
+def test_launch_compile_pix2pix_demo_for_a_v5e(tmp_path):
+  report, printed = _compile(tmp_path, "configs/pix2pix.py:demo")
+  assert report["topology"] == TOPOLOGY
+  assert report["mesh"] == {"data": 4, "fsdp": 1}
+  assert sorted(report["steps"]) == ["eval", "train"]
+  for step in report["steps"].values():
+    _check_data_parallel_step(step)
+    assert step["flops_per_step"] == 4 * step["flops_per_device"]
+  assert set(report["steps"]["train"]["collectives"]) == {"all-reduce"}
+  assert "| train |" in printed and "TPU v5e" in printed
+
+
+@pytest.mark.slow
+def test_launch_compile_rs_spade_demo_with_one_image_per_chip(tmp_path):
+  """The demo's batch of 4 on 4 chips: one image per chip, where the
+  default TPU compiler aborted on the land-cover embedding's gradient
+  (issue 22, item 0). The train step only: it takes minutes."""
+  report, _ = _compile(tmp_path, "configs/rs_spade.py:demo", "--steps=train")
+  step = report["steps"]["train"]
+  assert step["batch"] == 4
+  _check_data_parallel_step(step)
+  assert set(step["collectives"]) == {"all-reduce"}
+
+
+@pytest.mark.slow
+def test_launch_compile_fsdp_shards_the_state(tmp_path):
+  """pix2pix's demo state on a (data 2, fsdp 2) mesh of 4 v5e chips, every
+  array of at least 1024 elements sharded: each chip holds at most 0.6 of
+  the state a pure data mesh puts on it, also by the compiler's own argument
+  bytes (arguments less the batch, which both meshes split 4 ways)."""
+  flags = ("--steps=train", "--config.fsdp_min_size=1024")
+  data_only, _ = _compile(tmp_path, "configs/pix2pix.py:demo",
+                          "--mesh=data=4,fsdp=1", *flags)
+  fsdp, _ = _compile(tmp_path, "configs/pix2pix.py:demo",
+                     "--mesh=data=2,fsdp=2", *flags)
+  assert fsdp["mesh"] == {"data": 2, "fsdp": 2}
+  data_bytes = data_only["steps"]["train"]["bytes_per_chip"]
+  fsdp_bytes = fsdp["steps"]["train"]["bytes_per_chip"]
+  assert fsdp_bytes["state"] <= 0.6 * data_bytes["state"]
+  batch = data_bytes["argument"] - data_bytes["state"]
+  assert fsdp_bytes["argument"] - batch <= 0.6 * (data_bytes["argument"]
+                                                   - batch)
+  assert "all-gather" in fsdp["steps"]["train"]["collectives"]
