@@ -190,3 +190,10 @@ def test_spatial_fields_of_different_widths_or_heights_are_refused():
                             "s2": jnp.zeros((2, 5, 6, 4))})
   with pytest.raises(ValueError, match=r"apply_ops needs \(batch, rows, cols"):
     augment.apply_ops(jnp.zeros((2, 4)), jnp.zeros(2, jnp.int32))
+
+
+def test_transform_aspect_honours_the_transpose_bit_by_default():
+  """Op 4 is the transpose alone: aspect a becomes 270 - a (mod 360)."""
+  aspect = jnp.array([[30.0, 300.0]])
+  np.testing.assert_allclose(augment.transform_aspect(aspect, jnp.array([4])),
+                             [[240.0, 330.0]])
