@@ -246,9 +246,10 @@ def test_launch_compile_fsdp_shards_the_state(tmp_path, pix2pix_data_mesh):
   """pix2pix's demo state on an fsdp mesh of the 4 v5e chips, every array of
   at least 1024 elements sharded: each chip holds at most 0.6 of the state a
   pure data mesh puts on it, also by the compiler's own argument bytes
-  (arguments less the batch, which both meshes split 4 ways). Not 1/4: the
-  TPU pads a narrow kernel's last dimension to 128 lanes, so a demo-width
-  kernel's shard takes the room of the whole."""
+  (arguments less the batch, which both meshes split 4 ways). Not 1/fsdp by
+  the compiler's bytes: at fsdp=2 they were 62 % of the data mesh's, most
+  likely because the TPU lays arrays out in tiles of 128 lanes, which a
+  demo-width kernel's shard fills no less than the whole kernel does."""
   fsdp, _ = _compile(tmp_path, "configs/pix2pix.py:demo",
                      "--mesh=data=1,fsdp=4", "--steps=train",
                      "--config.fsdp_min_size=1024")
