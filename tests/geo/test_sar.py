@@ -116,3 +116,17 @@ def test_every_function_returns_jax_for_jax_input():
   back = sar.denormalize_db(jnp.asarray([[-1.0, 0.5]]), ("VV", "VH"))
   assert isinstance(back, jax_array)
   np.testing.assert_array_equal(np.asarray(back), [[-25.0, -8.125]])
+
+
+def test_integers_become_float32_and_floats_keep_their_precision():
+  """Integer input (e.g. dB stored as int16) is computed in float32; float64
+  input stays float64, numpy and JAX alike (`_float`)."""
+  db = np.array([[-20, -25], [-5, -10]], np.int16)
+  for fn in (lambda x: sar.normalize_db(x, ("VV", "VH")),
+             lambda x: sar.clip_db(x, ("VV", "VH")), sar.from_db):
+    assert fn(db).dtype == np.float32
+    assert fn(jnp.asarray(db)).dtype == jnp.float32
+    assert fn(db.astype(np.float64)).dtype == np.float64
+  np.testing.assert_allclose(sar.normalize_db(db, ("VV", "VH")),
+                             sar.normalize_db(db.astype(np.float32),
+                                              ("VV", "VH")))
