@@ -180,3 +180,23 @@ def test_dem_inverse_of_jax_is_jax_and_errors_name_the_dem():
   with pytest.raises(ValueError, match=r"range dem\.elevation .*low < high"):
     normalize.denormalize("dem", np.zeros((2, 4)),
                           {"dem": {"elevation": (10.0, 10.0)}})
+
+
+def test_integers_become_float32_floats_keep_precision_and_numpy_stays_numpy():
+  """Integer input is computed in float32, float64 stays float64, and numpy
+  input gives numpy output (`_float`, `_xp`)."""
+  s2 = np.array([[0, 1, 0, 1]], np.uint8)
+  out = normalize.normalize("s2", s2)
+  assert type(out) is np.ndarray and out.dtype == np.float32
+  np.testing.assert_array_equal(out, [[-1.0, 1.0, -1.0, 1.0]])
+  assert normalize.normalize("s2", s2.astype(np.float64)).dtype == np.float64
+  dem = _dem(np.random.default_rng(5), 3)
+  assert normalize.normalize("dem", dem.astype(np.int32)).dtype == np.float32
+  assert type(normalize.denormalize("dem", normalize.normalize("dem", dem))) \
+      is np.ndarray
+
+
+def test_a_scalar_is_refused_naming_the_channels_expected():
+  with pytest.raises(ValueError, match=r"^dem: expected 4 channels last, got "
+                     r"an array of shape \(\)"):
+    normalize.normalize("dem", np.float32(3.0))
