@@ -37,6 +37,7 @@ def test_window_read_returns_data_and_mask(tmp_path):
   with io.open_raster(path, expected_bands=3) as dataset:
     read = io.read_window(dataset, Window(4, 2, 10, 6), bands=[1, 2])
   assert read.data.shape == (2, 6, 10)
+  assert read.data.dtype == np.int16   # masking keeps the file's dtype
   assert read.valid.shape == (6, 10)
   assert not read.valid[3, 3]
   assert read.valid.sum() == 59
@@ -71,7 +72,9 @@ def test_unreadable_file_is_named(tmp_path):
 def test_raster_without_crs_is_named(tmp_path):
   path = write_raster(tmp_path / "nocrs.tif", np.zeros((4, 4), np.uint8),
                       crs=None)
-  with pytest.raises(io.RasterError, match=r"nocrs.tif.*no CRS"):
+  with pytest.raises(io.RasterError, match=r"nocrs.tif: raster has no CRS; "
+                     r"it cannot be placed on a map\. Assign one \(e\.g\. "
+                     r"`gdal_edit\.py -a_srs EPSG:XXXX`\) before using it\.$"):
     io.open_raster(path)
 
 
@@ -107,3 +110,15 @@ def test_all_nodata_window_is_named(tmp_path):
 def test_clip_window():
   assert io.clip_window(Window(-2.5, 3.2, 10, 4), 20, 6) == Window(0, 3, 6, 5)
   assert io.clip_window(Window(30, 0, 4, 4), 20, 20) is None
+  # A window that only touches the raster's last row or column holds none.
+  assert io.clip_window(Window(0, 20, 4, 4), 20, 20) is None
+  assert io.clip_window(Window(20, 0, 4, 4), 20, 20) is None
+
+
+def test_gdal_virtual_paths_are_not_looked_up_on_disk():
+  """A /vsi path (GDAL's in-memory, archive and network filesystems) or a
+  URL is handed to GDAL, whose error names it; only a local path that does
+  not exist is a FileNotFoundError."""
+  for path in ("/vsimem/rsjax_missing.tif", "zip+file://rsjax_missing.zip"):
+    with pytest.raises(io.RasterError, match="rsjax_missing"):
+      io.open_raster(path)
