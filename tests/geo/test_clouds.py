@@ -208,3 +208,50 @@ def test_shift_with_zeros_moves_the_field_and_fills_zeros(offset):
         want[r, c] = field[r - dr, c - dc]
   got = clouds.shift_with_zeros(jnp.asarray(field), offset)
   np.testing.assert_array_equal(np.asarray(got), want)
+
+
+def test_the_documented_defaults():
+  """fractal_noise: exponent 3.8, features of 64 px; cloud_layer: opacity 1,
+  edge width 0.3 (and the same noise)."""
+  key, shape = jax.random.key(2), (64, 64)
+  np.testing.assert_array_equal(
+      clouds.fractal_noise(key, shape),
+      clouds.fractal_noise(key, shape, spectral_exponent=3.8,
+                           feature_size=64.0))
+  default = clouds.cloud_layer(key, shape, coverage=0.4)
+  explicit = clouds.cloud_layer(key, shape, coverage=0.4, opacity=1.0,
+                                edge_width=0.3, spectral_exponent=3.8,
+                                feature_size=64.0)
+  for got, expected in zip(default, explicit):
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_noise_and_edge_options_reach_the_layer_and_the_image():
+  """Non-default noise shape and edge width: cloud_layer thresholds the noise
+  made with them, and add_clouds' opacity is that layer's."""
+  key = jax.random.key(8)
+  options = dict(edge_width=1.0, spectral_exponent=2.5, feature_size=16.0)
+  noise = np.asarray(clouds.fractal_noise(
+      key, (SIZE, SIZE), spectral_exponent=2.5, feature_size=16.0))
+  layer = clouds.cloud_layer(key, (SIZE, SIZE), coverage=0.3, **options)
+  expected = noise > np.quantile(noise, 0.7)
+  assert np.sum(np.asarray(layer.mask) != expected) <= 1
+  result = clouds.add_clouds(key, _ground(), coverage=0.3, **options)
+  np.testing.assert_array_equal(result.alpha, layer.alpha)
+  np.testing.assert_array_equal(result.cloud_mask, layer.mask)
+
+
+def test_over_nothing_is_transparent_black():
+  """Where both alphas are 0 the result is colour 0, alpha 0 (no 0 / 0)."""
+  color, alpha = clouds.over(jnp.float32(0.7), jnp.float32(0.0),
+                             jnp.float32(0.2), jnp.float32(0.0))
+  assert float(alpha) == 0.0 and float(color) == 0.0
+
+
+def test_a_single_band_image_keeps_its_shape():
+  key = jax.random.key(4)
+  ground = _ground()
+  flat = clouds.add_clouds(key, ground[..., 0], coverage=0.3)
+  banded = clouds.add_clouds(key, ground[..., :1], coverage=0.3)
+  assert flat.image.shape == (SIZE, SIZE)
+  np.testing.assert_array_equal(flat.image, banded.image[..., 0])
