@@ -255,3 +255,14 @@ def test_a_single_band_image_keeps_its_shape():
   banded = clouds.add_clouds(key, ground[..., :1], coverage=0.3)
   assert flat.image.shape == (SIZE, SIZE)
   np.testing.assert_array_equal(flat.image, banded.image[..., 0])
+
+
+def test_coverage_outside_zero_one_is_clipped():
+  """A coverage above 1 is a full cover and below 0 none, with the opacities
+  of coverage 1 and 0 (no NaN from a quantile outside [0, 1])."""
+  key = jax.random.key(6)
+  for given, clipped in ((1.5, 1.0), (-0.5, 0.0)):
+    layer = clouds.cloud_layer(key, (64, 64), coverage=given)
+    expected = clouds.cloud_layer(key, (64, 64), coverage=clipped)
+    for got, want in zip(layer, expected):
+      np.testing.assert_array_equal(got, want)
