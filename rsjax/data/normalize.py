@@ -74,14 +74,19 @@ def default_config() -> dict[str, Any]:
   }
 
 
+def _plain(value):
+  """`value` with every ConfigDict or other mapping in it, at any depth, a
+  plain dict: the pipeline keys its compiled normalization by the resolved
+  config's repr, read back with `ast.literal_eval`."""
+  if hasattr(value, "to_dict"):
+    value = value.to_dict()
+  if isinstance(value, Mapping):
+    return {k: _plain(v) for k, v in value.items()}
+  return value
+
+
 def _as_dict(config) -> dict[str, Any]:
-  if config is None:
-    return default_config()
-  if hasattr(config, "to_dict"):
-    config = config.to_dict()
-  return {k: (dict(v.to_dict() if hasattr(v, "to_dict") else v)
-              if isinstance(v, Mapping) or hasattr(v, "to_dict") else v)
-          for k, v in config.items()}
+  return default_config() if config is None else _plain(config)
 
 
 def resolve_config(config=None) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """rsjax.data.normalize: ranges, exact inverses, config errors."""
 
+import ast
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -200,3 +202,18 @@ def test_a_scalar_is_refused_naming_the_channels_expected():
   with pytest.raises(ValueError, match=r"^dem: expected 4 channels last, got "
                      r"an array of shape \(\)"):
     normalize.normalize("dem", np.float32(3.0))
+
+
+def test_a_resolved_config_is_plain_literals_however_it_nests_configdicts():
+  """The pipeline keys its compiled normalization by the resolved config's
+  repr and reads it back with ast.literal_eval: ConfigDicts at any depth,
+  inside a dict or around one, become plain dicts."""
+  ranges = {"VV": (-20.0, 0.0), "VH": (-30.0, -10.0)}
+  nested = ml_collections.ConfigDict(ranges)
+  for config in ({"s1": ml_collections.ConfigDict({"ranges": ranges})},
+                 ml_collections.ConfigDict({"s1": {"ranges": ranges}}),
+                 {"s1": {"ranges": nested}},
+                 {"s1": ml_collections.ConfigDict({"ranges": nested})}):
+    resolved = normalize.resolve_config(config)
+    assert ast.literal_eval(repr(resolved)) == resolved
+    assert resolved["s1"]["ranges"] == ranges
