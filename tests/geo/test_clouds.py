@@ -255,6 +255,9 @@ def test_a_single_band_image_keeps_its_shape():
   banded = clouds.add_clouds(key, ground[..., :1], coverage=0.3)
   assert flat.image.shape == (SIZE, SIZE)
   np.testing.assert_array_equal(flat.image, banded.image[..., 0])
+  # Masks are (H, W) whatever the bands, with shadows or without.
+  for result in (flat, banded, clouds.add_clouds(key, ground, coverage=0.3)):
+    assert result.shadow_mask.shape == result.cloud_mask.shape == (SIZE, SIZE)
 
 
 def test_coverage_outside_zero_one_is_clipped():
