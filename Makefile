@@ -6,6 +6,9 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.rsjax-installed
+# The TPU compiler (libtpu, ~700 MB) only for the tests, which compile for TPU
+# topologies (tests/train/test_aot.py); `make demo` does without it.
+TPU_STAMP := $(VENV)/.rsjax-tpu-installed
 WORKDIR ?= workdir/demo
 PYTEST_ARGS ?=
 # Tests compile XLA programs on one thread each: one pytest-xdist worker per
@@ -20,13 +23,17 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,tfds-cli,tpu]'
+	$(PY) -m pip install --quiet -e '.[test,tfds-cli]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m launch.demo --workdir $(WORKDIR)
 
-test: $(STAMP)
+$(TPU_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -e '.[tpu]'
+	touch $(TPU_STAMP)
+
+test: $(TPU_STAMP)
 	$(PY) -m pytest -q $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # Mutation testing (TESTING.md); hours on 2 cores, not part of CI. A second
