@@ -76,7 +76,7 @@ def main(argv):
   if _TILE.value:
     config.data.tile_size = _TILE.value
   unknown = sorted(set(_STEPS.value) - {"train", "eval"})
-  if unknown:
+  if unknown or not _STEPS.value:
     logging.error("--steps: unknown step(s) %s; valid: train, eval", unknown)
     return 1
   try:

@@ -139,6 +139,16 @@ def check_batch_size(batch_size: int, mesh: jax.sharding.Mesh,
   return batch_size // processes
 
 
+def _global_batch(cfg, mesh: jax.sharding.Mesh, train: bool) -> int:
+  """The global batch of a training or evaluation iterator (evaluation:
+  `eval_batch_size`, or `batch_size` when that is None), checked against
+  the mesh."""
+  key = "batch_size" if train or cfg.eval_batch_size is None \
+      else "eval_batch_size"
+  check_batch_size(cfg[key], mesh, key)
+  return cfg[key]
+
+
 def _tfds_reader(cfg, split: str, train: bool, global_batch: int):
   tfds = import_tfds()
   builder = tfds_builder.open_builder(cfg.name, cfg.data_dir)
@@ -314,10 +324,7 @@ class BatchIterator:
   def __init__(self, config, mesh: jax.sharding.Mesh, *, train: bool,
                start_step: int = 0, split: str | None = None):
     cfg = _resolve(config)
-    key = "batch_size" if train or cfg.eval_batch_size is None \
-        else "eval_batch_size"
-    global_batch = cfg[key]
-    check_batch_size(global_batch, mesh, key)
+    global_batch = _global_batch(cfg, mesh, train)
     if start_step < 0 or (not train and start_step):
       raise ValueError(f"start_step must be 0 for evaluation and >= 0 for "
                        f"training, got {start_step}.")
@@ -412,10 +419,7 @@ def abstract_batch(config, mesh: jax.sharding.Mesh, *, train: bool = True
   time for devices this process does not have (`rsjax.train.aot`).
   """
   cfg = _resolve(config)
-  key = "batch_size" if train or cfg.eval_batch_size is None \
-      else "eval_batch_size"
-  global_batch = cfg[key]
-  check_batch_size(global_batch, mesh, key)
+  global_batch = _global_batch(cfg, mesh, train)
   sharding = mesh_lib.batch_sharding(mesh)
   stored = {}
   for name in cfg.fields:
