@@ -31,6 +31,7 @@ from rsjax.data import pipeline
 from rsjax.store import atomic
 from rsjax.systems import image_scores
 from rsjax.systems import trained
+from rsjax.train import preemption
 from rsjax.train import trainer as trainer_lib
 
 
@@ -130,7 +131,7 @@ def main() -> None:
     shutil.rmtree(os.path.join(args.workdir, "checkpoints"), ignore_errors=True)
   try:
     result = run(args.workdir, data_dir=args.data_dir)
-  except trainer_lib.Preempted as stopped:
+  except preemption.Preempted as stopped:
     print(stopped)
     sys.exit(stopped.exit_status)  # 143 for SIGTERM
   for name, s in result["scores"].items():

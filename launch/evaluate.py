@@ -19,7 +19,7 @@ from __future__ import annotations
 from absl import flags, logging
 from ml_collections import config_flags
 
-from launch import user_errors
+from launch import distributed, user_errors
 
 _WORKDIR = flags.DEFINE_multi_string(
     "workdir", None, "Trained workdir (repeat to compare several).",
@@ -40,15 +40,11 @@ _NUM_BATCHES = flags.DEFINE_integer(
     "num_batches", None, "Score only the first N batches (default: all).")
 _SAMPLES = flags.DEFINE_bool("samples", True, "Write a sample grid per run.")
 _CURVES = flags.DEFINE_bool("curves", True, "Write the training curves.")
-_DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False, "Call jax.distributed.initialize() first.")
 
 
 def main(argv):
   del argv
-  import jax  # pylint: disable=g-import-not-at-top
-  if _DISTRIBUTED.value:
-    jax.distributed.initialize()
+  distributed.initialize()
   from rsjax.eval.report import evaluate  # pylint: disable=g-import-not-at-top
   report = evaluate.evaluate(
       _WORKDIR.value, split=_SPLIT.value, output_dir=_OUTPUT.value,

@@ -45,12 +45,12 @@ def main(argv):
                      f"{', '.join(RUNNERS)}")
   jax.config.update("jax_compilation_cache_dir",
                     os.path.join(_WORKDIR.value, "compilation_cache"))
-  from rsjax.train import trainer  # pylint: disable=g-import-not-at-top
+  from rsjax.train import preemption, trainer  # pylint: disable=g-import-not-at-top
   module, _, function = RUNNERS[kind].partition(":")
   try:
     result = getattr(importlib.import_module(module), function)(
         _CONFIG.value, _WORKDIR.value)
-  except trainer.Preempted as stopped:
+  except preemption.Preempted as stopped:
     logging.warning("%s", stopped)
     return stopped.exit_status  # app.run exits with it: 143 for SIGTERM
   logging.info("%s: %s", kind, result.get("rows"))

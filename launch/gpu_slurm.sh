@@ -20,9 +20,8 @@ shift 2
 cd "${SLURM_SUBMIT_DIR:-$(dirname "$0")/..}"
 # SLURM sends SIGTERM to every task 120 s before the time limit; each process
 # then saves a checkpoint and exits with status 143, and resubmitting the same
-# command resumes from the workdir. The processes do not yet agree on the step
-# they stop at (a signal caught between two steps on one node but not on
-# another makes them disagree and the save can hang until SLURM kills the job;
-# issue 22): the run then resumes from its previous checkpoint instead.
+# command resumes from the workdir. The processes stop after the same step even
+# when the signal reaches them between different steps (JAX's preemption sync
+# service; rsjax/train/preemption.py).
 srun --kill-on-bad-exit=1 .venv/bin/python -m launch.train \
   --config "$config" --workdir "$workdir" --distributed "$@"

@@ -29,7 +29,7 @@ from __future__ import annotations
 from absl import flags, logging
 from ml_collections import config_flags
 
-from launch import user_errors
+from launch import distributed, user_errors
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo.",
@@ -41,28 +41,20 @@ _FORCE_UNLOCK = flags.DEFINE_bool(
     "Take the workdir's lock over from any holder (warns naming it). Only "
     "when that run is certainly not running: two runs on one workdir write "
     "over each other.")
-_DISTRIBUTED = flags.DEFINE_bool(
-    "distributed", False,
-    "Call jax.distributed.initialize() first (multi-host TPU pods, SLURM).")
 
 
 def main(argv):
   del argv
-  import jax  # pylint: disable=g-import-not-at-top
-  if _DISTRIBUTED.value:
-    jax.distributed.initialize()
-  logging.info("process %d/%d, %d local / %d global devices",
-               jax.process_index(), jax.process_count(),
-               jax.local_device_count(), jax.device_count())
+  distributed.initialize()
   from rsjax.store import workdir_lock  # pylint: disable=g-import-not-at-top
-  from rsjax.train import trainer  # pylint: disable=g-import-not-at-top
+  from rsjax.train import preemption, trainer  # pylint: disable=g-import-not-at-top
   try:
     scores = trainer.train_and_evaluate(_CONFIG.value, _WORKDIR.value,
                                         force_unlock=_FORCE_UNLOCK.value)
   except (workdir_lock.WorkdirLocked, trainer.ConfigError) as refused:
     logging.error("%s", refused)
     return 1
-  except trainer.Preempted as stopped:
+  except preemption.Preempted as stopped:
     logging.warning("%s", stopped)
     return stopped.exit_status  # app.run exits with it: 143 for SIGTERM
   logging.info("final evaluation: %s", scores)

@@ -174,6 +174,18 @@ def test_each_launcher_refuses_an_unknown_key_before_making_anything(
   assert not workdir.exists()
 
 
+@pytest.mark.parametrize("module", ["launch.train", "launch.evaluate"])
+def test_process_flags_without_distributed_are_refused(tmp_path, module):
+  workdir = tmp_path / "workdir"
+  result = train_processes.run_launcher(
+      module, f"--config={PIX2PIX}", f"--workdir={workdir}", "--process_id=1",
+      timeout=120)
+  assert result.returncode == 1
+  assert ("--coordinator_address, --num_processes and --process_id only "
+          "apply with --distributed") in result.stderr, result.stderr
+  assert not workdir.exists()
+
+
 # ------------------------------------------------------- missing datasets --
 
 def test_build_commands():

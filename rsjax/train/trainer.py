@@ -18,8 +18,10 @@ stops at once with `WorkdirLocked`, naming the first.
 A non-finite training metric stops the run with the step where it first
 appeared and the last good checkpoint (no checkpoint is written after it).
 SIGTERM (a pre-empted VM, `scancel`) saves a checkpoint at the current step and
-raises `Preempted` (launch.train exits with its status 143 = 128 + SIGTERM, so a
-scheduler requeues the run); the next run with the same workdir resumes there
+raises `preemption.Preempted` (launch.train exits with its status 143 = 128 +
+SIGTERM, so a scheduler requeues the run); in a multi-process run every
+process stops at the same step, whichever of them got the signal
+(`rsjax.train.preemption`). The next run with the same workdir resumes there
 and drops the lines of metrics.jsonl after the restored step, which it logs
 again.
 """
@@ -28,8 +30,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import threading
 from typing import Any
 
 import jax
@@ -43,51 +43,13 @@ from rsjax.store import checkpoint as checkpoint_lib
 from rsjax.store import run_config
 from rsjax.store import workdir_lock
 from rsjax.systems import base
+from rsjax.train import preemption
 from rsjax.train import samples as samples_lib
 from rsjax.train import writers as writers_lib
 
 
 class NonFiniteLossError(FloatingPointError):
   """A training metric became NaN or infinite."""
-
-
-class Preempted(Exception):
-  """The run was stopped by a signal after saving a checkpoint at `step`.
-
-  `exit_status` (128 + the signal: 143 for SIGTERM) is what a process should
-  exit with so a scheduler takes the run for interrupted, not finished.
-  """
-
-  def __init__(self, signum: int, step: int, directory: str):
-    self.signum, self.step = signum, step
-    self.exit_status = 128 + signum
-    super().__init__(
-        f"stopped by signal {signum} at step {step}; its checkpoint is in "
-        f"{directory}; run again with the same workdir to resume")
-
-
-class _StopOnSignal:
-  """Turns SIGTERM into a flag the loop checks (main thread only)."""
-
-  def __init__(self):
-    self.requested = False
-    self.signum: int | None = None
-    self._previous = None
-
-  def __enter__(self):
-    if threading.current_thread() is threading.main_thread():
-      self._previous = signal.signal(signal.SIGTERM, self._handle)
-    return self
-
-  def _handle(self, signum, frame):
-    del frame
-    logging.warning("signal %d: saving a checkpoint and stopping", signum)
-    self.requested = True
-    self.signum = signum
-
-  def __exit__(self, *exc):
-    if self._previous is not None:
-      signal.signal(signal.SIGTERM, self._previous)
 
 
 def _all_finite(metrics) -> jax.Array:
@@ -295,7 +257,7 @@ def _train_and_evaluate(config, workdir, stop_after):
   train_iter = pipeline.create_iterator(config.data, trainer.mesh, train=True,
                                         start_step=latest)
   scores: dict[str, Any] = {}
-  stop = _StopOnSignal()
+  stop = preemption.StopOnSignal()
   try:
     first_batch = next(train_iter)
     state, step = trainer.restore_or_init(first_batch)
@@ -324,7 +286,8 @@ def _train_and_evaluate(config, workdir, stop_after):
         state, metrics, first_bad = trainer.train_step(state, batch, first_bad)
         step += 1
         last = step == config.total_steps
-        if stop_after is not None and step >= stop_after:
+        if stop.reached(step) or (stop_after is not None
+                                  and step >= stop_after):
           stop.requested = True
         if step % config.log_every == 0 or last or stop.requested:
           _raise_if_bad(first_bad, trainer)
@@ -352,7 +315,7 @@ def _train_and_evaluate(config, workdir, stop_after):
     if writer is not None:
       writer.flush()
   if stop.signum is not None:
-    raise Preempted(stop.signum, step, trainer.manager.directory)
+    raise preemption.Preempted(stop.signum, step, trainer.manager.directory)
   return scores
 
 

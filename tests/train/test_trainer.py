@@ -15,6 +15,7 @@ import pytest
 
 from rsjax.systems import base
 from rsjax.systems import trained
+from rsjax.train import preemption
 from rsjax.train import trainer
 from rsjax.train import writers
 from tiny_configs import memory_config, tiny_rs_spade
@@ -117,7 +118,7 @@ def test_sigterm_in_process_raises_preempted_after_saving(tmp_path, devices):
 
   thread = threading.Thread(target=send_sigterm_after_two_steps, daemon=True)
   thread.start()
-  with pytest.raises(trainer.Preempted, match="stopped by signal 15") as stopped:
+  with pytest.raises(preemption.Preempted, match="stopped by signal 15") as stopped:
     trainer.train_and_evaluate(config, str(tmp_path))
   thread.join()
   assert stopped.value.exit_status == 143

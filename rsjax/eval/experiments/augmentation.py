@@ -51,7 +51,7 @@ LABEL_FIELD = "lulc"
 
 class RunStopped(RuntimeError):
   """A sub-run ended before its last step without a signal (a signal raises
-  trainer.Preempted first); rerun to resume."""
+  preemption.Preempted first); rerun to resume."""
 
 
 def train_and_test(config: ml_collections.ConfigDict, workdir: str,
