@@ -8,6 +8,12 @@ version or the new one. The temporary name lies beside the target (same
 folder, so the rename stays on one filesystem) and starts with the target's
 name, so a leftover from a killed writer is easy to recognise and is replaced
 by the next write.
+
+A file on object storage (`gs://...`, `rsjax.store.paths`) is written to a
+local temporary file first and uploaded once complete: an object store shows
+an upload whole or not at all, so it is as safe. A directory there would
+appear file by file (object stores have no directories to rename), so it is
+refused.
 """
 
 from __future__ import annotations
@@ -16,8 +22,11 @@ import contextlib
 import json
 import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from typing import Any
+
+from rsjax.store import paths
 
 
 def _fsync(path: str) -> None:
@@ -59,8 +68,13 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[str]:
   (replacing what was there), on error it is removed.
 
   `suffix` ends the temporary name, for writers that pick a format by
-  extension (e.g. `suffix=".png"`). Parent folders are created.
+  extension (e.g. `suffix=".png"`). Parent folders are created. A remote
+  `path` gets a local temporary path, uploaded at the end.
   """
+  if paths.is_remote(path):
+    with _uploaded(path, suffix) as temporary:
+      yield temporary
+    return
   path = os.path.abspath(os.fspath(path))
   directory = os.path.dirname(path)
   os.makedirs(directory, exist_ok=True)
@@ -78,6 +92,25 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = "") -> Iterator[str]:
     _fsync_directory(directory)
   finally:
     _remove(temporary)
+
+
+@contextlib.contextmanager
+def _uploaded(path: str | os.PathLike, suffix: str) -> Iterator[str]:
+  """A local temporary path whose file is uploaded to the remote `path`
+  once the block ends without error."""
+  target = paths.of(path)
+  with tempfile.TemporaryDirectory(prefix="rsjax-upload-") as folder:
+    temporary = os.path.join(folder, f"{target.name}{suffix}")
+    yield temporary
+    if not os.path.lexists(temporary):
+      raise FileNotFoundError(f"{path}: nothing was written to {temporary}")
+    if os.path.isdir(temporary):
+      raise NotImplementedError(
+          f"{path}: a directory cannot be written to object storage whole "
+          f"(it would appear file by file); write it to a local path")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(temporary, "rb") as f:
+      target.write_bytes(f.read())
 
 
 def write_text(path: str | os.PathLike, text: str) -> str:

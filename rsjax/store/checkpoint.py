@@ -23,7 +23,10 @@ import time
 
 import jax
 import orbax.checkpoint as ocp
+from etils import epath
 from jax.experimental import multihost_utils
+
+from rsjax.store import paths
 
 DAMAGED_DIRECTORY = "checkpoints_damaged"
 """The workdir's folder of checkpoints moved aside because they did not
@@ -39,8 +42,8 @@ def make_manager(workdir: str | os.PathLike, *, keep: int,
   options = ocp.CheckpointManagerOptions(
       max_to_keep=keep, save_interval_steps=max(int(interval), 1),
       enable_async_checkpointing=True, create=True)
-  directory = os.path.join(os.path.abspath(os.fspath(workdir)), "checkpoints")
-  return ocp.CheckpointManager(directory, options=options)
+  return ocp.CheckpointManager(paths.join(workdir, "checkpoints"),
+                               options=options)
 
 
 def abstract_with_shardings(abstract_state, shardings):
@@ -108,14 +111,14 @@ def _move_aside(manager: ocp.CheckpointManager, failed, *, restored: int
                 ) -> None:
   """Moves the step folders of `failed` ({step: error}) to the workdir's
   DAMAGED_DIRECTORY and makes `manager` forget them."""
-  directory = os.fspath(manager.directory)
-  damaged = os.path.join(os.path.dirname(directory), DAMAGED_DIRECTORY)
+  directory = epath.Path(manager.directory)
+  damaged = directory.parent / DAMAGED_DIRECTORY
   stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
   if jax.process_index() == 0:
-    os.makedirs(damaged, exist_ok=True)
+    damaged.mkdir(parents=True, exist_ok=True)
     for step, error in sorted(failed.items()):
-      aside = os.path.join(damaged, f"{step}-{stamp}")
-      os.rename(os.path.join(directory, str(step)), aside)
+      aside = damaged / f"{step}-{stamp}"
+      (directory / str(step)).rename(aside)
       logging.warning(
           "checkpoint of step %d in %s does not restore (%s); moved to %s, "
           "resuming from step %d", step, directory, _why(error), aside,
@@ -127,8 +130,8 @@ def _move_aside(manager: ocp.CheckpointManager, failed, *, restored: int
 
 def steps(workdir: str | os.PathLike) -> list[int]:
   """The complete checkpoint steps of `workdir`, ascending."""
-  directory = os.path.join(os.path.abspath(os.fspath(workdir)), "checkpoints")
-  if not os.path.isdir(directory):
+  directory = paths.of(workdir) / "checkpoints"
+  if not directory.is_dir():
     return []
   return sorted(ocp.path.step.checkpoint_steps(directory))
 
@@ -144,7 +147,7 @@ def restore(workdir: str | os.PathLike, abstract_state, shardings, *,
   state's structure).
   """
   workdir = os.fspath(workdir)
-  directory = os.path.join(os.path.abspath(workdir), "checkpoints")
+  directory = paths.join(workdir, "checkpoints")
   available = steps(workdir)
   if not available:
     raise FileNotFoundError(

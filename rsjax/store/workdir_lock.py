@@ -17,9 +17,13 @@ warning naming the old holder. A run releases only its own lock: if another
 run forced it away, that run's lock stays.
 
 `WorkdirLock` is the interface the trainer uses (`acquire`, `release`, a
-context manager); `FileLock` implements it with a local or shared filesystem.
-A lease on cloud storage for multi-host runs (issue 22) would be another
-implementation, returned by `for_workdir`.
+context manager); `for_workdir` returns a `FileLock` for a local or shared
+filesystem, an `ObjectLock` for a workdir on object storage (`gs://...`).
+An object store has neither hard links nor an atomic create that
+`etils.epath` exposes, so `ObjectLock` writes its lock object and reads it
+back after `SETTLE_SECONDS`: of two runs that wrote at nearly the same time,
+the one whose write landed last holds the lock and the other stops with
+`WorkdirLocked`. Two writes further apart than that never race.
 """
 
 from __future__ import annotations
@@ -31,7 +35,10 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
+
+from rsjax.store import paths
 
 LOCK_NAME = "LOCK"
 
@@ -112,9 +119,7 @@ class FileLock(WorkdirLock):
     if self._text is not None:
       raise RuntimeError(f"{self.path}: this lock is already held")
     os.makedirs(os.path.dirname(self.path), exist_ok=True)
-    # The token tells this lock from another of the same pid and second.
-    text = json.dumps(dict(dataclasses.asdict(Holder.this_process()),
-                           token=uuid.uuid4().hex))
+    text = _new_lock_text()
     for _ in range(_ATTEMPTS):
       if self._create(text):
         self._text = text
@@ -122,13 +127,7 @@ class FileLock(WorkdirLock):
       found = self._read()
       if found is None:  # released meanwhile
         continue
-      holder = _parse(found)
-      if force:
-        reason = "forced with force_unlock"
-      elif holder is not None and holder.is_dead_here():
-        reason = "stale: its process is gone"
-      else:
-        raise WorkdirLocked(self.path, _describe(found))
+      reason = _takeover_reason(self.path, found, force)
       if self._remove_if_unchanged(found):
         logging.warning("%s: took over the lock of %s (%s)", self.path,
                         _describe(found), reason)
@@ -204,6 +203,68 @@ class FileLock(WorkdirLock):
       os.remove(aside)
 
 
+SETTLE_SECONDS = 2.0
+"""How long `ObjectLock` waits between writing its lock object and reading it
+back (longer than an upload of a few hundred bytes takes)."""
+
+
+class ObjectLock(WorkdirLock):
+  """The lock as the object `<workdir>/LOCK` on object storage: written,
+  then read back after SETTLE_SECONDS to see which of racing runs holds it."""
+
+  def __init__(self, workdir: str | os.PathLike):
+    self.path = paths.join(workdir, LOCK_NAME)
+    self._text: str | None = None
+
+  def acquire(self, *, force: bool = False) -> None:
+    if self._text is not None:
+      raise RuntimeError(f"{self.path}: this lock is already held")
+    text = _new_lock_text()
+    found = self._read()
+    if found is not None:
+      reason = _takeover_reason(self.path, found, force)
+      logging.warning("%s: took over the lock of %s (%s)", self.path,
+                      _describe(found), reason)
+    paths.of(self.path).write_text(text)
+    time.sleep(SETTLE_SECONDS)
+    found = self._read()
+    if found != text:
+      raise WorkdirLocked(self.path, _describe(found) if found is not None
+                          else "a run that took the lock and released it")
+    self._text = text
+
+  def release(self) -> None:
+    if self._text is None:
+      return
+    text, self._text = self._text, None
+    if self._read() == text:
+      paths.of(self.path).unlink()
+      return
+    logging.warning("%s: left as it is; another run took this run's lock "
+                    "over", self.path)
+
+  def _read(self) -> str | None:
+    file = paths.of(self.path)
+    return file.read_text() if file.exists() else None
+
+
+def _new_lock_text() -> str:
+  """This process as the holder, with a token that tells this lock from
+  another of the same pid and second."""
+  return json.dumps(dict(dataclasses.asdict(Holder.this_process()),
+                         token=uuid.uuid4().hex))
+
+
+def _takeover_reason(path: str, found: str, force: bool) -> str:
+  """Why the lock holding `found` may be taken over, or `WorkdirLocked`."""
+  holder = _parse(found)
+  if force:
+    return "forced with force_unlock"
+  if holder is not None and holder.is_dead_here():
+    return "stale: its process is gone"
+  raise WorkdirLocked(path, _describe(found))
+
+
 def _parse(text: str) -> Holder | None:
   try:
     fields = json.loads(text)
@@ -221,5 +282,7 @@ def _describe(text: str) -> str:
 
 
 def for_workdir(workdir: str | os.PathLike) -> WorkdirLock:
-  """The lock of `workdir` (a file in it; issue 22 adds cloud leases)."""
+  """The lock of `workdir`: an object on object storage, else a file."""
+  if paths.is_remote(workdir):
+    return ObjectLock(workdir)
   return FileLock(workdir)

@@ -26,6 +26,7 @@ from rsjax import mesh as mesh_lib
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
 from rsjax.store import checkpoint as checkpoint_lib
+from rsjax.store import paths
 from rsjax.store import run_config
 from rsjax.systems import base
 
@@ -89,7 +90,7 @@ def load_run(workdir: str | os.PathLike, *, step: int | None = None,
       is not a checkpoint of the run.
   """
   workdir = os.fspath(workdir)
-  if not os.path.isdir(workdir):
+  if not paths.of(workdir).is_dir():
     raise FileNotFoundError(f"{workdir}: no such workdir")
   saved = run_config.load(workdir)
   if config is None:

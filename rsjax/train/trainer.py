@@ -40,6 +40,7 @@ import numpy as np
 from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
 from rsjax.store import checkpoint as checkpoint_lib
+from rsjax.store import paths
 from rsjax.store import run_config
 from rsjax.store import workdir_lock
 from rsjax.systems import base
@@ -228,8 +229,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   pipeline.check_dataset(config.data, eval_split=config.eval_split)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)
-  made = [folder for folder in (workdir, os.path.join(workdir, "checkpoints"))
-          if not os.path.exists(folder)]
+  made = [folder for folder in (paths.of(workdir),
+                                 paths.of(workdir) / "checkpoints")
+          if not folder.exists()]
   try:
     with workdir_lock.for_workdir(workdir) as lock:
       lock.acquire(force=force_unlock)
@@ -243,8 +245,9 @@ def _remove_if_empty(folders) -> None:
   """Removes each of `folders` that is empty (never a file)."""
   for folder in folders:
     try:
-      os.rmdir(folder)
-    except OSError:  # not empty, or not there
+      if folder.is_dir() and not any(folder.iterdir()):
+        folder.rmdir()
+    except OSError:  # removed meanwhile, or not allowed
       pass
 
 

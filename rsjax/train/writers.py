@@ -4,15 +4,17 @@
 per write, which is easy to read back in notebooks and tests. A run resumed
 from step k first drops the lines after step k (`drop_metrics_after`): it
 computes those steps again, so every step is logged once, by the run whose
-checkpoints survive. Only process 0 writes files. If TensorBoard's writer cannot be imported (a JAX-only GPU box
-without TensorFlow), the run logs to the console and JSON lines only.
+checkpoints survive. Only process 0 writes files. An object store cannot
+append to an object, so on a remote workdir (`gs://...`) each write uploads
+the whole file again (a line per logging step: kilobytes). If TensorBoard's
+writer cannot be imported (a JAX-only GPU box without TensorFlow), the run
+logs to the console and JSON lines only.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,19 +22,33 @@ import jax
 import numpy as np
 
 from rsjax.store import atomic
+from rsjax.store import paths
 
 
 class JsonLinesWriter:
-  """A minimal clu-style MetricWriter appending scalars to a JSON-lines file."""
+  """A minimal clu-style MetricWriter appending scalars to a JSON-lines file
+  (local or remote)."""
 
   def __init__(self, path: str):
     self._path = path
+    self._remote = paths.is_remote(path)
+    self._text: str | None = None  # a remote file's content, once read
+
+  def _append(self, line: str) -> None:
+    if not self._remote:
+      with open(self._path, "a") as f:
+        f.write(line)
+      return
+    if self._text is None:
+      file = paths.of(self._path)
+      self._text = file.read_text() if file.exists() else ""
+    self._text += line
+    paths.of(self._path).write_text(self._text)
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
     row = {"step": int(step)}
     row.update({k: float(np.asarray(v)) for k, v in scalars.items()})
-    with open(self._path, "a") as f:
-      f.write(json.dumps(row) + "\n")
+    self._append(json.dumps(row) + "\n")
 
   def write_images(self, step, images):  # images go to PNG files instead
     del step, images
@@ -41,9 +57,8 @@ class JsonLinesWriter:
     del step, texts
 
   def write_hparams(self, hparams):
-    with open(self._path, "a") as f:
-      f.write(json.dumps({"hparams": {k: str(v) for k, v in hparams.items()}})
-              + "\n")
+    self._append(json.dumps({"hparams": {k: str(v) for k, v in
+                                         hparams.items()}}) + "\n")
 
   def write_summaries(self, step, values, metadata=None):
     del step, values, metadata
@@ -78,11 +93,10 @@ def drop_metrics_after(workdir: str, step: int) -> int:
   by a run that was killed before checkpointing them) and lines that are not
   JSON (one cut short by a kill mid-write).
   """
-  path = os.path.join(workdir, "metrics.jsonl")
-  if jax.process_index() != 0 or not os.path.exists(path):
+  path = paths.join(workdir, "metrics.jsonl")
+  if jax.process_index() != 0 or not paths.of(path).exists():
     return 0
-  with open(path) as f:
-    lines = f.readlines()
+  lines = paths.of(path).read_text().splitlines(keepends=True)
   kept = []
   for line in lines:
     try:
@@ -116,7 +130,7 @@ def create_writer(workdir: str):
     default = multi_writer.MultiWriter([logging_writer.LoggingWriter()])
   if not is_main:
     return default
-  os.makedirs(workdir, exist_ok=True)
+  paths.of(workdir).mkdir(parents=True, exist_ok=True)
   from clu.metric_writers import multi_writer  # pylint: disable=g-import-not-at-top
   return multi_writer.MultiWriter(
-      [default, JsonLinesWriter(os.path.join(workdir, "metrics.jsonl"))])
+      [default, JsonLinesWriter(paths.join(workdir, "metrics.jsonl"))])

@@ -64,13 +64,13 @@ def test_the_lock_appears_complete(tmp_path, monkeypatch):
     assert seen == [json.loads((tmp_path / "LOCK").read_text())]
 
 
-def test_of_racing_takers_exactly_one_wins(tmp_path):
-  takers = 8
+def _race(make_lock, takers):
+  """(won, refused): the locks of `takers` threads that acquire at once."""
   barrier = threading.Barrier(takers)
   won, refused = [], []
 
   def take():
-    lock = workdir_lock.for_workdir(tmp_path)
+    lock = make_lock()
     barrier.wait()
     try:
       lock.acquire()
@@ -83,6 +83,12 @@ def test_of_racing_takers_exactly_one_wins(tmp_path):
     thread.start()
   for thread in threads:
     thread.join()
+  return won, refused
+
+
+def test_of_racing_takers_exactly_one_wins(tmp_path):
+  takers = 8
+  won, refused = _race(lambda: workdir_lock.for_workdir(tmp_path), takers)
   assert (len(won), len(refused)) == (1, takers - 1)
   assert os.listdir(tmp_path) == ["LOCK"]
   won[0].release()
@@ -169,4 +175,61 @@ def test_the_context_releases_on_an_exception(tmp_path):
       lock.acquire()
       assert (tmp_path / "LOCK").exists()
       1 / 0  # pylint: disable=pointless-statement
+  assert os.listdir(tmp_path) == []
+
+
+# -- ObjectLock: the lock of a workdir on object storage (gs://...), which has
+# no atomic create. It runs on any epath, so a local folder stands in here;
+# tests/train/test_remote_workdir.py takes it on an emulated GCS bucket.
+
+@pytest.fixture
+def quick_settle(monkeypatch):
+  monkeypatch.setattr(workdir_lock, "SETTLE_SECONDS", 0.3)
+
+
+def test_a_remote_workdir_gets_an_object_lock():
+  assert isinstance(workdir_lock.for_workdir("gs://bucket/run"),
+                    workdir_lock.ObjectLock)
+  assert workdir_lock.ObjectLock("gs://bucket/run/").path == (
+      "gs://bucket/run/LOCK")
+  assert isinstance(workdir_lock.for_workdir("run"), workdir_lock.FileLock)
+
+
+def test_an_object_lock_is_held_refused_and_released(tmp_path, quick_settle):
+  lock = workdir_lock.ObjectLock(tmp_path)
+  lock.acquire()
+  written = json.loads((tmp_path / "LOCK").read_text())
+  assert (written["host"], written["pid"]) == (socket.gethostname(),
+                                               os.getpid())
+  with pytest.raises(workdir_lock.WorkdirLocked,
+                     match=f"pid {os.getpid()} on host"):
+    workdir_lock.ObjectLock(tmp_path).acquire()
+  lock.release()
+  assert os.listdir(tmp_path) == []
+  with workdir_lock.ObjectLock(tmp_path) as again:
+    again.acquire()
+
+
+def test_an_object_lock_takes_over_a_dead_or_forced_holder(
+    tmp_path, quick_settle, caplog):
+  _write_lock(tmp_path, socket.gethostname(), _dead_pid())
+  with caplog.at_level(logging.WARNING):
+    workdir_lock.ObjectLock(tmp_path).acquire()
+  assert "stale: its process is gone" in caplog.text
+  with pytest.raises(workdir_lock.WorkdirLocked):
+    workdir_lock.ObjectLock(tmp_path).acquire()
+  forced = workdir_lock.ObjectLock(tmp_path)
+  forced.acquire(force=True)
+  assert json.loads((tmp_path / "LOCK").read_text())["pid"] == os.getpid()
+  assert "forced with force_unlock" in caplog.text
+
+
+def test_of_racing_object_lock_takers_exactly_one_wins(tmp_path,
+                                                       quick_settle):
+  """All write within the settle time: the last write holds the lock and
+  every other taker reads it back and is refused."""
+  takers = 4
+  won, refused = _race(lambda: workdir_lock.ObjectLock(tmp_path), takers)
+  assert (len(won), len(refused)) == (1, takers - 1)
+  won[0].release()
   assert os.listdir(tmp_path) == []

@@ -63,7 +63,6 @@ def write_table(stem: str, columns: Sequence[str],
                 ) -> dict[str, str]:
   """Writes `<stem>.md`, `<stem>.csv` and `<stem>.json` (rows + `extra`);
   returns their paths by kind."""
-  os.makedirs(os.path.dirname(os.path.abspath(stem)), exist_ok=True)
   paths = {kind: f"{stem}.{kind}" for kind in ("md", "csv", "json")}
   atomic.write_text(paths["md"], markdown(columns, rows, title=title, notes=notes))
   atomic.write_text(paths["csv"], csv_text(columns, rows))

@@ -40,6 +40,7 @@ from rsjax.eval.report import plots
 from rsjax.eval.report import tables
 from rsjax.store import atomic
 from rsjax.store import checkpoint as checkpoint_lib
+from rsjax.store import paths
 from rsjax.store import run_config
 from rsjax.systems import trained
 from rsjax.train import trainer as trainer_lib
@@ -120,7 +121,7 @@ def resolve_runs(workdirs: Sequence[str], *, labels: Sequence[str] | None = None
                      f"--label values")
   runs = []
   for workdir, label in zip(workdirs, labels):
-    workdir = os.path.abspath(os.fspath(workdir))
+    workdir = paths.absolute(workdir)
     saved = run_config.load(workdir)
     if config is not None and config.get("system") != saved.get("system"):
       raise ValueError(
@@ -133,7 +134,7 @@ def resolve_runs(workdirs: Sequence[str], *, labels: Sequence[str] | None = None
     run.num_eval_batches = num_batches
     steps = checkpoint_lib.steps(workdir)
     if not steps:
-      raise FileNotFoundError(f"{os.path.join(workdir, 'checkpoints')}: no "
+      raise FileNotFoundError(f"{paths.join(workdir, 'checkpoints')}: no "
                               f"checkpoint; has {workdir!r} been trained?")
     if step is not None and step not in steps:
       raise ValueError(f"--step {step}: {workdir} has checkpoints at steps "
@@ -150,11 +151,17 @@ def resolve_runs(workdirs: Sequence[str], *, labels: Sequence[str] | None = None
 
 def default_output_dir(workdirs: Sequence[str]) -> str:
   """`<workdir>/eval` for one workdir, `<common parent>/comparison` for more."""
-  paths = [os.path.abspath(w) for w in workdirs]
-  if len(paths) == 1:
-    return os.path.join(paths[0], "eval")
-  return os.path.join(os.path.commonpath([os.path.dirname(p) for p in paths]),
-                      "comparison")
+  if len(workdirs) == 1:
+    return paths.join(workdirs[0], "eval")
+  absolute = [paths.absolute(w) for w in workdirs]
+  if any(paths.is_remote(p) for p in absolute):
+    parents = {p.rsplit("/", 1)[0] for p in absolute}
+    if len(parents) != 1:
+      raise ValueError(f"workdirs {list(workdirs)} on object storage lie in "
+                       f"different folders; give --output")
+    return parents.pop() + "/comparison"
+  parents = [os.path.dirname(p) for p in absolute]
+  return os.path.join(os.path.commonpath(parents), "comparison")
 
 
 # ------------------------------------------------------------ evaluating --
@@ -211,8 +218,8 @@ def write_report(results: Sequence[Result], split: str, output_dir: str, *,
   table = tables.build(layout, [(r.run.label, r.scores) for r in results])
   if jax.process_index() != 0:
     return table, {}
-  os.makedirs(output_dir, exist_ok=True)
-  stem = os.path.join(output_dir, f"scores_{split}")
+  paths.of(output_dir).mkdir(parents=True, exist_ok=True)
+  stem = paths.join(output_dir, f"scores_{split}")
   files = {}
   for index, section in enumerate(table.sections):
     suffix = "" if index == 0 else f"_{section.id}"
@@ -223,16 +230,16 @@ def write_report(results: Sequence[Result], split: str, output_dir: str, *,
     if result.panels:
       name = f"samples_{split}_{_file_label(result.run.label)}.png"
       files[f"samples/{result.run.label}"] = plots.save_samples(
-          os.path.join(output_dir, name), result.panels,
+          paths.join(output_dir, name), result.panels,
           title=f"{result.run.label} (step {result.run.step}, {split})")
       images.append((f"samples: {result.run.label}", name))
-  metrics = {r.run.label: os.path.join(r.run.workdir, "metrics.jsonl")
+  metrics = {r.run.label: paths.join(r.run.workdir, "metrics.jsonl")
              for r in results}
-  metrics = {k: v for k, v in metrics.items() if os.path.exists(v)}
+  metrics = {k: v for k, v in metrics.items() if paths.of(v).exists()}
   if curves and metrics:
     main = table.sections[0]
     files["curves"] = plots.save_curves(
-        os.path.join(output_dir, "curves.png"), metrics,
+        paths.join(output_dir, "curves.png"), metrics,
         eval_prefix=results[0].run.config.get("eval_split", "validation"),
         eval_keys=[c.key for c in main.columns])
     images.append(("training curves", "curves.png"))

@@ -25,6 +25,7 @@ from matplotlib.ticker import MaxNLocator
 from rsjax.data import fields as fields_lib
 from rsjax.eval.report import tables
 from rsjax.store import atomic
+from rsjax.store import paths
 
 # Logged scalars that are bookkeeping rather than curves worth plotting.
 _SKIPPED = ("steps_per_sec", "uptime", "train/loss_is_finite")
@@ -107,7 +108,7 @@ def read_metrics(path: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
   """{name: (steps, values)} from a metrics.jsonl file; a step logged twice
   (a resumed run repeats steps after its last checkpoint) keeps the last."""
   series: dict[str, dict[int, float]] = {}
-  with open(path) as f:
+  with paths.of(path).open() as f:
     for number, line in enumerate(f, 1):
       if not line.strip():
         continue
