@@ -21,6 +21,6 @@ gcloud compute tpus tpu-vm ssh "$tpu" --zone "$zone" --worker=all --command "
   set -e
   cd ~/rsjax
   python3 -m venv .venv
-  .venv/bin/pip install -q -e . 'jax[tpu]'
+  .venv/bin/pip install -q -e '.[tpu]'
   .venv/bin/python -m launch.train --config $config --workdir $workdir --distributed $*
 "
