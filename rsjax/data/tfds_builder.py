@@ -21,7 +21,7 @@ GPUs and TPUs hidden from it.
 
 from __future__ import annotations
 
-import os
+from rsjax.store import paths
 
 
 class DatasetNotBuilt(FileNotFoundError):
@@ -69,7 +69,7 @@ def import_tfds():
 def _looked_in(tfds, name: str, data_dir: str | None) -> str:
   """The folder of `name`'s prepared versions ('builder/config[:version]')."""
   root = data_dir or tfds.core.constants.DATA_DIR
-  return os.path.abspath(os.path.join(root, name.split(":")[0]))
+  return paths.join(root, name.split(":")[0])
 
 
 def open_builder(name: str, data_dir: str | None):

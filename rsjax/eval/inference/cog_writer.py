@@ -6,7 +6,9 @@ are streamed into an uncompressed tiled GeoTIFF next to the target (hidden,
 (compressed, internal tiles and overviews) through `rsjax.store.atomic` onto
 the target. An interrupted run (an exception, Ctrl-C, SIGTERM turned into an
 exception) removes its partial files; a killed one leaves only hidden files:
-nothing named like the output ever exists unless it is whole.
+nothing named like the output ever exists unless it is whole. An output on
+object storage (`gs://...`) streams its rows to the local temporary folder
+and is uploaded once whole.
 
     with CogWriter("out.tif", grid.profile(count=4, dtype="uint16", nodata=0),
                    resampling="average") as writer:
@@ -16,6 +18,7 @@ nothing named like the output ever exists unless it is whole.
 from __future__ import annotations
 
 import os
+import tempfile
 
 import numpy as np
 import rasterio
@@ -23,10 +26,17 @@ import rasterio.shutil
 from rasterio.windows import Window
 
 from rsjax.store import atomic
+from rsjax.store import paths
 
 
 def check_output_path(path: str | os.PathLike) -> str:
-  """The absolute output path; ValueError if it cannot be written there."""
+  """The absolute output path (a URI as it is); ValueError if it cannot be
+  written there (checked for local paths; object storage answers when the
+  finished file is uploaded)."""
+  if paths.is_remote(path):
+    if os.fspath(path).endswith("/"):
+      raise ValueError(f"--output {path} is a folder; give a .tif file name.")
+    return paths.absolute(path)
   path = os.path.abspath(os.fspath(path))
   folder = os.path.dirname(path)
   if os.path.isdir(path):
@@ -46,7 +56,9 @@ class CogWriter:
                resampling: str = "average",
                descriptions: tuple[str, ...] = (), tags: dict | None = None):
     self.path = check_output_path(path)
-    folder, name = os.path.split(self.path)
+    folder, name = self.path.rsplit("/", 1)
+    if paths.is_remote(self.path):  # rows are written in place: local disk
+      folder = tempfile.gettempdir()
     self.partial = os.path.join(folder, f".{name}.{os.getpid()}.rows.tif")
     self.profile = dict(profile, driver="GTiff", tiled=True,
                         blockxsize=blocksize, blockysize=blocksize,

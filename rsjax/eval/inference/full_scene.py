@@ -60,6 +60,7 @@ from rsjax.eval.inference import training_grid
 from rsjax.eval.inference import windows as windows_lib
 from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as scene_lib
+from rsjax.store import paths as paths_lib
 
 COMPOSITE_INPUT = "s2_cloudy"
 CLOUD_MASK = "cloud_mask"
@@ -237,7 +238,7 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
   finally:
     bar.close()
   return InferenceStats(
-      path=os.path.abspath(os.fspath(output)), height=grid.height,
+      path=paths_lib.absolute(output), height=grid.height,
       width=grid.width, windows=len(origins), batches=len(batches),
       seconds=time.perf_counter() - start,
       peak_accumulator_rows=accumulator.peak_rows)
@@ -310,7 +311,7 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
   predictor = predictor_lib.load_predictor(
       workdir, window=window, batch_size=batch_size,
       expect_system=expect_system, before_restore=find_scene_sources)
-  tags = {"rsjax_workdir": os.path.abspath(os.fspath(workdir)),
+  tags = {"rsjax_workdir": paths_lib.absolute(workdir),
           "rsjax_step": str(predictor.step),
           "rsjax_system": str(predictor.config.get("system")),
           "rsjax_output_field": predictor.spec.field}
