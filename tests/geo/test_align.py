@@ -316,3 +316,106 @@ def test_reader_checks_band_counts_names_and_reads_the_window(tmp_path):
     empty = reader.read(Window(12, 0, 4, 4), allow_empty=True)["a"]
     assert empty.data.shape == (1, 4, 4) and not empty.valid.any()
     reader.close()  # Closing early is allowed; leaving the block closes again.
+
+
+# -- gaps found by mutation testing (TESTING.md) ----------------------------
+
+def _utm_raster(tmp_path, name="one.tif", bands=1, size=10, res=10.0,
+                origin=(500000.0, 5000000.0)):
+  data = (np.arange(bands * size * size, dtype=np.float32)
+          .reshape(bands, size, size) + 1)
+  path = write_raster(tmp_path / name, data, crs="EPSG:32633",
+                      transform=Affine(res, 0, origin[0], 0, -res, origin[1]))
+  return path, data
+
+
+@pytest.mark.parametrize("resolution", [
+    0, -10, math.inf, math.nan, (10, 0), (10, -5), (10, 10, 10), (0.0,)])
+def test_a_resolution_that_is_not_a_positive_size_or_pair_is_refused(
+    tmp_path, resolution):
+  path, _ = _utm_raster(tmp_path)
+  with pytest.raises(ValueError, match="resolution must be a positive pixel "
+                     r"size or a pair \(xres, yres\), got"):
+    align.reference_grid([path], resolution=resolution)
+
+
+def test_resolutions_below_one_and_unequal_pairs_are_kept(tmp_path):
+  path, _ = _utm_raster(tmp_path)          # 100 m x 100 m at 10 m
+  fine = align.reference_grid([path], resolution=0.5)
+  assert fine.res == (0.5, 0.5) and fine.shape == (200, 200)
+  pair = align.reference_grid([path], resolution=(10, 20))
+  assert pair.res == (10, 20) and pair.shape == (5, 10)
+
+
+def test_the_grid_keeps_the_first_rasters_lattice_or_multiples_of_the_pixel(
+    tmp_path):
+  # The raster's lattice is offset from the multiples of 10 m by 3 and 7 m.
+  path, _ = _utm_raster(tmp_path, origin=(500003.0, 5000007.0))
+  same_crs = align.reference_grid([path])
+  assert (same_crs.transform.c, same_crs.transform.f) == (500003.0,
+                                                          5000007.0)
+  assert same_crs.shape == (10, 10)
+  # In another CRS the grid snaps inwards onto multiples of the pixel size.
+  other = align.reference_grid([path], crs="EPSG:3857", resolution=10)
+  assert other.transform.c % 10 == 0 and other.transform.f % 10 == 0
+
+
+def test_snapping_forgives_float_noise_only(tmp_path):
+  assert align._snap(100.0 + 1e-9, 0.0, 10.0, math.ceil) == 100.0
+  assert align._snap(100.0 - 1e-9, 0.0, 10.0, math.floor) == 100.0
+  # A tenth of a pixel is no noise: snapped inwards.
+  assert align._snap(101.0, 0.0, 10.0, math.ceil) == 110.0
+  assert align._snap(-101.0, 0.0, 10.0, math.floor) == -110.0
+  # Exactly at the tolerance (1e-6 pixels) it is not snapped to the lattice.
+  edge = 100.0 + align._SNAP_TOLERANCE * 10.0
+  assert align._snap(edge, 0.0, 10.0, math.ceil) == 110.0
+
+
+@pytest.mark.parametrize("bounds", [
+    (500000, 4999900, 500000, 5000000),        # zero width
+    (500000, 5000000, 500100, 5000000),        # zero height
+    (500000, 4999900, 500005, 5000000),        # half a pixel wide
+    (500000, 4999995, 500100, 5000000)])       # half a pixel high
+def test_a_grid_smaller_than_a_pixel_is_refused(tmp_path, bounds):
+  path, _ = _utm_raster(tmp_path)
+  with pytest.raises(io.RasterError, match=r"one.tif is smaller than one "
+                     r"10.0x10.0 pixel"):
+    align.reference_grid([path], bounds=bounds)
+
+
+def test_a_one_pixel_grid_is_kept(tmp_path):
+  path, _ = _utm_raster(tmp_path)
+  grid = align.reference_grid([path], bounds=(500020, 4999950, 500030,
+                                              4999960))
+  assert grid.shape == (1, 1)
+
+
+def test_rasters_that_only_touch_do_not_overlap(tmp_path):
+  west, _ = _utm_raster(tmp_path, "west.tif")
+  east, _ = _utm_raster(tmp_path, "east.tif", origin=(500100.0, 5000000.0))
+  south, _ = _utm_raster(tmp_path, "south.tif", origin=(500000.0, 4999900.0))
+  for other in (east, south):
+    with pytest.raises(io.RasterError,
+                       match=r"do not overlap: .*west.tif, .*\.tif \(in "):
+      align.reference_grid([west, other])
+  # The message names the rasters up to the first that leaves no overlap.
+  with pytest.raises(io.RasterError) as refused:
+    align.reference_grid([west, east, south])
+  assert "east.tif" in str(refused.value)
+  assert "south.tif" not in str(refused.value)
+
+
+def test_only_the_selected_bands_are_read_in_their_order(tmp_path):
+  path, data = _utm_raster(tmp_path, bands=3)
+  grid = align.ReferenceGrid.from_raster(path)
+  picked = align.read_aligned(align.Source(path, bands=(3, 1)), grid)
+  assert picked.data.shape == (2, 10, 10)
+  np.testing.assert_array_equal(picked.data, data[[2, 0]])
+  with pytest.raises(io.RasterError, match="one.tif"):
+    align.read_aligned(align.Source(path, bands=(4,)), grid)
+
+
+def test_a_grid_needs_a_source():
+  with pytest.raises(ValueError,
+                     match=r"^reference_grid: at least one source is needed\.$"):
+    align.reference_grid([])
