@@ -12,7 +12,7 @@ The rate is smaller than system_checks.SGD_LR (0.1), which compares single
 steps: at 0.1 the tiny GAN's trajectory is chaotic, and a round-off
 difference between one process and two grew about tenfold a step from the
 fourth step on (measured: 2e-6 relative at step 4, 1e-4 at 5, 2e-2 at 7).
-At 1e-3 it stayed at 1e-6 over six steps.
+At 1e-3 it stayed at 1e-6 (tests/train/test_multiprocess.py checks ten steps).
 """
 
 import runpy
