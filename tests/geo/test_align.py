@@ -194,7 +194,9 @@ def test_errors_name_the_files(tmp_path):
   with pytest.raises(io.RasterError, match=r"the common extent of .*near.tif, "
                      r".*sliver.tif is smaller than one 10.0x10.0 pixel\.$"):
     align.reference_grid([near, sliver], bounds=None)
-  with pytest.raises(io.RasterError, match="geo.tif.*geographic"):
+  with pytest.raises(io.RasterError, match=r"geo.tif.*geographic; pass a "
+                     r"projected `crs` \(e\.g\. the UTM zone\) for metric "
+                     r"pixels\.$"):
     align.reference_grid([geographic])
   with pytest.raises(FileNotFoundError, match="gone.tif"):
     align.reference_grid([near, tmp_path / "gone.tif"])
