@@ -70,13 +70,22 @@ class StopOnSignal:
   def reached(self, step: int) -> bool:
     """True once the loop must stop after `step` (the same step on every
     process of a multi-process run)."""
-    if (self._synchronized and not self.requested
-        and multihost_utils.reached_preemption_sync_point(step)):
-      logging.warning("pre-emption notice (SIGTERM) on a process of the run: "
-                      "every process saves a checkpoint at step %d and stops",
-                      step)
-      self.requested = True
-      self.signum = signal.SIGTERM
+    if self._synchronized and not self.requested:
+      try:
+        reached = multihost_utils.reached_preemption_sync_point(step)
+      except RuntimeError as error:  # jax_enable_preemption_service off
+        logging.warning(
+            "%s; a SIGTERM now stops only the process that gets it, and "
+            "the others wait for it in their next collective", error)
+        self._synchronized = False
+        self.__enter__()
+        return self.requested
+      if reached:
+        logging.warning("pre-emption notice (SIGTERM) on a process of the "
+                        "run: every process saves a checkpoint at step %d "
+                        "and stops", step)
+        self.requested = True
+        self.signum = signal.SIGTERM
     return self.requested
 
   def __exit__(self, *exc):
