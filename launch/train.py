@@ -14,7 +14,10 @@ by a dead process on the same host is taken over with a warning;
 SIGTERM (pre-emption, `scancel`) saves a checkpoint and exits with status 143
 (128 + SIGTERM) instead of 0, so a scheduler requeues the run rather than
 taking it for finished. On a pod or multi-node cluster pass --distributed on
-every process (see launch/tpu_pod.sh and launch/gpu_slurm.sh).
+every process (see launch/tpu_pod.sh and launch/gpu_slurm.sh; elsewhere with
+--coordinator_address, --num_processes and --process_id, launch/distributed.py);
+a SIGTERM to any of them stops all after the same step. --workdir may be on
+object storage (gs://bucket/run).
 
 Mistakes end in a short message and status 1, before the workdir is created
 (`launch.user_errors`): an unknown --config.<key> names the key and the
