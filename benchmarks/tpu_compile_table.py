@@ -1,0 +1,95 @@
+"""Paper-size train steps compiled for a TPU slice on this CPU host: one table.
+
+Runs `python -m launch.compile` (the real TPU compiler from libtpu, no TPU)
+for each system and mesh, keeps each run's JSON in --out, and prints a
+Markdown table of all JSON files found there: per-chip HBM, FLOPs,
+collectives, the roofline lower bound of the step time and the MFU that
+bound allows (the step's FLOP time at the chip's published peak over the
+bound). A paper-size compile takes 2-15 minutes on 2 cores; a JSON already
+in --out is not compiled again.
+
+  python benchmarks/tpu_compile_table.py --out bench/tpu \\
+      --systems pix2pix,rs_spade --topology v5e:4x4 --batch 16 \\
+      --meshes data=16,fsdp=1 data=4,fsdp=4
+  python benchmarks/tpu_compile_table.py --out bench/tpu --no-run   # table only
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+GIB = 2 ** 30
+
+
+def _name(system: str, topology: str, mesh: str, batch: int) -> str:
+  return (f"{system}_{topology.replace(':', '-')}_{mesh.replace(',', '_')}"
+          f"_b{batch}.json").replace("=", "")
+
+
+def compile_one(out: str, system: str, topology: str, mesh: str,
+                batch: int) -> str:
+  path = os.path.join(out, _name(system, topology, mesh, batch))
+  if not os.path.exists(path):
+    subprocess.run(
+        [sys.executable, "-m", "launch.compile", "--config",
+         f"configs/{system}.py", "--topology", topology, "--mesh", mesh,
+         "--batch", str(batch), "--steps", "train", "--json", path],
+        cwd=ROOT, check=False)
+  return path
+
+
+def row(path: str) -> str:
+  with open(path) as f:
+    run = json.load(f)
+  step = run["steps"]["train"]
+  memory, chip = step["bytes_per_chip"], step["chip"]
+  flop_seconds = step["flops_per_device"] / chip["peak_flops"]
+  bound = step["step_seconds_lower_bound"]
+  collectives = ", ".join(
+      f"{kind} {c['count']} x {c['bytes'] / 1e6:.0f} MB"
+      for kind, c in sorted(step["collectives"].items())) or "none"
+  mesh = ",".join(f"{k}={v}" for k, v in run["mesh"].items())
+  system = os.path.basename(path).split("_v")[0]
+  return (f"| {system} | {run['topology']} | {mesh} | {step['batch']} | "
+          f"{memory['peak'] / GIB:.2f} | {memory['state'] / GIB:.2f} | "
+          f"{memory['peak'] / memory['capacity'] * 100:.0f}% | "
+          f"{step['flops_per_device'] / 1e9:.1f} | {collectives} | "
+          f"{bound * 1e3:.1f} | {flop_seconds / bound * 100:.0f}% | "
+          f"{run['compile_seconds']:.0f} |")
+
+
+def table(paths) -> str:
+  header = ("| system | topology | mesh | global batch | peak GiB/chip | "
+            "state GiB/chip | of HBM | GFLOP/chip | collectives per chip | "
+            "lower bound ms | MFU at the bound | compile s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|")
+  return "\n".join([header] + [row(p) for p in sorted(paths)])
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--out", required=True)
+  parser.add_argument("--systems", default="pix2pix,rs_spade")
+  parser.add_argument("--topology", default="v5e:4x4")
+  parser.add_argument("--batch", type=int, default=16)
+  parser.add_argument("--meshes", nargs="+",
+                      default=["data=16,fsdp=1", "data=4,fsdp=4"])
+  parser.add_argument("--no-run", action="store_true",
+                      help="only print the table of the JSON files in --out")
+  args = parser.parse_args()
+  os.makedirs(args.out, exist_ok=True)
+  if not args.no_run:
+    for system in args.systems.split(","):
+      for mesh in args.meshes:
+        compile_one(args.out, system, args.topology, mesh, args.batch)
+  print(table(glob.glob(os.path.join(args.out, "*.json"))))
+
+
+if __name__ == "__main__":
+  main()
