@@ -41,3 +41,19 @@ def join(path: str | os.PathLike, *names: str) -> str:
 def of(path: str | os.PathLike) -> epath.Path:
   """An epath.Path of `absolute(path)`, to read and write either kind."""
   return epath.Path(absolute(path))
+
+
+def check_reachable(path: str | os.PathLike) -> None:
+  """OSError naming `path` if it is a URI whose store cannot be reached (no
+  network, no credentials, a store that refuses); a local path passes."""
+  if not is_remote(path):
+    return
+  try:
+    of(path).exists()
+  except Exception as error:  # pylint: disable=broad-except
+    # Each filesystem raises its own types (TensorFlow's OpError, fsspec's
+    # and google-auth's); the first line says which it was.
+    lines = str(error).strip().splitlines()
+    raise OSError(f"{os.fspath(path)}: cannot be reached ({type(error).__name__}"
+                  f": {lines[0] if lines else ''}); check the credentials "
+                  f"and the network of this machine") from error

@@ -227,6 +227,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # nothing made.
   check_config(config)
   pipeline.check_dataset(config.data, eval_split=config.eval_split)
+  paths.check_reachable(workdir)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)
   made = [folder for folder in (paths.of(workdir),

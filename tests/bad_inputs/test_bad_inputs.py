@@ -785,11 +785,8 @@ WORKDIRS = [
     BadInput("a file, not a folder", _workdir_is_a_file, _train, OSError,
              ("{workdir}",)),
     BadInput("remote path without credentials", _remote_workdir, _train_in,
-             OSError, ("gs://rsjax-no-such-bucket/run",),
-             xfail="issue 22: a gs:// workdir is taken for a local path: "
-             "the lock makes a local folder 'gs:', then the run fails in "
-             "TensorFlow's GCS client (FailedPreconditionError, no clear "
-             "error)"),
+             OSError, ("gs://rsjax-no-such-bucket/run", "cannot be reached",
+                       "credentials")),
     BadInput("launch.train on a locked workdir", _launcher_locked,
              _launch_train, 1, ("{workdir}/LOCK", "pid {pid}")),
 ]
