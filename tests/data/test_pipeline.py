@@ -156,6 +156,26 @@ def test_arrays_directory_serves_only_the_configured_fields(tmp_path):
     pipeline.make_reader(cfg, train=True, global_batch=8)
 
 
+def test_train_rows_select_the_training_rows_of_an_arrays_directory(
+    tmp_path):
+  """`config.train_rows` (a .npy of row indices) is the training split: a
+  training epoch reads exactly those rows of the arrays directory."""
+  np.save(tmp_path / "lulc.npy",
+          np.arange(8, dtype=np.uint8)[:, None, None] * np.ones((1, 4, 4),
+                                                                np.uint8))
+  (tmp_path / "meta.json").write_text(json.dumps({"fields": ["lulc"]}))
+  np.save(tmp_path / "rows.npy", np.array([6, 1, 3, 4]))
+  cfg = pipeline._resolve(dict(source="memory", train_arrays=str(tmp_path),
+                               train_rows=str(tmp_path / "rows.npy"),
+                               fields=("lulc",), batch_size=2))
+  reader = pipeline.make_reader(cfg, train=True, global_batch=2)
+  assert reader.num_examples == 4
+  epoch = np.concatenate([reader.read(step)["lulc"][:, 0, 0]
+                          for step in range(2)])
+  reader.close()
+  assert sorted(epoch.tolist()) == [1, 3, 4, 6]
+
+
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory):
   """rs_multisource/synthetic_tiny built as ArrayRecord and as TFRecord."""
@@ -325,7 +345,7 @@ def _fake_tfds(monkeypatch, file_format, alternatives=(), *, enums=True):
   opened = []
 
   def data_source(name, *, split, data_dir, builder_kwargs):
-    opened.append((name, split, builder_kwargs))
+    opened.append((name, split, data_dir, builder_kwargs))
     return MemorySource(8, tile_size=4, fields=("s2", "lulc"))
 
   monkeypatch.setattr(tfds_builder.import_tfds(), "data_source", data_source)
@@ -343,11 +363,20 @@ def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
   """`tfds convert_format` adds ArrayRecord files to a TFRecord dataset as
   `alternative_file_formats`; read_mode 'auto' then reads at random."""
   opened = _fake_tfds(monkeypatch, "tfrecord", ["array_record"])
-  reader = pipeline.make_reader(_fake_config(read_mode="auto"), train=True,
-                                global_batch=8)
+  config = _fake_config(read_mode="auto", data_dir="/datasets/tfds")
+  reader = pipeline.make_reader(config, train=True, global_batch=8)
   assert isinstance(reader, readers.RandomAccessReader)
-  assert opened == [("converted/default", "train",
+  assert opened == [("converted/default", "train", "/datasets/tfds",
                      {"file_format": "array_record"})]
+  # Training reads a seeded permutation of the 8 examples, evaluation reads
+  # them in order.
+  order = reader.indices(0)
+  assert sorted(order.tolist()) == list(range(8))
+  assert not np.array_equal(order, np.arange(8))
+  reader.close()
+  reader = pipeline.make_reader(config, train=False, split="train",
+                                global_batch=8)
+  np.testing.assert_array_equal(reader.indices(0), np.arange(8))
   reader.close()
 
 
@@ -370,13 +399,21 @@ def test_read_modes_need_their_file_formats_and_fields_must_exist(
   _fake_tfds(monkeypatch, "tfrecord")
   with pytest.raises(ValueError, match=re.escape(
       "config.read_mode='random_access' needs ArrayRecord files, but "
-      "'converted/default' is stored as ")):
+      "'converted/default' is stored as ") + r".*; rebuild with "
+      + re.escape("`tfds build --file_format=array_record` or use read_mode "
+                  "'tf_data'.")):
     pipeline.make_reader(_fake_config(read_mode="random_access"), train=True,
                          global_batch=8)
   with pytest.raises(tfds_builder.TooFewExamples,
                      match="split 'train' of dataset 'converted/default'"):
     pipeline.make_reader(_fake_config(batch_size=16), train=True,
                          global_batch=16)
+  # A dataset in neither format cannot be read in 'auto' mode either.
+  _fake_tfds(monkeypatch, "parquet")
+  with pytest.raises(ValueError, match=re.escape(
+      "needs TFRecord files, but 'converted/default' is stored as ")):
+    pipeline.make_reader(_fake_config(read_mode="auto"), train=True,
+                         global_batch=8)
   # Formats given as plain strings are recognized as well.
   _fake_tfds(monkeypatch, "tfrecord", enums=False)
   reader = pipeline.make_reader(_fake_config(read_mode="tf_data"), train=True,
@@ -431,3 +468,110 @@ def test_postprocess_uses_the_configured_augmentation_and_normalization():
     want = normalize_lib.normalize_batch(moved, norm)
     np.testing.assert_array_equal(flipped[step]["lulc"], want["lulc"])
     np.testing.assert_allclose(flipped[step]["s2"], want["s2"], atol=1e-6)
+
+
+def test_evaluation_reads_its_split_in_order_without_augmentation(devices):
+  """An evaluation pass serves the split's examples in stored order and as
+  stored, whatever the training settings (shuffle, dihedral augmentation):
+  batch i holds examples 16 i ... 16 i + 15 (tile_col numbers a memory
+  example), and its pixels equal an unshuffled, unaugmented training read of
+  the same split."""
+  config = dict(MEMORY, fields=("s2", "tile_col"), normalize=False,
+                augment="dihedral", shuffle=True)
+  mesh = _mesh()
+  evaluated = _take(pipeline.create_iterator(config, mesh, train=False,
+                                             split="train"), 2)
+  plain = _take(pipeline.create_iterator(
+      dict(config, shuffle=False, augment="none"), mesh), 2)
+  for i in range(2):
+    np.testing.assert_array_equal(evaluated[i]["tile_col"],
+                                  np.arange(16 * i, 16 * i + 16))
+    np.testing.assert_array_equal(evaluated[i]["s2"], plain[i]["s2"])
+
+
+def test_memory_splits_are_different_examples(devices):
+  """The memory source's evaluation split is not its training split: the
+  same tile positions hold other pixels, so evaluating on 'validation'
+  never scores the training examples."""
+  config = dict(MEMORY, fields=("s2",), normalize=False)
+  mesh = _mesh()
+  train_split = _take(pipeline.create_iterator(config, mesh, train=False,
+                                               split="train"), 1)[0]["s2"]
+  validation = _take(pipeline.create_iterator(config, mesh, train=False),
+                     1)[0]["s2"]
+  assert train_split.shape == validation.shape
+  per_example = np.abs(train_split - validation).reshape(16, -1).max(axis=1)
+  assert np.all(per_example > 0)
+
+
+def test_training_iterators_shuffle_count_steps_and_use_batch_size(devices):
+  """Training reads a seeded permutation (not stored order), in batches of
+  `batch_size` even when `eval_batch_size` differs; `step` is the step of
+  the next batch; `num_examples` is the split's size."""
+  config = dict(MEMORY, fields=("tile_col",), eval_batch_size=24)
+  it = pipeline.create_iterator(config, _mesh(), start_step=3)
+  assert (it.step, it.num_examples, it.global_batch) == (3, 40, 16)
+  ids = [np.asarray(next(it)["tile_col"]) for _ in range(2)]
+  assert it.step == 5
+  it.close()
+  for batch in ids:
+    assert batch.shape == (16,) and len(set(batch.tolist())) == 16
+    assert not np.array_equal(np.sort(batch), batch)  # not in stored order
+
+
+@pytest.mark.parametrize("bad", [0, -8, 8.0, "8", None])
+def test_a_batch_size_must_be_a_positive_int(devices, bad):
+  with pytest.raises(ValueError, match=re.escape(
+      f"config.eval_batch_size must be a positive int, got {bad!r}.")):
+    pipeline.check_batch_size(bad, _mesh(), "eval_batch_size")
+
+
+def test_the_local_batch_is_an_int_and_may_be_one(devices, monkeypatch):
+  one_device = jax.make_mesh((1, 1), ("data", "fsdp"),
+                             devices=jax.devices()[:1])
+  assert pipeline.check_batch_size(1, one_device) == 1
+  assert pipeline.check_batch_size(np.int64(8), _mesh()) == 8
+  monkeypatch.setattr(jax, "process_count", lambda: 3)
+  local = pipeline.check_batch_size(24, _mesh())
+  assert local == 8 and isinstance(local, int)
+
+
+def test_source_and_read_mode_errors_name_the_key_and_the_choices():
+  with pytest.raises(ValueError, match=re.escape(
+      "config.source must be one of ['tfds', 'memory'], got 's3'.")):
+    pipeline._resolve(dict(source="s3"))
+  with pytest.raises(ValueError, match=re.escape(
+      "config.read_mode must be one of ['auto', 'random_access', 'tf_data'], "
+      "got 'mmap'.")):
+    pipeline._resolve(dict(read_mode="mmap"))
+
+
+def test_prefetch_thread_forwards_errors_ends_once_and_closes():
+  """The prefetch thread is a daemon; an error raised while reading reaches
+  the consumer as itself; an exhausted iterator stays exhausted; `close`
+  returns after the thread has ended."""
+  boom = ValueError("boom")
+
+  def failing():
+    yield 1
+    raise boom
+
+  background = pipeline._Background(failing(), 2)
+  assert background._thread.daemon
+  assert next(background) == 1
+  with pytest.raises(ValueError) as raised:
+    next(background)
+  assert raised.value is boom
+  background.close()
+
+  finite = pipeline._Background(iter([1, 2]), 1)
+  assert list(finite) == [1, 2]
+  for _ in range(2):
+    with pytest.raises(StopIteration):
+      next(finite)
+  finite.close()
+
+  endless = pipeline._Background(iter(range(10**9)), 1)
+  assert next(endless) == 0
+  endless.close()
+  assert not endless._thread.is_alive()
