@@ -388,3 +388,16 @@ def test_boundary_coverages_and_a_new_nested_folder(tmp_path):
                                  coarse_ratio=ratio)
     with rasterio.open(scene.paths["s2_coarse"]) as src:
       assert src.shape == (16 // ratio, 16 // ratio)
+
+
+def test_reflectance_to_digital_numbers_keeps_zero_for_nodata():
+  """Sentinel-2 L2A digital numbers are reflectance x 10000, rounded to the
+  nearest; 0 is the nodata value, so a valid pixel is at least 1, and the top
+  of uint16 is 65535, never wrapped around (hand-computed values)."""
+  from rsjax.geo import synthetic_sensors
+  reflectance = np.array([-0.05, 0.0, 0.00004, 0.00005, 0.00026, 0.1234,
+                          6.5535, 7.0])
+  np.testing.assert_array_equal(
+      synthetic_sensors.to_uint16_reflectance(reflectance),
+      np.array([1, 1, 1, 1, 3, 1234, 65535, 65535], np.uint16))
+  assert synthetic_sensors.to_uint16_reflectance(reflectance).dtype == np.uint16
