@@ -302,6 +302,7 @@ def _train_and_evaluate(config, workdir, stop_after):
           _raise_if_bad(first_bad, trainer)
           checkpoint_lib.save(trainer.manager, step, state,
                               force=last or stop.requested)
+          writer.flush()  # the metrics of the steps this checkpoint holds
         if stop.requested:
           logging.warning("stopped at step %d", step)
           break

@@ -5,8 +5,11 @@ per write, which is easy to read back in notebooks and tests. A run resumed
 from step k first drops the lines after step k (`drop_metrics_after`): it
 computes those steps again, so every step is logged once, by the run whose
 checkpoints survive. Only process 0 writes files. An object store cannot
-append to an object, so on a remote workdir (`gs://...`) each write uploads
-the whole file again (a line per logging step: kilobytes). If TensorBoard's
+append to an object, so on a remote workdir (`gs://...`) the file is
+uploaded whole, at most once a minute and on `flush` (the trainer flushes
+at every checkpoint, so the lines of the steps a checkpoint holds are stored
+with it; lines lost to a kill between uploads are of steps a resumed run
+computes again). If TensorBoard's
 writer cannot be imported (a JAX-only GPU box without TensorFlow), the run
 logs to the console and JSON lines only.
 """
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,13 +30,21 @@ from rsjax.store import paths
 
 
 class JsonLinesWriter:
-  """A minimal clu-style MetricWriter appending scalars to a JSON-lines file
-  (local or remote)."""
+  """A minimal clu-style MetricWriter appending scalars to a JSON-lines file.
 
-  def __init__(self, path: str):
+  A local file gets each line at once. A remote one (`paths.is_remote`) is
+  uploaded whole when `upload_every_s` seconds have passed since the last
+  upload, and on `flush` and `close`.
+  """
+
+  def __init__(self, path: str, *, upload_every_s: float = 60.0,
+               clock=time.monotonic):
     self._path = path
     self._remote = paths.is_remote(path)
     self._text: str | None = None  # a remote file's content, once read
+    self._pending = False          # lines not uploaded yet
+    self._upload_every_s, self._clock = upload_every_s, clock
+    self._uploaded_at = clock()
 
   def _append(self, line: str) -> None:
     if not self._remote:
@@ -43,7 +55,9 @@ class JsonLinesWriter:
       file = paths.of(self._path)
       self._text = file.read_text() if file.exists() else ""
     self._text += line
-    paths.of(self._path).write_text(self._text)
+    self._pending = True
+    if self._clock() - self._uploaded_at >= self._upload_every_s:
+      self.flush()
 
   def write_scalars(self, step: int, scalars: Mapping[str, Any]) -> None:
     row = {"step": int(step)}
@@ -77,10 +91,14 @@ class JsonLinesWriter:
     del step, point_clouds, point_colors, configs
 
   def flush(self) -> None:
-    pass
+    """Uploads a remote file's lines not uploaded yet."""
+    if self._pending:
+      paths.of(self._path).write_text(self._text)
+      self._pending = False
+      self._uploaded_at = self._clock()
 
   def close(self) -> None:
-    pass
+    self.flush()
 
 
 def drop_metrics_after(workdir: str, step: int) -> int:

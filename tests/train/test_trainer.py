@@ -166,6 +166,40 @@ def test_drop_metrics_after_keeps_steps_up_to_the_restored_one(tmp_path):
   assert writers.drop_metrics_after(str(tmp_path / "none"), 3) == 0
 
 
+def test_a_remote_metrics_file_is_uploaded_at_intervals_and_on_flush(
+    tmp_path, monkeypatch):
+  """An object store cannot append, so a remote metrics.jsonl is uploaded
+  whole: not at every line, but once `upload_every_s` has passed since the
+  last upload, and on flush/close. The local file stands in for the remote
+  object (the writer takes every path for remote here); the clock is a
+  counter the test moves."""
+  monkeypatch.setattr(writers.paths, "is_remote", lambda path: True)
+  path = tmp_path / "metrics.jsonl"
+  path.write_text('{"step": 1, "train/loss": 1.0}\n')  # a resumed run's
+  now = [0.0]
+  writer = writers.JsonLinesWriter(str(path), upload_every_s=60.0,
+                                   clock=lambda: now[0])
+
+  def steps():
+    return [json.loads(line)["step"] for line in path.read_text().splitlines()]
+
+  writer.write_scalars(2, {"train/loss": 2.0})
+  now[0] = 59.0
+  writer.write_scalars(3, {"train/loss": 3.0})
+  assert steps() == [1]                  # nothing uploaded within a minute
+  now[0] = 60.0
+  writer.write_scalars(4, {"train/loss": 4.0})
+  assert steps() == [1, 2, 3, 4]         # the minute passed: all of it
+  now[0] = 61.0
+  writer.write_scalars(5, {"train/loss": 5.0})
+  assert steps() == [1, 2, 3, 4]
+  writer.flush()
+  assert steps() == [1, 2, 3, 4, 5]
+  writer.write_scalars(6, {"train/loss": 6.0})
+  writer.close()
+  assert steps() == [1, 2, 3, 4, 5, 6]
+
+
 class _NaNAfter:
   """Wraps a system so its loss turns NaN from a given update on."""
 
