@@ -54,8 +54,9 @@ def data_config() -> ml_collections.ConfigDict:
       "shuffle": True,
       "shuffle_buffer": 1024,                 # tf_data read mode only
       "seed": 0,
-      "read_mode": "auto",                    # 'auto' | 'random_access' | 'tf_data'
+      "read_mode": "auto",                    # 'auto' | 'random_access' | 'tf_data' | 'grain'
       "read_threads": 8,
+      "read_workers": 0,                      # grain read mode: worker processes
       "prefetch": 2,
       "tile_size": 256,                       # memory source only
       "memory_examples": 64,                  # memory source only

@@ -16,7 +16,10 @@ by random access when the dataset has ArrayRecord files (`tfds.data_source`,
 O(1) resume, batches independent of the process count) and otherwise with
 tf.data from TFRecords (resume skips at most one epoch); 'memory' serves
 `MemorySource` random examples through the random-access path, with no
-TensorFlow at all. `config.train_arrays` (a directory of `<field>.npy`
+TensorFlow at all. `config.read_mode='grain'` reads the random-access
+sources through Grain's dataset graph instead (`rsjax.data.grain_reader`:
+the same guarantees, Grain's threads and, with `config.read_workers`, its
+worker processes). `config.train_arrays` (a directory of `<field>.npy`
 arrays, `rsjax.eval.experiments.generated`; rows selected by the `.npy` index file
 `config.train_rows`) replaces the training split of either source, e.g. with
 real + generated examples; evaluation still reads the source's splits.
@@ -54,6 +57,7 @@ import numpy as np
 from rsjax import mesh as mesh_lib
 from rsjax.data import augment as augment_lib
 from rsjax.data import fields as fields_lib
+from rsjax.data import grain_reader
 from rsjax.data import normalize as normalize_lib
 from rsjax.data import readers
 from rsjax.data import tfds_builder
@@ -61,7 +65,7 @@ from rsjax.data.tfds_builder import import_tfds
 from rsjax.data.array_source import ArraySource
 from rsjax.data.memory_source import MemorySource
 
-READ_MODES = ("auto", "random_access", "tf_data")
+READ_MODES = ("auto", "random_access", "tf_data", "grain")
 SOURCES = ("tfds", "memory")
 
 
@@ -89,8 +93,9 @@ def default_config() -> ml_collections.ConfigDict:
       "shuffle": True,
       "shuffle_buffer": 1024,                 # tf_data read mode only
       "seed": 0,
-      "read_mode": "auto",                    # 'auto' | 'random_access' | 'tf_data'
+      "read_mode": "auto",                    # 'auto' | 'random_access' | 'tf_data' | 'grain'
       "read_threads": 8,
+      "read_workers": 0,                      # grain read mode: worker processes
       "prefetch": 2,
       "tile_size": 256,                       # memory source only
       "memory_examples": 64,                  # memory source only
@@ -172,22 +177,35 @@ def _tfds_reader(cfg, split: str, train: bool, global_batch: int):
     raise ValueError(
         f"config.read_mode='tf_data' needs TFRecord files, but {cfg.name!r} "
         f"is stored as {formats}; use read_mode 'random_access' or 'auto'.")
-  if mode == "random_access" and not has_array_record:
+  if mode in ("random_access", "grain") and not has_array_record:
     raise ValueError(
-        f"config.read_mode='random_access' needs ArrayRecord files, but "
+        f"config.read_mode={mode!r} needs ArrayRecord files, but "
         f"{cfg.name!r} is stored as {formats}; rebuild with "
         "`tfds build --file_format=array_record` or use read_mode 'tf_data'.")
-  common = dict(global_batch=global_batch, process_index=jax.process_index(),
-                process_count=jax.process_count(), seed=cfg.seed,
-                shuffle=cfg.shuffle and train, train=train)
-  if mode == "random_access":
+  if mode in ("random_access", "grain"):
     source = tfds.data_source(
         cfg.name, split=split, data_dir=cfg.data_dir,
         builder_kwargs={"file_format": "array_record"})
-    return readers.RandomAccessReader(source, cfg.fields,
-                                      num_threads=cfg.read_threads, **common)
-  return readers.TFDataReader(builder, split, cfg.fields,
-                              shuffle_buffer=cfg.shuffle_buffer, **common)
+    return _random_access_reader(cfg, source, mode, train, global_batch)
+  return readers.TFDataReader(
+      builder, split, cfg.fields, global_batch=global_batch,
+      process_index=jax.process_index(), process_count=jax.process_count(),
+      seed=cfg.seed, shuffle=cfg.shuffle and train, train=train,
+      shuffle_buffer=cfg.shuffle_buffer)
+
+
+def _random_access_reader(cfg, source, mode: str, train: bool,
+                          global_batch: int):
+  """The reader of a random-access source: Grain's graph for read_mode
+  'grain' (`rsjax.data.grain_reader`), rsjax's own otherwise."""
+  common = dict(global_batch=global_batch, process_index=jax.process_index(),
+                process_count=jax.process_count(), seed=cfg.seed,
+                shuffle=cfg.shuffle and train, train=train,
+                num_threads=cfg.read_threads)
+  if mode == "grain":
+    return grain_reader.GrainReader(source, cfg.fields,
+                                    num_workers=cfg.read_workers, **common)
+  return readers.RandomAccessReader(source, cfg.fields, **common)
 
 
 def check_dataset(config, *, eval_split: str | None = None) -> None:
@@ -222,11 +240,8 @@ def make_reader(config, *, train: bool, split: str | None = None,
                           fields=cfg.fields, seed=seed)
   else:
     return _tfds_reader(cfg, split, train, global_batch)
-  return readers.RandomAccessReader(
-      source, cfg.fields, global_batch=global_batch,
-      process_index=jax.process_index(), process_count=jax.process_count(),
-      seed=cfg.seed, shuffle=cfg.shuffle and train, train=train,
-      num_threads=cfg.read_threads)
+  return _random_access_reader(cfg, source, cfg.read_mode, train,
+                               global_batch)
 
 
 def _host_batches(reader, start: int, stop: int | None) -> Iterator[dict]:

@@ -34,7 +34,7 @@ import numpy as np
 from rsjax.data import fields as fields_lib
 
 
-def _cast(name: str, value: np.ndarray) -> np.ndarray:
+def cast(name: str, value: np.ndarray) -> np.ndarray:
   """The contract dtype of a known field (e.g. int64 class labels -> uint8)."""
   declared = fields_lib.FIELDS.get(name)
   dtype = None if declared is None else declared.dtype
@@ -45,18 +45,22 @@ def _cast(name: str, value: np.ndarray) -> np.ndarray:
   return np.asarray(value).astype(dtype, copy=False)
 
 
+def padding_rows(value: np.ndarray, rows: int) -> np.ndarray:
+  """`rows` padding rows for the batch field `value`: zeros of its row shape
+  and dtype, or b"" for text (object arrays)."""
+  pad = np.zeros((rows,) + value.shape[1:], value.dtype)
+  if value.dtype == object:
+    pad[...] = b""
+  return pad
+
+
 def _pad(batch: dict[str, np.ndarray], size: int) -> dict[str, np.ndarray]:
   """Pads every field to `size` rows with zeros and adds `mask`."""
   n = len(batch["mask"])
   if n == size:
     return batch
-  out = {}
-  for name, value in batch.items():
-    pad = np.zeros((size - n,) + value.shape[1:], value.dtype)
-    if value.dtype == object:
-      pad[...] = b""
-    out[name] = np.concatenate([value, pad])
-  return out
+  return {name: np.concatenate([value, padding_rows(value, size - n)])
+          for name, value in batch.items()}
 
 
 class RandomAccessReader:
@@ -116,7 +120,7 @@ class RandomAccessReader:
     indices = self.indices(step)
     real = indices[indices >= 0]
     read = self._read(real if len(real) else indices[:1] * 0)[0]
-    batch = {k: _cast(k, v[:len(real)]) for k, v in read.items()
+    batch = {k: cast(k, v[:len(real)]) for k, v in read.items()
              if k in self.fields}
     if not self.train:
       batch["mask"] = np.ones(len(real), np.float32)
@@ -190,12 +194,12 @@ class TFDataReader:
     """Local batches from `start_step` on (eval: the whole padded pass)."""
     if self.train:
       for batch in self._train_dataset(start_step).as_numpy_iterator():
-        yield {k: _cast(k, v) for k, v in batch.items()}
+        yield {k: cast(k, v) for k, v in batch.items()}
       return
     count = 0
     eval_batches = self._examples().batch(self.local_batch).prefetch(2)
     for batch in eval_batches.as_numpy_iterator():
-      batch = {k: _cast(k, v) for k, v in batch.items()}
+      batch = {k: cast(k, v) for k, v in batch.items()}
       batch["mask"] = np.ones(len(next(iter(batch.values()))), np.float32)
       yield _pad(batch, self.local_batch)
       count += 1
@@ -215,7 +219,7 @@ class TFDataReader:
       value = np.zeros(shape, dtype)
       if dtype == object:
         value[...] = b""  # text padding is bytes, as in `_pad`
-      out[k] = _cast(k, value)
+      out[k] = cast(k, value)
     out["mask"] = np.zeros(self.local_batch, np.float32)
     return out
 

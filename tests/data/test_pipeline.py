@@ -541,8 +541,8 @@ def test_source_and_read_mode_errors_name_the_key_and_the_choices():
       "config.source must be one of ['tfds', 'memory'], got 's3'.")):
     pipeline._resolve(dict(source="s3"))
   with pytest.raises(ValueError, match=re.escape(
-      "config.read_mode must be one of ['auto', 'random_access', 'tf_data'], "
-      "got 'mmap'.")):
+      "config.read_mode must be one of ['auto', 'random_access', 'tf_data', "
+      "'grain'], got 'mmap'.")):
     pipeline._resolve(dict(read_mode="mmap"))
 
 
