@@ -3,6 +3,13 @@
     python benchmarks/pipeline_throughput.py --data_dir=/tmp/rsjax_tfds
     python benchmarks/pipeline_throughput.py --sources=memory   # no TensorFlow
 
+Each source is read with each of `--read_modes` side by side, in rounds
+(every mode once per round, `--rounds` rounds, the median reported), so
+that a change of load hits every mode alike: 'random_access' is rsjax's own
+reader (`rsjax.data.readers`), 'grain' reads through Grain's dataset graph
+(`rsjax.data.grain_reader`; `--read_workers` worker processes, 0: threads
+only).
+
 Measures the full path: read -> global sharded jax.Array -> augment +
 normalize on device, waiting for each batch to be ready. 'tfds' reads
 `rs_multisource/<config>` (built into --data_dir, as ArrayRecord, if missing:
@@ -13,6 +20,7 @@ Absolute numbers depend on the machine: report them with the device named.
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 
 import jax
@@ -59,12 +67,17 @@ def main():
                       help="global batch; 0: 4 per device")
   parser.add_argument("--steps", type=int, default=20)
   parser.add_argument("--warmup", type=int, default=3)
+  parser.add_argument("--read_modes", default="random_access,grain")
+  parser.add_argument("--read_workers", type=int, default=0)
+  parser.add_argument("--rounds", type=int, default=3)
   args = parser.parse_args()
 
   mesh = jax.make_mesh((jax.device_count(),), ("data",))
   batch = args.batch_size or 4 * jax.device_count()
+  modes = args.read_modes.split(",")
   print(f"devices: {jax.device_count()} x {jax.devices()[0].device_kind}, "
-        f"global batch {batch}, all sources {ALL_SPATIAL}")
+        f"global batch {batch}, all sources {ALL_SPATIAL}, "
+        f"read_workers {args.read_workers}, median of {args.rounds} rounds")
   for source in args.sources.split(","):
     if source == "tfds":
       _ensure_built(args.name, args.data_dir, args.file_format)
@@ -75,8 +88,17 @@ def main():
       config = dict(source="memory", batch_size=batch, fields=ALL_SPATIAL,
                     tile_size=256, memory_examples=max(64, 2 * batch))
       label = "memory source"
-    rate = measure(config, mesh, args.steps, args.warmup)
-    print(f"{label:45s} {rate:9.1f} tiles/s", flush=True)
+    rates = {mode: [] for mode in modes}
+    for _ in range(args.rounds):
+      for mode in modes:
+        rates[mode].append(measure(
+            dict(config, read_mode=mode, read_workers=args.read_workers),
+            mesh, args.steps, args.warmup))
+    base = statistics.median(rates[modes[0]])
+    for mode in modes:
+      rate = statistics.median(rates[mode])
+      print(f"{label:45s} {mode:14s} {rate:9.1f} tiles/s "
+            f"({rate / base:.2f}x {modes[0]})", flush=True)
 
 
 if __name__ == "__main__":
