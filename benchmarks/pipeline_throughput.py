@@ -20,10 +20,15 @@ Absolute numbers depend on the machine: report them with the device named.
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import sys
 import time
 
 import jax
+
+# The repository root: data_builders/ is not an installed package.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from rsjax.data import fields, pipeline
 

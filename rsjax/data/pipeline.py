@@ -16,10 +16,14 @@ by random access when the dataset has ArrayRecord files (`tfds.data_source`,
 O(1) resume, batches independent of the process count) and otherwise with
 tf.data from TFRecords (resume skips at most one epoch); 'memory' serves
 `MemorySource` random examples through the random-access path, with no
-TensorFlow at all. `config.read_mode='grain'` reads the random-access
-sources through Grain's dataset graph instead (`rsjax.data.grain_reader`:
-the same guarantees, Grain's threads and, with `config.read_workers`, its
-worker processes). `config.train_arrays` (a directory of `<field>.npy`
+TensorFlow at all. Random access goes through Grain's dataset graph
+(`rsjax.data.grain_reader`: Grain's threads and, with `config.read_workers`,
+its worker processes) or rsjax's own reader (`readers.RandomAccessReader`),
+with the same guarantees: `config.read_mode` 'auto' picks Grain for a TFDS
+dataset (twice the tiles/s of rsjax's reader, BENCHMARKS.md) and rsjax's
+reader for the memory source and arrays directories (as fast there, a
+vectorized read, and no Grain needed: the GPU image has none); 'grain' and
+'random_access' choose. `config.train_arrays` (a directory of `<field>.npy`
 arrays, `rsjax.eval.experiments.generated`; rows selected by the `.npy` index file
 `config.train_rows`) replaces the training split of either source, e.g. with
 real + generated examples; evaluation still reads the source's splits.
@@ -169,8 +173,8 @@ def _tfds_reader(cfg, split: str, train: bool, global_batch: int):
   has_array_record = any(getattr(f, "value", f) == "array_record"
                          for f in formats if f is not None)
   mode = cfg.read_mode
-  if mode == "auto":
-    mode = "random_access" if has_array_record else "tf_data"
+  if mode == "auto":  # Grain: 2x rsjax's reader here (BENCHMARKS.md)
+    mode = "grain" if has_array_record else "tf_data"
   has_tfrecord = any(getattr(f, "value", f) == "tfrecord"
                      for f in formats if f is not None)
   if mode == "tf_data" and not has_tfrecord:

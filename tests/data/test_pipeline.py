@@ -18,7 +18,7 @@ import pytest
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P
 
 from rsjax import mesh as mesh_lib
-from rsjax.data import augment, pipeline, readers, tfds_builder
+from rsjax.data import augment, grain_reader, pipeline, readers, tfds_builder
 from rsjax.data import normalize as normalize_lib
 from rsjax.data.memory_source import MemorySource
 
@@ -202,7 +202,7 @@ def test_tfds_resume_and_layout(devices, tiny_data_dir, fmt):
   mesh = _mesh()
   config = _tfds_config(tiny_data_dir[fmt])
   it = pipeline.create_iterator(config, mesh)
-  expected_reader = {"array_record": readers.RandomAccessReader,
+  expected_reader = {"array_record": grain_reader.GrainReader,
                      "tfrecord": readers.TFDataReader}[fmt]
   assert isinstance(it.reader, expected_reader)
   assert it.steps_per_epoch == 2  # 20 train tiles, batch 8
@@ -361,13 +361,17 @@ def _fake_config(**overrides):
 def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
     monkeypatch):
   """`tfds convert_format` adds ArrayRecord files to a TFRecord dataset as
-  `alternative_file_formats`; read_mode 'auto' then reads at random."""
+  `alternative_file_formats`; read_mode 'auto' then reads at random, with
+  Grain, and 'random_access' with rsjax's reader."""
   opened = _fake_tfds(monkeypatch, "tfrecord", ["array_record"])
   config = _fake_config(read_mode="auto", data_dir="/datasets/tfds")
   reader = pipeline.make_reader(config, train=True, global_batch=8)
-  assert isinstance(reader, readers.RandomAccessReader)
+  assert isinstance(reader, grain_reader.GrainReader)
   assert opened == [("converted/default", "train", "/datasets/tfds",
                      {"file_format": "array_record"})]
+  config.read_mode = "random_access"
+  reader = pipeline.make_reader(config, train=True, global_batch=8)
+  assert isinstance(reader, readers.RandomAccessReader)
   # Training reads a seeded permutation of the 8 examples, evaluation reads
   # them in order.
   order = reader.indices(0)
@@ -422,7 +426,7 @@ def test_read_modes_need_their_file_formats_and_fields_must_exist(
   _fake_tfds(monkeypatch, "array_record", enums=False)
   reader = pipeline.make_reader(_fake_config(read_mode="auto"), train=True,
                                 global_batch=8)
-  assert isinstance(reader, readers.RandomAccessReader)
+  assert isinstance(reader, grain_reader.GrainReader)
   reader.close()
 
 
