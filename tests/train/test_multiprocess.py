@@ -1,6 +1,7 @@
 """A run of two JAX processes on this machine (issue 22): four CPU devices
 each, joined through a coordinator on 127.0.0.1 with `launch.train
---distributed`, gives what one process of eight devices gives; SIGTERM to one
+--distributed`, gives what one process of eight devices gives (each reading
+its rows through Grain, `rsjax.data.grain_reader`); SIGTERM to one
 of them stops both at the same step with a checkpoint, and starting both again
 resumes there.
 
@@ -93,8 +94,9 @@ def _train_metrics(workdir) -> dict[int, dict[str, float]]:
 
 
 def test_two_processes_equal_one_and_resume_together(tmp_path, devices):
-  config_path = train_processes.config_file(tmp_path, STEPS,
-                                            checkpoint_every=1000)
+  # Grain reads, as it reads a TFDS dataset on a pod (read_mode 'auto').
+  config_path = train_processes.config_file(
+      tmp_path, STEPS, checkpoint_every=1000, **{"data.read_mode": "grain"})
   one, two = tmp_path / "one", tmp_path / "two"
   result = train_processes.run_launcher(
       "sgd_train", f"--config={config_path}", f"--workdir={one}")
