@@ -401,3 +401,20 @@ def test_reflectance_to_digital_numbers_keeps_zero_for_nodata():
       synthetic_sensors.to_uint16_reflectance(reflectance),
       np.array([1, 1, 1, 1, 3, 1234, 65535, 65535], np.uint16))
   assert synthetic_sensors.to_uint16_reflectance(reflectance).dtype == np.uint16
+
+
+def test_a_coarse_sensor_sees_whole_blocks_only():
+  """Downsampling 10 fine pixels by 4 gives 2 coarse pixels (a partial block
+  at the edge is dropped), centred on their blocks: fine positions 1.5 and
+  5.5, so each row of weights is symmetric about its centre and sums to 1."""
+  from rsjax.geo import synthetic_sensors
+  weights = synthetic_sensors.coarse_sensor_matrix(10, 4)
+  assert weights.shape == (2, 10)
+  np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=1e-12)
+  for row, centre in enumerate((1.5, 5.5)):
+    left = np.arange(10) < centre
+    mirrored = (2 * centre - np.arange(10)).astype(int)
+    inside = (mirrored >= 0) & (mirrored < 10)
+    np.testing.assert_allclose(weights[row, inside],
+                               weights[row, mirrored[inside]], rtol=1e-12)
+    assert weights[row, left].max() == weights[row, int(centre)]
