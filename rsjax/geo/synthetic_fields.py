@@ -149,8 +149,8 @@ class Surface:
   """The world sampled at a set of points (arrays broadcast to one shape)."""
   x: np.ndarray              # metres east of the scene centre
   y: np.ndarray              # metres north of the scene centre
-  raw_elevation: np.ndarray  # metres, before lakes are filled
-  elevation: np.ndarray      # metres, lakes flat at the lake level
+  raw_elevation: np.ndarray  # metres, before lakes are filled (`elevation`
+                             # fills them)
   grad_x: np.ndarray         # dz/dx, metres per metre
   grad_y: np.ndarray
   slope: np.ndarray          # degrees
@@ -219,8 +219,7 @@ class Landscape:
     grad_x, grad_y = np.where(lake, 0.0, grad_x), np.where(lake, 0.0, grad_y)
     slope = np.rad2deg(np.arctan(np.hypot(grad_x, grad_y)))
     return Surface(
-        x=x, y=y, raw_elevation=raw,
-        elevation=np.maximum(raw, self.lake_level_m), grad_x=grad_x,
+        x=x, y=y, raw_elevation=raw, grad_x=grad_x,
         grad_y=grad_y, slope=slope, moisture=self.moisture(x, y),
         urban=self.urban(x, y), change=self.change(x, y),
         texture=self.texture(x, y))
@@ -245,7 +244,6 @@ class Landscape:
     cover[near_lake & (slope < 4.0) & (wet > 0.0)] = FLOODED
     alpine = raw > self.tree_line_m
     cover[alpine] = np.where(slope[alpine] > 25.0, BARE, SHRUB)
-    cover[alpine & (slope > 40.0)] = BARE
     cover[raw > self.snow_line_m] = SNOW
     cover[raw < self.lake_level_m] = WATER
     if date:
