@@ -56,14 +56,14 @@ def _flags_parsed() -> None:
 
 
 class _Select:
-  """A record's configured fields, as contract dtypes (picklable, for
-  Grain's worker processes)."""
+  """A record's configured fields as arrays (picklable, for Grain's worker
+  processes); batches get the contract dtypes (`GrainReader._finish`)."""
 
   def __init__(self, fields: Sequence[str]):
     self.fields = tuple(fields)
 
   def __call__(self, record):
-    return {k: readers.cast(k, np.asarray(record[k])) for k in self.fields}
+    return {k: np.asarray(record[k]) for k in self.fields}
 
 
 class _ExampleOrPadding:

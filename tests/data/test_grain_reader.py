@@ -3,6 +3,9 @@ of rsjax's own random-access reader (exact resume, deterministic order,
 batches independent of the process count, every example once per epoch,
 evaluation in order and padded) and serves the pipeline's batches."""
 
+import re
+import sys
+
 import numpy as np
 import pytest
 
@@ -139,3 +142,50 @@ def test_the_pipeline_reads_with_grain_when_asked(devices):
   ids = np.concatenate([np.asarray(b["tile_col"])[np.asarray(b["mask"]) > 0]
                         for b in batches])
   assert sorted(ids.tolist()) == list(range(40))
+
+
+class _Records:
+  """A random-access source of `n` records as TFDS decodes them: class
+  labels as int64, text as bytes."""
+
+  def __init__(self, n):
+    self.n = n
+
+  def __len__(self):
+    return self.n
+
+  def __getitem__(self, index):
+    if not 0 <= index < self.n:
+      raise IndexError(index)
+    return {"lulc": np.full((2, 2), index, np.int64),
+            "scene_id": f"scene_{index}".encode(), "tile_col": index}
+
+
+def test_fields_get_their_contract_dtypes_and_any_split_size_reads():
+  """Labels decoded as int64 become the contract's uint8, text stays bytes
+  objects; a training split exactly one batch long trains, and a split of a
+  single example evaluates (one real row, the rest padding)."""
+  fields = ("lulc", "scene_id", "tile_col")
+  reader = grain_reader.GrainReader(
+      _Records(4), fields, global_batch=4, process_index=0, process_count=1,
+      seed=0, shuffle=True, train=True)
+  batch = reader.read(0)
+  assert batch["lulc"].dtype == np.uint8 and batch["scene_id"].dtype == object
+  assert sorted(batch["tile_col"].tolist()) == [0, 1, 2, 3]
+  single = grain_reader.GrainReader(
+      _Records(1), fields, global_batch=4, process_index=0, process_count=1,
+      seed=0, shuffle=False, train=False)
+  [batch] = list(single.batches())
+  np.testing.assert_array_equal(batch["mask"], [1, 0, 0, 0])
+  assert batch["scene_id"].tolist() == [b"scene_0", b"", b"", b""]
+  assert batch["lulc"].dtype == np.uint8
+
+
+def test_without_grain_the_read_mode_names_what_to_install(monkeypatch):
+  monkeypatch.setitem(sys.modules, "grain", None)  # import grain fails
+  with pytest.raises(ImportError, match="^" + re.escape(
+      "config.data.read_mode='grain' needs Grain: pip install grain (or use "
+      "read_mode 'random_access')") + "$"):
+    grain_reader.GrainReader(_Records(4), ("lulc",), global_batch=4,
+                             process_index=0, process_count=1, seed=0,
+                             shuffle=True, train=True)
