@@ -163,7 +163,7 @@ class _Records:
 
 def test_fields_get_their_contract_dtypes_and_any_split_size_reads():
   """Labels decoded as int64 become the contract's uint8, text stays bytes
-  objects; a training split exactly one batch long trains, and a split of a
+  objects (with either reader); a training split exactly one batch long trains, and a split of a
   single example evaluates (one real row, the rest padding)."""
   fields = ("lulc", "scene_id", "tile_col")
   reader = grain_reader.GrainReader(
@@ -172,6 +172,11 @@ def test_fields_get_their_contract_dtypes_and_any_split_size_reads():
   batch = reader.read(0)
   assert batch["lulc"].dtype == np.uint8 and batch["scene_id"].dtype == object
   assert sorted(batch["tile_col"].tolist()) == [0, 1, 2, 3]
+  theirs = readers.RandomAccessReader(
+      _Records(4), fields, global_batch=4, process_index=0, process_count=1,
+      seed=0, shuffle=True, train=True).read(0)
+  assert {k: v.dtype for k, v in theirs.items()} == {
+      k: v.dtype for k, v in batch.items()}
   single = grain_reader.GrainReader(
       _Records(1), fields, global_batch=4, process_index=0, process_count=1,
       seed=0, shuffle=False, train=False)
