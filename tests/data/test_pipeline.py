@@ -369,6 +369,12 @@ def test_a_tfrecord_dataset_with_an_array_record_copy_is_read_randomly(
   assert isinstance(reader, grain_reader.GrainReader)
   assert opened == [("converted/default", "train", "/datasets/tfds",
                      {"file_format": "array_record"})]
+  # config.read_workers reaches Grain's reader (whose worker processes
+  # start only when batches are read).
+  assert reader.num_workers == 0
+  config.read_workers = 2
+  reader = pipeline.make_reader(config, train=True, global_batch=8)
+  assert reader.num_workers == 2
   config.read_mode = "random_access"
   reader = pipeline.make_reader(config, train=True, global_batch=8)
   assert isinstance(reader, readers.RandomAccessReader)
@@ -402,6 +408,11 @@ def test_read_modes_need_their_file_formats_and_fields_must_exist(
                          global_batch=8)
   _fake_tfds(monkeypatch, "tfrecord")
   with pytest.raises(ValueError, match=re.escape(
+      "config.read_mode='grain' needs ArrayRecord files, but "
+      "'converted/default' is stored as ")):
+    pipeline.make_reader(_fake_config(read_mode="grain"), train=True,
+                         global_batch=8)
+  with pytest.raises(ValueError, match=re.escape(
       "config.read_mode='random_access' needs ArrayRecord files, but "
       "'converted/default' is stored as ") + r".*; rebuild with "
       + re.escape("`tfds build --file_format=array_record` or use read_mode "
@@ -423,6 +434,14 @@ def test_read_modes_need_their_file_formats_and_fields_must_exist(
   reader = pipeline.make_reader(_fake_config(read_mode="tf_data"), train=True,
                                 global_batch=8)
   assert isinstance(reader, readers.TFDataReader)
+  # Training shuffles the stored order (seeded), evaluation keeps it.
+  stored = MemorySource(8, tile_size=4, fields=("s2", "lulc")).take(range(8))
+  trained = next(reader.batches(0))["s2"]
+  assert sorted(map(bytes, trained)) == sorted(map(bytes, stored["s2"]))
+  assert not np.array_equal(trained, stored["s2"])
+  evaluated = pipeline.make_reader(_fake_config(read_mode="tf_data"),
+                                   train=False, split="train", global_batch=8)
+  np.testing.assert_array_equal(next(evaluated.batches(0))["s2"], stored["s2"])
   _fake_tfds(monkeypatch, "array_record", enums=False)
   reader = pipeline.make_reader(_fake_config(read_mode="auto"), train=True,
                                 global_batch=8)
