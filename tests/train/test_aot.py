@@ -5,7 +5,7 @@ The TPU compiles use libtpu (the `tpu` extra, installed with the tests) and
 compile-only devices of `jax.experimental.topologies`: the real TPU compiler
 runs on this CPU host. They take one to three minutes each on 2 cores, so
 only demo configs on a 4-chip v5e are compiled here; the paper-size table is
-`benchmarks/tpu_compile.py`'s (BENCHMARKS.md).
+`benchmarks/tpu_compile_table.py`'s (BENCHMARKS.md).
 """
 
 from __future__ import annotations
