@@ -22,7 +22,7 @@ its worker processes) or rsjax's own reader (`readers.RandomAccessReader`),
 with the same guarantees: `config.read_mode` 'auto' picks Grain for a TFDS
 dataset (twice the tiles/s of rsjax's reader, BENCHMARKS.md) and rsjax's
 reader for the memory source and arrays directories (as fast there, a
-vectorized read, and no Grain needed: the GPU image has none); 'grain' and
+vectorized read, and no Grain needed: the GPU image lists none); 'grain' and
 'random_access' choose. `config.train_arrays` (a directory of `<field>.npy`
 arrays, `rsjax.eval.experiments.generated`; rows selected by the `.npy` index file
 `config.train_rows`) replaces the training split of either source, e.g. with
