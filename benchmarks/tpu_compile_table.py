@@ -11,7 +11,13 @@ in --out is not compiled again.
   python benchmarks/tpu_compile_table.py --out bench/tpu \\
       --systems pix2pix,rs_spade --topology v5e:4x4 --batch 16 \\
       --meshes data=16,fsdp=1 data=4,fsdp=4
+  python benchmarks/tpu_compile_table.py --out bench/tpu --systems rs_spade \\
+      --override=--config.dtype=bfloat16 --tag bf16
   python benchmarks/tpu_compile_table.py --out bench/tpu --no-run   # table only
+
+CSEBGAN's step holds its frozen VGG19 (the perceptual loss); without the
+user's weights the script compiles it with a VGG19 of zeros of the right
+shapes (`placeholder_vgg19`).
 """
 
 from __future__ import annotations
@@ -27,20 +33,45 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 GIB = 2 ** 30
 
 
-def _name(system: str, topology: str, mesh: str, batch: int) -> str:
-  return (f"{system}_{topology.replace(':', '-')}_{mesh.replace(',', '_')}"
+def _name(system: str, topology: str, mesh: str, batch: int,
+          tag: str = "") -> str:
+  label = f"{system}-{tag}" if tag else system
+  return (f"{label}_{topology.replace(':', '-')}_{mesh.replace(',', '_')}"
           f"_b{batch}.json").replace("=", "")
 
 
+def placeholder_vgg19(out: str) -> str:
+  """A VGG19 `.npz` of zeros in `rsjax.nn.vgg`'s layout, so that CSEBGAN's
+  perceptual loss (its frozen VGG19 is part of the step) is compiled without
+  the user's weights: a compile depends on the shapes, not the values. Never
+  train with it."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  sys.path.insert(0, ROOT)
+  from rsjax.nn import vgg  # pylint: disable=g-import-not-at-top
+  path = os.path.join(out, "vgg19_zeros_for_compiling.npz")
+  if not os.path.exists(path):
+    arrays, channels = {}, 3
+    for name, features in vgg.USED_CONV_LAYERS:
+      arrays[f"{name}/kernel"] = np.zeros((3, 3, channels, features),
+                                          np.float32)
+      arrays[f"{name}/bias"] = np.zeros(features, np.float32)
+      channels = features
+    np.savez(path, **arrays)
+  return path
+
+
 def compile_one(out: str, system: str, topology: str, mesh: str,
-                batch: int) -> str:
-  path = os.path.join(out, _name(system, topology, mesh, batch))
+                batch: int, overrides=(), tag: str = "") -> str:
+  path = os.path.join(out, _name(system, topology, mesh, batch, tag))
+  overrides = list(overrides)
+  if system == "csebgan":
+    overrides.append(f"--config.vgg_weights={placeholder_vgg19(out)}")
   if not os.path.exists(path):
     subprocess.run(
         [sys.executable, "-m", "launch.compile", "--config",
          f"configs/{system}.py", "--topology", topology, "--mesh", mesh,
-         "--batch", str(batch), "--steps", "train", "--json", path],
-        cwd=ROOT, check=False)
+         "--batch", str(batch), "--steps", "train", "--json", path,
+         *overrides], cwd=ROOT, check=False)
   return path
 
 
@@ -80,6 +111,13 @@ def main():
   parser.add_argument("--batch", type=int, default=16)
   parser.add_argument("--meshes", nargs="+",
                       default=["data=16,fsdp=1", "data=4,fsdp=4"])
+  parser.add_argument("--override", action="append", default=[],
+                      help="a config flag for every compile, written with "
+                      "'=': --override=--config.dtype=bfloat16 (repeatable; "
+                      "give --tag with it)")
+  parser.add_argument("--tag", default="",
+                      help="names the variant in the file and the table, "
+                      "e.g. bf16")
   parser.add_argument("--no-run", action="store_true",
                       help="only print the table of the JSON files in --out")
   args = parser.parse_args()
@@ -87,7 +125,8 @@ def main():
   if not args.no_run:
     for system in args.systems.split(","):
       for mesh in args.meshes:
-        compile_one(args.out, system, args.topology, mesh, args.batch)
+        compile_one(args.out, system, args.topology, mesh, args.batch,
+                    args.override, args.tag)
   print(table(glob.glob(os.path.join(args.out, "*.json"))))
 
 

@@ -12,7 +12,8 @@ named topology's chips; nothing runs. Prints, per step and per device: HBM
 its share of the chip's capacity, FLOPs, the collectives by kind (count and
 MB), and a roofline lower bound of the step time from the chip's published
 peak FLOP/s and HBM bandwidth (`rsjax.train.tpu_chips`). `--json` writes the
-same, one object per step under "steps".
+same, one object per step under "steps", to a local path or a URI
+(`gs://...`, `rsjax.store.paths`), written whole or not at all.
 
 A step that does not fit in the chip's HBM exits with status 1 and a message
 saying by how much, and which batch or fsdp mesh would fit (the JSON is
@@ -24,7 +25,6 @@ built at; the declared fields' shapes are used here).
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
@@ -32,6 +32,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 from launch import user_errors
+from rsjax.store import atomic
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo.",
@@ -91,12 +92,11 @@ def main(argv):
   print(aot.summary(reports, shape, _TOPOLOGY.value))
   print(f"compiled in {seconds:.0f} s")
   if _JSON.value:
-    with open(_JSON.value, "w", encoding="utf-8") as out:
-      json.dump({"topology": _TOPOLOGY.value, "mesh": shape,
-                 "compile_seconds": seconds,
-                 "steps": {name: report.to_json(shape, _TOPOLOGY.value)
-                           for name, report in reports.items()}},
-                out, indent=1)
+    atomic.write_json(_JSON.value, {
+        "topology": _TOPOLOGY.value, "mesh": shape,
+        "compile_seconds": seconds,
+        "steps": {name: report.to_json(shape, _TOPOLOGY.value)
+                  for name, report in reports.items()}}, indent=1)
   for report in reports.values():
     try:
       aot.check_fits(report, shape)

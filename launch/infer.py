@@ -10,7 +10,9 @@ r"""Runs a trained generator over a whole scene: `rsjax.eval.inference.full_scen
 --scene is a folder holding the sources the generator reads, named as in the
 rs_multisource scene layout (s1.tif, lulc.tif, dem.tif, s2_cloudy.tif,
 cloud_mask.tif, ...), or a comma-separated list of such files; any size, CRS
-and resolution. The output is a Cloud-Optimized GeoTIFF on the reference grid
+and resolution; local or on object storage (`gs://bucket/scenes/area_1`: the
+files used are downloaded to a temporary folder under TMPDIR, removed at the
+end; the same for a --source path). The output is a Cloud-Optimized GeoTIFF on the reference grid
 (uint16 reflectance x 10000 with nodata 0 for optical outputs, uint8 classes
 with nodata 255 for segmentation), written only once complete: an error,
 Ctrl-C or SIGTERM leaves no output file.

@@ -51,6 +51,14 @@ class Bucket:
       items = json.load(reply).get("items", [])
     return {item["name"][len(prefix) + 1:] for item in items}
 
+  def write(self, name: str, data: bytes) -> None:
+    """Uploads `data` as object `name` (a simple media upload)."""
+    query = urllib.parse.urlencode({"uploadType": "media", "name": name})
+    request = urllib.request.Request(
+        f"{self.url}/upload/storage/v1/b/{self.name}/o?{query}", data=data,
+        method="POST", headers={"Content-Type": "application/octet-stream"})
+    urllib.request.urlopen(request).close()
+
   def read(self, name: str) -> bytes:
     quoted = urllib.parse.quote(name, safe="")
     with urllib.request.urlopen(

@@ -22,6 +22,11 @@ files) and checks each file before anything is read (one match, readable,
 georeferenced, expected band count); a `SceneError` names every missing or
 broken file at once.
 
+A scene folder or file may be a URI of object storage (`gs://bucket/area_1`,
+`rsjax.store.paths`): `find_sources` lists it there and downloads the files
+it picks into a `rsjax.store.staging.Stage`, whose local copies the reader
+reads.
+
 `SceneReader` aligns the sources onto one `rsjax.geo.align.ReferenceGrid`
 (by default the CRS and pixel lattice of the finest source, S2 first, see
 `GRID_PREFERENCE`; or a given CRS / resolution / grid) and reads any window of
@@ -52,6 +57,8 @@ import numpy as np
 from rasterio.windows import Window
 
 from rsjax.geo import align, bands, io, sar, terrain
+from rsjax.store import paths as paths_lib
+from rsjax.store import staging
 
 NUM_LULC_CLASSES = len(bands.DYNAMIC_WORLD_CLASSES)
 NUM_CLOUD_MASK_VALUES = len(bands.CLOUD_MASK_CLASSES)
@@ -124,6 +131,11 @@ def _scene_files(scene: str | os.PathLike | Sequence[str | os.PathLike]
     scene = os.fspath(scene)
     if "," in scene and not os.path.exists(scene):
       scene = [part for part in scene.split(",") if part]
+    elif paths_lib.is_remote(scene):
+      paths_lib.check_reachable(scene)
+      if paths_lib.of(scene).is_dir():
+        return scene, staging.list_files(scene)
+      scene = [scene]
     elif os.path.isdir(scene):
       files = sorted(entry.path for entry in os.scandir(scene)
                      if entry.is_file() and not entry.name.startswith("."))
@@ -131,7 +143,9 @@ def _scene_files(scene: str | os.PathLike | Sequence[str | os.PathLike]
     else:
       scene = [scene]
   files = [os.fspath(path) for path in scene]
-  missing = [path for path in files if not os.path.isfile(path)]
+  missing = [path for path in files if not (
+      paths_lib.of(path).is_file() if paths_lib.is_remote(path)
+      else os.path.isfile(path))]
   if missing:
     raise SceneError(f"scene: no such file(s) {missing}; give a scene "
                      "folder or a comma-separated list of GeoTIFFs.")
@@ -155,8 +169,9 @@ def _match(where: str, files: Sequence[str], name: str,
 def find_sources(scene, names: Sequence[str], *,
                  patterns: Mapping[str, str] | None = None,
                  overrides: Mapping[str, str] | None = None,
-                 hint: str = "") -> dict[str, str]:
-  """{source name: path} of every source in `names`, each file checked.
+                 hint: str = "",
+                 stage: staging.Stage | None = None) -> dict[str, str]:
+  """{source name: local path} of every source in `names`, each file checked.
 
   Args:
     scene: a scene folder, a list of GeoTIFF paths or a comma-separated
@@ -166,6 +181,10 @@ def find_sources(scene, names: Sequence[str], *,
     patterns: {source name: file-name glob}; `DEFAULT_PATTERNS` for the rest.
     overrides: {source name: path}, taking precedence over the scene.
     hint: appended to the error message (e.g. how to give a file directly).
+    stage: where files on object storage (a `gs://...` scene folder or
+      file) are downloaded to; the paths returned are the local copies,
+      valid while the stage is open. Without one, a remote file is a
+      problem.
 
   Raises:
     SceneError: an unknown source name, or any source with a missing,
@@ -181,7 +200,7 @@ def find_sources(scene, names: Sequence[str], *,
                f"{sorted(SOURCE_SPECS)}.")
     raise SceneError(message, [message])
   where, files = ("no scene", []) if scene is None else _scene_files(scene)
-  paths, problems = {}, []
+  found, problems = {}, []
   for name in names:
     if name in overrides:
       path = os.fspath(overrides[name])
@@ -190,18 +209,24 @@ def find_sources(scene, names: Sequence[str], *,
       if problem:
         problems.append(problem)
         continue
+    if paths_lib.is_remote(path) and stage is None:
+      problems.append(f"source {name!r}: {path} is on object storage; this "
+                      f"reader takes local files only")
+      continue
     try:
+      if stage is not None:
+        path = stage.local(path)
       io.open_raster(path, expected_bands=SOURCE_SPECS[name].bands).close()
     except (OSError, io.RasterError) as error:
       problems.append(f"source {name!r}: {error}")
       continue
-    paths[name] = path
+    found[name] = path
   if problems:
     raise SceneError(
         f"{len(problems)} problem(s) with the sources of {where}"
         + (f" ({hint})" if hint else "") + ":\n  " + "\n  ".join(problems),
         problems)
-  return paths
+  return found
 
 
 def _erode3(mask: np.ndarray) -> np.ndarray:

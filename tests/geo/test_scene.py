@@ -13,6 +13,7 @@ from rasterio.windows import Window
 
 from rsjax.geo import align, io, sar, synthetic, terrain
 from rsjax.geo import scene as scene_lib
+from rsjax.store import staging
 
 DUMMY_DIR = (pathlib.Path(__file__).resolve().parents[2] / "data_builders"
              / "rs_multisource" / "dummy_data")
@@ -315,3 +316,18 @@ def test_problems_name_where_the_sources_were_looked_for(scene_dir):
     scene_lib.find_sources(scene_dir, ("s3",))
   assert error.value.problems == (str(error.value),)
   assert str(error.value).startswith("unknown source(s) ['s3']; scene sources")
+
+
+def test_a_remote_source_needs_a_stage_and_a_local_one_passes_through_it(
+    scene_dir):
+  """Without a `staging.Stage`, a file on object storage is a named problem
+  (nothing is contacted); with one, a local file is used where it lies."""
+  with pytest.raises(scene_lib.SceneError) as error:
+    scene_lib.find_sources(None, ("s1",),
+                           overrides={"s1": "gs://bucket/area/s1.tif"})
+  assert error.value.problems == (
+      "source 's1': gs://bucket/area/s1.tif is on object storage; this "
+      "reader takes local files only",)
+  s1 = os.path.join(scene_dir, "s1.tif")
+  with staging.Stage() as stage:
+    assert scene_lib.find_sources(s1, ("s1",), stage=stage) == {"s1": s1}

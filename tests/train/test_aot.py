@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
+import gcs_emulator
 import tiny_configs
 import train_processes
 from rsjax import mesh as mesh_lib
@@ -198,11 +200,21 @@ def _compile(folder, config, *flags):
 
 
 @pytest.fixture(scope="module")
-def pix2pix_data_mesh(tmp_path_factory):
+def pix2pix_data_mesh():
   """pix2pix's demo compiled for the v5e:2x2 as configured: a pure data
-  mesh of 4 chips, train and eval (JSON report, printed table)."""
-  return _compile(tmp_path_factory.mktemp("pix2pix"),
-                  "configs/pix2pix.py:demo")
+  mesh of 4 chips, train and eval (JSON report, printed table). The JSON
+  goes to a `gs://` URI of an emulated bucket (`gcs_emulator`), read back
+  over the bucket's own API."""
+  with gcs_emulator.running() as (url, bucket):
+    result = gcs_emulator.run(
+        url, train_processes.ROOT, "-m", "launch.compile",
+        "--config=configs/pix2pix.py:demo", f"--topology={TOPOLOGY}",
+        f"--json=gs://{gcs_emulator.BUCKET}/compile/pix2pix.json",
+        timeout=1200)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert bucket.names("compile") == {"pix2pix.json"}
+    assert not os.path.exists(os.path.join(train_processes.ROOT, "gs:"))
+    return json.loads(bucket.read("compile/pix2pix.json")), result.stdout
 
 
 def _check_data_parallel_step(step):

@@ -2,7 +2,9 @@
 
     python -m launch.infer --workdir W --scene scene_dir --output out.tif
 
-  scene GeoTIFFs (any size, CRS, resolution; `rsjax.geo.scene.find_sources`)
+  scene GeoTIFFs (any size, CRS, resolution; `rsjax.geo.scene.find_sources`;
+  a scene folder or file on object storage, `gs://...`, is downloaded to a
+  temporary folder first, `rsjax.store.staging`, and removed at the end)
   -> aligned on one reference grid and derived as the dataset builder's
      tiles are, by the same reader (SAR dB, DEM terrain with a halo;
      `rsjax.geo.scene.SceneReader`)
@@ -61,6 +63,7 @@ from rsjax.eval.inference import windows as windows_lib
 from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as scene_lib
 from rsjax.store import paths as paths_lib
+from rsjax.store import staging
 
 COMPOSITE_INPUT = "s2_cloudy"
 CLOUD_MASK = "cloud_mask"
@@ -281,47 +284,49 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
   """
   windows_lib.check_window(window, overlap)
   cog_writer.check_output_path(output)
-  crs_flag = (f"--crs {crs}" if crs is not None
-              else "the scene's CRS (the default; pass --crs to choose)")
-  paths, grids = {}, []
+  with staging.Stage() as stage:
+    crs_flag = (f"--crs {crs}" if crs is not None
+                else "the scene's CRS (the default; pass --crs to choose)")
+    paths, grids = {}, []
 
-  def find_scene_sources(system, spec):
-    names = [f for f in system.predict_fields
-             if f not in scene_lib.DERIVED_FIELDS]
-    if composite:
-      check_composite(system.predict_fields, spec)
-      names.append(CLOUD_MASK)
-    paths.update(scene_lib.find_sources(
-        scene, names, overrides=sources,
-        hint="pass --source NAME=PATH for a file kept elsewhere"))
-    if crs is not None:   # before the grid: 10-degree pixels cover nothing
-      grid_checks.check_metric_crs(
-          crs, flag=crs_flag,
-          lonlat=grid_checks.raster_centre(next(iter(paths.values()))))
-    trained = training_grid.of_run(system.config)
-    with scene_lib.SceneReader(
-        paths, crs=crs, resolution=(
-            resolution if resolution is not None
-            else trained.resolution or DEFAULT_RESOLUTION)) as inputs:
-      grid_checks.check_grid(
-          inputs.grid, trained, crs_flag=crs_flag,
-          allow_resolution_mismatch=allow_resolution_mismatch)
-      grids.append(inputs.grid)
+    def find_scene_sources(system, spec):
+      names = [f for f in system.predict_fields
+               if f not in scene_lib.DERIVED_FIELDS]
+      if composite:
+        check_composite(system.predict_fields, spec)
+        names.append(CLOUD_MASK)
+      paths.update(scene_lib.find_sources(
+          scene, names, overrides=sources,
+          hint="pass --source NAME=PATH for a file kept elsewhere",
+          stage=stage))
+      if crs is not None:   # before the grid: 10-degree pixels cover nothing
+        grid_checks.check_metric_crs(
+            crs, flag=crs_flag,
+            lonlat=grid_checks.raster_centre(next(iter(paths.values()))))
+      trained = training_grid.of_run(system.config)
+      with scene_lib.SceneReader(
+          paths, crs=crs, resolution=(
+              resolution if resolution is not None
+              else trained.resolution or DEFAULT_RESOLUTION)) as inputs:
+        grid_checks.check_grid(
+            inputs.grid, trained, crs_flag=crs_flag,
+            allow_resolution_mismatch=allow_resolution_mismatch)
+        grids.append(inputs.grid)
 
-  predictor = predictor_lib.load_predictor(
-      workdir, window=window, batch_size=batch_size,
-      expect_system=expect_system, before_restore=find_scene_sources)
-  tags = {"rsjax_workdir": paths_lib.absolute(workdir),
-          "rsjax_step": str(predictor.step),
-          "rsjax_system": str(predictor.config.get("system")),
-          "rsjax_output_field": predictor.spec.field}
-  if predictor.spec.kind == "reflectance":
-    tags["scale_factor"] = str(1.0 / predictor_lib.REFLECTANCE_SCALE)
-  with scene_lib.SceneReader(paths, grid=grids[0], s2_scale=s2_scale,
-                             s1_units=s1_units) as inputs:
-    logging.info("grid %s, %dx%d pixels of %s; %s", inputs.grid.crs,
-                 inputs.grid.width, inputs.grid.height, inputs.grid.res,
-                 {name: os.path.basename(p) for name, p in paths.items()})
-    return predict_scene(predictor, inputs, output, window=window,
-                         overlap=overlap, batch_size=batch_size,
-                         composite=composite, progress=progress, tags=tags)
+    predictor = predictor_lib.load_predictor(
+        workdir, window=window, batch_size=batch_size,
+        expect_system=expect_system, before_restore=find_scene_sources)
+    tags = {"rsjax_workdir": paths_lib.absolute(workdir),
+            "rsjax_step": str(predictor.step),
+            "rsjax_system": str(predictor.config.get("system")),
+            "rsjax_output_field": predictor.spec.field}
+    if predictor.spec.kind == "reflectance":
+      tags["scale_factor"] = str(1.0 / predictor_lib.REFLECTANCE_SCALE)
+    with scene_lib.SceneReader(paths, grid=grids[0], s2_scale=s2_scale,
+                               s1_units=s1_units) as inputs:
+      logging.info("grid %s, %dx%d pixels of %s; %s", inputs.grid.crs,
+                   inputs.grid.width, inputs.grid.height, inputs.grid.res,
+                   {name: os.path.basename(p) for name, p in paths.items()})
+      return predict_scene(predictor, inputs, output, window=window,
+                           overlap=overlap, batch_size=batch_size,
+                           composite=composite, progress=progress, tags=tags)
