@@ -33,6 +33,9 @@ def get_config(arg: str | None = None):
   config.generator_workdir = ""         # required: a trained paired_gan workdir
   config.generated_per_mask = args.k    # k generated images per training mask
   config.generation_batch_size = 8
+  # Local folder of the generated arrays (memory-mapped); "" = <workdir>/
+  # generated, or a folder under TMPDIR for a workdir on object storage.
+  config.generated_dir = ""
   config.fractions = (1.0,) if args.full else (0.25, 0.5, 0.75, 1.0)
   config.subset_seed = 0
   config.test_split = "test"

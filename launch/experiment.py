@@ -9,19 +9,23 @@
 (`rsjax.eval.experiments.augmentation.run_augmentation`) or 'fusion_study'
 (`rsjax.eval.experiments.fusion_study.run_fusion_study`). Re-running with the same
 --workdir resumes: finished runs are kept, unfinished ones resume from their
-checkpoints. Compiled programs are cached in <workdir>/compilation_cache.
+checkpoints. Compiled programs are cached in <workdir>/compilation_cache
+unless JAX_COMPILATION_CACHE_DIR names another cache. The workdir may be on
+object storage (`gs://BUCKET/augment`): every table, plot, rows file and
+sub-run is written there; the augmentation experiment's generated arrays
+stay in a local folder (`config.generated_dir`, by default one under TMPDIR
+named after the workdir).
 An unknown --config.<key> or a dataset that is not built stops it with a
 short message and status 1 (`launch.user_errors`, as launch.train).
 """
 
 from __future__ import annotations
 
-import os
-
 from absl import flags, logging
 from ml_collections import config_flags
 
 from launch import user_errors
+from rsjax.store import paths
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config, e.g. configs/augment.py:demo.",
@@ -43,8 +47,10 @@ def main(argv):
   if kind not in RUNNERS:
     raise ValueError(f"config.experiment: unknown experiment {kind!r}; valid: "
                      f"{', '.join(RUNNERS)}")
-  jax.config.update("jax_compilation_cache_dir",
-                    os.path.join(_WORKDIR.value, "compilation_cache"))
+  paths.check_reachable(_WORKDIR.value)
+  if not jax.config.jax_compilation_cache_dir:
+    jax.config.update("jax_compilation_cache_dir",
+                      paths.join(_WORKDIR.value, "compilation_cache"))
   from rsjax.train import preemption, trainer  # pylint: disable=g-import-not-at-top
   module, _, function = RUNNERS[kind].partition(":")
   try:

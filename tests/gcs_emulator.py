@@ -3,7 +3,7 @@ process), and subprocesses that reach it: `etils.epath` through gcsfs
 (EPATH_USE_TF=false, STORAGE_EMULATOR_HOST), Orbax through TensorStore
 (TENSORSTORE_GCS_HTTP_URL). TensorFlow's own GCS client cannot be pointed
 at an emulator (it always calls www.googleapis.com), so nothing under test
-may use it: see `emulated_gcs_train`."""
+may use it: see `emulated_gcs_launch`."""
 
 import contextlib
 import json

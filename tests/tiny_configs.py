@@ -6,6 +6,7 @@ compilation cache (tests/conftest.py), so keep these identical across tests.
 (augmentation, fusion study) the same way.
 """
 
+from configs import augment
 from configs import cloud_removal
 from configs import csebgan
 from configs import cycle_fusion
@@ -143,3 +144,13 @@ def memory_cycle_fusion(steps=4, seed=0):
   config.model.generator_kwargs = dict(ngf=2, num_blocks=1)
   config.model.discriminator_kwargs = dict(ndf=4, num_layers=2)
   return _memory_run(config, steps, seed)
+
+
+def tiny_augment(generator_workdir, fractions=(0.5, 1.0)):
+  """The augmentation experiment at tiny size: a U-Net on 32 random tiles,
+  validated at every step (for the curves)."""
+  config = augment.get_config()
+  config.generator_workdir = generator_workdir
+  config.fractions = fractions
+  tiny_segmentation(config.segmentation, examples=32, eval_every=1)
+  return config

@@ -5,20 +5,30 @@ memory-mapped `.npy` per field plus `meta.json` (its fields and how many rows
 are real training examples and generated copies); rsjax's augmentation
 experiment writes one with generated images (`rsjax.eval.experiments.generated`).
 `config.data.train_arrays` (`rsjax.data.pipeline`) trains on it, and
-`config.data.train_rows` (a `.npy` of row indices) picks e.g. a subset and
-its generated copies. The pipeline normalizes and augments its rows like any
+`config.data.train_rows` (a `.npy` of row indices, local or a `gs://` URI)
+picks e.g. a subset and its generated copies. The pipeline normalizes and augments its rows like any
 other source.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from collections.abc import Sequence
 
 import numpy as np
 
+from rsjax.store import paths
+
 META = "meta.json"
+
+
+def _load(path: str | os.PathLike) -> np.ndarray:
+  """A `.npy` file, local or on object storage (`rsjax.store.paths`)."""
+  if paths.is_remote(path):
+    return np.load(io.BytesIO(paths.of(path).read_bytes()))
+  return np.load(path)
 
 
 class ArraySource:
@@ -48,7 +58,7 @@ class ArraySource:
     if rows is None:
       self.rows = np.arange(total)
     else:
-      self.rows = np.asarray(np.load(rows) if isinstance(rows, (str, os.PathLike))
+      self.rows = np.asarray(_load(rows) if isinstance(rows, (str, os.PathLike))
                              else rows, np.int64)
       if self.rows.ndim != 1 or not len(self.rows) or (
           self.rows.min() < 0 or self.rows.max() >= total):

@@ -21,8 +21,9 @@ def gcs():
 
 
 def _train(url, config_path, workdir, cwd):
-  return gcs_emulator.run(url, cwd, "-m", "emulated_gcs_train",
-                          f"--config={config_path}", f"--workdir={workdir}")
+  return gcs_emulator.run(url, cwd, "-m", "emulated_gcs_launch",
+                          "launch.train", f"--config={config_path}",
+                          f"--workdir={workdir}")
 
 
 def test_a_gs_workdir_is_written_and_resumed_there(gcs, tmp_path):

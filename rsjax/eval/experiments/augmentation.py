@@ -16,7 +16,8 @@ With `generated_per_mask` k > 1 (diverse generators), Mix has k generated
 copies per real tile, each with its own noise key.
 
 Workdir layout (every piece resumes: a killed experiment continues where it
-stopped):
+stopped); the workdir may be on object storage (`gs://...`), except the
+generated arrays, which stay local (`generated_dir`):
   generated/             real + generated training arrays (rsjax.eval.experiments.generated)
   rows/<arm>_<f>.npy     training rows of each sub-run
   runs/<arm>_<f>/        a `train_and_evaluate` workdir + test_scores.json
@@ -25,8 +26,10 @@ stopped):
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import tempfile
 from typing import Any
 
 import jax
@@ -41,6 +44,7 @@ from rsjax.eval.experiments import tables
 from rsjax.eval.experiments import generated
 from rsjax.store import atomic
 from rsjax.store import checkpoint as checkpoint_lib
+from rsjax.store import paths
 from rsjax.systems import trained
 from rsjax.train import trainer as trainer_lib
 
@@ -59,10 +63,9 @@ def train_and_test(config: ml_collections.ConfigDict, workdir: str,
   """Trains (or resumes) one run to `config.total_steps`, then scores its
   final state on `test_split`; the scores are kept in test_scores.json.
   Raises RunStopped (recording nothing) if training stopped early."""
-  done = os.path.join(workdir, "test_scores.json")
-  if os.path.exists(done):
-    with open(done) as f:
-      return json.load(f)
+  done = paths.join(workdir, "test_scores.json")
+  if paths.of(done).exists():
+    return json.loads(paths.of(done).read_text())
   trainer_lib.train_and_evaluate(config, workdir)
   reached = (checkpoint_lib.steps(workdir) or [None])[-1]
   if reached != config.total_steps:
@@ -70,7 +73,7 @@ def train_and_test(config: ml_collections.ConfigDict, workdir: str,
                      f"{config.total_steps}; run the experiment again to "
                      f"resume")
   run = trained.load_run(workdir, config=config)
-  scores = trainer_lib.evaluate(run, test_split, samples_path=os.path.join(
+  scores = trainer_lib.evaluate(run, test_split, samples_path=paths.join(
       workdir, "samples", f"{test_split}.png"))
   if jax.process_index() == 0:
     atomic.write_json(done, scores)
@@ -109,6 +112,25 @@ def subset_rows(num_real: int, fraction: float, per_mask: int, seed: int
                                  for j in range(1 + per_mask)])}
 
 
+def generated_dir(config: ml_collections.ConfigDict, workdir: str) -> str:
+  """The local folder of the generated arrays: `config.generated_dir` if
+  set, else `<workdir>/generated`. They are memory-mapped while the sub-runs
+  train (`rsjax.data.array_source`), so a workdir on object storage keeps
+  them in a folder under TMPDIR named after the workdir: a rerun on the same
+  machine reuses them, a rerun elsewhere generates them again."""
+  chosen = config.get("generated_dir")
+  if chosen:
+    if paths.is_remote(chosen):
+      raise ValueError(f"config.generated_dir {chosen!r}: the generated "
+                       f"arrays are memory-mapped, so they need a local "
+                       f"folder")
+    return os.path.abspath(chosen)
+  if not paths.is_remote(workdir):
+    return os.path.join(workdir, "generated")
+  digest = hashlib.sha256(workdir.encode()).hexdigest()[:16]
+  return os.path.join(tempfile.gettempdir(), "rsjax-generated", digest)
+
+
 def _tag(fraction: float) -> str:
   return f"f{fraction:.3f}".rstrip("0").rstrip(".")
 
@@ -131,8 +153,8 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
                  if f in fields_lib.SPATIAL)
   segmentation.data.fields = fields
   per_mask = int(config.generated_per_mask)
-  workdir = os.fspath(workdir)
-  arrays_dir = os.path.join(workdir, "generated")
+  workdir = paths.absolute(workdir)
+  arrays_dir = generated_dir(config, workdir)
   meta = generated.write_generated(
       arrays_dir, generator, segmentation.data, fields, per_mask=per_mask,
       batch_size=int(config.generation_batch_size))
@@ -148,15 +170,15 @@ def run_augmentation(config: ml_collections.ConfigDict, workdir: str
           f"batch_size = {segmentation.data.batch_size}")
     for arm in ARMS:
       name = f"{arm}_{_tag(fraction)}"
-      rows_file = os.path.join(workdir, "rows", f"{name}.npy")
-      if not os.path.exists(rows_file) and jax.process_index() == 0:
+      rows_file = paths.join(workdir, "rows", f"{name}.npy")
+      if not paths.of(rows_file).exists() and jax.process_index() == 0:
         with atomic.atomic_path(rows_file, suffix=".npy") as temporary:
           np.save(temporary, rows[arm])
       multihost_utils.sync_global_devices(f"rows {name}")
       run = ml_collections.ConfigDict(segmentation.to_dict())
       run.data.train_arrays = arrays_dir
       run.data.train_rows = rows_file
-      run_dir = os.path.join(workdir, "runs", name)
+      run_dir = paths.join(workdir, "runs", name)
       runs[(fraction, arm)] = {
           "workdir": run_dir, "tiles": len(rows[arm]),
           "scores": train_and_test(run, run_dir, config.test_split)}
@@ -186,7 +208,7 @@ def _report(config, segmentation, meta, runs, workdir) -> dict[str, Any]:
     class_changes[f"{row['real_tiles']} tiles ({fraction:g})"] = [
         m - t for m, t in zip(row["mix_class_iou"], row["true_class_iou"])]
     for arm, run in (("True", true), ("Mix", mix)):
-      metrics_file = os.path.join(run["workdir"], "metrics.jsonl")
+      metrics_file = paths.join(run["workdir"], "metrics.jsonl")
       steps, values = plots.read_curve(metrics_file, curve_key)
       curves[f"{arm} {row['real_tiles']} tiles"] = (steps, values)
 
@@ -203,12 +225,12 @@ def _report(config, segmentation, meta, runs, workdir) -> dict[str, Any]:
   extra = {"generator": meta, "test_split": config.test_split,
            "total_steps": int(segmentation.total_steps), "class_names": names}
   if jax.process_index() == 0:
-    tables.write_table(os.path.join(workdir, "augmentation"), columns, rows,
+    tables.write_table(paths.join(workdir, "augmentation"), columns, rows,
                        title="Segmentation with generated training data",
                        notes=notes, extra=extra)
     plots.class_change_bars(
-        os.path.join(workdir, "class_iou_change.png"), names, class_changes,
+        paths.join(workdir, "class_iou_change.png"), names, class_changes,
         title=f"Per-class IoU change, Mix - True ({config.test_split})")
-    plots.metric_curves(os.path.join(workdir, "validation_miou.png"), curves,
+    plots.metric_curves(paths.join(workdir, "validation_miou.png"), curves,
                         title=f"{curve_key} during training", ylabel="mIoU")
   return {"columns": columns, "rows": rows, **extra}

@@ -37,6 +37,7 @@ from rsjax.eval.experiments import tables
 from rsjax.eval.experiments import augmentation
 from rsjax.nn.fusion import check_fusion_name
 from rsjax.store import atomic
+from rsjax.store import paths
 from rsjax.systems import base
 from rsjax.systems.segmentation.system import NET
 
@@ -136,12 +137,11 @@ def run_fusion_study(config: ml_collections.ConfigDict, workdir: str
     runs[mode] = run
   rows, machines = [], set()
   for mode, run in runs.items():
-    run_dir = os.path.join(os.fspath(workdir), "runs", mode)
+    run_dir = paths.join(workdir, "runs", mode)
     scores = augmentation.train_and_test(run, run_dir, config.test_split)
-    cost_file = os.path.join(run_dir, "cost.json")
-    if os.path.exists(cost_file):
-      with open(cost_file) as f:
-        costs = json.load(f)
+    cost_file = paths.join(run_dir, "cost.json")
+    if paths.of(cost_file).exists():
+      costs = json.loads(paths.of(cost_file).read_text())
     else:
       costs = measure_costs(run, tile, int(config.timing_batch_size),
                             int(config.timing_repeats))
@@ -167,7 +167,7 @@ def run_fusion_study(config: ml_collections.ConfigDict, workdir: str
   extra = {"machines": machines, "tile_size": tile,
            "total_steps": int(seg.total_steps), "test_split": config.test_split}
   if jax.process_index() == 0:
-    tables.write_table(os.path.join(workdir, "fusion_study"), COLUMNS, rows,
+    tables.write_table(paths.join(workdir, "fusion_study"), COLUMNS, rows,
                        title="Optical + SAR fusion strategies", notes=notes,
                        extra=extra)
   return {"columns": list(COLUMNS), "rows": rows, **extra}

@@ -41,6 +41,7 @@ from rsjax.data import normalize as normalize_lib
 from rsjax.data import pipeline
 from rsjax.data.array_source import META
 from rsjax.store import atomic
+from rsjax.store import paths
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems import trained
 
@@ -49,8 +50,8 @@ class Generator:
   """A trained paired generator restored from its `launch.train` workdir."""
 
   def __init__(self, workdir: str):
-    self.workdir = os.fspath(workdir)
-    if not os.path.isdir(self.workdir):
+    self.workdir = paths.absolute(workdir)
+    if not paths.of(self.workdir).is_dir():
       raise FileNotFoundError(f"config.generator_workdir: {self.workdir!r} "
                               f"does not exist")
     try:
@@ -196,7 +197,7 @@ def _write_rows(temporary: str | None, generator: Generator, data_config,
                        f"split has {num_real}")
   meta = {"num_real": num_real, "per_mask": per_mask,
           "generated_field": generator.field, "fields": list(fields),
-          "generator_workdir": os.path.abspath(generator.workdir),
+          "generator_workdir": generator.workdir,
           "generator_step": generator.run.step}
   if temporary:
     for array in files.values():

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 
 import tiny_configs
-from configs import augment
 from rsjax.data import normalize as normalize_lib
 from rsjax.data import pipeline
 from rsjax.data.array_source import ArraySource
@@ -31,29 +30,9 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def generator_dir(tmp_path_factory):
-  workdir = str(tmp_path_factory.mktemp("generator"))
-  config = tiny_configs.memory_config(steps=2)
-  config.model.generator_kwargs = {"ngf": 2, "num_downs": 2}
-  config.model.discriminator_kwargs = {"ndf": 2, "num_layers": 1}
-  trainer_lib.train_and_evaluate(config, workdir)
-  return workdir
-
-
-def tiny_augment_config(generator_dir):
-  config = augment.get_config()
-  config.generator_workdir = generator_dir
-  config.fractions = (0.5, 1.0)
-  # Validation at every step, for the curves.
-  tiny_configs.tiny_segmentation(config.segmentation, examples=32,
-                                 eval_every=1)
-  return config
-
-
-@pytest.fixture(scope="module")
 def experiment(generator_dir, tmp_path_factory):
   workdir = str(tmp_path_factory.mktemp("augment"))
-  config = tiny_augment_config(generator_dir)
+  config = tiny_configs.tiny_augment(generator_dir)
   return config, workdir, augmentation.run_augmentation(config, workdir)
 
 
@@ -177,17 +156,17 @@ def test_stopped_run_records_no_scores(experiment, tmp_path, monkeypatch):
 
 def test_bad_generator_fails_before_any_output(generator_dir, tmp_path):
   workdir = tmp_path / "out"
-  config = tiny_augment_config(str(tmp_path / "missing"))
+  config = tiny_configs.tiny_augment(str(tmp_path / "missing"))
   with pytest.raises(FileNotFoundError, match="generator_workdir"):
     augmentation.run_augmentation(config, str(workdir))
   config.generator_workdir = ""
   with pytest.raises(ValueError, match="generator_workdir is not set"):
     augmentation.run_augmentation(config, str(workdir))
-  config = tiny_augment_config(generator_dir)
+  config = tiny_configs.tiny_augment(generator_dir)
   config.segmentation.inputs = ("s1",)  # the generator makes s2
   with pytest.raises(ValueError, match="not a segmenter input"):
     augmentation.run_augmentation(config, str(workdir))
-  config = tiny_augment_config(generator_dir)
+  config = tiny_configs.tiny_augment(generator_dir)
   config.segmentation.data.tile_size = 34  # the unet's 2 downs need 4 | T
   with pytest.raises(ValueError, match="cannot take 34-pixel tiles"):
     augmentation.run_augmentation(config, str(workdir))

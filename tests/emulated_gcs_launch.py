@@ -1,5 +1,7 @@
-"""`python -m emulated_gcs_train FLAGS`: `launch.train` on a workdir in a
-GCS emulator (tests/train/test_remote_workdir.py).
+"""`python -m emulated_gcs_launch MODULE FLAGS`: a launcher (`launch.train`,
+`launch.experiment`) on a workdir in a GCS emulator
+(tests/train/test_remote_workdir.py, tests/eval/experiments/
+test_remote_experiment.py).
 
 Everything a run writes goes through `etils.epath` (fsspec's gcsfs, pointed
 at the emulator by STORAGE_EMULATOR_HOST) or Orbax's TensorStore (pointed at
@@ -10,6 +12,7 @@ on real GCS TensorFlow writes them itself.
 """
 
 import runpy
+import sys
 from unittest import mock
 
 from clu import metric_writers
@@ -23,6 +26,7 @@ def _without_tensorboard(logdir, *, just_logging=False, **kwargs):
 
 
 if __name__ == "__main__":
+  module = sys.argv.pop(1)
   with mock.patch.object(metric_writers, "create_default_writer",
                          _without_tensorboard):
-    runpy.run_module("launch.train", run_name="__main__", alter_sys=True)
+    runpy.run_module(module, run_name="__main__", alter_sys=True)
