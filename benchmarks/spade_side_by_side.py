@@ -103,7 +103,8 @@ def main() -> None:
   print(f"\nrsjax / peer speed: wall {median(theirs, 0) / median(ours, 0):.2f}x, "
         f"CPU time {median(theirs, 1) / median(ours, 1):.2f}x "
         f"(rsjax compile {bench.compile_s:.0f} s, "
-        f"{bench.flops / 1e9:.0f} GFLOP/step by XLA's count)")
+        f"{bench.flops * jax.device_count() / 1e9:.0f} GFLOP/step by XLA's "
+        f"count)")
 
 
 if __name__ == "__main__":

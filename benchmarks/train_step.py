@@ -1,9 +1,10 @@
 """Train-step throughput of a system config on the in-memory batch source.
 
 Prints one table row per config: batch, tile, dtype, devices, compile time,
-step time (median), images/s, model FLOPs per step (XLA cost analysis), MFU
-against `--peak_tflops` (the device's dense peak, e.g. 989 for an H100 in
-bf16), and peak device memory from XLA's memory analysis. CPU s/step is the
+step time (median), images/s, model FLOPs per step over all devices (XLA
+cost analysis counts one device's program), MFU of one device against
+`--peak_tflops` (the device's dense peak, e.g. 989 for an H100 in bf16), and
+the compiler's peak memory per device (`rsjax.train.aot.step_report`). CPU s/step is the
 process's CPU time per step (all threads): steadier than wall time on a
 shared machine. `build` and `StepBench` are reused by the other scripts. Runs without
 TensorFlow, so it works on a JAX-only GPU machine. Not a test.
@@ -30,6 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from rsjax import mesh as mesh_lib  # noqa: E402
 from rsjax.data import pipeline  # noqa: E402
 from rsjax.systems import base  # noqa: E402
+from rsjax.train import aot  # noqa: E402
 
 
 def load_config(spec: str):
@@ -48,8 +50,8 @@ class StepBench:
   state: Any
   batches: list
   compile_s: float
-  flops: float
-  peak_bytes: int
+  flops: float          # per device (the SPMD program's), XLA's count
+  peak_bytes: int        # per device, the compiler's own peak
   hlo: str
 
   def run(self, steps: int) -> list[tuple[float, float]]:
@@ -88,15 +90,9 @@ def build(config, *, batch: int, tile: int, dtype: str = "float32",
                     ).lower(state, batches[0])
   compiled = lowered.compile()
   compile_s = time.perf_counter() - start
-  cost = compiled.cost_analysis()
-  cost = cost[0] if isinstance(cost, (list, tuple)) else cost
-  flops = float((cost or {}).get("flops", float("nan")))
-  memory = compiled.memory_analysis()
-  peak_bytes = (getattr(memory, "temp_size_in_bytes", 0)
-                + getattr(memory, "argument_size_in_bytes", 0)
-                + getattr(memory, "output_size_in_bytes", 0)) if memory else 0
-  return StepBench(compiled, state, batches, compile_s, flops, peak_bytes,
-                   compiled.as_text())
+  report = aot.step_report("train", compiled, batch, 0, None)
+  return StepBench(compiled, state, batches, compile_s, report.flops,
+                   report.peak_bytes, compiled.as_text())
 
 
 def main() -> None:
@@ -116,16 +112,19 @@ def main() -> None:
   step_s = statistics.median(wall for wall, _ in times)
   cpu_s = statistics.median(cpu for _, cpu in times)
   device = jax.devices()[0]
-  mfu = (bench.flops / step_s / (args.peak_tflops * 1e12 * jax.device_count())
+  # XLA counts the FLOPs of one device's program: each device's share of
+  # the step, against one device's peak.
+  mfu = (bench.flops / step_s / (args.peak_tflops * 1e12)
          if args.peak_tflops else float("nan"))
   print(f"# {device.device_kind} x{jax.device_count()} ({device.platform}); "
         f"config {args.config}")
   print("| batch | tile | dtype | compile s | step ms | CPU s/step | images/s "
-        "| GFLOP/step | MFU | peak MiB |")
+        "| GFLOP/step (all devices) | MFU | peak MiB/device |")
   print("|---|---|---|---|---|---|---|---|---|---|")
   print(f"| {args.batch} | {args.tile} | {args.dtype} | {bench.compile_s:.1f} | "
         f"{step_s * 1e3:.1f} | {cpu_s:.2f} | {args.batch / step_s:.2f} | "
-        f"{bench.flops / 1e9:.1f} | {mfu:.1%} | {bench.peak_bytes / 2**20:.0f} |")
+        f"{bench.flops * jax.device_count() / 1e9:.1f} | {mfu:.1%} | "
+        f"{bench.peak_bytes / 2**20:.0f} |")
 
 
 if __name__ == "__main__":

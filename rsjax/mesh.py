@@ -108,6 +108,9 @@ COLLECTIVE_OPS = ("all-gather", "all-reduce", "reduce-scatter", "all-to-all",
 _COLLECTIVE = re.compile(
     r"= (\((?:[^()]|\([^()]*\))*\)|\S+) ("
     + "|".join(COLLECTIVE_OPS) + r")(?:-start)?\(")
+# Any instruction of a collective kind, whatever its result looks like.
+_ANY_COLLECTIVE = re.compile(
+    r" (" + "|".join(COLLECTIVE_OPS) + r")(?:-start)?\(")
 _ARRAY = re.compile(r"(\w+)\[([\d,]*)\]")
 _BYTES = {"pred": 1, "s8": 1, "u8": 1, "bf16": 2, "f16": 2, "s16": 2, "u16": 2,
           "f32": 4, "s32": 4, "u32": 4, "f64": 8, "s64": 8, "u64": 8}
@@ -128,11 +131,22 @@ def collectives(hlo_text: str) -> list[Collective]:
   """Every collective op in `hlo_text` (`jax.stages.Compiled.as_text()`).
 
   Async pairs count once (the `-start` op); fused or tupled results list
-  each array.
+  each array. Raises ValueError if an instruction of a collective kind has
+  a result this parser cannot read, so that a check of the collectives
+  never passes on a module it did not understand.
   """
   found = []
   for match in _COLLECTIVE.finditer(hlo_text):
     shapes = tuple((dtype, tuple(int(d) for d in dims.split(",") if d))
                    for dtype, dims in _ARRAY.findall(match.group(1)))
     found.append(Collective(match.group(2), shapes))
+  present = _ANY_COLLECTIVE.findall(hlo_text)
+  if len(present) != len(found):
+    unread = next((line.strip() for line in hlo_text.splitlines()
+                   if len(_ANY_COLLECTIVE.findall(line))
+                   != len(_COLLECTIVE.findall(line))), "")
+    raise ValueError(
+        f"{len(present) - len(found)} of {len(present)} collective "
+        f"instructions have a result rsjax.mesh.collectives cannot parse, "
+        f"e.g.: {unread[:300]}")
   return found

@@ -80,6 +80,9 @@ def test_compile_steps_reports_both_steps_of_a_data_parallel_run(cpu_reports):
   # step all-reduces its sums.
   assert set(train.collectives) == {"all-reduce"}
   assert set(evaluate.collectives) <= {"all-reduce"}
+  # XLA's CPU peak counts the arguments only; the temporaries come on top.
+  assert train.peak_bytes == train.sum_of_parts_bytes > (
+      train.compiler_peak_bytes)
   # The state is replicated: each device holds all of it, and it is part of
   # the arguments; the donated state comes back in place.
   assert train.argument_bytes >= train.state_bytes > 0
@@ -123,7 +126,8 @@ def _report(**changes):
   fields = dict(name="train", batch=16, flops=3e12, bytes_accessed=2e9,
                 argument_bytes=6 * 2**30, output_bytes=6 * 2**30,
                 alias_bytes=6 * 2**30, temp_bytes=14 * 2**30,
-                code_bytes=2**30, state_bytes=6 * 2**30, collectives={},
+                code_bytes=2**30, compiler_peak_bytes=0,
+                state_bytes=6 * 2**30, collectives={},
                 chip=tpu_chips.Chip("chip", 1e14, 16 * 2**30, 1e12))
   fields.update(changes)
   return aot.StepReport(**fields)
@@ -136,7 +140,7 @@ def test_lower_bound_is_the_slower_of_compute_and_memory():
 
 
 def test_a_step_over_the_chip_says_by_how_much_and_what_fits():
-  report = _report()   # 6 + 0 + 14 + 1 = 21 GiB of 16
+  report = _report()   # no compiler figure: 6 + 0 + 14 + 1 = 21 GiB of 16
   assert report.peak_bytes == 21 * 2**30 and report.fits is False
   with pytest.raises(aot.StepDoesNotFit) as raised:
     aot.check_fits(report, {"data": 4, "fsdp": 1})
@@ -156,6 +160,47 @@ def test_a_step_over_the_chip_says_by_how_much_and_what_fits():
 
 
 # -- the TPU compiler -------------------------------------------------------------
+
+def test_peak_is_the_tpu_compiler_s_own_figure_where_it_is_larger():
+  """A data-parallel SGD step of one dense layer for the v5e:2x2: the
+  compiler's buffer assignment holds the gradient and its all-reduce besides
+  the arguments, which its temporaries do not count (issue 24: adding up
+  the parts understated the peak)."""
+  mesh = aot.tpu_mesh(TOPOLOGY, (("data", 4),))
+  rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  x = jax.ShapeDtypeStruct((64, 1024), jnp.float32, sharding=rows)
+  w = jax.ShapeDtypeStruct((1024, 1024), jnp.float32,
+                           sharding=mesh_lib.replicated(mesh))
+
+  def sgd(w, x):
+    return w - 0.1 * jax.grad(lambda w: jnp.tanh(x @ w).sum())(w)
+
+  compiled = jax.jit(sgd, donate_argnums=0).lower(w, x).compile()
+  report = aot.step_report("train", compiled, 64, 4 * 2**20,
+                           tpu_chips.per_device(list(mesh.devices.flat)))
+  peak = compiled.memory_analysis().peak_memory_in_bytes
+  assert report.peak_bytes == report.compiler_peak_bytes == peak
+  # The weights, their gradient and its all-reduced copy: 3 x 4 MiB.
+  assert peak >= 3 * 4 * 2**20 > report.sum_of_parts_bytes
+  assert report.to_json({"data": 4}, TOPOLOGY)["bytes_per_chip"]["peak"] == peak
+
+
+def test_the_compiler_counts_the_flops_of_one_device():
+  """A product whose rows are split over the 4 chips: the cost analysis
+  counts one chip's share, 2 M/4 N K, so a step's FLOPs are that times the
+  device count and its MFU compares it with one chip's peak (issue 24:
+  benchmarks/train_step.py divided by the device count a second time)."""
+  mesh = aot.tpu_mesh(TOPOLOGY, (("data", 4),))
+  rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  x = jax.ShapeDtypeStruct((64, 512), jnp.float32, sharding=rows)
+  w = jax.ShapeDtypeStruct((512, 256), jnp.float32,
+                           sharding=mesh_lib.replicated(mesh))
+  compiled = jax.jit(lambda x, w: x @ w).lower(x, w).compile()
+  report = aot.step_report("eval", compiled, 64, 0, None)
+  assert report.flops == 2 * (64 // 4) * 512 * 256
+  assert report.to_json({"data": 4}, TOPOLOGY)["flops_per_step"] == (
+      2 * 64 * 512 * 256)
+
 
 def test_one_hot_is_jax_one_hot_and_compiles_for_tpu_under_a_conv():
   """The pattern that aborted the TPU compiler's space-to-batch pass

@@ -85,3 +85,18 @@ def test_collectives_parser_reads_tuples_with_index_comments():
                              ("bf16", (2, 3)))
   assert found[0].bytes == 16 + 4 * 4 * 4 * 19 * 4 + 12
   assert found[1].bytes == 16 * 8 * 4
+
+
+def test_collectives_parser_refuses_a_result_it_cannot_read():
+  """Issue 24: a result the pattern cannot read must not vanish from the
+  list (a check for "no all-gather" would pass on nothing); here a layout
+  nests parentheses two levels deep inside a tuple."""
+  hlo = ("  %ar = f32[4]{0} all-reduce(%a), replica_groups={{0,1}}\n"
+         "  %odd = (f32[8]{0:T(1024)S(1(2))}, f32[2]{0}) all-gather(%b, %c)\n")
+  with pytest.raises(ValueError, match=r"1 of 2 collective instructions .*"
+                     r"e\.g\.: %odd = \(f32\[8\]"):
+    mesh_lib.collectives(hlo)
+  # Names and operands that merely mention a kind are not instructions.
+  assert [c.op for c in mesh_lib.collectives(
+      '  %all-reduce-done.2 = f32[4]{0} all-reduce-done(%all-reduce-start.1)'
+      ', metadata={op_name="jit(f)/all-gather"}\n')] == []
