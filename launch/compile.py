@@ -1,6 +1,8 @@
 """Compiles a config's train and eval steps for a TPU topology, on any host.
 
   python -m launch.compile --config configs/rs_spade.py --topology v5e:4x4
+  python -m launch.compile --config configs/rs_spade.py --topology v5e:2x2 \
+      --batch 32 --config.dtype=bfloat16 --steps train --profile
   python -m launch.compile --config configs/pix2pix.py:demo --topology v5e:2x2 \
       --mesh data=2,fsdp=2 --batch 32 --json pix2pix_v5e.json
 
@@ -12,8 +14,15 @@ named topology's chips; nothing runs. Prints, per step and per device: HBM
 its share of the chip's capacity, FLOPs, the collectives by kind (count and
 MB), and a roofline lower bound of the step time from the chip's published
 peak FLOP/s and HBM bandwidth (`rsjax.train.tpu_chips`). `--json` writes the
-same, one object per step under "steps", to a local path or a URI
+same, one object per step under "steps" (with the profile below), to a
+local path or a URI
 (`gs://...`, `rsjax.store.paths`), written whole or not at all.
+
+--profile also prints, per step, the TPU compiler's own estimate of its
+time (the sum of the estimated cycles of its instructions at the chip's
+clock), the efficiency (FLOP bound / estimate) and the top cost centres by
+kind and by Flax layer, forward and backward (`rsjax.train.tpu_profile`). It
+is the compiler's model: no interconnect time, no host input pipeline.
 
 A step that does not fit in the chip's HBM exits with status 1 and a message
 saying by how much, and which batch or fsdp mesh would fit (the JSON is
@@ -33,6 +42,7 @@ from ml_collections import config_flags
 
 from launch import user_errors
 from rsjax.store import atomic
+from rsjax.store import paths
 
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo.",
@@ -48,6 +58,13 @@ _TILE = flags.DEFINE_integer("tile", None, "Tile size in pixels.")
 _STEPS = flags.DEFINE_list("steps", ["train", "eval"],
                            "Which steps to compile: train, eval.")
 _JSON = flags.DEFINE_string("json", None, "Write the report as JSON here.")
+_DUMP_HLO = flags.DEFINE_string(
+    "dump_hlo", None, "Write each compiled step's HLO text to "
+    "DIR/<step>.hlo.txt (local or a URI).")
+_PROFILE = flags.DEFINE_bool(
+    "profile", False, "Also print the compiler's estimate of each step's "
+    "time, its efficiency and the top cost centres by kind and Flax layer "
+    "(the JSON always holds them).")
 
 
 def parse_mesh(text: str) -> tuple[tuple[str, int], ...]:
@@ -90,6 +107,13 @@ def main(argv):
   seconds = time.perf_counter() - start
   shape = aot.mesh_shape(mesh)
   print(aot.summary(reports, shape, _TOPOLOGY.value))
+  if _PROFILE.value:
+    from rsjax.train import tpu_profile  # pylint: disable=g-import-not-at-top
+    for report in reports.values():
+      print(f"\n{report.name} step: " + (
+          tpu_profile.summary(report.profile) if report.profile else
+          "no compiler estimate (no estimated cycles in the HLO, or no "
+          "clock figure for the chip)"))
   print(f"compiled in {seconds:.0f} s")
   if _JSON.value:
     atomic.write_json(_JSON.value, {
@@ -97,6 +121,10 @@ def main(argv):
         "compile_seconds": seconds,
         "steps": {name: report.to_json(shape, _TOPOLOGY.value)
                   for name, report in reports.items()}}, indent=1)
+  if _DUMP_HLO.value:
+    for report in reports.values():
+      atomic.write_text(paths.join(_DUMP_HLO.value, f"{report.name}.hlo.txt"),
+                        report.hlo)
   for report in reports.values():
     try:
       aot.check_fits(report, shape)

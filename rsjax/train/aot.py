@@ -11,12 +11,14 @@ included). No data is read and no weight is made.
 
 Each `StepReport` holds, per device (XLA's SPMD program is one device's):
 memory (the compiler's own peak; arguments, outputs, temporaries, generated
-code, and the donated bytes that outputs reuse), FLOPs and bytes accessed (XLA cost analysis),
-the collectives of the compiled HLO by kind (count and result bytes), and a
-roofline lower bound of the step time, max(FLOPs / peak FLOP/s, bytes
-accessed / HBM bandwidth), from the chip's published figures
-(`rsjax.train.tpu_chips`). The bound ignores the collectives' time on the
-interconnect and every stall; it is what the chip could do at best.
+code, and the donated bytes that outputs reuse), FLOPs and bytes accessed
+(XLA cost analysis), the collectives of the compiled HLO by kind (count and
+result bytes), a roofline lower bound of the step time, max(FLOPs / peak
+FLOP/s, bytes accessed / HBM bandwidth), from the chip's published figures
+(`rsjax.train.tpu_chips`), and for a TPU the compiler's own estimate of the
+step's time with its cost centres (`rsjax.train.tpu_profile`). The bound
+ignores the collectives' time on the interconnect and every stall; it is
+what the chip could do at best.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
 from rsjax.systems import base
 from rsjax.train import tpu_chips
+from rsjax.train import tpu_profile
 from rsjax.train import trainer
 
 
@@ -57,6 +60,8 @@ class StepReport:
   state_bytes: int               # of the arguments: the sharded state
   collectives: dict[str, dict[str, int]]   # kind -> {'count', 'bytes'}
   chip: tpu_chips.Chip | None
+  profile: tpu_profile.Profile | None = None   # TPU compiles only
+  hlo: str = dataclasses.field(default="", repr=False)   # compiled HLO text
 
   @property
   def sum_of_parts_bytes(self) -> int:
@@ -112,6 +117,9 @@ class StepReport:
         "fits": self.fits,
         "collectives": self.collectives,
         "step_seconds_lower_bound": self.seconds_lower_bound,
+        "step_seconds_estimate": (self.profile.step_seconds_estimate
+                                  if self.profile else None),
+        "profile": self.profile.to_json() if self.profile else None,
         "chip": dataclasses.asdict(self.chip) if self.chip else None,
     }
 
@@ -149,9 +157,11 @@ def step_report(name: str, compiled, batch: int, state_bytes: int,
   cost = (cost[0] if isinstance(cost, (list, tuple)) else cost) or {}
   memory = compiled.memory_analysis()
   size = lambda field: int(getattr(memory, field, 0) or 0)  # noqa: E731
+  flops = float(cost.get("flops", 0.0))
+  bytes_accessed = float(cost.get("bytes accessed", 0.0))
+  hlo = compiled.as_text()
   return StepReport(
-      name=name, batch=batch, flops=float(cost.get("flops", 0.0)),
-      bytes_accessed=float(cost.get("bytes accessed", 0.0)),
+      name=name, batch=batch, flops=flops, bytes_accessed=bytes_accessed,
       argument_bytes=size("argument_size_in_bytes"),
       output_bytes=size("output_size_in_bytes"),
       alias_bytes=size("alias_size_in_bytes"),
@@ -159,7 +169,9 @@ def step_report(name: str, compiled, batch: int, state_bytes: int,
       code_bytes=size("generated_code_size_in_bytes"),
       compiler_peak_bytes=size("peak_memory_in_bytes"),
       state_bytes=state_bytes,
-      collectives=_collectives(compiled.as_text()), chip=chip)
+      collectives=_collectives(hlo), chip=chip, hlo=hlo,
+      profile=(tpu_profile.profile(hlo, chip, flops, bytes_accessed)
+               if chip is not None else None))
 
 
 def compile_steps(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,

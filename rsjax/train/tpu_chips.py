@@ -1,7 +1,9 @@
 """Published figures of TPU chips, for the roofline bounds of `rsjax.train.aot`.
 
 Per chip, from Google Cloud's TPU system-architecture pages (v4, v5e, v5p,
-v6e): peak dense bf16 FLOP/s, HBM capacity and HBM bandwidth. The bf16 peak is
+v6e): peak dense bf16 FLOP/s, HBM capacity and HBM bandwidth; and the clock
+that turns the compiler's estimated cycles into seconds
+(`rsjax.train.tpu_profile`). The bf16 peak is
 also the bound for float32 steps: at JAX's default precision a TPU computes
 float32 matrix products and convolutions in one bf16 pass of its MXUs.
 
@@ -26,20 +28,34 @@ class Chip:
   peak_flops: float        # dense bf16 FLOP/s
   hbm_bytes: float         # capacity
   hbm_bandwidth: float     # bytes/s
+  clock_hz: float | None = None   # of the compiler's estimated cycles
 
   def share(self, cores: int) -> "Chip":
     return Chip(f"{self.name} (1/{cores} chip)" if cores > 1 else self.name,
                 self.peak_flops / cores, self.hbm_bytes / cores,
-                self.hbm_bandwidth / cores)
+                self.hbm_bandwidth / cores, self.clock_hz)
 
 
 GB, GIB = 1e9, 2**30
 
+
+def _mxu_clock(peak_flops: float, mxus: int, size: int = 128) -> float:
+  """The clock at which `mxus` systolic arrays of size x size multiply-adds
+  give `peak_flops` (two FLOPs per multiply-add per cycle)."""
+  return peak_flops / (mxus * size * size * 2)
+
+
 CHIPS = {
-    # jax's device_kind -> figures
-    "TPU v4": Chip("TPU v4", 275e12, 32 * GIB, 1200 * GB),
-    "TPU v5 lite": Chip("TPU v5e", 197e12, 16 * GB, 819 * GB),
-    "TPU v5": Chip("TPU v5p", 459e12, 95 * GB, 2765 * GB),
+    # jax's device_kind -> figures. Clocks: the one that gives the peak from
+    # the chip's 128 x 128 MXUs (v4 and v5p: 2 TensorCores x 4; v5e: 4),
+    # 1.05, 1.50 and 1.75 GHz; none for v6e, whose MXU count is not
+    # published in the pages above.
+    "TPU v4": Chip("TPU v4", 275e12, 32 * GIB, 1200 * GB,
+                   _mxu_clock(275e12, 8)),
+    "TPU v5 lite": Chip("TPU v5e", 197e12, 16 * GB, 819 * GB,
+                        _mxu_clock(197e12, 4)),
+    "TPU v5": Chip("TPU v5p", 459e12, 95 * GB, 2765 * GB,
+                   _mxu_clock(459e12, 8)),
     "TPU v6 lite": Chip("TPU v6e", 918e12, 32 * GB, 1638 * GB),
 }
 

@@ -27,6 +27,7 @@ from rsjax.data import pipeline
 from rsjax.systems import inputs
 from rsjax.train import aot
 from rsjax.train import tpu_chips
+from rsjax.train import tpu_profile
 
 TOPOLOGY = "v5e:2x2"
 
@@ -185,6 +186,67 @@ def test_peak_is_the_tpu_compiler_s_own_figure_where_it_is_larger():
   assert report.to_json({"data": 4}, TOPOLOGY)["bytes_per_chip"]["peak"] == peak
 
 
+def test_layer_of_an_op_name():
+  assert tpu_profile.layer_of(
+      "jit(train_step)/transpose(jvp(Generator))/up_0/spade/conv/"
+      "conv_general_dilated") == ("Generator/up_0/spade/conv", True)
+  assert tpu_profile.layer_of(
+      "jit(f)/jvp(Net)/jit(relu)/max") == ("Net", False)
+  assert tpu_profile.layer_of(
+      "jit(train_step)/jit(_ssim)/reduce_sum") == ("train_step/_ssim", False)
+  assert tpu_profile.layer_of(
+      "jit(train_step)/transpose(jvp())/add_any") == ("train_step/add_any",
+                                                      True)
+  assert tpu_profile.layer_of("batch['s1']") == ("batch['s1']", False)
+
+
+def test_profile_adds_up_the_compiler_s_estimates_by_layer_and_kind():
+  """Two convolutions of a Flax module, forward and backward, for a v5e:
+  every layer's forward and backward take estimated time, the shares of the
+  kinds add up to one, the convolutions are a cost centre, and the
+  estimate is the cycles at the chip's clock (issue 24, item 2)."""
+  import flax.linen as nn  # pylint: disable=g-import-not-at-top
+
+  class Net(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      x = nn.relu(nn.Conv(32, (3, 3), name="conv_a")(x))
+      return (nn.Conv(8, (3, 3), name="conv_b")(x) ** 2).mean()
+
+  net = Net()
+  mesh = aot.tpu_mesh(TOPOLOGY, (("data", 4),))
+  replicated = mesh_lib.replicated(mesh)
+  rows = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("data"))
+  params = jax.tree.map(
+      lambda a: jax.ShapeDtypeStruct(a.shape, a.dtype, sharding=replicated),
+      jax.eval_shape(net.init, jax.random.PRNGKey(0),
+                     jnp.zeros((1, 64, 64, 3))))
+  x = jax.ShapeDtypeStruct((8, 64, 64, 3), jnp.float32, sharding=rows)
+  compiled = jax.jit(jax.grad(net.apply)).lower(params, x).compile()
+  chip = tpu_chips.per_device(list(mesh.devices.flat))
+  report = aot.step_report("train", compiled, 8, 0, chip)
+  found = report.profile
+  assert found is not None and found.loops == 0
+  assert found.clock_hz == pytest.approx(197e12 / (4 * 128 * 128 * 2))
+  assert found.step_seconds_estimate == pytest.approx(
+      found.cycles / found.clock_hz)
+  assert found.efficiency == pytest.approx(
+      report.flops / chip.peak_flops / found.step_seconds_estimate)
+  assert 0 < found.efficiency < 1
+  layers = {c.name: c for c in found.by_layer}
+  for name in ("Net/conv_a", "Net/conv_b"):
+    assert layers[name].forward_seconds > 0 < layers[name].backward_seconds
+  assert sum(c.share for c in found.by_layer) == pytest.approx(1)
+  assert sum(c.share for c in found.by_kind) == pytest.approx(1)
+  assert "convolution" in {c.name for c in found.by_kind}
+  as_json = report.to_json({"data": 4}, TOPOLOGY)
+  assert as_json["step_seconds_estimate"] == found.step_seconds_estimate
+  assert as_json["profile"]["by_layer"][0]["name"] == found.by_layer[0].name
+  assert "| Net/conv_" in tpu_profile.summary(found)
+  # No estimates in a CPU compile: no profile.
+  assert tpu_profile.profile("ENTRY %main () -> f32[] {\n}", chip, 1, 1) is None
+
+
 def test_the_compiler_counts_the_flops_of_one_device():
   """A product whose rows are split over the 4 chips: the cost analysis
   counts one chip's share, 2 M/4 N K, so a step's FLOPs are that times the
@@ -254,7 +316,7 @@ def pix2pix_data_mesh():
     result = gcs_emulator.run(
         url, train_processes.ROOT, "-m", "launch.compile",
         "--config=configs/pix2pix.py:demo", f"--topology={TOPOLOGY}",
-        f"--json=gs://{gcs_emulator.BUCKET}/compile/pix2pix.json",
+        f"--json=gs://{gcs_emulator.BUCKET}/compile/pix2pix.json", "--profile",
         timeout=1200)
     assert result.returncode == 0, result.stderr[-3000:]
     assert bucket.names("compile") == {"pix2pix.json"}
@@ -284,6 +346,16 @@ def test_launch_compile_pix2pix_demo_for_a_v5e(pix2pix_data_mesh):
     assert step["flops_per_step"] == 4 * step["flops_per_device"]
   assert set(report["steps"]["train"]["collectives"]) == {"all-reduce"}
   assert "| train |" in printed and "TPU v5e" in printed
+  # --profile: the compiler's estimate and the U-Net's layers (issue 24).
+  train = report["steps"]["train"]
+  profile = train["profile"]
+  assert train["step_seconds_estimate"] == profile["step_seconds_estimate"]
+  assert train["step_seconds_lower_bound"] <= profile["step_seconds_estimate"]
+  assert 0 < profile["efficiency"] < 1
+  layers = {c["name"].split("/")[0] for c in profile["by_layer"]}
+  assert {"UNetGenerator", "PatchGAN"} <= layers, layers
+  assert "train step: compiler estimate" in printed
+  assert "| top 12 layers |" in printed
 
 
 @pytest.mark.slow
