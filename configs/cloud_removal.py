@@ -111,7 +111,7 @@ def get_config(arg: str | None = None):
     config.model[stage] = stage_model(generator, scale)
     l1, ssim = LOSSES[loss]
     config.loss[stage] = ml_collections.ConfigDict(
-        dict(adversarial="vanilla", l1=l1, ssim=ssim))
+        dict(adversarial="vanilla", l1=l1, ssim=ssim, report_ssim=False))
     for net in ("generator", "discriminator"):
       config.optimizer[f"{stage}_{net}"] = common.adam(
           lr=2e-4, b1=0.5, b2=0.999, decay_start=1.0)

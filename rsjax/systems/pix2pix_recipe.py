@@ -46,25 +46,40 @@ def loss_weights(loss_config) -> dict[str, float]:
   return {k: float(loss_config.get(k, 0.0) or 0.0) for k in WEIGHTS}
 
 
+def report_ssim(loss_config) -> bool:
+  """`loss_config.report_ssim`: compute g_ssim at weight 0, to report it."""
+  return bool(loss_config.get("report_ssim", False))
+
+
 @dataclasses.dataclass(frozen=True)
 class PairedRecipe:
   """The pix2pix update of one G/D pair (see the module docstring).
 
   `tx` holds the optax transformations {'generator', 'discriminator'};
-  `weights` the loss weights {'l1', 'ssim', 'feature_matching'}.
+  `weights` the loss weights {'l1', 'ssim', 'feature_matching'};
+  `report_ssim` computes g_ssim at weight 0 too, only to report it (it costs
+  6-10 % of a pix2pix step on a TPU, issue 24; evaluation reports SSIM
+  anyway).
   """
   generator: Any
   discriminator: Any
   tx: Mapping[str, optax.GradientTransformation]
   adversarial: str
   weights: Mapping[str, float]
+  report_ssim: bool = False
+
+  @property
+  def ssim_scored(self) -> bool:
+    """Whether `update` returns g_ssim: optimized, or asked for a report."""
+    return self.weights["ssim"] > 0 or self.report_ssim
 
   @property
   def metric_names(self) -> tuple[str, ...]:
     """The keys of the scalars `update` returns."""
-    names = ("g_loss", "d_loss", "d_real", "d_fake", "g_adv", "g_l1", "g_ssim")
+    names = ("g_loss", "d_loss", "d_real", "d_fake", "g_adv", "g_l1")
+    ssim = ("g_ssim",) if self.ssim_scored else ()
     fm = ("g_fm",) if self.weights["feature_matching"] > 0 else ()
-    return names + fm + ("loss_is_finite",)
+    return names + ssim + fm + ("loss_is_finite",)
 
   def discriminate(self, params, stats, condition, image):
     """D in train mode: (features, logits, updated batch_stats)."""
@@ -81,8 +96,8 @@ class PairedRecipe:
     array D sees beside the image, `real` the target (float32), `rngs` G's
     RNGs ('dropout', 'noise'). Returns the new variables, G's train-mode
     output (float32; the fake D was trained on) and float32 scalars g_loss,
-    d_loss, d_real, d_fake (mean logits), g_adv, g_l1, g_ssim (reported even
-    at weight 0), g_fm (with feature matching) and loss_is_finite.
+    d_loss, d_real, d_fake (mean logits), g_adv, g_l1, g_ssim (optimized or
+    `report_ssim`), g_fm (with feature matching) and loss_is_finite.
     """
     w = self.weights
 
@@ -118,7 +133,7 @@ class PairedRecipe:
         nets, self.tx, generate=generate, generator_loss=generator_loss,
         pair=gan.two_calls(discriminate), kind=self.adversarial, real=real)
     parts = step.aux
-    if "g_ssim" not in parts:  # reported even when not optimized
+    if self.ssim_scored and "g_ssim" not in parts:  # reported only
       parts["g_ssim"] = losses.ssim_loss(jax.lax.stop_gradient(step.fake), real,
                                          data_range=2.0)
     d_loss = step.scalars["d_loss"]

@@ -155,7 +155,7 @@ class CloudRemoval:
         generator, discriminator, tx,
         gan.adversarial_kind(loss.adversarial,
                                     f"config.loss.{stage}.adversarial"),
-        pix2pix_recipe.loss_weights(loss))
+        pix2pix_recipe.loss_weights(loss), pix2pix_recipe.report_ssim(loss))
     return recipe, generator_size_multiple(generator, model.generator)
 
   # ------------------------------------------------------------- inputs --

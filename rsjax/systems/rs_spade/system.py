@@ -69,7 +69,8 @@ class PairedGAN:
     self.recipe = pix2pix_recipe.PairedRecipe(
         self.generator, self.discriminator, self.tx,
         gan.adversarial_kind(config.loss.adversarial, "config.loss.adversarial"),
-        pix2pix_recipe.loss_weights(config.loss))
+        pix2pix_recipe.loss_weights(config.loss),
+        pix2pix_recipe.report_ssim(config.loss))
     self.ema_decay = gan.ema_decay(config)
     self.size_multiple = generator_size_multiple(self.generator,
                                                  self.generator_name)
