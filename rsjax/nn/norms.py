@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rsjax.nn import fused_convs
 from rsjax.nn.layers import conv, resize_to
 
 Dtype = Any
@@ -74,12 +75,15 @@ class SPADE(nn.Module):
   `condition` (N, H', W', C) is resized to the feature size (nearest for
   label maps, `resize_method='linear'` for continuous rasters), passed through
   a shared 3x3 conv + ReLU with `hidden` channels and two 3x3 convs giving
-  gamma and beta.
+  gamma and beta. With `fused` (3x3 kernels only), gamma and beta are one
+  convolution (`fused_convs.shared_input`): the same parameters and
+  function, one read of the shared map.
   """
   norm: str = "batch"
   hidden: int = 128
   kernel_size: int = 3
   resize_method: str = "nearest"
+  fused: bool = True
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -91,8 +95,8 @@ class SPADE(nn.Module):
                           method=self.resize_method)
     shared = nn.relu(conv(self.hidden, self.kernel_size, dtype=self.dtype,
                           name="shared")(condition))
-    gamma = conv(features, self.kernel_size, dtype=self.dtype, name="gamma")(shared)
-    beta = conv(features, self.kernel_size, dtype=self.dtype, name="beta")(shared)
+    gamma, beta = _gamma_beta(shared, features, self.kernel_size,
+                              self.fused, self.dtype)
     return normalized * (1.0 + gamma) + beta
 
 
@@ -109,12 +113,19 @@ class MultiSourceModulation(nn.Module):
   conv + ReLU and turned into per-pixel gamma / beta that denormalize the
   parameter-free BatchNorm: out = BN(x) * (1 + gamma) + beta. Any subset of
   sources works: the list is configuration (the paper's ablation, Table 2).
+
+  With `fused` (the default) the layers are computed in fewer, wider
+  convolutions, the same function with the same parameters
+  (`rsjax.nn.fused_convs`, issue 24): the embedding convolutions of the
+  sources that share a grid as one block-diagonal convolution, gamma and
+  beta as one. `fused=False` runs the paper's layers one by one.
   """
   sources: Sequence[str] = ("lulc", "sar", "dem")
   categorical_sources: Sequence[str] = ("lulc",)
   norm: str = "batch"
   embed_features: int = 64
   hidden: int = 128
+  fused: bool = True
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -127,24 +138,50 @@ class MultiSourceModulation(nn.Module):
     height, width, features = x.shape[1], x.shape[2], x.shape[3]
     normalized = Normalization(self.norm, affine=False, dtype=self.dtype,
                                name="param_free_norm")(x, train=train)
-    embeddings = []
+    method = {name: "nearest" if name in self.categorical_sources
+              else "linear" for name in self.sources}
+    inputs = {}
     for name in self.sources:
-      categorical = name in self.categorical_sources
       source = condition[name].astype(self.dtype)
       # Embed at native resolution unless the source is finer than the
       # features (then shrink first: cheaper, same receptive content).
       if source.shape[1] > height or source.shape[2] > width:
-        source = resize_to(source, height, width,
-                           method="nearest" if categorical else "linear")
-      embedded = nn.relu(conv(self.embed_features, 3, dtype=self.dtype,
-                              name=f"embed_{name}")(source))
-      embeddings.append(resize_to(embedded, height, width,
-                                  method="nearest" if categorical else "linear"))
+        source = resize_to(source, height, width, method=method[name])
+      inputs[f"embed_{name}"] = source
+    embedded = self._embed(inputs)
+    embeddings = [resize_to(nn.relu(embedded[f"embed_{name}"]), height,
+                            width, method=method[name])
+                  for name in self.sources]
     fused = nn.relu(conv(self.hidden, 3, dtype=self.dtype, name="fuse")(
         jnp.concatenate(embeddings, axis=-1)))
-    gamma = conv(features, 3, dtype=self.dtype, name="gamma")(fused)
-    beta = conv(features, 3, dtype=self.dtype, name="beta")(fused)
+    gamma, beta = _gamma_beta(fused, features, 3, self.fused, self.dtype)
     return normalized * (1.0 + gamma) + beta
+
+  def _embed(self, inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
+    """{conv name: its embedding conv of its input, before the ReLU}."""
+    if not self.fused:
+      return {name: conv(self.embed_features, 3, dtype=self.dtype,
+                         name=name)(x) for name, x in inputs.items()}
+    grids: dict[tuple[int, ...], dict[str, jax.Array]] = {}
+    for name, x in inputs.items():
+      grids.setdefault(x.shape[:3], {})[name] = x
+    out = {}
+    for group in grids.values():
+      out.update(fused_convs.block_diagonal(group, self.embed_features,
+                                            dtype=self.dtype))
+    return out
+
+
+def _gamma_beta(shared, features: int, kernel_size: int, fused: bool,
+                dtype) -> tuple[jax.Array, jax.Array]:
+  """The gamma and beta convolutions of a SPADE-style layer over `shared`:
+  one convolution when `fused` (3x3 kernels), two otherwise."""
+  if fused and kernel_size == fused_convs.KERNEL_SIZE:
+    out = fused_convs.shared_input(shared, {"gamma": features,
+                                            "beta": features}, dtype=dtype)
+    return out["gamma"], out["beta"]
+  return (conv(features, kernel_size, dtype=dtype, name="gamma")(shared),
+          conv(features, kernel_size, dtype=dtype, name="beta")(shared))
 
 
 class SemanticCondition(NamedTuple):

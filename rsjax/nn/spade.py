@@ -119,7 +119,10 @@ class SPADEGenerator(nn.Module):
     its own resolution; the output has the finest source's size. The stem
     sees all sources resized to the coarsest grid and concatenated; every
     normalization is a `MultiSourceModulation` (RS-SPADE, Fig. 4-5).
-  Output: (N, H, W, out_channels) in [-1, 1].
+  Output: (N, H, W, out_channels) in [-1, 1]. `fused_modulation` computes
+  each modulation's convolutions in fewer, wider ones with the same
+  parameters (`rsjax.nn.fused_convs`); False runs the paper's layers one by
+  one (the layer tables are checked on that form).
   """
   out_channels: int = 3
   conditioning: str = "label"
@@ -132,6 +135,7 @@ class SPADEGenerator(nn.Module):
   sources: Sequence[str] = ("lulc", "sar", "dem")
   categorical_sources: Sequence[str] = ("lulc",)
   embed_features: int = 64
+  fused_modulation: bool = True   # fewer, wider convs; same function
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -139,7 +143,8 @@ class SPADEGenerator(nn.Module):
     if self.conditioning == "label":
       height, width = condition.shape[1:3]
       modulation = functools.partial(SPADE, norm=self.norm, hidden=self.hidden,
-                                     resize_method=self.label_resize)
+                                     resize_method=self.label_resize,
+                                     fused=self.fused_modulation)
       stem = [(condition, self.label_resize)]
     elif self.conditioning == "multi_source":
       condition = self._check_sources(condition)
@@ -148,7 +153,8 @@ class SPADEGenerator(nn.Module):
       modulation = functools.partial(
           MultiSourceModulation, sources=tuple(self.sources),
           categorical_sources=tuple(self.categorical_sources), norm=self.norm,
-          embed_features=self.embed_features, hidden=self.hidden)
+          embed_features=self.embed_features, hidden=self.hidden,
+          fused=self.fused_modulation)
       stem = [(condition[name], "nearest" if name in self.categorical_sources
                else "linear") for name in self.sources]
     else:

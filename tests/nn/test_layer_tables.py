@@ -371,8 +371,10 @@ RS_SPADE_SOURCES = {"lulc": 9, "sar": 2, "dem": 4}
 
 
 def test_rs_spade_generator_body_and_modulation():
+  """The paper's layers one by one (`fused_modulation=False`); the fused
+  form computes the same with the same parameters (test_fused_convs.py)."""
   model = SPADEGenerator(out_channels=4, conditioning="multi_source", ngf=64,
-                         spectral_norm=False)
+                         spectral_norm=False, fused_modulation=False)
   condition = {name: x(1, 256, 256, c) for name, c in RS_SPADE_SOURCES.items()}
   trace = trace_layers(model, condition, train=False)
   table = spade_body_table(15, 4, spade_modulation(RS_SPADE_SOURCES))

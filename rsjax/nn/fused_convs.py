@@ -1,0 +1,108 @@
+"""Several 3x3 convolutions computed as one: the same function and parameters.
+
+Issue 24. A TPU lays the channels of a tensor along 128 lanes, so a
+convolution over 2, 4 or 9 channels, or one giving 64, uses a small part of
+its matrix unit, and two convolutions over the same input read that input
+twice. RS-SPADE's modulation (Wang & Zhou, Fig. 5) has both: an embedding
+convolution per source (LULC one-hot, SAR, DEM + terrain), and gamma and beta
+convolutions over the same fused map (as SPADE, Park et al. 2019, Sec. 3).
+Here they become:
+
+- `shared_input`: convolutions of one input, as one convolution whose kernel
+  is theirs concatenated along the output channels, split afterwards;
+- `block_diagonal`: convolutions of different inputs of one size, as one
+  convolution over the inputs concatenated along the channels, whose kernel
+  holds each of theirs on the diagonal and zeros elsewhere (a zero block adds
+  exact zeros, so every output is a sum of the same nonzero products).
+
+Each convolution keeps its own parameters, declared by `ConvParams` under the
+name an `nn.Conv` of it would have (`<name>/kernel`, `<name>/bias`, the same
+shapes, initializers and RNG streams), so a checkpoint of the layer-by-layer
+form loads into the fused one and back. Only the order in which a compiler
+adds the products may differ (`tests/nn/test_fused_convs.py` bounds it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from rsjax.nn.layers import normal_init
+
+Dtype = Any
+KERNEL_SIZE = 3
+
+
+class ConvParams(nn.Module):
+  """The kernel (3, 3, in_features, features) and bias an `nn.Conv` of these
+  sizes declares, with `rsjax.nn.layers.conv`'s initializers, for a
+  convolution computed elsewhere."""
+  features: int
+  in_features: int
+
+  @nn.compact
+  def __call__(self) -> tuple[jax.Array, jax.Array]:
+    kernel = self.param(
+        "kernel", normal_init,
+        (KERNEL_SIZE, KERNEL_SIZE, self.in_features, self.features),
+        jnp.float32)
+    bias = self.param("bias", nn.initializers.zeros_init(), (self.features,),
+                      jnp.float32)
+    return kernel, bias
+
+
+def _conv(x, kernel, bias, dtype):
+  """A 3x3, stride 1, 'SAME' convolution plus bias, computed in `dtype` as
+  `nn.Conv(dtype=dtype)` computes it."""
+  x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=dtype)
+  y = jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+  return y + bias
+
+
+def shared_input(x: jax.Array, outputs: dict[str, int], *,
+                 dtype: Dtype = jnp.float32) -> dict[str, jax.Array]:
+  """{name: conv_name(x)} for 3x3 convolutions `name` with `outputs[name]`
+  channels, computed as one convolution. Call inside a compact module: the
+  parameters are its submodules `name`."""
+  params = [ConvParams(features, x.shape[-1], name=name)()
+            for name, features in outputs.items()]
+  y = _conv(x, jnp.concatenate([k for k, _ in params], axis=-1),
+            jnp.concatenate([b for _, b in params]), dtype)
+  split = jnp.split(y, _offsets(outputs.values()), axis=-1)
+  return dict(zip(outputs, split))
+
+
+def block_diagonal(inputs: dict[str, jax.Array], features: int, *,
+                   dtype: Dtype = jnp.float32) -> dict[str, jax.Array]:
+  """{name: conv_name(inputs[name])} for 3x3 convolutions with `features`
+  output channels each, over inputs of one height and width, computed as one
+  convolution over their concatenation. Call inside a compact module: the
+  parameters are its submodules `name`."""
+  shapes = {x.shape[:3] for x in inputs.values()}
+  if len(shapes) != 1:
+    raise ValueError(f"block_diagonal: the inputs differ in batch, height or "
+                     f"width: { {n: x.shape for n, x in inputs.items()} }")
+  count = len(inputs)
+  kernels, biases = [], []
+  for i, (name, x) in enumerate(inputs.items()):
+    kernel, bias = ConvParams(features, x.shape[-1], name=name)()
+    kernels.append(jnp.pad(kernel, ((0, 0), (0, 0), (0, 0),
+                                    (i * features, (count - 1 - i) * features))))
+    biases.append(bias)
+  y = _conv(jnp.concatenate(list(inputs.values()), axis=-1),
+            jnp.concatenate(kernels, axis=2), jnp.concatenate(biases), dtype)
+  return dict(zip(inputs, jnp.split(y, count, axis=-1)))
+
+
+def _offsets(sizes: Sequence[int]) -> list[int]:
+  """Where `jnp.split` cuts channels of these sizes apart."""
+  offsets, total = [], 0
+  for size in list(sizes)[:-1]:
+    total += size
+    offsets.append(total)
+  return offsets
