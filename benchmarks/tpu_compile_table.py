@@ -5,7 +5,8 @@ for each system and mesh, keeps each run's JSON in --out, and prints a
 Markdown table of all JSON files found there: per-chip HBM, FLOPs,
 collectives, the roofline lower bound of the step time and the MFU that
 bound allows (the step's FLOP time at the chip's published peak over the
-bound). A paper-size compile takes 2-15 minutes on 2 cores; a JSON already
+bound), and the TPU compiler's own estimate of the step time with the
+efficiency it allows (FLOP time / estimate; `rsjax.train.tpu_profile`). A paper-size compile takes 2-15 minutes on 2 cores; a JSON already
 in --out is not compiled again.
 
   python benchmarks/tpu_compile_table.py --out bench/tpu \\
@@ -87,19 +88,26 @@ def row(path: str) -> str:
       for kind, c in sorted(step["collectives"].items())) or "none"
   mesh = ",".join(f"{k}={v}" for k, v in run["mesh"].items())
   system = os.path.basename(path).split("_v")[0]
+  profile = step.get("profile")
+  estimate = (f"{profile['step_seconds_estimate'] * 1e3:.1f} | "
+              f"{profile['efficiency'] * 100:.0f}%" if profile else "- | -")
+  # Files written before the compiler's own peak was read hold the sum of
+  # the parts only (marked *).
+  mark = "" if "compiler_peak" in memory else "*"
   return (f"| {system} | {run['topology']} | {mesh} | {step['batch']} | "
-          f"{memory['peak'] / GIB:.2f} | {memory['state'] / GIB:.2f} | "
+          f"{memory['peak'] / GIB:.2f}{mark} | {memory['state'] / GIB:.2f} | "
           f"{memory['peak'] / memory['capacity'] * 100:.0f}% | "
           f"{step['flops_per_device'] / 1e9:.1f} | {collectives} | "
           f"{bound * 1e3:.1f} | {flop_seconds / bound * 100:.0f}% | "
-          f"{run['compile_seconds']:.0f} |")
+          f"{estimate} | {run['compile_seconds']:.0f} |")
 
 
 def table(paths) -> str:
   header = ("| system | topology | mesh | global batch | peak GiB/chip | "
             "state GiB/chip | of HBM | GFLOP/chip | collectives per chip | "
-            "lower bound ms | MFU at the bound | compile s |\n"
-            "|---|---|---|---|---|---|---|---|---|---|---|---|")
+            "lower bound ms | MFU at the bound | compiler estimate ms | "
+            "efficiency | compile s |\n"
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   return "\n".join([header] + [row(p) for p in sorted(paths)])
 
 

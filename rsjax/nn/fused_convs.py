@@ -78,11 +78,11 @@ def shared_input(x: jax.Array, outputs: dict[str, int], *,
 
 
 def block_diagonal(inputs: dict[str, jax.Array], features: int, *,
-                   dtype: Dtype = jnp.float32) -> dict[str, jax.Array]:
-  """{name: conv_name(inputs[name])} for 3x3 convolutions with `features`
-  output channels each, over inputs of one height and width, computed as one
-  convolution over their concatenation. Call inside a compact module: the
-  parameters are its submodules `name`."""
+                   dtype: Dtype = jnp.float32) -> jax.Array:
+  """The outputs of 3x3 convolutions `name` of `inputs[name]`, `features`
+  channels each, concatenated in the order of `inputs` (inputs of one height
+  and width), computed as one convolution over the inputs' concatenation.
+  Call inside a compact module: the parameters are its submodules `name`."""
   shapes = {x.shape[:3] for x in inputs.values()}
   if len(shapes) != 1:
     raise ValueError(f"block_diagonal: the inputs differ in batch, height or "
@@ -94,9 +94,8 @@ def block_diagonal(inputs: dict[str, jax.Array], features: int, *,
     kernels.append(jnp.pad(kernel, ((0, 0), (0, 0), (0, 0),
                                     (i * features, (count - 1 - i) * features))))
     biases.append(bias)
-  y = _conv(jnp.concatenate(list(inputs.values()), axis=-1),
-            jnp.concatenate(kernels, axis=2), jnp.concatenate(biases), dtype)
-  return dict(zip(inputs, jnp.split(y, count, axis=-1)))
+  return _conv(jnp.concatenate(list(inputs.values()), axis=-1),
+               jnp.concatenate(kernels, axis=2), jnp.concatenate(biases), dtype)
 
 
 def _offsets(sizes: Sequence[int]) -> list[int]:

@@ -147,29 +147,38 @@ class MultiSourceModulation(nn.Module):
       # features (then shrink first: cheaper, same receptive content).
       if source.shape[1] > height or source.shape[2] > width:
         source = resize_to(source, height, width, method=method[name])
-      inputs[f"embed_{name}"] = source
-    embedded = self._embed(inputs)
-    embeddings = [resize_to(nn.relu(embedded[f"embed_{name}"]), height,
-                            width, method=method[name])
-                  for name in self.sources]
+      inputs[name] = source
     fused = nn.relu(conv(self.hidden, 3, dtype=self.dtype, name="fuse")(
-        jnp.concatenate(embeddings, axis=-1)))
+        self._embeddings(inputs, method, height, width)))
     gamma, beta = _gamma_beta(fused, features, 3, self.fused, self.dtype)
     return normalized * (1.0 + gamma) + beta
 
-  def _embed(self, inputs: dict[str, jax.Array]) -> dict[str, jax.Array]:
-    """{conv name: its embedding conv of its input, before the ReLU}."""
+  def _embeddings(self, inputs: dict[str, jax.Array], method: dict[str, str],
+                  height: int, width: int) -> jax.Array:
+    """The sources' embeddings (conv + ReLU) on the feature grid,
+    concatenated in the order of `sources`."""
     if not self.fused:
-      return {name: conv(self.embed_features, 3, dtype=self.dtype,
-                         name=name)(x) for name, x in inputs.items()}
+      return jnp.concatenate(
+          [resize_to(nn.relu(conv(self.embed_features, 3, dtype=self.dtype,
+                                  name=f"embed_{name}")(x)),
+                     height, width, method=method[name])
+           for name, x in inputs.items()], axis=-1)
     grids: dict[tuple[int, ...], dict[str, jax.Array]] = {}
     for name, x in inputs.items():
-      grids.setdefault(x.shape[:3], {})[name] = x
-    out = {}
+      grids.setdefault(x.shape[:3], {})[f"embed_{name}"] = x
+    if len(grids) == 1 and next(iter(grids))[1:] == (height, width):
+      # Every source on the feature grid: the block-diagonal output is
+      # already the concatenation.
+      return nn.relu(fused_convs.block_diagonal(
+          next(iter(grids.values())), self.embed_features, dtype=self.dtype))
+    embedded = {}
     for group in grids.values():
-      out.update(fused_convs.block_diagonal(group, self.embed_features,
-                                            dtype=self.dtype))
-    return out
+      outputs = fused_convs.block_diagonal(group, self.embed_features,
+                                           dtype=self.dtype)
+      embedded.update(zip(group, jnp.split(outputs, len(group), axis=-1)))
+    return jnp.concatenate(
+        [resize_to(nn.relu(embedded[f"embed_{name}"]), height, width,
+                   method=method[name]) for name in inputs], axis=-1)
 
 
 def _gamma_beta(shared, features: int, kernel_size: int, fused: bool,
