@@ -39,7 +39,11 @@ def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
   config.inputs = tuple(sources)
   config.target = "s2"
   config.model.generator = "rs_spade"
-  config.model.generator_kwargs = ml_collections.ConfigDict(dict(ngf=64))
+  # fused_modulation: each modulation's convolutions computed in fewer,
+  # wider ones, the same function and parameters (rsjax/nn/fused_convs.py);
+  # False runs the paper's layers one by one.
+  config.model.generator_kwargs = ml_collections.ConfigDict(
+      dict(ngf=64, fused_modulation=True))
   config.model.discriminator = "patchgan"
   config.model.discriminator_kwargs = ml_collections.ConfigDict(
       dict(ndf=64))
