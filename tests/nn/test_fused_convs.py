@@ -114,53 +114,47 @@ def _modulation_inputs(rng):
   return x, condition
 
 
-@pytest.mark.parametrize("dem_size", [16, 8])
-def test_multi_source_modulation_fused_equals_the_paper_s_layers(dem_size):
-  """Same parameter tree and initial values; the same output. With every
-  source on the feature grid the arithmetic is exact (embedding sums <= 17,
-  fuse sums <= 230 in units of 1/256, gamma/beta <= 2100 in units of
-  1/4096: all under 2^24), so the outputs are equal bit for bit; a DEM at
-  half the resolution goes through a bilinear resize, whose weights are not
-  all binary fractions, so there the outputs agree to float32 rounding."""
-  rng = np.random.default_rng(2)
-  x, condition = _modulation_inputs(rng)
-  condition["dem"] = condition["dem"][:, :dem_size, :dem_size]
-  layers = MultiSourceModulation(embed_features=4, hidden=8, fused=False)
-  fused = MultiSourceModulation(embed_features=4, hidden=8, fused=True)
+def _assert_same_layers_and_outputs(layers, fused, rng, *inputs):
+  """Both forms declare the same parameters with the same initial values;
+  given exactly representable parameters, they give the same output."""
   key = jax.random.PRNGKey(7)
-  initial = layers.init(key, x, condition, train=True)
-  fused_initial = fused.init(key, x, condition, train=True)
+  initial = layers.init(key, *inputs, train=True)
+  fused_initial = fused.init(key, *inputs, train=True)
   assert jax.tree.structure(initial) == jax.tree.structure(fused_initial)
   for a, b in zip(jax.tree.leaves(initial), jax.tree.leaves(fused_initial)):
     np.testing.assert_array_equal(a, b)
   variables = {"params": _exact(initial["params"], rng),
                "batch_stats": initial["batch_stats"]}
-  want, _ = layers.apply(variables, x, condition, train=True,
+  want, _ = layers.apply(variables, *inputs, train=True,
                          mutable=["batch_stats"])
-  got, _ = fused.apply(variables, x, condition, train=True,
+  got, _ = fused.apply(variables, *inputs, train=True,
                        mutable=["batch_stats"])
-  if dem_size == 16:
-    np.testing.assert_array_equal(got, want)
-  else:
-    np.testing.assert_allclose(got, want, rtol=1e-6,
-                               atol=1e-6 * float(jnp.abs(want).max()))
+  np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("dem_size", [16, 8])
+def test_multi_source_modulation_fused_equals_the_paper_s_layers(dem_size):
+  """Every product and partial sum is exact (embedding sums <= 17, fuse
+  sums <= 230 in units of 1/256, gamma/beta <= 2100 in units of 1/4096: all
+  under 2^24), so the outputs are equal bit for bit. A DEM at half the
+  resolution is embedded apart (its own grid) and resized by nearest
+  neighbours, which copies values exactly."""
+  rng = np.random.default_rng(2)
+  x, condition = _modulation_inputs(rng)
+  condition["dem"] = condition["dem"][:, :dem_size, :dem_size]
+  settings = dict(embed_features=4, hidden=8,
+                  categorical_sources=("lulc", "dem"))
+  _assert_same_layers_and_outputs(
+      MultiSourceModulation(fused=False, **settings),
+      MultiSourceModulation(fused=True, **settings), rng, x, condition)
 
 
 def test_spade_gamma_beta_fused_equals_two_convolutions():
   rng = np.random.default_rng(3)
   x = jax.random.normal(jax.random.PRNGKey(1), (2, 8, 8, 6))
   label = _sixteenths(rng, (2, 8, 8, 5), 1.0)
-  layers, fused = SPADE(hidden=4, fused=False), SPADE(hidden=4, fused=True)
-  initial = layers.init(jax.random.PRNGKey(2), x, label, train=True)
-  assert jax.tree.structure(initial) == jax.tree.structure(
-      fused.init(jax.random.PRNGKey(2), x, label, train=True))
-  variables = {"params": _exact(initial["params"], rng),
-               "batch_stats": initial["batch_stats"]}
-  want, _ = layers.apply(variables, x, label, train=True,
-                         mutable=["batch_stats"])
-  got, _ = fused.apply(variables, x, label, train=True,
-                       mutable=["batch_stats"])
-  np.testing.assert_array_equal(got, want)
+  _assert_same_layers_and_outputs(SPADE(hidden=4, fused=False),
+                                  SPADE(hidden=4, fused=True), rng, x, label)
 
 
 def test_rs_spade_generator_checkpoints_load_in_either_form():
