@@ -33,6 +33,11 @@ ARGS = variants.Spec("configs/rs_spade.py",
                      variants.Flag("demo"))
 
 
+def optional_bool() -> ml_collections.FieldReference:
+  """None by default, settable to True or False from the command line."""
+  return ml_collections.FieldReference(None, field_type=bool)
+
+
 def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
   """RS-SPADE at the paper's size on `sources` (no demo shrinking)."""
   config = common.base_config("paired_gan")
@@ -41,9 +46,9 @@ def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
   config.model.generator = "rs_spade"
   # fused_modulation: each modulation's convolutions computed in fewer,
   # wider ones, the same function and parameters (rsjax/nn/fused_convs.py);
-  # False runs the paper's layers one by one.
+  # False runs the paper's layers one by one; None fuses on TPU only.
   config.model.generator_kwargs = ml_collections.ConfigDict(
-      dict(ngf=64, fused_modulation=True))
+      dict(ngf=64, fused_modulation=optional_bool()))
   config.model.discriminator = "patchgan"
   config.model.discriminator_kwargs = ml_collections.ConfigDict(
       dict(ndf=64))

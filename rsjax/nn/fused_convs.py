@@ -15,6 +15,15 @@ Here they become:
   holds each of theirs on the diagonal and zeros elsewhere (a zero block adds
   exact zeros, so every output is a sum of the same nonzero products).
 
+They pay on a TPU (RS-SPADE's bf16 step: 1.14x by the compiler's estimate,
+BENCHMARKS.md section 10) and not on XLA's CPU (the RS-SPADE demo step about
+6 % slower), so a layer left to choose (`fused=None`) fuses when the step is
+compiled for TPU chips: `preferred()`, which `target_platform` tells while
+`rsjax.train.aot` compiles for a TPU topology on a CPU host; GPUs are
+unmeasured and keep the layers. The platform is read while tracing: JAX
+does not trace a function again for another target, so `rsjax.train.aot`
+builds its jitted steps afresh for each compile.
+
 Each convolution keeps its own parameters, declared by `ConvParams` under the
 name an `nn.Conv` of it would have (`<name>/kernel`, `<name>/bias`, the same
 shapes, initializers and RNG streams), so a checkpoint of the layer-by-layer
@@ -24,7 +33,9 @@ adds the products may differ (`tests/nn/test_fused_convs.py` bounds it).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import contextvars
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -35,6 +46,30 @@ from rsjax.nn.layers import normal_init
 
 Dtype = Any
 KERNEL_SIZE = 3
+
+_TARGET = contextvars.ContextVar("rsjax_target_platform", default=None)
+
+
+@contextlib.contextmanager
+def target_platform(platform: str) -> Iterator[None]:
+  """Layers traced in the block are compiled for `platform` ('tpu', 'cpu',
+  'gpu'), whatever this host's devices are."""
+  token = _TARGET.set(platform)
+  try:
+    yield
+  finally:
+    _TARGET.reset(token)
+
+
+def preferred() -> bool:
+  """Whether fused convolutions pay where the traced step will run: on TPU
+  chips (the `target_platform`, else this host's default backend)."""
+  return (_TARGET.get() or jax.default_backend()) == "tpu"
+
+
+def resolve(fused: bool | None) -> bool:
+  """A layer's `fused` setting: as given, or `preferred()` for None."""
+  return preferred() if fused is None else bool(fused)
 
 
 class ConvParams(nn.Module):

@@ -77,13 +77,14 @@ class SPADE(nn.Module):
   a shared 3x3 conv + ReLU with `hidden` channels and two 3x3 convs giving
   gamma and beta. With `fused` (3x3 kernels only), gamma and beta are one
   convolution (`fused_convs.shared_input`): the same parameters and
-  function, one read of the shared map.
+  function, one read of the shared map; None fuses when compiling for TPU
+  (`fused_convs.resolve`).
   """
   norm: str = "batch"
   hidden: int = 128
   kernel_size: int = 3
   resize_method: str = "nearest"
-  fused: bool = True
+  fused: bool | None = None
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -96,7 +97,7 @@ class SPADE(nn.Module):
     shared = nn.relu(conv(self.hidden, self.kernel_size, dtype=self.dtype,
                           name="shared")(condition))
     gamma, beta = _gamma_beta(shared, features, self.kernel_size,
-                              self.fused, self.dtype)
+                              fused_convs.resolve(self.fused), self.dtype)
     return normalized * (1.0 + gamma) + beta
 
 
@@ -114,18 +115,19 @@ class MultiSourceModulation(nn.Module):
   parameter-free BatchNorm: out = BN(x) * (1 + gamma) + beta. Any subset of
   sources works: the list is configuration (the paper's ablation, Table 2).
 
-  With `fused` (the default) the layers are computed in fewer, wider
-  convolutions, the same function with the same parameters
-  (`rsjax.nn.fused_convs`, issue 24): the embedding convolutions of the
-  sources that share a grid as one block-diagonal convolution, gamma and
-  beta as one. `fused=False` runs the paper's layers one by one.
+  With `fused` the layers are computed in fewer, wider convolutions, the
+  same function with the same parameters (`rsjax.nn.fused_convs`, issue
+  24): the embedding convolutions of the sources that share a grid as one
+  block-diagonal convolution, gamma and beta as one. `fused=False` runs the
+  paper's layers one by one; None (the default) fuses when compiling for
+  TPU chips, where it pays (`fused_convs.resolve`).
   """
   sources: Sequence[str] = ("lulc", "sar", "dem")
   categorical_sources: Sequence[str] = ("lulc",)
   norm: str = "batch"
   embed_features: int = 64
   hidden: int = 128
-  fused: bool = True
+  fused: bool | None = None
   dtype: Dtype = jnp.float32
 
   @nn.compact
@@ -150,14 +152,15 @@ class MultiSourceModulation(nn.Module):
       inputs[name] = source
     fused = nn.relu(conv(self.hidden, 3, dtype=self.dtype, name="fuse")(
         self._embeddings(inputs, method, height, width)))
-    gamma, beta = _gamma_beta(fused, features, 3, self.fused, self.dtype)
+    gamma, beta = _gamma_beta(fused, features, 3,
+                              fused_convs.resolve(self.fused), self.dtype)
     return normalized * (1.0 + gamma) + beta
 
   def _embeddings(self, inputs: dict[str, jax.Array], method: dict[str, str],
                   height: int, width: int) -> jax.Array:
     """The sources' embeddings (conv + ReLU) on the feature grid,
     concatenated in the order of `sources`."""
-    if not self.fused:
+    if not fused_convs.resolve(self.fused):
       return jnp.concatenate(
           [resize_to(nn.relu(conv(self.embed_features, 3, dtype=self.dtype,
                                   name=f"embed_{name}")(x)),

@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from rsjax.nn import fused_convs
+from rsjax.nn import layers as layers_lib
 from rsjax.nn.layers import conv
 from rsjax.nn.norms import SPADE, MultiSourceModulation
 from rsjax.nn.spade import SPADEGenerator
@@ -171,3 +172,29 @@ def test_rs_spade_generator_checkpoints_load_in_either_form():
   assert jax.tree.structure(trees[0]) == jax.tree.structure(trees[1])
   for a, b in zip(jax.tree.leaves(trees[0]), jax.tree.leaves(trees[1])):
     np.testing.assert_array_equal(a, b)
+
+
+def test_unset_layers_fuse_when_compiled_for_tpu_only():
+  """`fused=None` fuses where it pays: under `target_platform('tpu')` (how
+  rsjax.train.aot compiles for a TPU topology) the modulation runs 3
+  convolutions (one block-diagonal, the fusing one, gamma with beta), for
+  this CPU host the paper's 6."""
+  rng = np.random.default_rng(4)
+  x, condition = _modulation_inputs(rng)
+  model = MultiSourceModulation(embed_features=4, hidden=8)
+  variables = model.init(jax.random.PRNGKey(0), x, condition, train=False)
+
+  def convolutions():
+    # A new function each time: JAX caches a trace by function, and the
+    # target platform is not part of its key.
+    return len(layers_lib.conv_specs(
+        lambda: model.apply(variables, x, condition, train=False)))
+
+  assert not fused_convs.preferred()
+  assert convolutions() == 6
+  with fused_convs.target_platform("tpu"):
+    assert fused_convs.preferred()
+    assert convolutions() == 3
+  with fused_convs.target_platform("cpu"):
+    assert convolutions() == 6
+  assert fused_convs.resolve(True) and not fused_convs.resolve(False)

@@ -363,11 +363,16 @@ def test_launch_compile_rs_spade_demo_with_one_image_per_chip(tmp_path):
   """The demo's batch of 4 on 4 chips: one image per chip, where the
   default TPU compiler aborted on the land-cover embedding's gradient
   (issue 22, item 0). The train step only: it takes minutes."""
-  report, _ = _compile(tmp_path, "configs/rs_spade.py:demo", "--steps=train")
+  report, _ = _compile(tmp_path, "configs/rs_spade.py:demo", "--steps=train",
+                       f"--dump_hlo={tmp_path / 'hlo'}")
   step = report["steps"]["train"]
   assert step["batch"] == 4
   _check_data_parallel_step(step)
   assert set(step["collectives"]) == {"all-reduce"}
+  # Compiled for TPU chips, the modulation is fused (issue 24): no embedding
+  # convolution of its own.
+  hlo = (tmp_path / "hlo" / "train.hlo.txt").read_text()
+  assert "/norm_0/fuse/" in hlo and "/embed_lulc/" not in hlo
 
 
 @pytest.mark.slow
