@@ -19,9 +19,12 @@ estimates up:
 
 It is the compiler's model, not a measurement: it leaves out the time of
 collectives on the interconnect beyond their local part, the host's input
-pipeline, and any stall it does not model; the bodies of `while` loops are
-not counted (`Profile.loops` says how many were skipped). A step without
-estimates (a compile for another platform) has no profile.
+pipeline, and any stall it does not model. A step with control flow in its
+entry computation (`while`, `conditional`: e.g. cloud removal's stage
+schedule) has no profile: the cycles of the branches and bodies, which the
+entry's own instructions leave out, are not added up here (counting only
+the entry gave cloud removal an impossible 120 % efficiency). Nor has a
+step without estimates (a compile for another platform).
 """
 
 from __future__ import annotations
@@ -54,6 +57,7 @@ _MOVEMENT_OPS = {"copy", "copy-start", "copy-done", "transpose", "pad",
                  "concatenate", "broadcast", "reshape", "bitcast", "reverse",
                  "gather", "scatter", "get-tuple-element", "tuple",
                  "parameter", "constant", "iota", "bitcast-convert"}
+_CONTROL_FLOW_OPS = {"while", "conditional", "call"}
 _COLLECTIVE_OPS = {f"{op}{suffix}" for op in mesh_lib.COLLECTIVE_OPS
                    for suffix in ("", "-start", "-done")}
 
@@ -79,7 +83,6 @@ class Profile:
   efficiency: float               # flop_seconds / step_seconds_estimate
   by_layer: tuple[CostCentre, ...]   # most expensive first
   by_kind: tuple[CostCentre, ...]
-  loops: int                      # while loops whose bodies are not counted
 
   def to_json(self, top: int = 20) -> dict:
     centre = lambda c: dataclasses.asdict(c)  # noqa: E731
@@ -88,8 +91,7 @@ class Profile:
             "flop_seconds": self.flop_seconds,
             "hbm_seconds": self.hbm_seconds, "efficiency": self.efficiency,
             "by_kind": [centre(c) for c in self.by_kind],
-            "by_layer": [centre(c) for c in self.by_layer[:top]],
-            "loops": self.loops}
+            "by_layer": [centre(c) for c in self.by_layer[:top]]}
 
 
 def _computations(hlo_text: str) -> tuple[dict[str, list[str]], str | None]:
@@ -169,13 +171,14 @@ def profile(hlo_text: str, chip: tpu_chips.Chip, flops: float,
     return None
   kinds: dict[str, int] = collections.Counter()
   layers: dict[str, list[int]] = collections.defaultdict(lambda: [0, 0])
-  total, loops = 0, 0
+  total = 0
   for line in computations[entry]:
     match = _INSTRUCTION.match(line)
     if not match:
       continue
     opcode = match.group(1)
-    loops += opcode == "while"
+    if opcode in _CONTROL_FLOW_OPS:
+      return None
     cycles = _CYCLES.search(line)
     if not cycles:
       continue
@@ -205,8 +208,7 @@ def profile(hlo_text: str, chip: tpu_chips.Chip, flops: float,
       cycles=total, clock_hz=chip.clock_hz, step_seconds_estimate=estimate,
       flop_seconds=flop_seconds,
       hbm_seconds=bytes_accessed / chip.hbm_bandwidth,
-      efficiency=flop_seconds / estimate, by_layer=by_layer, by_kind=by_kind,
-      loops=loops)
+      efficiency=flop_seconds / estimate, by_layer=by_layer, by_kind=by_kind)
 
 
 def summary(found: Profile, top: int = 12) -> str:
@@ -219,7 +221,6 @@ def summary(found: Profile, top: int = 12) -> str:
       f"{ms(found.hbm_seconds)} ms; efficiency (FLOP bound / estimate) "
       f"{found.efficiency:.0%}. A model of the chip: no interconnect time, "
       f"no host input"
-      + (f", {found.loops} while loop(s) not counted" if found.loops else "")
       + ".",
       "| kind | ms | share |", "|---|---|---|"]
   lines += [f"| {c.name} | {ms(c.seconds)} | {c.share:.0%} |"
