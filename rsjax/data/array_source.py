@@ -6,8 +6,8 @@ are real training examples and generated copies); rsjax's augmentation
 experiment writes one with generated images (`rsjax.eval.experiments.generated`).
 `config.data.train_arrays` (`rsjax.data.pipeline`) trains on it, and
 `config.data.train_rows` (a `.npy` of row indices, local or a `gs://` URI)
-picks e.g. a subset and its generated copies. The pipeline normalizes and augments its rows like any
-other source.
+picks e.g. a subset and its generated copies. The pipeline normalizes and
+augments its rows like any other source.
 """
 
 from __future__ import annotations
