@@ -7,6 +7,9 @@ system's config file. Shared keys:
   system            name in rsjax.systems.base.SYSTEMS
   seed              model init and step RNG
   dtype             compute dtype ('float32' | 'bfloat16'); params are float32
+  grad_reduce_dtype with a bfloat16 dtype, the dtype weight gradients are
+                    computed and all-reduced in: 'float32' (default) or
+                    'bfloat16' (rsjax.nn.mixed_precision)
   mesh              ((axis name, size), ...); -1 = remaining devices
   fsdp_min_size     with an 'fsdp' axis > 1, parameter and optimizer arrays
                     of at least this many elements are sharded over it
@@ -71,6 +74,7 @@ def base_config(system: str) -> ml_collections.ConfigDict:
   config.system = system
   config.seed = 0
   config.dtype = "float32"
+  config.grad_reduce_dtype = "float32"
   config.mesh = (("data", -1), ("fsdp", 1))
   config.fsdp_min_size = 2**18        # = rsjax.mesh.FSDP_MIN_SIZE
   config.data = data_config()

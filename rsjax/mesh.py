@@ -123,8 +123,14 @@ class Collective(NamedTuple):
 
   @property
   def bytes(self) -> int:
-    return sum(_BYTES.get(dtype, 4) * math.prod(dims)
-               for dtype, dims in self.shapes)
+    return sum(self.bytes_by_dtype.values())
+
+  @property
+  def bytes_by_dtype(self) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for dtype, dims in self.shapes:
+      found[dtype] = found.get(dtype, 0) + _BYTES.get(dtype, 4) * math.prod(dims)
+    return found
 
 
 def collectives(hlo_text: str) -> list[Collective]:

@@ -44,6 +44,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rsjax.nn import mixed_precision
 from rsjax.nn.layers import normal_init
 
 Dtype = Any
@@ -92,13 +93,16 @@ class ConvParams(nn.Module):
     return kernel, bias
 
 
+_SAME_3X3 = mixed_precision.ConvGeometry(
+    strides=(1, 1), padding=((1, 1), (1, 1)), lhs_dilation=(1, 1),
+    rhs_dilation=(1, 1), feature_group_count=1)
+
+
 def _conv(x, kernel, bias, dtype):
   """A 3x3, stride 1, 'SAME' convolution plus bias, computed in `dtype` as
-  `nn.Conv(dtype=dtype)` computes it."""
-  x, kernel, bias = nn.dtypes.promote_dtype(x, kernel, bias, dtype=dtype)
-  y = jax.lax.conv_general_dilated(
-      x, kernel, (1, 1), "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
-  return y + bias
+  `layers.conv(dtype=dtype)` computes it (float32 weight gradients)."""
+  return mixed_precision.add_bias(
+      mixed_precision.conv2d(x, kernel, _SAME_3X3, dtype), bias)
 
 
 def shared_input(x: jax.Array, outputs: dict[str, int], *,

@@ -28,6 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rsjax.nn import mixed_precision
 from rsjax.nn.layers import conv
 
 Dtype = Any
@@ -93,9 +94,9 @@ class ChannelGate(nn.Module):
   @nn.compact
   def __call__(self, x):
     channels = x.shape[-1]
-    hidden = nn.Dense(max(1, channels // self.reduction), dtype=self.dtype,
+    hidden = mixed_precision.Dense(max(1, channels // self.reduction), dtype=self.dtype,
                       param_dtype=jnp.float32, name="squeeze")
-    expand = nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
+    expand = mixed_precision.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
                       name="excite")
     def mlp(pooled):
       return expand(nn.relu(hidden(pooled)))
@@ -173,7 +174,7 @@ class CrossAttention(nn.Module):
     batch, _, channels = queries.shape
     head_dim = channels // self.num_heads
     def project(x, name):
-      x = nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
+      x = mixed_precision.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
                    name=name)(x)
       return x.reshape(batch, -1, self.num_heads, head_dim)
     query, key, value = (project(queries, "query"), project(context, "key"),
@@ -182,7 +183,7 @@ class CrossAttention(nn.Module):
     weights = jax.nn.softmax(logits.astype(jnp.float32), axis=-1)
     attended = jnp.einsum("bhqk,bkhd->bqhd", weights.astype(value.dtype), value)
     attended = attended.reshape(batch, -1, channels)
-    return nn.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
+    return mixed_precision.Dense(channels, dtype=self.dtype, param_dtype=jnp.float32,
                     name="out")(attended)
 
 
@@ -305,7 +306,7 @@ class AlignmentFusion(FusionBlock):
 
   @nn.compact
   def fuse(self, optical, sar):
-    offsets = nn.Conv(2, (3, 3), padding="SAME",
+    offsets = mixed_precision.Conv(2, (3, 3), padding="SAME",
                       kernel_init=nn.initializers.zeros, dtype=self.dtype,
                       param_dtype=jnp.float32, name="offsets")(
                           concat(optical, sar))

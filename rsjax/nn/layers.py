@@ -22,6 +22,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rsjax.nn import mixed_precision
+
 normal_init = nn.initializers.normal(stddev=0.02)
 """The papers' weight init: N(0, 0.02)."""
 
@@ -34,10 +36,11 @@ def conv(features: int, kernel_size: int = 3, stride: int = 1, *,
   """A square 2-D convolution with N(0, 0.02) weights.
 
   `padding` is 'SAME', 'VALID' or an int of pixels on every side (zero padding).
+  In mixed precision its weight gradients are float32 (`mixed_precision`).
   """
   if isinstance(padding, int):
     padding = ((padding, padding), (padding, padding))
-  return nn.Conv(
+  return mixed_precision.Conv(
       features, (kernel_size, kernel_size), strides=(stride, stride),
       kernel_dilation=(dilation, dilation), padding=padding, use_bias=use_bias,
       kernel_init=normal_init, dtype=dtype, param_dtype=jnp.float32, name=name)
@@ -52,7 +55,7 @@ def conv_transpose(features: int, kernel_size: int = 4, stride: int = 2, *,
   PyTorch originals get with kernel 4, stride 2, padding 1 (or kernel 3,
   stride 2, padding 1, output_padding 1).
   """
-  return nn.ConvTranspose(
+  return mixed_precision.ConvTranspose(
       features, (kernel_size, kernel_size), strides=(stride, stride),
       padding="SAME", use_bias=use_bias, kernel_init=normal_init, dtype=dtype,
       param_dtype=jnp.float32, name=name)

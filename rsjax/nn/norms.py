@@ -29,6 +29,7 @@ import jax
 import jax.numpy as jnp
 
 from rsjax.nn import fused_convs
+from rsjax.nn import mixed_precision
 from rsjax.nn.layers import conv, resize_to
 
 Dtype = Any
@@ -229,9 +230,9 @@ class SemanticDenorm(nn.Module):
                                name="param_free_norm")(x, train=train)
 
     def mlp(vectors, name):
-      hidden = nn.Dense(self.mlp_hidden, dtype=self.dtype,
+      hidden = mixed_precision.Dense(self.mlp_hidden, dtype=self.dtype,
                         param_dtype=jnp.float32, name=f"{name}_fc1")(vectors)
-      return nn.Dense(features, dtype=self.dtype, param_dtype=jnp.float32,
+      return mixed_precision.Dense(features, dtype=self.dtype, param_dtype=jnp.float32,
                       name=f"{name}_fc2")(nn.relu(hidden))
 
     gamma_per_class = mlp(condition.gamma.astype(self.dtype), "gamma")  # (N, K, C)

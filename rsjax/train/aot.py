@@ -13,10 +13,11 @@ Each `StepReport` holds, per device (XLA's SPMD program is one device's):
 memory (the compiler's own peak; arguments, outputs, temporaries, generated
 code, and the donated bytes that outputs reuse), FLOPs and bytes accessed
 (XLA cost analysis), the collectives of the compiled HLO by kind (count and
-result bytes), a roofline lower bound of the step time, max(FLOPs / peak
-FLOP/s, bytes accessed / HBM bandwidth), from the chip's published figures
-(`rsjax.train.tpu_chips`), and for a TPU the compiler's own estimate of the
-step's time with its cost centres (`rsjax.train.tpu_profile`). The bound
+result bytes, in all and by dtype), a roofline lower bound of the step time,
+max(FLOPs / peak FLOP/s, bytes accessed / HBM bandwidth), from the chip's
+published figures (`rsjax.train.tpu_chips`), and for a TPU the compiler's
+own estimate of the step's time with its cost centres
+(`rsjax.train.tpu_profile`). The bound
 ignores the collectives' time on the interconnect and every stall; it is
 what the chip could do at best.
 """
@@ -59,7 +60,7 @@ class StepReport:
   code_bytes: int
   compiler_peak_bytes: int       # the compiler's own peak; 0 if not given
   state_bytes: int               # of the arguments: the sharded state
-  collectives: dict[str, dict[str, int]]   # kind -> {'count', 'bytes'}
+  collectives: dict[str, dict]   # kind -> {'count', 'bytes', 'bytes_by_dtype'}
   chip: tpu_chips.Chip | None
   profile: tpu_profile.Profile | None = None   # TPU compiles only
   hlo: str = dataclasses.field(default="", repr=False)   # compiled HLO text
@@ -144,12 +145,15 @@ def _shard_bytes(tree) -> int:
   return total
 
 
-def _collectives(hlo: str) -> dict[str, dict[str, int]]:
-  found: dict[str, dict[str, int]] = collections.defaultdict(
-      lambda: {"count": 0, "bytes": 0})
+def _collectives(hlo: str) -> dict[str, dict]:
+  found: dict[str, dict] = collections.defaultdict(
+      lambda: {"count": 0, "bytes": 0, "bytes_by_dtype": {}})
   for collective in mesh_lib.collectives(hlo):
-    found[collective.op]["count"] += 1
-    found[collective.op]["bytes"] += collective.bytes
+    kind = found[collective.op]
+    kind["count"] += 1
+    kind["bytes"] += collective.bytes
+    for dtype, size in collective.bytes_by_dtype.items():
+      kind["bytes_by_dtype"][dtype] = kind["bytes_by_dtype"].get(dtype, 0) + size
   return dict(found)
 
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
+from rsjax.nn import mixed_precision
 from rsjax.store import checkpoint as checkpoint_lib
 from rsjax.store import paths
 from rsjax.store import run_config
@@ -84,7 +85,8 @@ def jit_steps(system: base.System, state_shardings, replicated):
 
   train_step(state, batch, first_bad) -> (state, metrics, first_bad) donates
   the state; `first_bad` (int32, -1 while every metric is finite) becomes the
-  step of the first non-finite metric.
+  step of the first non-finite metric. It is traced with weight gradients
+  in `config.grad_reduce_dtype` (`rsjax.nn.mixed_precision`).
   """
   def train_step(state, batch, first_bad):
     new_state, metrics = system.train_step(state, batch)
@@ -92,6 +94,8 @@ def jit_steps(system: base.System, state_shardings, replicated):
                           state.step, first_bad)
     return new_state, metrics, first_bad
 
+  train_step = mixed_precision.traced_with_grad_dtype(
+      train_step, system.config.get("grad_reduce_dtype", "float32"))
   return (jax.jit(train_step, donate_argnums=0,
                   out_shardings=(state_shardings, replicated, replicated)),
           jax.jit(system.eval_step, out_shardings=replicated))
