@@ -21,7 +21,7 @@ def get_config(arg: str | None = None):
   sources = tuple(args.sources.split("+"))
   config = rs_spade.paper_config(sources)
   config.model.generator = "unet"
-  config.model.generator_kwargs = {"ngf": 64}
+  config.model.generator_kwargs = {"ngf": 64, "space_to_depth": False}
   if args.demo:
     common.apply_demo(config)
   return config

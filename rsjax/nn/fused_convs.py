@@ -18,11 +18,8 @@ Here they become:
 They pay on a TPU (RS-SPADE's bf16 step: 1.14x by the compiler's estimate,
 BENCHMARKS.md section 10) and not on XLA's CPU (the RS-SPADE demo step about
 6 % slower), so a layer left to choose (`fused=None`) fuses when the step is
-compiled for TPU chips: `preferred()`, which `target_platform` tells while
-`rsjax.train.aot` compiles for a TPU topology on a CPU host; GPUs are
-unmeasured and keep the layers. The platform is read while tracing: JAX
-does not trace a function again for another target, so `rsjax.train.aot`
-builds its jitted steps afresh for each compile.
+compiled for TPU chips: `preferred()`, read while tracing
+(`rsjax.nn.target`); GPUs are unmeasured and keep the layers.
 
 Each convolution keeps its own parameters, declared by `ConvParams` under the
 name an `nn.Conv` of it would have (`<name>/kernel`, `<name>/bias`, the same
@@ -34,10 +31,8 @@ are equal bit for bit (`tests/nn/test_fused_convs.py`).
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import flax.linen as nn
@@ -45,29 +40,17 @@ import jax
 import jax.numpy as jnp
 
 from rsjax.nn import mixed_precision
+from rsjax.nn import target
 from rsjax.nn.layers import normal_init
 
 Dtype = Any
 KERNEL_SIZE = 3
 
-_TARGET = contextvars.ContextVar("rsjax_target_platform", default=None)
-
-
-@contextlib.contextmanager
-def target_platform(platform: str) -> Iterator[None]:
-  """Layers traced in the block are compiled for `platform` ('tpu', 'cpu',
-  'gpu'), whatever this host's devices are."""
-  token = _TARGET.set(platform)
-  try:
-    yield
-  finally:
-    _TARGET.reset(token)
-
 
 def preferred() -> bool:
   """Whether fused convolutions pay where the traced step will run: on TPU
-  chips (the `target_platform`, else this host's default backend)."""
-  return (_TARGET.get() or jax.default_backend()) == "tpu"
+  chips (`rsjax.nn.target`)."""
+  return target.is_tpu()
 
 
 def resolve(fused: bool | None) -> bool:

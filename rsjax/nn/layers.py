@@ -32,18 +32,21 @@ Dtype = Any
 
 def conv(features: int, kernel_size: int = 3, stride: int = 1, *,
          dilation: int = 1, padding: str | int = "SAME", use_bias: bool = True,
-         dtype: Dtype = jnp.float32, name: str | None = None) -> nn.Conv:
+         space_to_depth: bool = False, dtype: Dtype = jnp.float32,
+         name: str | None = None) -> nn.Conv:
   """A square 2-D convolution with N(0, 0.02) weights.
 
   `padding` is 'SAME', 'VALID' or an int of pixels on every side (zero padding).
   In mixed precision its weight gradients are float32 (`mixed_precision`).
+  `space_to_depth`: computed by `rsjax.nn.space_to_depth` where it applies.
   """
   if isinstance(padding, int):
     padding = ((padding, padding), (padding, padding))
   return mixed_precision.Conv(
       features, (kernel_size, kernel_size), strides=(stride, stride),
       kernel_dilation=(dilation, dilation), padding=padding, use_bias=use_bias,
-      kernel_init=normal_init, dtype=dtype, param_dtype=jnp.float32, name=name)
+      space_to_depth=space_to_depth, kernel_init=normal_init, dtype=dtype,
+      param_dtype=jnp.float32, name=name)
 
 
 def conv_transpose(features: int, kernel_size: int = 4, stride: int = 2, *,
@@ -85,13 +88,15 @@ class SpectralConv(nn.Module):
   padding: str | int = "SAME"
   use_bias: bool = True
   spectral_norm: bool = True
+  space_to_depth: bool = False
   dtype: Dtype = jnp.float32
 
   @nn.compact
   def __call__(self, x, *, train: bool = False):
     layer = conv(self.features, self.kernel_size, self.stride,
                  dilation=self.dilation, padding=self.padding,
-                 use_bias=self.use_bias, dtype=self.dtype, name="conv")
+                 use_bias=self.use_bias, space_to_depth=self.space_to_depth,
+                 dtype=self.dtype, name="conv")
     if not self.spectral_norm:
       return layer(x)
     # float32: with a bfloat16 dtype Flax would store the wrapped kernel in bf16.

@@ -39,6 +39,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from rsjax.nn import space_to_depth
+
 Dtype = Any
 
 GRAD_REDUCE_DTYPES = ("float32", "bfloat16")
@@ -98,6 +100,9 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
 # the output gradient acts as the kernel, the kernel's (h, w, in, out) is the
 # result.
 _WEIGHT_GRAD = ("CHWN", "IHWO", "HWNC")
+
+
+_VALID = ConvGeometry((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
 
 
 def _plain_conv(lhs, rhs, geometry: ConvGeometry, preferred=None):
@@ -244,7 +249,19 @@ def _explicit_padding(padding, in_shape, kernel_shape, strides, dilation):
                for p in padding)
 
 
-def _check_plain(module, unsupported: dict[str, Any]) -> None:
+def _biased(module, y):
+  """`y` plus the module's bias parameter, if it has one."""
+  if not module.use_bias:
+    return y
+  bias = module.param("bias", module.bias_init, (module.features,),
+                      module.param_dtype)
+  return add_bias(y, bias)
+
+
+def _check_plain(module, inputs, unsupported: dict[str, Any]) -> None:
+  if inputs.ndim != 4 and not isinstance(module, nn.Dense):
+    raise ValueError(f"{type(module).__name__} {module.name}: NHWC inputs, "
+                     f"got shape {inputs.shape}")
   used = [name for name, default in unsupported.items()
           if getattr(module, name) != default]
   if used:
@@ -255,12 +272,15 @@ def _check_plain(module, unsupported: dict[str, Any]) -> None:
 
 class Conv(nn.Conv):
   """`flax.linen.Conv` (2-D, NHWC) with float32 weight gradients in mixed
-  precision. Same parameters, same forward function."""
+  precision. Same parameters, same forward function. `space_to_depth`
+  computes a stride-2 convolution of a few-channel input as a stride-1 one
+  of its pixel-unshuffle (`rsjax.nn.space_to_depth`)."""
+  space_to_depth: bool = False
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    _check_plain(self, {"mask": None, "input_dilation": 1,
-                        "precision": None})
+    _check_plain(self, inputs, {"mask": None, "input_dilation": 1,
+                                "precision": None})
     kernel_size = _pairs(self.kernel_size, "kernel_size")
     strides = _pairs(self.strides or 1, "strides")
     dilation = _pairs(self.kernel_dilation or 1, "kernel_dilation")
@@ -269,17 +289,21 @@ class Conv(nn.Conv):
         kernel_size + (inputs.shape[-1] // self.feature_group_count,
                        self.features), self.param_dtype)
     dtype = self.dtype or jnp.result_type(inputs, kernel)
-    geometry = ConvGeometry(
-        strides,
-        _explicit_padding(self.padding, inputs.shape[1:3], kernel_size,
-                          strides, dilation),
-        (1, 1), dilation, self.feature_group_count)
-    y = conv2d(inputs, kernel, geometry, dtype)
-    if self.use_bias:
-      bias = self.param("bias", self.bias_init, (self.features,),
-                        self.param_dtype)
-      y = add_bias(y, bias)
-    return y
+    padding = _explicit_padding(self.padding, inputs.shape[1:3], kernel_size,
+                                strides, dilation)
+    padded = tuple(size + low + high
+                   for size, (low, high) in zip(inputs.shape[1:3], padding))
+    if (self.feature_group_count == 1
+        and space_to_depth.worthwhile(self.space_to_depth, inputs.shape[-1])
+        and space_to_depth.applies(kernel_size, strides, dilation, padded)):
+      x = space_to_depth.unshuffle(
+          space_to_depth.pad(inputs.astype(dtype), padding))
+      y = conv2d(x, space_to_depth.unshuffled_kernel(kernel), _VALID, dtype)
+    else:
+      geometry = ConvGeometry(strides, padding, (1, 1), dilation,
+                              self.feature_group_count)
+      y = conv2d(inputs, kernel, geometry, dtype)
+    return _biased(self, y)
 
 
 def conv_transpose_padding(kernel: int, stride: int, padding: str
@@ -303,8 +327,8 @@ class ConvTranspose(nn.ConvTranspose):
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    _check_plain(self, {"mask": None, "transpose_kernel": False,
-                        "precision": None})
+    _check_plain(self, inputs, {"mask": None, "transpose_kernel": False,
+                                "precision": None})
     kernel_size = _pairs(self.kernel_size, "kernel_size")
     strides = _pairs(self.strides or 1, "strides")
     dilation = _pairs(self.kernel_dilation or 1, "kernel_dilation")
@@ -317,11 +341,7 @@ class ConvTranspose(nn.ConvTranspose):
         for k, s, d in zip(kernel_size, strides, dilation))
     geometry = ConvGeometry((1, 1), padding, strides, dilation, 1)
     y = conv2d(inputs, kernel, geometry, dtype)
-    if self.use_bias:
-      bias = self.param("bias", self.bias_init, (self.features,),
-                        self.param_dtype)
-      y = add_bias(y, bias)
-    return y
+    return _biased(self, y)
 
 
 class Dense(nn.Dense):
@@ -330,13 +350,9 @@ class Dense(nn.Dense):
 
   @nn.compact
   def __call__(self, inputs: jax.Array) -> jax.Array:
-    _check_plain(self, {"precision": None})
+    _check_plain(self, inputs, {"precision": None})
     kernel = self.param("kernel", self.kernel_init,
                         (inputs.shape[-1], self.features), self.param_dtype)
     dtype = self.dtype or jnp.result_type(inputs, kernel)
     y = matmul(inputs, kernel, dtype)
-    if self.use_bias:
-      bias = self.param("bias", self.bias_init, (self.features,),
-                        self.param_dtype)
-      y = add_bias(y, bias)
-    return y
+    return _biased(self, y)

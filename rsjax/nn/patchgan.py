@@ -54,12 +54,14 @@ class PatchGANOptions(nn.Module):
   """The options of one PatchGAN, shared by `PatchGAN` and
   `MultiScalePatchGAN`: width `ndf`, `num_layers` stride-2 convolutions,
   `norm` ('batch', 'instance' or 'none'), `spectral_norm`, `style` (see the
-  module docstring) and the compute `dtype`."""
+  module docstring), `space_to_depth` (`rsjax.nn.space_to_depth`: how the
+  few-channel first layer is computed, not what) and the compute `dtype`."""
   ndf: int = 64
   num_layers: int = 3
   norm: str = "batch"
   spectral_norm: bool = False
   style: str = "pix2pix"
+  space_to_depth: bool = False
   dtype: Dtype = jnp.float32
 
 
@@ -89,6 +91,7 @@ class PatchGAN(PatchGANOptions):
       spectral = self.spectral_norm and (normalized or not spade)
       return SpectralConv(features, kernel, stride, padding=1,
                           use_bias=use_bias, spectral_norm=spectral,
+                          space_to_depth=self.space_to_depth,
                           dtype=self.dtype, name=f"conv_{i}")(x, train=train)
 
     features = []
@@ -125,6 +128,7 @@ class MultiScalePatchGAN(PatchGANOptions):
         image = downsample_by_two(image)
         condition = None if condition is None else downsample_by_two(condition)
       outputs.append(PatchGAN(self.ndf, self.num_layers, self.norm,
-                              self.spectral_norm, self.style, dtype=self.dtype,
+                              self.spectral_norm, self.style,
+                              self.space_to_depth, dtype=self.dtype,
                               name=f"scale_{scale}")(condition, image, train=train))
     return outputs

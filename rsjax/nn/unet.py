@@ -157,12 +157,15 @@ class UNetGenerator(nn.Module):
   (the PyTorch reference shifts these one block outward; parameters are the
   same). Input height and width must be divisible by 2**num_downs.
   Call with `rngs={'dropout': key}` when `train` and `dropout_rate > 0`.
+  `space_to_depth` (`rsjax.nn.space_to_depth`) changes how the few-channel
+  stride-2 convolutions are computed, not what.
   """
   out_channels: int = 3
   ngf: int = 64
   num_downs: int = 8
   dropout_rate: float = 0.5
   num_dropout_blocks: int = 3
+  space_to_depth: bool = False
   dtype: Dtype = jnp.float32
 
   @property
@@ -182,7 +185,8 @@ class UNetGenerator(nn.Module):
       if level > 1:
         x = nn.leaky_relu(x, 0.2)
       x = conv(widths[level - 1], 4, 2, padding=1, use_bias=False,
-               dtype=self.dtype, name=f"down{level}")(x)
+               space_to_depth=self.space_to_depth, dtype=self.dtype,
+               name=f"down{level}")(x)
       if 1 < level < innermost:
         x = batch_norm(train, self.dtype, f"down{level}_norm")(x)
       skips.append(x)

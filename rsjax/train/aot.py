@@ -35,7 +35,7 @@ import ml_collections
 
 from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
-from rsjax.nn import fused_convs
+from rsjax.nn import target
 from rsjax.systems import base
 from rsjax.train import tpu_chips
 from rsjax.train import tpu_profile
@@ -186,10 +186,10 @@ def compile_steps(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
                   ) -> dict[str, StepReport]:
   """Compiles `config`'s train and/or eval step for `mesh` (whose devices
   may be a TPU topology's); name -> report. Nothing runs. Layers that choose
-  their form by platform (`rsjax.nn.fused_convs`) are traced for the mesh's
+  their form by platform (`rsjax.nn.target`) are traced for the mesh's
   platform, not this host's."""
   platform = next(iter(mesh.devices.flat)).platform
-  with fused_convs.target_platform(platform):
+  with target.target_platform(platform):
     return _compile_steps(config, mesh, steps)
 
 

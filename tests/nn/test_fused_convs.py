@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from rsjax.nn import fused_convs
+from rsjax.nn import target
 from rsjax.nn import layers as layers_lib
 from rsjax.nn.layers import conv
 from rsjax.nn.norms import SPADE, MultiSourceModulation
@@ -192,9 +193,9 @@ def test_unset_layers_fuse_when_compiled_for_tpu_only():
 
   assert not fused_convs.preferred()
   assert convolutions() == 6
-  with fused_convs.target_platform("tpu"):
+  with target.target_platform("tpu"):
     assert fused_convs.preferred()
     assert convolutions() == 3
-  with fused_convs.target_platform("cpu"):
+  with target.target_platform("cpu"):
     assert convolutions() == 6
   assert fused_convs.resolve(True) and not fused_convs.resolve(False)
