@@ -6,8 +6,9 @@ Markdown table of all JSON files found there: per-chip HBM, FLOPs,
 collectives, the roofline lower bound of the step time and the MFU that
 bound allows (the step's FLOP time at the chip's published peak over the
 bound), and the TPU compiler's own estimate of the step time with the
-efficiency it allows (FLOP time / estimate; `rsjax.train.tpu_profile`). A paper-size compile takes 2-15 minutes on 2 cores; a JSON already
-in --out is not compiled again.
+efficiency it allows (FLOP time / estimate; `rsjax.train.tpu_profile`).
+A paper-size compile takes 2-15 minutes on 2 cores; a JSON already in --out
+is not compiled again.
 
   python benchmarks/tpu_compile_table.py --out bench/tpu \\
       --systems pix2pix,rs_spade --topology v5e:4x4 --batch 16 \\
