@@ -3,9 +3,9 @@
 Runs `python -m launch.compile` (the real TPU compiler from libtpu, no TPU)
 for each system and mesh, keeps each run's JSON in --out, and prints a
 Markdown table of all JSON files found there: per-chip HBM, FLOPs,
-collectives, the roofline lower bound of the step time and the MFU that
-bound allows (the step's FLOP time at the chip's published peak over the
-bound), and the TPU compiler's own estimate of the step time with the
+collectives, the roofline time of the step and the MFU it would allow
+(the step's FLOP time at the chip's published peak over the roofline time;
+not a bound: see `rsjax.train.aot.StepReport.seconds_roofline`), and the TPU compiler's own estimate of the step time with the
 efficiency it allows (FLOP time / estimate; `rsjax.train.tpu_profile`).
 A paper-size compile takes 2-15 minutes on 2 cores; a JSON already in --out
 is not compiled again.
@@ -83,7 +83,9 @@ def row(path: str) -> str:
   step = run["steps"]["train"]
   memory, chip = step["bytes_per_chip"], step["chip"]
   flop_seconds = step["flops_per_device"] / chip["peak_flops"]
-  bound = step["step_seconds_lower_bound"]
+  # Files written before the rename hold "step_seconds_lower_bound".
+  bound = step.get("step_seconds_roofline",
+                   step.get("step_seconds_lower_bound"))
   collectives = ", ".join(
       f"{kind} {c['count']} x {c['bytes'] / 1e6:.0f} MB"
       for kind, c in sorted(step["collectives"].items())) or "none"
@@ -106,7 +108,7 @@ def row(path: str) -> str:
 def table(paths) -> str:
   header = ("| system | topology | mesh | global batch | peak GiB/chip | "
             "state GiB/chip | of HBM | GFLOP/chip | collectives per chip | "
-            "lower bound ms | MFU at the bound | compiler estimate ms | "
+            "roofline ms | MFU at the roofline | compiler estimate ms | "
             "efficiency | compile s |\n"
             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
   return "\n".join([header] + [row(p) for p in sorted(paths)])

@@ -12,7 +12,7 @@ shapes (no data, no weights) and compiled by the real TPU compiler for the
 named topology's chips; nothing runs. Prints, per step and per device: HBM
 (arguments, outputs not written into donated inputs, temporaries, code) and
 its share of the chip's capacity, FLOPs, the collectives by kind (count and
-MB), and a roofline lower bound of the step time from the chip's published
+MB), and a roofline time of the step from the chip's published
 peak FLOP/s and HBM bandwidth (`rsjax.train.tpu_chips`). `--json` writes the
 same, one object per step under "steps" (with the profile below), to a
 local path or a URI

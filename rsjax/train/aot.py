@@ -13,7 +13,7 @@ Each `StepReport` holds, per device (XLA's SPMD program is one device's):
 memory (the compiler's own peak; arguments, outputs, temporaries, generated
 code, and the donated bytes that outputs reuse), FLOPs and bytes accessed
 (XLA cost analysis), the collectives of the compiled HLO by kind (count and
-result bytes, in all and by dtype), a roofline lower bound of the step time,
+result bytes, in all and by dtype), a roofline time of the step,
 max(FLOPs / peak FLOP/s, bytes accessed / HBM bandwidth), from the chip's
 published figures (`rsjax.train.tpu_chips`), and for a TPU the compiler's
 own estimate of the step's time with its cost centres
@@ -96,7 +96,10 @@ class StepReport:
     return None if self.chip is None else self.peak_bytes <= self.chip.hbm_bytes
 
   @property
-  def seconds_lower_bound(self) -> float | None:
+  def seconds_roofline(self) -> float | None:
+    """max(FLOP time, HBM time) at the chip's peaks. Not a lower bound: XLA's
+    bytes accessed count every operand of every fusion as an HBM read, and
+    the TPU compiler's own estimate can be below it (small steps)."""
     if self.chip is None:
       return None
     return max(self.flops / self.chip.peak_flops,
@@ -120,7 +123,7 @@ class StepReport:
                            "capacity": self.capacity_bytes},
         "fits": self.fits,
         "collectives": self.collectives,
-        "step_seconds_lower_bound": self.seconds_lower_bound,
+        "step_seconds_roofline": self.seconds_roofline,
         "step_seconds_estimate": (self.profile.step_seconds_estimate
                                   if self.profile else None),
         "profile": self.profile.to_json() if self.profile else None,
@@ -274,7 +277,7 @@ def summary(reports: dict[str, StepReport], mesh: dict[str, int],
   lines.append("| step | batch | peak GiB/device (args, out-donated, temp, "
                "code) "
                "| of capacity | GFLOP/device | collectives (count, MB) "
-               "| lower bound ms |")
+               "| roofline ms |")
   lines.append("|---|---|---|---|---|---|---|")
   for report in reports.values():
     gib = lambda n: f"{n / 2**30:.2f}"  # noqa: E731
@@ -286,8 +289,8 @@ def summary(reports: dict[str, StepReport], mesh: dict[str, int],
     collectives = ", ".join(
         f"{kind} {c['count']} x, {c['bytes'] / 1e6:.1f}"
         for kind, c in sorted(report.collectives.items())) or "none"
-    bound = (f"{report.seconds_lower_bound * 1e3:.2f}"
-             if report.seconds_lower_bound is not None else "-")
+    bound = (f"{report.seconds_roofline * 1e3:.2f}"
+             if report.seconds_roofline is not None else "-")
     lines.append(f"| {report.name} | {report.batch} | {memory} | {share} | "
                  f"{report.flops / 1e9:.1f} | {collectives} | {bound} |")
   return "\n".join(lines)
