@@ -15,7 +15,8 @@ kernel and bias are cast to the compute dtype as Flax casts them), but their
 custom VJPs produce the weight gradients in the parameters' dtype: the
 weight-gradient convolution or matmul takes bfloat16 operands and accumulates
 into a float32 result (`preferred_element_type`), which TPU MXUs do at no
-extra cost, and the bias gradient is summed in float32. The all-reduce then
+extra cost (on GPUs unmeasured: BENCHMARKS.md, open items), and the bias
+gradient is summed in float32. The all-reduce then
 runs on float32 values. The input gradients (activations) stay in the compute
 dtype.
 
