@@ -101,17 +101,14 @@ _NHWC = ("NHWC", "HWIO", "NHWC")
 # the output gradient acts as the kernel, the kernel's (h, w, in, out) is the
 # result.
 _WEIGHT_GRAD = ("CHWN", "IHWO", "HWNC")
-
-
 _VALID = ConvGeometry((1, 1), ((0, 0), (0, 0)), (1, 1), (1, 1), 1)
 
 
-def _plain_conv(lhs, rhs, geometry: ConvGeometry, preferred=None):
+def _plain_conv(lhs, rhs, geometry: ConvGeometry):
   return jax.lax.conv_general_dilated(
       lhs, rhs, geometry.strides, geometry.padding,
       lhs_dilation=geometry.lhs_dilation, rhs_dilation=geometry.rhs_dilation,
-      dimension_numbers=_NHWC, feature_group_count=geometry.feature_group_count,
-      preferred_element_type=preferred)
+      dimension_numbers=_NHWC, feature_group_count=geometry.feature_group_count)
 
 
 def _dilated(size: int, dilation: int) -> int:
