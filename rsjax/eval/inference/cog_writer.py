@@ -10,8 +10,14 @@ nothing named like the output ever exists unless it is whole. An output on
 object storage (`gs://...`) streams its rows to the local temporary folder
 and is uploaded once whole.
 
+What GIS tools read of each band (`gdalinfo`, QGIS, rasterio's
+`descriptions`, `units`, `scales`, `offsets`, `nodata`) is set on the rows'
+file, and the COG copy keeps it: a band's name, its units, and the scale and
+offset that turn stored values into those units.
+
     with CogWriter("out.tif", grid.profile(count=4, dtype="uint16", nodata=0),
-                   resampling="average") as writer:
+                   resampling="average", descriptions=("B2", "B3", "B4", "B8"),
+                   units=("reflectance",) * 4, scales=(1e-4,) * 4) as writer:
       writer.write_rows(row, data)          # data: (bands, rows, width)
 """
 
@@ -19,6 +25,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Sequence
 
 import numpy as np
 import rasterio
@@ -54,8 +61,37 @@ class CogWriter:
   def __init__(self, path: str | os.PathLike, profile: dict, *,
                compress: str = "deflate", blocksize: int = 256,
                resampling: str = "average",
-               descriptions: tuple[str, ...] = (), tags: dict | None = None):
+               descriptions: Sequence[str] = (), units: Sequence[str] = (),
+               scales: Sequence[float] = (), offsets: Sequence[float] = (),
+               tags: dict | None = None):
+    """Checks the output path; nothing is written before `__enter__`.
+
+    Args:
+      path: the COG to publish (a local path or a `gs://...` URI).
+      profile: rasterio profile of the raster (size, count, dtype, nodata,
+        CRS, transform); the writer sets the driver and layout.
+      compress, blocksize, resampling: the COG's compression, tile side and
+        overview resampling.
+      descriptions, units, scales, offsets: one per band each (or empty:
+        not set); see the module docstring.
+      tags: dataset-level metadata.
+
+    Raises:
+      ValueError: an output path that cannot be written, or band metadata
+        with another number of entries than the raster has bands.
+    """
     self.path = check_output_path(path)
+    self.band_metadata = {}
+    for name, values in (("descriptions", descriptions), ("units", units),
+                         ("scales", scales), ("offsets", offsets)):
+      values = tuple(values)
+      if not values:
+        continue
+      if len(values) != profile["count"]:
+        raise ValueError(
+            f"{self.path}: {len(values)} band {name} {list(values)} for "
+            f"{profile['count']} band(s); give one per band.")
+      self.band_metadata[name] = values
     folder, name = self.path.rsplit("/", 1)
     if paths.is_remote(self.path):  # rows are written in place: local disk
       folder = tempfile.gettempdir()
@@ -69,15 +105,14 @@ class CogWriter:
     if compress.lower() in ("deflate", "lzw", "zstd"):
       float_data = np.dtype(profile["dtype"]).kind == "f"
       self.cog_options["PREDICTOR"] = "FLOATING_POINT" if float_data else "YES"
-    self.descriptions = tuple(descriptions)
     self.tags = dict(tags or {})
     self._dataset = None
     self.rows_written = 0
 
   def __enter__(self) -> CogWriter:
     self._dataset = rasterio.open(self.partial, "w", **self.profile)
-    for band, description in enumerate(self.descriptions, start=1):
-      self._dataset.set_band_description(band, description)
+    for name, values in self.band_metadata.items():
+      setattr(self._dataset, name, values)
     if self.tags:
       self._dataset.update_tags(**self.tags)
     return self

@@ -16,7 +16,10 @@
   -> encoded (uint16 reflectance x 10000, uint8 classes, float32) with nodata
      where any input is missing, streamed into a Cloud-Optimized GeoTIFF on
      the grid's CRS and transform, published only when complete
-     (`cog_writer.CogWriter`).
+     (`cog_writer.CogWriter`). Its bands carry what GIS tools read: the
+     declared band names and units of the output field, and the GDAL scale
+     and offset back to those units (reflectance = DN x 0.0001; the
+     `scale_factor` tag of earlier outputs is kept beside it).
 
 Memory is bounded by a batch of windows and a few strips of accumulators
 (T rows of the scene's width), never by the scene's height. Host reading of
@@ -69,6 +72,7 @@ COMPOSITE_INPUT = "s2_cloudy"
 CLOUD_MASK = "cloud_mask"
 GDAL_CACHE_MB = 64   # block cache while reading and writing (see predict_scene)
 DEFAULT_RESOLUTION = 10.0   # metres, where the run's training grid is unknown
+LEGACY_SCALE_TAG = "scale_factor"   # reflectance per DN, a dataset tag
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,9 +170,10 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
 
   `predictor` is a `predictor.Predictor` (or anything with its `fields`,
   `spec` and call signature: a batch of physical fields -> (B, T, T, C)
-  physical predictions). `gdal_cache_mb` caps GDAL's raster block cache
-  during the run (None: GDAL's default, 5 % of RAM, which the reads of a big
-  scene and the COG copy fill).
+  physical predictions). `tags` are written as the COG's dataset metadata,
+  beside the band metadata of `predictor.spec`. `gdal_cache_mb` caps GDAL's
+  raster block cache during the run (None: GDAL's default, 5 % of RAM, which
+  the reads of a big scene and the COG copy fill).
   """
   windows_lib.check_window(window, overlap)
   spec = predictor.spec
@@ -194,6 +199,9 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
   profile = grid.profile(count=spec.count, dtype=spec.dtype,
                          nodata=spec.nodata)
   bands = list(spec.bands) if spec.bands is not None else slice(None)
+  tags = dict(tags or {})
+  if spec.kind == "reflectance":   # what outputs carried before GDAL's scale
+    tags[LEGACY_SCALE_TAG] = str(spec.scales[0])
 
   pixels = {"valid_inputs": 0, "written": 0}
 
@@ -223,7 +231,8 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
   try:
     with gdal_env, cog_writer.CogWriter(
         output, profile, resampling=spec.overview_resampling,
-        descriptions=spec.descriptions, tags=dict(tags or {})) as writer:
+        descriptions=spec.descriptions, units=spec.units, scales=spec.scales,
+        offsets=spec.offsets, tags=tags) as writer:
       pending = None
       for batch_origins in batches:
         batch, valids, arrays = _read_batch(inputs, batch_origins, window,
@@ -320,8 +329,6 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
             "rsjax_step": str(predictor.step),
             "rsjax_system": str(predictor.config.get("system")),
             "rsjax_output_field": predictor.spec.field}
-    if predictor.spec.kind == "reflectance":
-      tags["scale_factor"] = str(1.0 / predictor_lib.REFLECTANCE_SCALE)
     with scene_lib.SceneReader(paths, grid=grids[0], s2_scale=s2_scale,
                                s1_units=s1_units) as inputs:
       logging.info("grid %s, %dx%d pixels of %s; %s", inputs.grid.crs,

@@ -13,8 +13,8 @@ One jitted function normalizes the inputs with the run's normalization
 back into physical units (`OutputSpec`): reflectance for optical outputs
 (inverting the normalization of `output_field`, keeping `output_bands`),
 class probabilities (softmax of the logits) for land cover. Which fields are
-classes or reflectance, and the band names written, come from the field
-declaration (`rsjax.data.fields`). Batches have one fixed shape, so it
+classes or reflectance, and the band names and units written, come from the
+field declaration (`rsjax.data.fields`). Batches have one fixed shape, so it
 compiles once.
 """
 
@@ -48,12 +48,17 @@ class OutputSpec:
   kind: 'reflectance' (uint16 reflectance x 10000, nodata 0), 'classes'
   (uint8 class index of the blended probabilities, nodata 255) or 'physical'
   (float32 in the field's physical units, nodata NaN).
+  descriptions, units: per written band, the declared band names and units
+  of the field (`rsjax.data.fields`); 'class' for a class index.
+  `scales` and `offsets` turn each band's stored values into its units
+  (GDAL's band scale and offset: units = stored * scale + offset).
   """
   field: str
   bands: tuple[int, ...] | None
   kind: str
   channels: int           # channels predicted (and blended) per pixel
   descriptions: tuple[str, ...]
+  units: tuple[str, ...]
 
   @property
   def count(self) -> int:
@@ -67,6 +72,15 @@ class OutputSpec:
   @property
   def nodata(self) -> float:
     return {"reflectance": 0, "classes": 255}.get(self.kind, float("nan"))
+
+  @property
+  def scales(self) -> tuple[float, ...]:
+    scale = 1.0 / REFLECTANCE_SCALE if self.kind == "reflectance" else 1.0
+    return (scale,) * self.count
+
+  @property
+  def offsets(self) -> tuple[float, ...]:
+    return (0.0,) * self.count
 
   @property
   def overview_resampling(self) -> str:
@@ -93,17 +107,23 @@ def output_spec(system, num_classes: int) -> OutputSpec:
         f"system {type(system).__name__} predicts {field!r}, not an image "
         f"field; full-scene inference needs a generator or segmenter with "
         f"spatial output (output_field one of s2, lulc, s1, dem, ...).")
+  declared = fields_lib.field(field)
   bands = getattr(system, "output_bands", None)
   bands = None if bands is None else tuple(int(b) for b in bands)
   if field in CLASS_FIELDS:
-    return OutputSpec(field, None, "classes", int(num_classes), ("class",))
-  chosen = bands if bands is not None else tuple(
-      range(fields_lib.channels(field)))
-  if fields_lib.field(field).kind == "optical":
-    names = tuple(fields_lib.band_names(field)[b] for b in chosen)
-    return OutputSpec(field, bands, "reflectance", len(chosen), names)
-  names = tuple(f"{field}_{b}" for b in chosen)
-  return OutputSpec(field, bands, "physical", len(chosen), names)
+    return OutputSpec(field, None, "classes", int(num_classes), ("class",),
+                      declared.units)
+  chosen = bands if bands is not None else tuple(range(declared.channels))
+  unknown = [b for b in chosen if not 0 <= b < declared.channels]
+  if unknown:
+    raise ValueError(
+        f"system {type(system).__name__} predicts band(s) {unknown} of "
+        f"{field!r}, which has the bands {list(declared.bands)} (output_bands "
+        f"are indices 0 .. {declared.channels - 1}).")
+  kind = "reflectance" if declared.kind == "optical" else "physical"
+  return OutputSpec(field, bands, kind, len(chosen),
+                    tuple(declared.bands[b] for b in chosen),
+                    tuple(declared.units[b] for b in chosen))
 
 
 def check_system_fits(system, state_shape, batch, spec: OutputSpec) -> None:

@@ -12,7 +12,9 @@ pix2pix run then goes through `launch.infer` end to end, and the bad-input
 errors are checked against it. The guards (a grid CRS not in metres or that
 distorts the scale, a resolution far from the training one, input bands and
 outputs without data) are tables of cases, each asserting the exception or
-exit status, what the message names, and an output folder left empty.
+exit status, what the message names, and an output folder left empty. The
+published COGs are read back for what GIS tools show of each band (name,
+units, GDAL scale and offset, nodata).
 """
 
 import inspect
@@ -37,7 +39,9 @@ import rasterio.crs
 import rasterio.warp
 import rasterio.windows
 
+from rsjax.data import fields as fields_lib
 from rsjax.data import normalize
+from rsjax.eval.inference import cog_writer
 from rsjax.eval.inference import full_scene
 from rsjax.eval.inference import grid_checks
 from rsjax.eval.inference import nodata_checks
@@ -94,6 +98,7 @@ def _read(path):
         crs=dataset.crs, transform=dataset.transform, width=dataset.width,
         height=dataset.height, count=dataset.count, dtypes=dataset.dtypes,
         nodata=dataset.nodata, descriptions=dataset.descriptions,
+        units=dataset.units, scales=dataset.scales, offsets=dataset.offsets,
         tags=dataset.tags(), layout=dataset.tags(ns="IMAGE_STRUCTURE").get(
             "LAYOUT"))
     return dataset.read().astype(np.int64), info
@@ -251,6 +256,9 @@ def test_class_and_physical_outputs(scene, tmp_path):
   out, info = _read(classes)
   expected, _ = _read(scene["lulc"])
   assert info.dtypes == ("uint8",) and info.nodata == 255
+  assert (info.descriptions, info.units) == (("class",), ("class index",))
+  assert (info.scales, info.offsets) == ((1.0,), (0.0,))
+  assert full_scene.LEGACY_SCALE_TAG not in info.tags
   np.testing.assert_array_equal(out, expected)
   sar = CopyBands("s1")
   sar.output_field = "s1"
@@ -258,6 +266,9 @@ def test_class_and_physical_outputs(scene, tmp_path):
   _run(sar, {"s1": scene["s1"]}, decibels)
   with rasterio.open(decibels) as dataset, rasterio.open(scene["s1"]) as src:
     assert dataset.dtypes == ("float32", "float32")
+    assert math.isnan(dataset.nodata)
+    assert (dataset.descriptions, dataset.units) == (("VV", "VH"), ("dB",) * 2)
+    assert (dataset.scales, dataset.offsets) == ((1.0,) * 2, (0.0,) * 2)
     out, linear = dataset.read(), src.read()
   expected = np.clip(10 * np.log10(np.maximum(linear, 1e-5)),
                      [[[-25.0]], [[-32.5]]], 0.0)
@@ -269,6 +280,69 @@ def test_output_must_be_an_image_field():
   system.output_field = "scene_id"
   with pytest.raises(ValueError, match="spatial output"):
     predictor_lib.output_spec(system, num_classes=9)
+
+
+# ------------------------------------------------- what GIS tools read --
+
+def test_reflectance_bands_carry_names_units_and_the_gdal_scale(scene,
+                                                               tmp_path):
+  """The published COG (not only the rows' file) has, per band, what
+  gdalinfo and QGIS show: name, units, scale and offset, nodata; stored DN
+  x scale + offset is the input's reflectance. The old `scale_factor` tag
+  agrees with the band scale."""
+  output = str(tmp_path / "out.tif")
+  _run(CopyBands("s2", bands=(0, 2, 3)), {"s2": scene["s2"]}, output)
+  stored, info = _read(output)
+  assert info.layout == "COG" and os.listdir(tmp_path) == ["out.tif"]
+  assert info.descriptions == ("B2", "B4", "B8")
+  assert info.units == ("reflectance",) * 3
+  assert info.scales == (1e-4,) * 3 and info.offsets == (0.0,) * 3
+  assert info.nodata == 0
+  assert float(info.tags[full_scene.LEGACY_SCALE_TAG]) == info.scales[0]
+  input_dn, _ = _read(scene["s2"])
+  reflectance = (stored * np.array(info.scales)[:, None, None]
+                 + np.array(info.offsets)[:, None, None])
+  np.testing.assert_allclose(
+      reflectance, np.minimum(input_dn[[0, 2, 3]], 10_000) * 1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", ("s2", "s2_cloudy", "s1", "dem", "lulc"))
+def test_band_names_and_units_come_from_the_field_declaration(name):
+  declared = fields_lib.field(name)
+  spec = predictor_lib.output_spec(
+      types.SimpleNamespace(output_field=name, output_bands=None),
+      num_classes=9)
+  if spec.kind == "classes":
+    assert spec.descriptions == ("class",) and spec.units == declared.units
+  else:
+    assert spec.descriptions == declared.bands
+    assert spec.units == declared.units
+  assert len(spec.scales) == len(spec.offsets) == spec.count
+  last = predictor_lib.output_spec(
+      types.SimpleNamespace(output_field=name, output_bands=(
+          declared.channels - 1,)), num_classes=9)
+  if last.kind != "classes":
+    assert last.descriptions == declared.bands[-1:]
+    assert last.units == declared.units[-1:]
+
+
+def test_output_bands_beyond_the_declared_ones_are_refused():
+  system = CopyBands("s1", bands=(1, 2))
+  system.output_field = "s1"
+  with pytest.raises(ValueError,
+                     match=r"band\(s\) \[2\] of 's1'.*'VV', 'VH'"):
+    predictor_lib.output_spec(system, num_classes=9)
+
+
+def test_cog_writer_refuses_band_metadata_of_another_band_count(tmp_path):
+  output = str(tmp_path / "out.tif")
+  profile = dict(height=8, width=8, count=2, dtype="uint16", nodata=0,
+                 crs="EPSG:32633", transform=affine.Affine(10, 0, 0, 0, -10, 0))
+  with pytest.raises(ValueError, match=re.escape(output) + r".*3 band units"):
+    cog_writer.CogWriter(output, profile, units=("dB",) * 3)
+  with pytest.raises(ValueError, match="1 band scales"):
+    cog_writer.CogWriter(output, profile, scales=(1.0,))
+  assert os.listdir(tmp_path) == []
 
 
 # --------------------------------------------------- a real trained run --
@@ -317,6 +391,9 @@ def test_launch_infer_writes_the_trained_generator_on_the_grid(
   assert dataset.crs == grid.crs and dataset.transform == grid.transform
   assert (dataset.height, dataset.width) == grid.shape
   assert dataset.count == 4 and dataset.tags["rsjax_step"] == "1"
+  assert dataset.descriptions == ("B2", "B3", "B4", "B8")
+  assert dataset.units == ("reflectance",) * 4
+  assert dataset.scales == (1e-4,) * 4 and dataset.offsets == (0.0,) * 4
   valid = (data > 0).all(axis=0)
   # The UTM scene is a rotated square in EPSG:3035: its grid's corners are
   # outside it (nodata), its middle is generated.
