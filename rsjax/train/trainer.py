@@ -37,17 +37,23 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from rsjax import console
 from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
 from rsjax.nn import mixed_precision
+from rsjax.store import atomic
 from rsjax.store import checkpoint as checkpoint_lib
 from rsjax.store import paths
 from rsjax.store import run_config
 from rsjax.store import workdir_lock
 from rsjax.systems import base
 from rsjax.train import preemption
+from rsjax.train import progress as progress_lib
 from rsjax.train import samples as samples_lib
 from rsjax.train import writers as writers_lib
+
+
+PARAMS_FILE = "params.txt"
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -164,23 +170,29 @@ def _evaluate(config, mesh, system, eval_step, predict, state, split: str,
               samples_path: str | None) -> dict[str, Any]:
   iterator = pipeline.create_iterator(config.data, mesh, train=False,
                                       split=split)
+  total = iterator.num_batches
+  if config.num_eval_batches is not None:
+    total = min(total or config.num_eval_batches, config.num_eval_batches)
   sums = None
   try:
-    for index, batch in enumerate(iterator):
-      if (config.num_eval_batches is not None
-          and index >= config.num_eval_batches):
-        break
-      batch_sums = eval_step(state, batch)
-      sums = batch_sums if sums is None else jax.tree.map(
-          jnp.add, sums, batch_sums)
-      if index == 0 and samples_path:
-        # Every process runs the jitted predict (a multi-host collective);
-        # only process 0 draws its rows.
-        prediction = predict(state, batch)
-        if jax.process_index() == 0:
-          host_batch = jax.tree.map(local_rows, dict(batch))
-          samples_lib.save_grid(samples_path, system.panels(
-              host_batch, local_rows(prediction)))
+    with console.Progress(f"evaluating on {split}", total,
+                          "batches") as progress:
+      for index, batch in enumerate(iterator):
+        if total is not None and index >= total:
+          break
+        batch_sums = eval_step(state, batch)
+        sums = batch_sums if sums is None else jax.tree.map(
+            jnp.add, sums, batch_sums)
+        if index == 0 and samples_path:
+          # Every process runs the jitted predict (a multi-host collective);
+          # only process 0 draws its rows.
+          prediction = predict(state, batch)
+          if jax.process_index() == 0:
+            host_batch = jax.tree.map(local_rows, dict(batch))
+            samples_lib.save_grid(samples_path, system.panels(
+                host_batch, local_rows(prediction)))
+        jax.block_until_ready(sums)
+        progress.update(index + 1)
   finally:
     iterator.close()
   if sums is None:
@@ -281,14 +293,17 @@ def _train_and_evaluate(config, workdir, stop_after):
     trainer.compile_steps()
     run_config.save(trainer.workdir, config)
     if step == 0:
-      _log_parameters(state)
-      writer.write_hparams({k: v for k, v in config.to_dict().items()
-                            if not isinstance(v, dict)})
-    progress = _progress(config, writer)
+      _write_parameters(state, trainer.workdir)
+      writer.write_hparams(_flat_config(config))
     # Placed as train_step returns it, so the first step runs the same
     # program as the others (no retrace, no second compile).
     first_bad = jax.device_put(jnp.array(-1, jnp.int32), trainer.replicated)
     batch = first_batch
+    with console.waiting("compiling the train step",
+                         done="compiled the train step"):
+      # Fills jit's cache: the loop's first call runs this executable.
+      trainer.train_step.lower(state, batch, first_bad).compile()
+    progress = progress_lib.TrainProgress(config.total_steps)
     with stop:
       while step < config.total_steps:
         state, metrics, first_bad = trainer.train_step(state, batch, first_bad)
@@ -299,9 +314,11 @@ def _train_and_evaluate(config, workdir, stop_after):
           stop.requested = True
         if step % config.log_every == 0 or last or stop.requested:
           _raise_if_bad(first_bad, trainer)
-          writer.write_scalars(step, _scalars("train/", jax.device_get(metrics)))
-        if progress is not None:
-          progress(step)
+          scalars = _scalars("train/", jax.device_get(metrics))
+          writer.write_scalars(step, scalars)
+          progress.step_done(step, scalars)
+        else:
+          progress.step_done(step)
         if step % config.checkpoint_every == 0 or last or stop.requested:
           _raise_if_bad(first_bad, trainer)
           checkpoint_lib.save(trainer.manager, step, state,
@@ -340,21 +357,37 @@ def _raise_if_bad(first_bad, trainer: Trainer) -> None:
         f"step {bad_step}); last good checkpoint: {where}")
 
 
-def _log_parameters(state) -> None:
-  try:
-    from clu import parameter_overview  # pylint: disable=g-import-not-at-top
-  except ImportError:
+def _write_parameters(state, workdir: str) -> None:
+  """Logs each network's parameter count, and writes the table of every
+  parameter (clu's overview: name, shape, size, mean, std) to
+  `<workdir>/params.txt` (process 0)."""
+  counts = {name: sum(int(np.size(x)) for x in jax.tree.leaves(params))
+            for name, params in state.params.items()}
+  logging.info("parameters: %s (table: %s)", ", ".join(
+      f"{name} {count / 1e6:.3f} M" for name, count in counts.items()),
+               paths.join(workdir, PARAMS_FILE))
+  if jax.process_index() != 0:
     return
-  for name, params in state.params.items():
-    logging.info("%s parameters:\n%s", name,
-                 parameter_overview.get_parameter_overview(params))
+  from clu import parameter_overview  # pylint: disable=g-import-not-at-top
+  tables = [f"{name} ({counts[name]:,} parameters)\n"
+            + parameter_overview.get_parameter_overview(params)
+            for name, params in state.params.items()]
+  atomic.write_text(paths.join(workdir, PARAMS_FILE), "\n\n".join(tables)
+                    + "\n")
 
 
-def _progress(config, writer):
-  try:
-    from clu import periodic_actions  # pylint: disable=g-import-not-at-top
-  except ImportError:
-    return None
-  return periodic_actions.ReportProgress(
-      num_train_steps=config.total_steps, writer=writer,
-      every_steps=config.log_every)
+def _flat_config(config: ml_collections.ConfigDict) -> dict[str, Any]:
+  """The config as TensorBoard hparams: dotted keys, scalar values (other
+  values as text)."""
+  flat = {}
+
+  def walk(node, prefix):
+    for key, value in node.items():
+      if isinstance(value, (dict, ml_collections.ConfigDict)):
+        walk(value, f"{prefix}{key}.")
+      else:
+        flat[f"{prefix}{key}"] = (value if isinstance(value, (bool, int, float,
+                                                              str))
+                                  else str(value))
+  walk(config.to_dict(), "")
+  return flat
