@@ -40,6 +40,7 @@ from etils import epath
 from rasterio.windows import Window
 
 from data_builders import field_features
+from rsjax import console
 from rsjax.geo import io as geo_io
 from rsjax.geo import tiles as geo_tiles
 
@@ -257,7 +258,8 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     ratios, fixed = self._split_plan()
     splits = split_items(items, group_of=self._group, ratios=ratios,
                          seed=self.builder_config.split_seed, fixed=fixed)
-    return {split: self._generate_examples(items)
+    return {split: console.counted(self._generate_examples(items),
+                                   f"writing {split}", "examples")
             for split, items in splits.items()}
 
 

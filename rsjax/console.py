@@ -14,7 +14,8 @@ wherever they wait, and library chatter filtered.
   and one with its duration at the end.
 - `Progress(what, total, unit)`: counted work (batches, tiles, scenes): a
   line at most every `every_s` seconds and one at the end, with the count
-  done, the rate and the time left.
+  done, the rate and the time left; `counted(items, ...)` around an
+  iterable.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Iterable, Iterator
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Files whose INFO lines are the project's own at verbosity 0.
@@ -182,3 +184,15 @@ class Progress:
         self._finished, self._last = finished, now
         self.lines += 1
         self._log.info("%s", self.line(done))
+
+
+def counted(items: Iterable, what: str, unit: str,
+            total: int | None = None, **progress_kwargs) -> Iterator:
+  """Yields `items`, logging their `Progress` as they are taken."""
+  with Progress(what, total, unit, **progress_kwargs) as progress:
+    for done, item in enumerate(items, 1):
+      yield item
+      progress.update(done)
+    if total is None:  # the end of an unknown count
+      progress.total = progress.done
+      progress.update(progress.done)

@@ -128,3 +128,10 @@ def test_setup_formats_short_lines_and_filters_libraries(capfd):
   assert len(err) == 2
   assert err[0].endswith(" from the project") and err[0][2] == ":"
   assert err[1] == "message"  # verbosity 1: the library's line, unfiltered
+
+
+def test_counted_yields_every_item_and_ends_an_unknown_count(records):
+  seen, logger = records
+  assert list(console.counted(iter("abc"), "writing train", "examples",
+                              logger=logger)) == ["a", "b", "c"]
+  assert seen[-1].startswith("writing train: 3/3 examples (100 %), done in")

@@ -41,6 +41,7 @@ declared in `rsjax.data.fields` (`data_builders.field_features`):
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 import tempfile
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from data_builders import field_features
+from rsjax import console
 from rsjax.data import fields as fields_lib
 from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as geo_scene
@@ -58,6 +60,8 @@ from rsjax.geo import tiles as geo_tiles
 
 from . import scenes as scenes_lib
 from . import splits as splits_lib
+
+log = logging.getLogger(__name__)
 
 try:  # TensorFlow only feeds data: keep it off the accelerators.
   tf.config.set_visible_devices([], "GPU")
@@ -191,13 +195,16 @@ def write_synthetic_scenes(config: RsMultisourceConfig, root: str) -> None:
   """Writes `config.num_scenes` scene folders into `root` (make_scene)."""
   from rsjax.geo import synthetic  # JAX is only needed for synthetic configs.
 
-  for index in range(config.num_scenes):
-    # Scenes side by side 50 km apart, each its own world (seed).
-    center = (500_000.0 + 50_000.0 * index, 5_190_000.0)
-    options = {"center": center, **config.scene_options}
-    synthetic.make_scene(config.seed * 1000 + index,
-                         os.path.join(root, f"synthetic_{index:03d}"),
-                         size=config.scene_size, **options)
+  with console.Progress("generating synthetic scenes", config.num_scenes,
+                        "scenes") as progress:
+    for index in range(config.num_scenes):
+      # Scenes side by side 50 km apart, each its own world (seed).
+      center = (500_000.0 + 50_000.0 * index, 5_190_000.0)
+      options = {"center": center, **config.scene_options}
+      synthetic.make_scene(config.seed * 1000 + index,
+                           os.path.join(root, f"synthetic_{index:03d}"),
+                           size=config.scene_size, **options)
+      progress.update(index + 1)
 
 
 class Builder(tfds.core.GeneratorBasedBuilder):
@@ -234,7 +241,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     config = self.builder_config
     root = self._scene_root(dl_manager)
     scenes = scenes_lib.find_scenes(root, config.sources, config.all_patterns)
-    kept = {scene.scene_id: self._kept_tiles(scene) for scene in scenes}
+    kept = {}
+    with console.Progress("finding tiles", len(scenes), "scenes") as progress:
+      for index, scene in enumerate(scenes):
+        kept[scene.scene_id] = self._kept_tiles(scene)
+        progress.update(index + 1)
     total = sum(len(tiles) for tiles in kept.values())
     if total == 0:
       raise geo_scene.SceneError(
@@ -255,8 +266,12 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           f"{len(blocks)} spatial block(s) of {block_size} px, which are "
           f"never divided (tiles per split: {counts}); add scenes, or lower "
           "block_size.")
+    log.info("%d tiles of %d px in %d scenes: %s", total, config.tile_size,
+             len(scenes), ", ".join(f"{split} {counts[split]}"
+                                    for split in SPLITS))
     by_id = {scene.scene_id: scene for scene in scenes}
     return {split: self._generate_examples(
+        split, counts[split],
         [(by_id[scene_id], tiles) for scene_id, tiles in plan[split]])
             for split in SPLITS}
 
@@ -278,16 +293,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           kept.append(tile)
     return kept
 
-  def _generate_examples(self, plan):
-    for scene, tiles in plan:
-      with self._reader(scene) as reader:
-        crs = reader.grid.crs.to_wkt()
-        for tile in tiles:
-          arrays, valid = reader.read(tile.window)
-          example = dict(arrays, valid=valid.astype(np.uint8),
-                         scene_id=scene.scene_id, crs=crs,
-                         transform=np.asarray(tuple(tile.transform)[:6],
-                                              np.float64),
-                         tile_row=np.int32(tile.row),
-                         tile_col=np.int32(tile.col))
-          yield f"{scene.scene_id}/{tile.row:04d}_{tile.col:04d}", example
+  def _generate_examples(self, split: str, count: int, plan):
+    with console.Progress(f"writing {split}", count, "tiles") as progress:
+      done = 0
+      for scene, tiles in plan:
+        with self._reader(scene) as reader:
+          crs = reader.grid.crs.to_wkt()
+          for tile in tiles:
+            arrays, valid = reader.read(tile.window)
+            example = dict(arrays, valid=valid.astype(np.uint8),
+                           scene_id=scene.scene_id, crs=crs,
+                           transform=np.asarray(tuple(tile.transform)[:6],
+                                                np.float64),
+                           tile_row=np.int32(tile.row),
+                           tile_col=np.int32(tile.col))
+            yield f"{scene.scene_id}/{tile.row:04d}_{tile.col:04d}", example
+            done += 1
+            progress.update(done)
