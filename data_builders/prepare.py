@@ -25,6 +25,8 @@ import os
 import shlex
 import sys
 
+from rsjax import console
+
 BUILDERS = ("rs_multisource", "sen1_2", "sen12ms", "sen12ms_cr", "gid15",
             "whu_opt_sar")
 # The builder configs that make their data offline; every other config of
@@ -71,6 +73,9 @@ def prepare(name: str, *, data_dir: str | None,
       f"data_builders.{builder_name}.{builder_name}_dataset_builder")
   from rsjax.data import pipeline  # pylint: disable=g-import-not-at-top
   tfds = pipeline.import_tfds()
+  # The builders log their own progress (rsjax.console); TFDS's bars would
+  # print a line per update where the output is not a terminal.
+  tfds.disable_progress_bar()
   builder = tfds.builder(name, data_dir=data_dir, file_format=file_format)
   builder.download_and_prepare(download_config=tfds.download.DownloadConfig(
       manual_dir=manual_dir))
@@ -87,7 +92,10 @@ def main(argv: list[str] | None = None) -> None:
                       help="the downloaded data or scene folders, for the "
                       "builders that read them")
   parser.add_argument("--file_format", default="array_record")
+  parser.add_argument("--verbosity", type=int, default=0,
+                      help="1: every library's log lines, 2: also debug")
   args = parser.parse_args(argv)
+  console.setup(args.verbosity)
   builder = prepare(args.name, data_dir=args.data_dir,
                     file_format=args.file_format, manual_dir=args.manual_dir)
   print(f"{args.name}: built in {builder.data_dir}")

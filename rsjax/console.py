@@ -8,7 +8,9 @@ wherever they wait, and library chatter filtered.
   are shown; Orbax's and clu's INFO lines (clu's metric lines included: the
   trainer prints its own progress line) go only to the files they write.
   Verbosity 1 shows every library's INFO lines in absl's format, 2 their
-  DEBUG lines as well.
+  DEBUG lines as well. TensorFlow's C++ INFO lines are hidden unless
+  TF_CPP_MIN_LOG_LEVEL is set (launch/__init__.py sets it before any
+  launcher imports TensorFlow).
 - `waiting(what)`: one long wait with no count of its own, such as compiling
   a step: a line when it starts, one every `every_s` seconds while it lasts
   and one with its duration at the end.
@@ -76,6 +78,9 @@ def setup(verbosity: int = 0) -> None:
   """Configures the root logger's handlers for a console run (see the
   module docstring). Idempotent: a second call replaces the first's
   settings."""
+  if verbosity <= 0:
+    # TensorFlow's C++ INFO lines, if it is imported after this call.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
   root = logging.getLogger()
   if not root.handlers:
     root.addHandler(logging.StreamHandler())

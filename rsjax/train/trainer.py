@@ -36,6 +36,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
+from PIL import Image
 
 from rsjax import console
 from rsjax import mesh as mesh_lib
@@ -328,11 +329,13 @@ def _train_and_evaluate(config, workdir, stop_after):
           logging.warning("stopped at step %d", step)
           break
         if step % config.eval_every == 0 or last:
-          scores = trainer.evaluate(
-              state, config.eval_split,
-              samples_path=os.path.join(trainer.workdir, "samples",
-                                        f"step_{step:06d}.png"))
+          samples_path = os.path.join(trainer.workdir, "samples",
+                                      f"step_{step:06d}.png")
+          scores = trainer.evaluate(state, config.eval_split,
+                                    samples_path=samples_path)
           writer.write_scalars(step, _scalars(f"{config.eval_split}/", scores))
+          _write_evaluation(writer, step, config.eval_split, scores,
+                            samples_path)
         if not last:
           batch = next(train_iter)
   finally:
@@ -343,6 +346,28 @@ def _train_and_evaluate(config, workdir, stop_after):
   if stop.signum is not None:
     raise preemption.Preempted(stop.signum, step, trainer.manager.directory)
   return scores
+
+
+def scores_markdown(scores: dict[str, Any]) -> str:
+  """A Markdown table of the scalar scores (TensorBoard's text tab)."""
+  rows = [f"| {name} | {float(value):.4g} |" for name, value in scores.items()
+          if np.ndim(value) == 0]
+  return "\n".join(["| score | value |", "|---|---|", *rows])
+
+
+def _write_evaluation(writer, step: int, split: str, scores: dict[str, Any],
+                      samples_path: str) -> None:
+  """The evaluation's sample grid (as written to `samples_path`) and score
+  table to TensorBoard, on process 0."""
+  logging.info("%s at step %d: %s", split, step, ", ".join(
+      f"{k} {float(v):.4g}" for k, v in scores.items() if np.ndim(v) == 0))
+  if jax.process_index() != 0:
+    return
+  writer.write_texts(step, {f"{split}/scores": scores_markdown(scores)})
+  if paths.of(samples_path).exists():
+    with paths.of(samples_path).open("rb") as file:
+      image = np.asarray(Image.open(file).convert("RGB"))
+    writer.write_images(step, {f"{split}/samples": image[None]})
 
 
 def _raise_if_bad(first_bad, trainer: Trainer) -> None:
