@@ -21,6 +21,7 @@ from rsjax.train import trainer
 from rsjax.train import writers
 from tiny_configs import memory_config, tiny_rs_spade
 import run_results
+import tensorboard_events
 import train_processes
 
 
@@ -51,30 +52,10 @@ def test_end_to_end_on_the_synthetic_dataset(tmp_path, synthetic_tiny, devices):
     assert re.search(rf"^{network} \([\d,]+ parameters\)$", params, re.M)
   # TensorBoard: the sample grid as an image and the scores as text at the
   # evaluation step, the whole config (nested keys too) as hparams.
-  tags = _tensorboard_tags(tmp_path)
+  tags = tensorboard_events.tags(tmp_path)
   assert {"validation/samples", "validation/scores"} <= tags[2]
   assert "data.batch_size" in tags["hparams"]
 
-
-def _tensorboard_tags(workdir) -> dict:
-  """{step: tags} of the image and text summaries in the workdir's event
-  files, and {'hparams': names} of the hparams session."""
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  from tensorboard.plugins.hparams import plugin_data_pb2  # pylint: disable=g-import-not-at-top
-  found = {"hparams": set()}
-  for name in os.listdir(workdir):
-    if not name.startswith("events.out.tfevents"):
-      continue
-    for event in tf.compat.v1.train.summary_iterator(str(workdir / name)):
-      for value in event.summary.value:
-        plugin = value.metadata.plugin_data.plugin_name
-        if plugin in ("images", "text"):
-          found.setdefault(event.step, set()).add(value.tag)
-        elif plugin == "hparams":
-          data = plugin_data_pb2.HParamsPluginData.FromString(
-              value.metadata.plugin_data.content)
-          found["hparams"] |= set(data.session_start_info.hparams)
-  return found
 
 
 def test_resume_after_a_process_restart_is_exact(tmp_path, devices):

@@ -10,7 +10,8 @@ by `rsjax.systems.trained.load_run` into sharded targets, then
 scores of all workdirs form one table in the layout of their system
 (`rsjax.eval.report.tables`), written as Markdown, CSV (one file per table section)
 and JSON, with a sample grid per run and the runs' training curves
-(`rsjax.eval.report.plots`).
+(`rsjax.eval.report.plots`); the table and figures also go to TensorBoard
+event files in the output folder.
 
 Everything that can be wrong with the input is checked before anything is
 evaluated or written: a workdir without config.json or checkpoints, a missing
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import re
@@ -32,6 +34,8 @@ from typing import Any
 
 import jax
 import ml_collections
+import numpy as np
+from PIL import Image
 
 from rsjax import mesh as mesh_lib
 from rsjax.data import pipeline
@@ -257,7 +261,29 @@ def write_report(results: Sequence[Result], split: str, output_dir: str, *,
       "table": tables.to_dict(table)}
   files["json"] = atomic.write_text(stem + ".json",
                               json.dumps(document, indent=2, allow_nan=False))
+  _write_tensorboard(output_dir, max(r.run.step for r in results), split,
+                     markdown, {alt: paths.join(output_dir, name)
+                                for alt, name in images})
   return table, files
+
+
+def _write_tensorboard(output_dir: str, step: int, split: str,
+                       markdown: str, images: dict[str, str]) -> None:
+  """The report's table (text) and figures (images) as a TensorBoard run in
+  `output_dir`, at the newest evaluated checkpoint's step."""
+  try:
+    from clu.metric_writers import summary_writer  # pylint: disable=g-import-not-at-top
+  except ImportError as error:  # TensorFlow is not installed
+    logging.warning("no TensorBoard summaries of the report (%s)", error)
+    return
+  writer = summary_writer.SummaryWriter(output_dir)
+  writer.write_texts(step, {f"{split}/report": markdown})
+  arrays = {}
+  for alt, path in images.items():
+    with paths.of(path).open("rb") as file:
+      arrays[f"{split}/{alt}"] = np.asarray(Image.open(file).convert("RGB"))[None]
+  writer.write_images(step, arrays)
+  writer.close()
 
 
 def evaluate(workdirs: Sequence[str], *, split: str = "test",

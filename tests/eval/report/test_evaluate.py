@@ -17,6 +17,7 @@ from rsjax.data import pipeline
 from rsjax.eval.report import evaluate
 from rsjax.store import run_config
 from rsjax.train import trainer as trainer_lib
+import tensorboard_events
 from tiny_configs import memory_config, tiny_rs_spade
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
@@ -63,9 +64,12 @@ def test_report_numbers_are_the_trainers(workdirs, tmp_path):
   step, expected = _trainer_scores(late, "test")
   assert step == 2 and report.results[0].run.step == 2
   assert report.results[0].scores == pytest.approx(expected, rel=1e-6)
-  assert sorted(os.listdir(out)) == [
+  assert sorted(n for n in os.listdir(out)
+                if not n.startswith("events.out.tfevents")) == [
       "curves.png", "samples_test_late.png", "scores_test.csv",
       "scores_test.json", "scores_test.md"]
+  assert tensorboard_events.tags(out)[2] == {
+      "test/report", "test/samples: late", "test/training curves"}
   rows = _csv(os.path.join(out, "scores_test.csv"))
   assert rows[0] == ["model", "PSNR (dB) \u2191", "SSIM \u2191", "SAM (deg) \u2193"]
   assert rows[1][0] == "late"
@@ -101,9 +105,14 @@ def test_launch_compares_workdirs_in_one_table(workdirs, tmp_path):
   rows = _csv(out / "scores_validation.csv")
   assert [r[0] for r in rows[1:]] == ["step one", "step two"]
   assert rows[1][1:] != rows[2][1:]                 # different checkpoints
-  assert sorted(p.name for p in out.iterdir()) == [
+  assert sorted(p.name for p in out.iterdir()
+                if not p.name.startswith("events.out.tfevents")) == [
       "curves.png", "scores_validation.csv", "scores_validation.json",
       "scores_validation.md"]
+  # The table and curves also as TensorBoard text and image, at the newest
+  # checkpoint's step.
+  assert tensorboard_events.tags(out)[2] == {
+      "validation/report", "validation/training curves"}
 
 
 def test_an_older_step_restores_that_checkpoint(workdirs, tmp_path):
@@ -185,7 +194,7 @@ def test_bad_input_fails_before_any_output(workdirs, tmp_path):
       [late, late], labels=["a", "a"], output_dir=out), ValueError,
              "labels \\['a'\\]")
   assert not [n for n in os.listdir(late) if n not in (
-      "checkpoints", "config.json", "metrics.jsonl", "samples")
+      "checkpoints", "config.json", "metrics.jsonl", "params.txt", "samples")
       and not n.startswith("events.out.tfevents")]
 
 
