@@ -57,6 +57,7 @@ import numpy as np
 import rasterio
 from rasterio.windows import Window
 
+from rsjax import console
 from rsjax.eval.inference import cog_writer
 from rsjax.eval.inference import grid_checks
 from rsjax.eval.inference import nodata_checks
@@ -91,34 +92,17 @@ class InferenceStats:
     return self.height * self.width / 1e6 / max(self.seconds, 1e-9)
 
 
-def _progress_bar(total: int, enabled: bool):
-  """tqdm with windows/s when installed, else a logging fallback."""
-  if enabled:
-    try:
-      import tqdm  # pylint: disable=g-import-not-at-top
-      return tqdm.tqdm(total=total, unit="window", desc="inference")
-    except ImportError:
-      pass
-  return _LogProgress(total, enabled)
+class _Silent:
+  """A `console.Progress` that logs nothing (--noprogress)."""
 
+  def __enter__(self):
+    return self
 
-class _LogProgress:
-  """Logs windows done and windows/s every few seconds."""
-
-  def __init__(self, total: int, enabled: bool):
-    self.total, self.enabled, self.done = total, enabled, 0
-    self.start = self.last = time.perf_counter()
-
-  def update(self, count: int) -> None:
-    self.done += count
-    now = time.perf_counter()
-    if self.enabled and (now - self.last > 5 or self.done == self.total):
-      logging.info("inference: %d/%d windows, %.1f windows/s", self.done,
-                   self.total, self.done / max(now - self.start, 1e-9))
-      self.last = now
-
-  def close(self) -> None:
+  def __exit__(self, *exc_info):
     pass
+
+  def update(self, done: int) -> None:
+    del done
 
 
 def check_composite(fields: Sequence[str], spec) -> None:
@@ -225,10 +209,12 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
         writer.write_rows(top, spec.encode(blended, valid))
 
   start = time.perf_counter()
-  bar = _progress_bar(len(origins), progress)
+  bar = (console.Progress("inference", len(origins), "windows") if progress
+         else _Silent())
+  done = 0
   gdal_env = (rasterio.Env(GDAL_CACHEMAX=int(gdal_cache_mb) * 2**20)
               if gdal_cache_mb else contextlib.nullcontext())
-  try:
+  with bar:
     with gdal_env, cog_writer.CogWriter(
         output, profile, resampling=spec.overview_resampling,
         descriptions=spec.descriptions, units=spec.units, scales=spec.scales,
@@ -240,15 +226,14 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
         result = predictor({name: batch[name] for name in fields})
         if pending is not None:
           consume(*pending, writer)
-          bar.update(len(pending[0]))
+          done += len(pending[0])
+          bar.update(done)
         pending = (batch_origins, result, valids, arrays)
       consume(*pending, writer)
-      bar.update(len(pending[0]))
+      bar.update(done + len(pending[0]))
       if pixels["written"] == 0:     # raised inside: nothing is published
         raise nodata_checks.empty_output_error(output, read_fields,
                                                pixels["valid_inputs"])
-  finally:
-    bar.close()
   return InferenceStats(
       path=paths_lib.absolute(output), height=grid.height,
       width=grid.width, windows=len(origins), batches=len(batches),
