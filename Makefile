@@ -20,17 +20,20 @@ PYTEST_WORKERS ?= -n auto --maxprocesses 4 --dist loadfile
 
 venv: $(STAMP)
 
+# pip shows what it collects and downloads (about 3.3 GB on a fresh machine).
 $(STAMP): pyproject.toml
+	@echo "Installing rsjax and its dependencies into $(VENV) (about 3.3 GB, a few minutes on a fresh machine)"
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[test,tfds-cli]'
+	$(PY) -m pip install --progress-bar on -e '.[test,tfds-cli]'
 	touch $(STAMP)
 
 demo: $(STAMP)
 	$(PY) -m launch.demo --workdir $(WORKDIR)
 
 $(TPU_STAMP): $(STAMP)
-	$(PY) -m pip install --quiet -e '.[tpu]'
+	@echo "Installing the TPU compiler (libtpu, about 700 MB) for the tests that compile for TPU topologies"
+	$(PY) -m pip install --progress-bar on -e '.[tpu]'
 	touch $(TPU_STAMP)
 
 test: $(TPU_STAMP)
