@@ -96,11 +96,11 @@ def get_config(arg: str | None = None):
   config.sar_bands = (0,)                 # VV only (Sec. 2.3)
   config.optical_bands = (0, 1, 2)        # B2, B3, B4: the paper's RGB
   config.clouds = "dataset" if variant["dataset"] else "synthetic"
-  config.eval_clouds = None               # None: as config.clouds
+  config.eval_clouds = common.optional(str)   # None: as config.clouds
   config.synthetic_clouds = ml_collections.ConfigDict(SYNTHETIC_CLOUDS)
   config.schedule = "joint" if variant["joint"] else "sequential"
   config.stage1_fraction = 0.5
-  config.train_crop = None                # None: train on whole tiles
+  config.train_crop = common.optional(int)    # None: train on whole tiles
   config.ema_decay = 0.0                  # no EMA here (others are refused)
   config.data.fields = ("s2", "s1", "valid") + (
       ("s2_cloudy", "cloud_mask") if variant["dataset"] else ())

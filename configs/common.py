@@ -23,6 +23,11 @@ system's config file. Shared keys:
   num_eval_batches (None = the whole split), eval_split (the split the
   trainer evaluates on every eval_every steps)
 
+A key whose default is None is `optional(<type>)`, so that the command line
+can set it (`--config.num_eval_batches=4`; ml_collections cannot override a
+bare None, whose type it does not know); tests/configs checks that every
+config and variant has no other None.
+
 Configs import nothing from rsjax: models, losses and fields are names.
 """
 
@@ -33,6 +38,14 @@ import ml_collections
 SYNTHETIC_DATASET = "rs_multisource/synthetic"
 DEMO_DATA_DIR = "workdir/tensorflow_datasets"
 DEFAULT_FIELDS = ("s2", "s1", "lulc", "dem", "valid")
+
+
+def optional(field_type: type) -> ml_collections.FieldReference:
+  """A key that is None by default and takes a `field_type` value: from the
+  command line as well (a value of another type is refused naming the key).
+  `object` takes any Python literal there and any value in a config file."""
+  return ml_collections.FieldReference(None, field_type=field_type)
+
 
 DATA_OVERRIDES = ("name", "data_dir")
 """The data keys whose value here differs from rsjax.data.pipeline's
@@ -49,10 +62,12 @@ def data_config() -> ml_collections.ConfigDict:
       "data_dir": DEMO_DATA_DIR,
       "split": "train",
       "batch_size": 8,                        # global, over all processes
-      "eval_batch_size": None,                # None: batch_size
+      "eval_batch_size": optional(int),       # None: batch_size
       "fields": DEFAULT_FIELDS,
       "normalize": True,
-      "normalization": None,                  # None: rsjax.data.normalize's
+      # None: rsjax.data.normalize's defaults; a mapping {source: {key:
+      # value}} overlays them (a dict literal on the command line).
+      "normalization": optional(object),
       "augment": "dihedral",                  # 'dihedral' | 'flips' | 'none'
       "shuffle": True,
       "shuffle_buffer": 1024,                 # tf_data read mode only
@@ -63,8 +78,8 @@ def data_config() -> ml_collections.ConfigDict:
       "prefetch": 2,
       "tile_size": 256,                       # memory source only
       "memory_examples": 64,                  # memory source only
-      "train_arrays": None,                   # dir of <field>.npy: training data
-      "train_rows": None,                     # .npy of row indices into it
+      "train_arrays": optional(str),          # dir of <field>.npy: train data
+      "train_rows": optional(str),            # .npy of row indices into it
   })
 
 
@@ -88,7 +103,7 @@ def base_config(system: str) -> ml_collections.ConfigDict:
   config.eval_every = 500
   config.checkpoint_every = 500
   config.keep_checkpoints = 3
-  config.num_eval_batches = None
+  config.num_eval_batches = optional(int)
   config.eval_split = "validation"
   return config
 

@@ -51,13 +51,8 @@ def apply_ablation(config: ml_collections.ConfigDict, ablation: str) -> None:
   elif ablation == "conductor_no_real":
     config.conductor.real_images = False
   elif ablation == "no_discriminator":
-    config.model.discriminator = None
+    config.model.discriminator = common.optional(str)
   config.ablation = ablation
-
-
-def _optional_path() -> ml_collections.FieldReference:
-  """None by default, settable to a path from the command line."""
-  return ml_collections.FieldReference(None, field_type=str)
 
 
 def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
@@ -81,13 +76,13 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.loss.feature_matching = 10.0
   config.loss.perceptual = 10.0
   config.loss.conductor = 1.0
-  config.vgg_weights = _optional_path()       # a VGG19 .npz
+  config.vgg_weights = common.optional(str)   # a VGG19 .npz
   config.conductor = ml_collections.ConfigDict(dict(
       enabled=True, trainable=True, real_images=True,
-      workdir=_optional_path()))              # pre-trained segmentation run
+      workdir=common.optional(str)))          # pre-trained segmentation run
   config.evaluation = ml_collections.ConfigDict(dict(
       num_samples=2, semantic_diversity=True,
-      segmenter_workdir=_optional_path()))    # U-Net scoring generated images
+      segmenter_workdir=common.optional(str)))  # U-Net scoring generated images
 
   for network, lr in (("generator", 1e-4), ("discriminator", 4e-4),
                       ("conductor", 1e-4)):

@@ -55,14 +55,15 @@ def get_config(arg: str | None = None):
   config.cloud_mask_field = "cloud_mask"
   config.cloud_classes = (1,)          # cloud_mask: 0 clear, 1 cloud, 2 shadow
   config.bands = (0, 1, 2, 3) if args.rgbn else (0, 1, 2)
-  config.q_block_size = None           # Q over the whole band
+  config.q_block_size = common.optional(int)   # None: Q over the whole band
   config.eval_baselines = True         # also score X^ and Z against X
   config.ema_decay = 0.0               # no EMA here (others are refused)
 
   config.model.generator = "resnet"
   config.model.generator_kwargs = ml_collections.ConfigDict(
       dict(ngf=64, num_blocks=6))
-  config.model.global_skip = None     # or 'low_res': X_f = clip(X^ + G_F)
+  # None, or 'low_res': X_f = clip(X^ + G_F)
+  config.model.global_skip = common.optional(str)
   config.model.discriminator = "patchgan"
   config.model.discriminator_kwargs = ml_collections.ConfigDict(
       dict(ndf=64, num_layers=3))

@@ -33,11 +33,6 @@ ARGS = variants.Spec("configs/rs_spade.py",
                      variants.Flag("demo"))
 
 
-def optional_bool() -> ml_collections.FieldReference:
-  """None by default, settable to True or False from the command line."""
-  return ml_collections.FieldReference(None, field_type=bool)
-
-
 def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
   """RS-SPADE at the paper's size on `sources` (no demo shrinking)."""
   config = common.base_config("paired_gan")
@@ -48,7 +43,7 @@ def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
   # wider ones, the same function and parameters (rsjax/nn/fused_convs.py);
   # False runs the paper's layers one by one; None fuses on TPU only.
   config.model.generator_kwargs = ml_collections.ConfigDict(
-      dict(ngf=64, fused_modulation=optional_bool()))
+      dict(ngf=64, fused_modulation=common.optional(bool)))
   config.model.discriminator = "patchgan"
   # space_to_depth: stride-2 convolutions of few-channel inputs computed on
   # the 2x2 pixel-unshuffled input, the same function and parameters

@@ -49,7 +49,7 @@ def get_config(arg: str | None = None):
   config.model.generator_kwargs = {
       "ngf": NGF, "num_upsamplings": 5, "norm": "batch",
       "spectral_norm": True, "hidden": 128, "label_resize": "nearest",
-      "fused_modulation": rs_spade.optional_bool()}
+      "fused_modulation": common.optional(bool)}
   config.model.discriminator = "multiscale_patchgan"
   config.model.discriminator_kwargs = {
       "num_scales": 2, "ndf": NDF, "num_layers": 3, "norm": "instance",

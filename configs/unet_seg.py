@@ -30,7 +30,7 @@ def get_config(arg: str | None = None):
   config.model.segmenter = "rs_unet"
   config.model.segmenter_kwargs = {"base_features": 32}
   config.loss.ignore_index = -1       # < 0: none
-  config.loss.class_weights = None
+  config.loss.class_weights = common.optional(tuple)  # one per class
   config.optimizer.segmenter = common.adam(lr=2e-4, b1=0.9, b2=0.999,
                                            decay_start=0.5)
   config.data.batch_size = 8

@@ -4,6 +4,7 @@ base, each system's keys in its own file, every documented arg working."""
 from __future__ import annotations
 
 import ast
+import functools
 import glob
 import importlib
 import os
@@ -11,9 +12,12 @@ import re
 import subprocess
 import sys
 
+import ml_collections
 import pytest
+from absl import flags
+from ml_collections import config_flags
 
-from configs import cloud_removal, common, fusion_seg
+from configs import cloud_removal, common, fusion_seg, variants
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_FILES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.py")))
@@ -169,3 +173,94 @@ def test_documented_args_parse():
   assert ("rs_spade", "lulc+s1") in args and ("cloud_removal", "arch=unet-drib,loss=l1-l1") in args
   for name, arg in args:
     _config(name, arg)
+
+
+# ------------------------------------------- keys whose default is None --
+#
+# ml_collections cannot override a key holding a bare None from the command
+# line (it does not know its type): each is `common.optional(<type>)`.
+
+SAMPLES = {int: ("3", 3), float: ("0.5", 0.5), bool: ("true", True),
+           str: ("x", "x"), tuple: ("(1.0, 2.0)", (1.0, 2.0)),
+           object: ("{'a': 1}", {"a": 1})}
+"""The declared types the command line sets: (a value as typed, as parsed)."""
+
+
+def _variant_args(spec: variants.Spec) -> list[str]:
+  """'' and each part of `spec` alone (each value of a group or key that
+  lists its values, fusion_seg's any-name group its FUSION_MODES), each also
+  with 'demo' where the config has that flag."""
+  words = [""]
+  for part in spec.parts:
+    if isinstance(part, variants.Flag):
+      words.append(part.name)
+    elif isinstance(part, variants.OneOf):
+      words += part.values or fusion_seg.FUSION_MODES
+    elif part.values:
+      words += [f"{part.name}={value}" for value in part.values]
+  demo = any(p.name == "demo" for p in spec.parts)
+  return words + [f"{w},demo" for w in words if demo and w not in ("", "demo")]
+
+
+def _every_variant():
+  """(config file, arg, config) of every config file and variant."""
+  for name in EXPERIMENTS:
+    module = importlib.import_module(f"configs.{name}")
+    for arg in _variant_args(module.ARGS):
+      yield name, arg, module.get_config(arg)
+
+
+def _none_keys(config, prefix: str = "") -> list[tuple[str, type | None]]:
+  """(dotted key, declared type) of every key of `config` whose value is
+  None; the type is None for a bare None."""
+  found = []
+  for key, value in config.items(preserve_field_references=True):
+    path = f"{prefix}{key}"
+    if isinstance(value, ml_collections.ConfigDict):
+      found += _none_keys(value, f"{path}.")
+    elif isinstance(value, ml_collections.FieldReference):
+      if value.get() is None:
+        found.append((path, value.get_type()))
+    elif value is None:
+      found.append((path, None))
+  return found
+
+
+def test_the_walk_finds_a_bare_none():
+  config = common.base_config("x")
+  config.data.new_key = None
+  config.typed = common.optional(int)
+  config.typed_then_set = common.optional(int)
+  config.typed_then_set = 2
+  assert ("data.new_key", None) in _none_keys(config)
+  assert ("num_eval_batches", int) in _none_keys(config)
+  assert ("typed", int) in _none_keys(config)
+  assert "typed_then_set" not in dict(_none_keys(config))
+
+
+def test_every_none_key_has_a_type_the_command_line_sets():
+  untyped = sorted(
+      f"configs/{name}.py{':' if arg else ''}{arg} {key} ({declared})"
+      for name, arg, config in _every_variant()
+      for key, declared in _none_keys(config) if declared not in SAMPLES)
+  assert not untyped, (
+      "keys holding a None that --config.<key>=<value> cannot set; declare "
+      "them configs.common.optional(<type>):\n" + "\n".join(untyped))
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_every_none_key_is_set_from_the_command_line(name):
+  keys = dict(_none_keys(_config(name)))
+  assert keys
+  path = os.path.join(ROOT, "configs", f"{name}.py")
+  argv = ["prog", f"--config={path}"] + [
+      f"--config.{key}={SAMPLES[declared][0]}"
+      for key, declared in keys.items()]
+  values = flags.FlagValues()
+  config_flags.DEFINE_config_file("config", None, "config file",
+                                  flag_values=values, sys_argv=argv)
+  values(argv)
+  config = values["config"].value
+  for key, declared in keys.items():
+    value = functools.reduce(getattr, key.split("."), config)
+    assert value == SAMPLES[declared][1], key
