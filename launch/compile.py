@@ -5,6 +5,10 @@
       --batch 32 --config.dtype=bfloat16 --steps train --profile
   python -m launch.compile --config configs/pix2pix.py:demo --topology v5e:2x2 \
       --mesh data=2,fsdp=2 --batch 32 --json pix2pix_v5e.json
+  rsjax-compile --config rs_spade:demo --topology v5e:2x2
+
+`rsjax-compile` is the installed command (any directory); --config takes a
+config file or one of this project's configs by name, as launch.train.
 
 Needs the TPU compiler: `pip install -e '.[tpu]'` (libtpu; no TPU needed).
 The steps are the trainer's own (`rsjax.train.aot`), built from abstract
@@ -40,12 +44,13 @@ import time
 from absl import flags, logging
 from ml_collections import config_flags
 
-from launch import user_errors
+from launch import commands, user_errors
 from rsjax.store import atomic
 from rsjax.store import paths
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo.",
+    "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo, "
+    "or a config by name, e.g. rs_spade:demo (launch/config_files.py).",
     lock_config=False)
 _TOPOLOGY = flags.DEFINE_string(
     "topology", None, "TPU topology, e.g. v5e:2x2, v5e:4x4, v5p:2x2x2, v4:2x2x1, "
@@ -134,6 +139,12 @@ def main(argv):
   return 0
 
 
-if __name__ == "__main__":
+def cli():
+  """The `rsjax-compile` command: `python -m launch.compile` as installed."""
+  commands.as_main(__name__)
   flags.mark_flags_as_required(["config"])
   user_errors.run(main)
+
+
+if __name__ == "__main__":
+  cli()

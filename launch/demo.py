@@ -1,6 +1,7 @@
 """The main job (`make demo`): RS-SPADE on the embedded synthetic dataset.
 
   python -m launch.demo --workdir workdir/demo
+  rsjax-demo --workdir ~/rsjax_demo          # installed; from any directory
 
 1. Builds `rs_multisource/synthetic` into `<workdir>/../tensorflow_datasets`
    (ArrayRecord) if it is not there yet: offline, about a minute.

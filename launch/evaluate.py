@@ -3,6 +3,7 @@
   python -m launch.evaluate --workdir workdir/rs_spade --split test
   python -m launch.evaluate --workdir workdir/rs_spade --workdir workdir/pix2pix \
       --label RS-SPADE --label pix2pix --output workdir/comparison
+  rsjax-evaluate --workdir ~/runs/rs_spade --split test
 
 Each workdir's newest checkpoint (or --step) is restored with the config it
 was trained with (<workdir>/config.json; --config replaces it with a config of
@@ -12,6 +13,11 @@ per run and the runs' training curves, in --output (default <workdir>/eval
 for one workdir, <parent>/comparison for several). An unknown
 --config.<key> or a dataset that is not built stops it with a short message
 and status 1 (`launch.user_errors`, as launch.train).
+
+`rsjax-evaluate` is the installed command (any directory). A workdir's
+config.json names its data_dir as an absolute path (or a URI); one written
+before that kept the data_dir as given, read from the current directory (a
+warning says so; --data_dir overrides it).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 from absl import flags, logging
 from ml_collections import config_flags
 
-from launch import distributed, user_errors
+from launch import commands, distributed, user_errors
 
 _WORKDIR = flags.DEFINE_multi_string(
     "workdir", None, "Trained workdir (repeat to compare several).",
@@ -32,7 +38,8 @@ _STEP = flags.DEFINE_integer("step", None,
                              "Checkpoint step (default: the newest).")
 _CONFIG = config_flags.DEFINE_config_file(
     "config", None, "Optional config file replacing each workdir's "
-    "config.json (same system), e.g. configs/rs_spade.py:demo.",
+    "config.json (same system), e.g. configs/rs_spade.py:demo or rs_spade:demo "
+    "(launch/config_files.py).",
     lock_config=True)
 _DATA_DIR = flags.DEFINE_string("data_dir", None,
                                 "Override config.data.data_dir.")
@@ -58,5 +65,11 @@ def main(argv):
     print(f"{name}: {path}")
 
 
-if __name__ == "__main__":
+def cli():
+  """The `rsjax-evaluate` command: `python -m launch.evaluate` as installed."""
+  commands.as_main(__name__)
   user_errors.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -6,6 +6,10 @@ r"""Runs a trained generator over a whole scene: `rsjax.eval.inference.full_scen
       --output area_2_clear.tif --composite --window 256 --overlap 64 --batch 8
   python -m launch.infer --workdir W --scene scenes/a --source dem=/data/dem.tif \
       --crs EPSG:32633 --resolution 10 --output out.tif
+  rsjax-infer --workdir ~/runs/rs_spade --scene scenes/area_1 --output a1.tif
+
+`rsjax-infer` is the installed command (any directory): the workdir's
+config.json names its data_dir as an absolute path (or a URI).
 
 --scene is a folder holding the sources the generator reads, named as in the
 rs_multisource scene layout (s1.tif, lulc.tif, dem.tif, s2_cloudy.tif,
@@ -51,6 +55,8 @@ import signal
 import sys
 
 from absl import app, flags, logging
+
+from launch import commands
 
 REFUSED_EXIT_STATUS = 1   # the inputs cannot give a meaningful output
 
@@ -127,5 +133,11 @@ def main(argv):
                stats.seconds, stats.megapixels_per_second)
 
 
-if __name__ == "__main__":
+def cli():
+  """The `rsjax-infer` command: `python -m launch.infer` as installed."""
+  commands.as_main(__name__)
   app.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -3,6 +3,14 @@
   python -m launch.train --config configs/rs_spade.py:demo --workdir workdir/rs_spade
   python -m launch.train --config configs/pix2pix.py --workdir gs://bucket/pix2pix \
       --config.data.batch_size=64 --distributed
+  rsjax-train --config rs_spade:demo --workdir ~/runs/rs_spade
+
+Installed (`pip install -e .`), `rsjax-train` is the same command, and both
+work from any directory: --config is a config file path, or one of this
+project's configs by name (`rs_spade:demo`; `configs/rs_spade.py:demo` is
+found in the installed package too when the current directory has no such
+file; launch/config_files.py). The workdir's config.json keeps the data_dir
+as an absolute path (or its URI), for launch.evaluate and launch.infer.
 
 Re-running with the same --workdir resumes from its newest checkpoint that
 restores; newer damaged ones are moved to <workdir>/checkpoints_damaged/ with
@@ -32,10 +40,11 @@ from __future__ import annotations
 from absl import flags, logging
 from ml_collections import config_flags
 
-from launch import distributed, user_errors
+from launch import commands, distributed, user_errors
 
 _CONFIG = config_flags.DEFINE_config_file(
-    "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo.",
+    "config", None, "Experiment config file, e.g. configs/rs_spade.py:demo, "
+    "or a config by name, e.g. rs_spade:demo (launch/config_files.py).",
     lock_config=True)
 _WORKDIR = flags.DEFINE_string("workdir", None, "Checkpoints, logs, samples.",
                                required=True)
@@ -64,6 +73,12 @@ def main(argv):
   return 0
 
 
-if __name__ == "__main__":
+def cli():
+  """The `rsjax-train` command: `python -m launch.train` as installed."""
+  commands.as_main(__name__)
   flags.mark_flags_as_required(["config"])
   user_errors.run(main)
+
+
+if __name__ == "__main__":
+  cli()

@@ -18,7 +18,9 @@ Every launcher that takes `--config` starts with `run(main)` instead of
   `difflib.get_close_matches` over the dotted paths of every key of the
   config (`key_paths`); with none close, the keys of the deepest group that
   exists are listed. A config file arg that is not a known variant is refused
-  by the config itself (`configs/variants.py`, naming the valid parts).
+  by the config itself (`configs/variants.py`, naming the valid parts); a
+  config file that is neither a path nor a config of this project by name
+  (`launch.config_files`) is refused naming the configs there are.
 - A dataset that is not built (`rsjax.data.tfds_builder.DatasetNotBuilt`)
   stops main with its message (dataset, data_dir, the folder looked in) and
   the command that builds it (`data_builders.prepare.build_command`); a
@@ -40,6 +42,8 @@ from collections.abc import Callable, Sequence
 import ml_collections
 from absl import app, flags, logging
 from ml_collections.config_flags import config_flags as config_flags_lib
+
+from launch import config_files
 
 
 def key_paths(config, prefix: str = "") -> list[str]:
@@ -153,11 +157,13 @@ def _exit_with_flags_error(message: str) -> None:
 
 def parse_flags(argv: Sequence[str],
                 flag_values: flags.FlagValues = flags.FLAGS) -> list[str]:
-  """absl's flag parsing (`app.parse_flags_with_usage`), with an unknown
-  config key refused in one line naming it and the closest valid keys."""
+  """absl's flag parsing (`app.parse_flags_with_usage`), with a config file
+  found by path or by name (`launch.config_files`) and an unknown config key
+  refused in one line naming it and the closest valid keys."""
   try:
+    argv = config_files.resolve_argv(argv, flag_values)
     return flag_values(argv)
-  except flags.Error as error:
+  except (config_files.ConfigNotFound, flags.Error) as error:
     message = str(error)
   except (AttributeError, KeyError, TypeError):
     message = unknown_keys_message(argv, flag_values)

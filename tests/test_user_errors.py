@@ -6,7 +6,9 @@ no traceback, and no workdir left behind.
   fresh set of flags, one case per kind of typo) and each launcher that
   takes --config (launch.train, launch.experiment, launch.evaluate; as
   processes, which stop before importing JAX) name the key as given and the
-  closest valid keys.
+  closest valid keys. A None-default key takes a value of its declared type
+  only; a config file is found by path or by name from any directory, and
+  one that is neither is refused naming the configs (in-process).
 - A dataset that is not built or too small: the trainer raises before it
   creates the workdir (in-process), evaluation and the experiments raise the
   same, and launch.train prints the dataset, data_dir and the command that
@@ -111,6 +113,61 @@ def test_valid_overrides_parse_and_bad_values_keep_absl_message(capsys):
   assert lines == ["FATAL Flags parsing error: flag "
                    "--config.data.batch_size=abc: invalid literal for int() "
                    "with base 10: 'abc'"]
+
+
+def test_a_key_whose_default_is_none_takes_its_type_only(capsys):
+  """configs.common.optional: the command line sets a None-default key to a
+  value of its declared type, and refuses another naming the key."""
+  config = _parse(["prog", "--config=configs/rs_spade.py",
+                   "--config.num_eval_batches=4",
+                   "--config.data.train_arrays=/arrays",
+                   "--config.model.generator_kwargs.fused_modulation=false"]
+                  )["config"].value
+  assert (config.num_eval_batches, config.data.train_arrays,
+          config.model.generator_kwargs.fused_modulation) == (4, "/arrays",
+                                                               False)
+  lines = _refused(capsys, ["prog", f"--config={PIX2PIX}",
+                            "--config.num_eval_batches=four"])
+  assert lines == ["FATAL Flags parsing error: flag "
+                   "--config.num_eval_batches=four: invalid literal for int() "
+                   "with base 10: 'four'"]
+
+
+@pytest.mark.parametrize("given", [
+    "pix2pix:demo", "pix2pix.py:demo", "configs/pix2pix.py:demo",
+    "{root}/configs/pix2pix.py:demo"])
+def test_a_config_of_the_project_is_found_by_name_from_any_directory(
+    tmp_path, monkeypatch, given):
+  monkeypatch.chdir(tmp_path)
+  argv = ["prog", "--config", given.format(root=train_processes.ROOT),
+          "--config.seed=3"]
+  config = _parse(argv)["config"].value
+  assert (config.model.generator, config.data.batch_size, config.seed) == (
+      "unet", 4, 3)
+
+
+def test_a_config_file_of_the_current_directory_comes_first(tmp_path,
+                                                            monkeypatch):
+  (tmp_path / "configs").mkdir()
+  (tmp_path / "configs" / "pix2pix.py").write_text(
+      "import ml_collections\n"
+      "def get_config(arg=None):\n"
+      "  return ml_collections.ConfigDict({'mine': arg})\n")
+  monkeypatch.chdir(tmp_path)
+  assert _parse(["prog", "--config=configs/pix2pix.py:x"])[
+      "config"].value.mine == "x"
+
+
+def test_a_config_that_is_no_file_and_no_name_is_refused(capsys, tmp_path,
+                                                         monkeypatch):
+  monkeypatch.chdir(tmp_path)
+  lines = _refused(capsys, ["prog", "--config=pix2px:demo", "--config.seed=1"])
+  assert lines == [
+      f"FATAL Flags parsing error: --config=pix2px:demo: no file 'pix2px' in "
+      f"{os.getcwd()} and no config of this project named so; its configs, by "
+      f"name (e.g. --config rs_spade:demo): augment, cloud_removal, csebgan, "
+      f"cycle_fusion, fusion_seg, fusion_study, pix2pix, rs_spade, "
+      f"spade_reference, unet_seg"]
 
 
 def test_an_unknown_variant_names_the_valid_ones(capsys):
