@@ -56,7 +56,7 @@ import sys
 
 from absl import app, flags, logging
 
-from launch import commands
+from launch import commands, user_errors
 
 REFUSED_EXIT_STATUS = 1   # the inputs cannot give a meaningful output
 
@@ -89,7 +89,8 @@ _S2_SCALE = flags.DEFINE_float("s2_scale", 1e-4, "Reflectance per DN of "
                                "optical inputs.")
 _S1_UNITS = flags.DEFINE_enum("s1_units", "linear", ["linear", "db"],
                               "Units of the SAR inputs.")
-_PROGRESS = flags.DEFINE_bool("progress", True, "Show a progress bar.")
+_PROGRESS = flags.DEFINE_bool(
+    "progress", True, "Log windows done, rate and time left every 10 s.")
 
 
 def _parse_sources(values) -> dict[str, str]:
@@ -136,7 +137,7 @@ def main(argv):
 def cli():
   """The `rsjax-infer` command: `python -m launch.infer` as installed."""
   commands.as_main(__name__)
-  app.run(main)
+  app.run(user_errors.with_console(main))
 
 
 if __name__ == "__main__":

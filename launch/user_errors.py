@@ -44,6 +44,7 @@ from absl import app, flags, logging
 from ml_collections.config_flags import config_flags as config_flags_lib
 
 from launch import config_files
+from rsjax import console
 
 
 def key_paths(config, prefix: str = "") -> list[str]:
@@ -205,6 +206,20 @@ def reporting_dataset_errors(main: Callable) -> Callable:
   return reporting
 
 
+def with_console(main: Callable) -> Callable:
+  """`main`, after `rsjax.console.setup` at absl's --verbosity (0: the
+  project's own lines, short, library chatter filtered; 1: every library's
+  INFO lines; 2: DEBUG)."""
+
+  @functools.wraps(main)
+  def configured(argv):
+    console.setup(flags.FLAGS.verbosity)
+    return main(argv)
+  return configured
+
+
 def run(main: Callable) -> None:
-  """`app.run(main)` in this module's error style (see the docstring)."""
-  app.run(reporting_dataset_errors(main), flags_parser=parse_flags)
+  """`app.run(main)` in this module's error style (see the docstring), with
+  the console's lines (`with_console`)."""
+  app.run(with_console(reporting_dataset_errors(main)),
+          flags_parser=parse_flags)

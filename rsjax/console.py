@@ -172,7 +172,9 @@ class Progress:
       text += f" {self.unit}"
     if done >= (self.total or float("inf")):
       return f"{text}, done in {duration(elapsed)}"
-    if done and elapsed > 0:
+    if not done:  # the first item is often a compile
+      return f"{text}, {duration(elapsed)} so far"
+    if elapsed > 0:
       text += f", {done / elapsed:.2g} {self.unit}/s"
       if self.total:
         text += f", {duration(elapsed / done * (self.total - done))} left"

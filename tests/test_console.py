@@ -65,7 +65,7 @@ def test_progress_heartbeat_logs_while_no_update_comes(records):
                         logger=logger) as progress:
     time.sleep(0.7)  # the first item compiles: no update for a while
     progress.update(4)
-  assert seen[0] == "tiles: 0/4 tiles (0 %)"
+  assert seen[0] == "tiles: 0/4 tiles (0 %), 0 s so far"
   assert seen[-1].startswith("tiles: 4/4 tiles (100 %), done in")
   assert 2 <= len(seen) <= 6
 

@@ -1,12 +1,21 @@
-"""The main job (`make demo`) end to end, at the smallest size."""
+"""The main job (`make demo`) end to end, at the smallest size, and what a
+person sees while it runs."""
 
 import json
+import os
+import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
+import train_processes
 from launch import demo
 from tiny_configs import tiny_rs_spade
+
+# The demo's console at the default verbosity (issue 20: about 40 lines).
+LINE_BUDGET = 40
 
 
 @pytest.mark.slow
@@ -41,3 +50,38 @@ def test_baseline_scores_match_the_metrics_directly(synthetic_tiny, devices):
   pred = np.broadcast_to((image + 1) / 2, targets.shape)
   want = metrics.psnr(pred, (targets + 1) / 2, data_range=1.0).mean()
   np.testing.assert_allclose(scores["psnr"], want, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_demo_console_shows_progress_in_few_lines(tmp_path):
+  """`rsjax-demo --smoke` run from another folder, as installed, on one CPU
+  device: the output stays within the line budget, and progress lines come
+  while the dataset is built, the step compiles, training runs and the
+  splits are scored, in that order (each line is stamped HH:MM:SS as it is
+  logged)."""
+  env = {k: v for k, v in train_processes.ENV.items()
+         if k not in ("PYTHONPATH", "XLA_FLAGS")}
+  command = os.path.join(os.path.dirname(sys.executable), "rsjax-demo")
+  result = subprocess.run([command, "--workdir", "runs/demo", "--smoke"],
+                          cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=900)
+  output = result.stdout + result.stderr
+  assert result.returncode == 0, output[-3000:]
+  lines = output.splitlines()
+  assert len(lines) <= LINE_BUDGET, output
+  assert not any("parameter" in l and "|" in l for l in lines), output
+  logged = [l[9:] for l in result.stderr.splitlines()
+            if re.match(r"\d\d:\d\d:\d\d ", l)]
+  order = [r"generating synthetic scenes: 2/2", r"writing train: \d+/\d+ tiles",
+           r"compiling the train step \.\.\.$",
+           r"compiled the train step in \d+",
+           r"step 5/30 \(17 %\), [\d.]+ steps/s, \d+ s left  d_fake",
+           r"step 30/30 \(100 %\)", r"evaluating on validation: 1/1 batches",
+           r"3/3 scoring", r"evaluating on test: 1/1 batches"]
+  position = 0
+  for pattern in order:
+    found = [i for i, l in enumerate(logged) if re.match(pattern, l)]
+    assert found and found[0] >= position, (pattern, logged)
+    position = found[0]
+  assert (tmp_path / "runs" / "demo" / "params.txt").exists()
+  assert "rs_spade: PSNR" in result.stdout

@@ -275,13 +275,22 @@ def _train_and_evaluate(config, workdir, stop_after):
   # checkpoint that restores leaves no new events file behind.
   writer = None
   latest = trainer.manager.latest_step() or 0
+  logging.info(
+      "%s on %s: %d steps of batch %d, %s, on %d %s device(s) %s; "
+      "workdir %s", config.system, config.data.name, config.total_steps,
+      config.data.batch_size, config.dtype, jax.device_count(),
+      jax.devices()[0].platform, dict(trainer.mesh.shape), trainer.workdir)
   train_iter = pipeline.create_iterator(config.data, trainer.mesh, train=True,
                                         start_step=latest)
   scores: dict[str, Any] = {}
   stop = preemption.StopOnSignal()
   try:
-    first_batch = next(train_iter)
-    state, step = trainer.restore_or_init(first_batch)
+    with console.waiting("reading the first batch and "
+                         + ("restoring the newest checkpoint" if latest
+                            else "initialising the networks"),
+                         done="state ready"):
+      first_batch = next(train_iter)
+      state, step = trainer.restore_or_init(first_batch)
     if step != latest:
       # The newest checkpoint did not restore and an older one did: the data
       # resumes at that step, so its first batch is the batch of that step.
