@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import pytest
 
+import tensorboard_events
 import train_processes
 from launch import demo
 from tiny_configs import tiny_rs_spade
@@ -83,5 +84,9 @@ def test_demo_console_shows_progress_in_few_lines(tmp_path):
     found = [i for i, l in enumerate(logged) if re.match(pattern, l)]
     assert found and found[0] >= position, (pattern, logged)
     position = found[0]
-  assert (tmp_path / "runs" / "demo" / "params.txt").exists()
+  workdir = tmp_path / "runs" / "demo"
+  assert (workdir / "params.txt").exists()
+  # TensorBoard holds the evaluation's sample grid and scores.
+  assert {"validation/samples", "validation/scores"} <= (
+      tensorboard_events.tags(workdir)[30])
   assert "rs_spade: PSNR" in result.stdout
