@@ -13,7 +13,8 @@ and is uploaded once whole.
 What GIS tools read of each band (`gdalinfo`, QGIS, rasterio's
 `descriptions`, `units`, `scales`, `offsets`, `nodata`) is set on the rows'
 file, and the COG copy keeps it: a band's name, its units, and the scale and
-offset that turn stored values into those units.
+offset that turn stored values into those units; a class map also gets its
+classes' colour table.
 
     with CogWriter("out.tif", grid.profile(count=4, dtype="uint16", nodata=0),
                    resampling="average", descriptions=("B2", "B3", "B4", "B8"),
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import rasterio
@@ -63,6 +64,7 @@ class CogWriter:
                resampling: str = "average",
                descriptions: Sequence[str] = (), units: Sequence[str] = (),
                scales: Sequence[float] = (), offsets: Sequence[float] = (),
+               colormap: Mapping[int, tuple[int, int, int]] | None = None,
                tags: dict | None = None):
     """Checks the output path; nothing is written before `__enter__`.
 
@@ -74,6 +76,8 @@ class CogWriter:
         overview resampling.
       descriptions, units, scales, offsets: one per band each (or empty:
         not set); see the module docstring.
+      colormap: {value: (r, g, b)} colour table of a one-band uint8 raster
+        (a class map), which GIS tools draw as it is.
       tags: dataset-level metadata.
 
     Raises:
@@ -81,6 +85,11 @@ class CogWriter:
         with another number of entries than the raster has bands.
     """
     self.path = check_output_path(path)
+    if colormap and (profile["count"] != 1 or profile["dtype"] != "uint8"):
+      raise ValueError(
+          f"{self.path}: a colour table needs one uint8 band, not "
+          f"{profile['count']} {profile['dtype']} band(s).")
+    self.colormap = dict(colormap or {})
     self.band_metadata = {}
     for name, values in (("descriptions", descriptions), ("units", units),
                          ("scales", scales), ("offsets", offsets)):
@@ -115,6 +124,8 @@ class CogWriter:
       setattr(self._dataset, name, values)
     if self.tags:
       self._dataset.update_tags(**self.tags)
+    if self.colormap:
+      self._dataset.write_colormap(1, self.colormap)
     return self
 
   def write_rows(self, row: int, data: np.ndarray) -> None:

@@ -218,7 +218,7 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
     with gdal_env, cog_writer.CogWriter(
         output, profile, resampling=spec.overview_resampling,
         descriptions=spec.descriptions, units=spec.units, scales=spec.scales,
-        offsets=spec.offsets, tags=tags) as writer:
+        offsets=spec.offsets, colormap=spec.colormap, tags=tags) as writer:
       pending = None
       for batch_origins in batches:
         batch, valids, arrays = _read_batch(inputs, batch_origins, window,

@@ -83,6 +83,14 @@ class OutputSpec:
     return (0.0,) * self.count
 
   @property
+  def colormap(self) -> dict[int, tuple[int, int, int]] | None:
+    """The class colours of a class map (the field's palette), else None."""
+    if self.kind != "classes":
+      return None
+    colours = np.rint(fields_lib.palette(self.field) * 255).astype(int)
+    return {index: tuple(map(int, rgb)) for index, rgb in enumerate(colours)}
+
+  @property
   def overview_resampling(self) -> str:
     return "mode" if self.kind == "classes" else "average"
 

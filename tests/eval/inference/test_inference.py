@@ -260,6 +260,14 @@ def test_class_and_physical_outputs(scene, tmp_path):
   assert (info.scales, info.offsets) == ((1.0,), (0.0,))
   assert full_scene.LEGACY_SCALE_TAG not in info.tags
   np.testing.assert_array_equal(out, expected)
+  # The class colours as the published COG's colour table, from the
+  # declared hex palette written out here.
+  hex_colours = fields_lib.field("lulc").display.palette
+  with rasterio.open(classes) as dataset:
+    table = dataset.colormap(1)
+  for index, colour in enumerate(hex_colours):
+    assert table[index][:3] == (colour >> 16, (colour >> 8) & 0xFF,
+                                colour & 0xFF)
   sar = CopyBands("s1")
   sar.output_field = "s1"
   decibels = str(tmp_path / "s1.tif")
