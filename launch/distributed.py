@@ -49,12 +49,13 @@ def _process_flags_need_distributed(values) -> bool:
 
 def initialize() -> None:
   """Joins the run when --distributed is set, then logs where this process
-  stands."""
+  stands (in a multi-process run)."""
   import jax  # pylint: disable=g-import-not-at-top
   if _DISTRIBUTED.value:
     jax.distributed.initialize(coordinator_address=_COORDINATOR.value,
                                num_processes=_NUM_PROCESSES.value,
                                process_id=_PROCESS_ID.value)
-  logging.info("process %d/%d, %d local / %d global devices",
-               jax.process_index(), jax.process_count(),
-               jax.local_device_count(), jax.device_count())
+  if jax.process_count() > 1:  # the trainer names the devices of one process
+    logging.info("process %d/%d, %d local / %d global devices",
+                 jax.process_index(), jax.process_count(),
+                 jax.local_device_count(), jax.device_count())

@@ -69,7 +69,8 @@ def main(argv):
   except preemption.Preempted as stopped:
     logging.warning("%s", stopped)
     return stopped.exit_status  # app.run exits with it: 143 for SIGTERM
-  logging.info("final evaluation: %s", scores)
+  del scores  # the trainer has logged them
+  logging.info("done: %s", _WORKDIR.value)
   return 0
 
 

@@ -135,3 +135,13 @@ def test_counted_yields_every_item_and_ends_an_unknown_count(records):
   assert list(console.counted(iter("abc"), "writing train", "examples",
                               logger=logger)) == ["a", "b", "c"]
   assert seen[-1].startswith("writing train: 3/3 examples (100 %), done in")
+
+
+@pytest.mark.parametrize("total, log_every, every", [
+    (150, 25, 25),      # the demo: 6 lines
+    (400, 25, 50),      # 16 logging steps: every second one, 8 lines
+    (20000, 50, 2000),  # a paper run: 10 lines
+    (30, 5, 5), (7, 5, 5)])
+def test_console_every_keeps_a_run_to_about_10_lines(total, log_every, every):
+  assert progress_lib.console_every(total, log_every) == every
+  assert total / every <= 10

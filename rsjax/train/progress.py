@@ -1,9 +1,9 @@
 """The training loop's console line: step, speed, time left and the step's
-losses, at every logging step.
+losses, at logging steps (at most about 10 lines a run: `console_every`).
 
-The speed is measured from the end of the first step this run takes (which
-includes compiling the step) to the current step, so the time left is
-known after the first few steps instead of after a warm-up. Between logging
+The speed is measured from the end of the first step this run takes (the
+step is compiled before it) to the current step, so the time left is known
+after the first few steps instead of after a warm-up. Between logging
 steps a line still comes when `every_s` seconds have passed without one, so
 a slow step never leaves a person without news.
 """
@@ -27,9 +27,18 @@ def _short(value: float) -> str:
   return f"{value:.4g}"
 
 
+def console_every(total_steps: int, log_every: int, max_lines: int = 10
+                  ) -> int:
+  """The steps between console lines: a multiple of `log_every` that gives
+  at most `max_lines` lines over `total_steps` (metrics.jsonl and
+  TensorBoard still get every logging step)."""
+  logging_steps = -(-total_steps // log_every)
+  return log_every * -(-logging_steps // max_lines)
+
+
 class TrainProgress:
   """`step_done(step, scalars)` after every step; logs the line when
-  `scalars` are given (a logging step), or when `every_s` seconds passed
+  `scalars` are given (a console step), or when `every_s` seconds passed
   since the last line."""
 
   def __init__(self, total_steps: int, *, every_s: float = 60.0,

@@ -314,6 +314,8 @@ def _train_and_evaluate(config, workdir, stop_after):
       # Fills jit's cache: the loop's first call runs this executable.
       trainer.train_step.lower(state, batch, first_bad).compile()
     progress = progress_lib.TrainProgress(config.total_steps)
+    console_every = progress_lib.console_every(config.total_steps,
+                                               config.log_every)
     with stop:
       while step < config.total_steps:
         state, metrics, first_bad = trainer.train_step(state, batch, first_bad)
@@ -326,9 +328,8 @@ def _train_and_evaluate(config, workdir, stop_after):
           _raise_if_bad(first_bad, trainer)
           scalars = _scalars("train/", jax.device_get(metrics))
           writer.write_scalars(step, scalars)
-          progress.step_done(step, scalars)
-        else:
-          progress.step_done(step)
+        progress.step_done(step, scalars if (
+            step % console_every == 0 or last or stop.requested) else None)
         if step % config.checkpoint_every == 0 or last or stop.requested:
           _raise_if_bad(first_bad, trainer)
           checkpoint_lib.save(trainer.manager, step, state,
