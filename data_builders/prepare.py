@@ -9,9 +9,11 @@
       --data_dir workdir/tensorflow_datasets --manual_dir /path/to/scenes
 
 The same as `tfds build data_builders/<name> --config <config> --data_dir ...
---file_format array_record` (which needs the repository root on PYTHONPATH
-to import the builder), from Python: ArrayRecord files give the input
-pipeline O(1) random access (exact, instant resume). TFDS writes into a
+--file_format array_record` (from the repository root; from elsewhere
+`tfds build <name>/<config> --imports
+data_builders.<name>.<name>_dataset_builder ...`), from Python: ArrayRecord
+files give the input pipeline O(1) random access (exact, instant resume).
+Each stage is logged (`rsjax.console`; `--verbosity 1` for TFDS's lines). TFDS writes into a
 temporary directory and renames it when complete, so an interrupted build is
 simply redone. `build_command` writes the command out for a dataset: the
 launchers print it when a run finds its dataset not built.
@@ -42,9 +44,10 @@ def _python() -> str:
 
 
 def build_command(name: str, data_dir: str | None) -> str:
-  """The command (run from the repository root) that builds dataset `name`
-  ('builder/config') into `data_dir` (None: TFDS's default): this module's
-  for this repository's builders, `tfds build` for TFDS's catalogue."""
+  """The command that builds dataset `name` ('builder/config') into
+  `data_dir` (None: TFDS's default), from any directory once the package is
+  installed: this module's for this repository's builders, `tfds build` for
+  TFDS's catalogue."""
   builder, _, config = name.split(":")[0].partition("/")
   if builder in BUILDERS:
     words = [_python(), "-m", "data_builders.prepare", name]
