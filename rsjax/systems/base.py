@@ -9,8 +9,8 @@ nothing about GANs:
   eval_step(state, batch) -> dict              # sums and counts (arrays)
   finalize_eval(sums) -> dict                  # host: sums -> reported scores
   predict(state, batch) -> jax.Array           # output in normalized units
-  panels(batch, prediction) -> dict            # host: name -> (B, H, W, 3) in
-                                               # [0, 1] for sample grids
+  panels(batch, prediction) -> dict            # host: name -> Panel, for
+                                               # sample grids
 
 and, for evaluation tables and full-scene inference, three attributes:
 
@@ -26,10 +26,17 @@ pytree: per-network params, batch_stats (mutable collections such as
 BatchNorm statistics and spectral-norm vectors) and optimizer states keyed by
 network name, optional EMA params, the step and the RNG key; train_step folds
 the step into the key.
+
+A `Panel` is one column of a sample grid: (B, H, W, 3) images in [0, 1], a
+title naming the field, bands and colour scale, and optionally legend swatches
+(land-cover classes, mask values) and a scale note (SAR's dB range). `panels`
+leaves out the rows of padding examples. Grids also take plain (B, H, W, 3)
+arrays, titled by their key (`as_panel`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import zlib
 from collections.abc import Mapping
@@ -39,6 +46,7 @@ import flax
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 import optax
 
 Batch = Mapping[str, jax.Array]
@@ -66,6 +74,60 @@ def _stable_hash(name: str) -> int:
   return zlib.crc32(name.encode("utf-8")) & 0x7FFFFFFF
 
 
+Swatch = tuple[str, tuple[float, float, float]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Panel:
+  """One column of a sample grid.
+
+  image: (B, H, W, 3) floats in [0, 1], a row per real example.
+  title: what the column shows, e.g. 's2 B4-B3-B2, stretch 2-98 %'.
+  legend: (label, (r, g, b) in [0, 1]) swatches of the colours that stand for
+    classes (a palette, a mask's black and white).
+  note: how values map to grey or colour, for under the grid (e.g. 's1 VV:
+    black -25 dB, white 0 dB').
+  """
+  image: np.ndarray
+  title: str
+  legend: tuple[Swatch, ...] = ()
+  note: str = ""
+
+
+def as_panel(name: str, value) -> Panel:
+  """A `panels` value as a Panel: a plain array gets its key as title."""
+  if isinstance(value, Panel):
+    return value
+  return Panel(np.asarray(value, np.float32), name)
+
+
+def grid_columns(panels: Mapping[str, Any], max_rows: int) -> list[Panel]:
+  """The panels as Panels of at most `max_rows` rows, checked to be images
+  of one (B, H, W, 3) shape; a ValueError naming a panel otherwise."""
+  if not panels:
+    raise ValueError("no panels to draw")
+  columns = {name: as_panel(name, value) for name, value in panels.items()}
+  shape = next(iter(columns.values())).image.shape
+  for name, panel in columns.items():
+    image = np.asarray(panel.image)
+    if image.ndim != 4 or image.shape[-1] != 3 or image.shape != shape:
+      raise ValueError(f"panel {name!r} has shape {image.shape}; every panel "
+                       f"must be (B, H, W, 3) like {shape}")
+  return [dataclasses.replace(p, image=np.clip(
+      np.asarray(p.image, np.float32)[:max_rows], 0.0, 1.0))
+          for p in columns.values()]
+
+
+def grid_legend(columns) -> tuple[Swatch, ...]:
+  """Every swatch of the columns' legends once, in order of appearance."""
+  return tuple(dict.fromkeys(s for p in columns for s in p.legend))
+
+
+def grid_notes(columns) -> tuple[str, ...]:
+  """Every note of the columns once, in order of appearance."""
+  return tuple(dict.fromkeys(p.note for p in columns if p.note))
+
+
 class System(Protocol):
   config: ml_collections.ConfigDict
   predict_fields: tuple[str, ...]
@@ -77,7 +139,8 @@ class System(Protocol):
   def eval_step(self, state: State, batch: Batch) -> dict: ...
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict: ...
   def predict(self, state: State, batch: Batch) -> jax.Array: ...
-  def panels(self, batch: Mapping[str, Any], prediction) -> dict: ...
+  def panels(self, batch: Mapping[str, Any], prediction
+             ) -> dict[str, Panel]: ...
 
 
 SYSTEMS = {

@@ -11,25 +11,32 @@ float channel.
   concat_inputs(batch, names, num_classes)  pix2pix-style channel concatenation
   source_dict(batch, names, num_classes)    RS-SPADE's {source: raster} dict
 
-Panels (numpy, host): `field_panel` renders a field as (B, H, W, 3) in [0, 1]:
-SAR as grey from VV (channel 0), land cover with the Dynamic World palette,
-DEM as its hillshade channel (the last one in both aspect layouts), optical
-as RGB (B4, B3, B2 = indices 2, 1, 0) or NRG (B8, B4, B3 = 3, 2, 1)
-composites with a 2-98 % percentile stretch per example; `composite` with
-a reference applies the reference's (the target's) stretch to another image
-(the prediction), so both are shown on the same scale, as
-`prediction_panels` does.
+Panels (numpy, host): `field_panels` renders a field as `base.Panel`s,
+(B, H, W, 3) images in [0, 1] with a title: SAR as grey from VV (channel 0)
+and DEM as its hillshade channel (the last one in both aspect layouts), each
+titled and noted with the physical range shown black to white (from the
+normalization the batch went through, e.g. VV -25 to 0 dB); land cover with
+the Dynamic World palette and a legend of the class names; masks in black and
+white; optical as RGB (B4, B3, B2 = indices 2, 1, 0) or NRG (B8, B4, B3 = 3,
+2, 1) composites with a 2-98 % percentile stretch per example and band;
+`composite` with a reference applies the reference's (the target's) stretch
+to another image (the prediction), so both are shown on the same scale, as
+`prediction_panels` does. `real_rows` drops the padding examples of an
+evaluation batch before its panels are drawn.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from rsjax.data import fields as fields_lib
+from rsjax.data import normalize as normalize_lib
+from rsjax.systems import base
 
 # Read from the one field declaration (rsjax.data.fields).
 CATEGORICAL_FIELDS = fields_lib.fields_of_kind("categorical")
@@ -41,6 +48,11 @@ NRG_BANDS = fields_lib.composite_bands("s2", "NRG")   # B8, B4, B3
 DYNAMIC_WORLD_PALETTE = fields_lib.DYNAMIC_WORLD_PALETTE
 
 _OUT_OF_RANGE_COLOUR = np.zeros(3, np.float32)  # ignored / unknown: black
+STRETCH = "stretch 2-98 %"
+STRETCH_NOTE = ("Composites: each band stretched per example from its 2nd to "
+                "its 98th percentile; a prediction on its target's stretch.")
+# The normalization of a run that does not configure one.
+DEFAULT_NORMALIZATION = normalize_lib.resolve_config()
 
 
 def check_field_names(names: Sequence[str], key: str) -> tuple[str, ...]:
@@ -139,6 +151,9 @@ def palette_image(labels, num_classes: int | None = None) -> np.ndarray:
 
 def _percentiles(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
   """Per example and band 2nd and 98th percentiles of (B, H, W, C)."""
+  if not image.size:
+    empty = np.zeros(image.shape[:1] + (1, 1) + image.shape[3:], image.dtype)
+    return empty, empty + 1
   low = np.percentile(image, 2, axis=(1, 2), keepdims=True)
   high = np.percentile(image, 98, axis=(1, 2), keepdims=True)
   return low, np.maximum(high, low + 1e-6)
@@ -157,45 +172,153 @@ def composite(image, bands: Sequence[int], reference=None) -> np.ndarray:
   return np.clip((selected - low) / (high - low), 0.0, 1.0)
 
 
-def field_panels(name: str, value, num_classes: int,
-                 reference=None) -> dict[str, np.ndarray]:
-  """Display panels of one field (suffixes ' RGB'/' NRG' for optical)."""
+def grey_range(name: str, channel: int, normalization=None
+               ) -> tuple[float, float]:
+  """Physical values of channel `channel` of a field's panel input that grey
+  shows black and white: the ends of the field's normalization range, or
+  (-1, 1) when the field is not normalized (`normalization` None)."""
+  if normalization is None or normalize_lib.source_of(name) is None:
+    return -1.0, 1.0
+  layout = normalize_lib.band_names(name, normalization)
+  ends = np.array([[-1.0] * len(layout), [1.0] * len(layout)], np.float32)
+  physical = normalize_lib.denormalize(name, ends, normalization)
+  index = fields_lib.band_names(name).index(layout[channel])
+  return float(physical[0, index]), float(physical[1, index])
+
+
+def grey_panel(name: str, value, channel: int, *, title: str | None = None,
+               normalization=DEFAULT_NORMALIZATION) -> base.Panel:
+  """Channel `channel` of a field's (B, H, W, C) panel input in grey, titled
+  with the band and the physical range from black to white (SAR's dB); only
+  with the channel's index when the field has another band set than the
+  declared one."""
+  title = title or name
+  value = np.asarray(value, np.float32)
+  image = grey(value[..., channel])
+  layout = (normalize_lib.band_names(name, normalization)
+            if name in fields_lib.FIELDS else ())
+  if value.shape[-1] != len(layout):
+    return base.Panel(image, f"{title} channel {channel}")
+  band = layout[channel]
+  low, high = grey_range(name, channel, normalization)
+  unit = fields_lib.band_units(name).get(band, "")
+  unit = "" if unit in ("unitless", "") else f" {unit}"
+  return base.Panel(
+      image, f"{title} {band}, {low:g} to {high:g}{unit}",
+      note=f"{title} {band}: black {low:g}{unit}, white {high:g}{unit}; "
+           f"values outside are clipped.")
+
+
+def palette_panel(name: str, labels, num_classes: int | None = None, *,
+                  title: str | None = None) -> base.Panel:
+  """Class indices of categorical field `name` as a `palette_image` panel
+  whose legend names each class beside its colour (and 'no label' for the
+  black of ignored pixels, when there are any)."""
+  labels = np.asarray(labels)
+  image = palette_image(labels, num_classes)
+  names = [n.replace("_", " ") for n in fields_lib.class_names(name)]
+  count = num_classes or max(len(names), int(labels.max(initial=0)) + 1)
+  colours = palette_image(np.arange(count)[None, None], count)[0, 0]
+  legend = [(names[k] if k < len(names) else f"class {k}",
+             tuple(float(c) for c in colours[k])) for k in range(count)]
+  if np.any((labels < 0) | (labels >= count)):
+    legend.append(("no label", tuple(float(c) for c in _OUT_OF_RANGE_COLOUR)))
+  return base.Panel(image, f"{title or name}, land cover classes",
+                    legend=tuple(legend))
+
+
+def mask_panel(name: str, value, *, title: str | None = None) -> base.Panel:
+  """A mask field (0, 1, ...) in black (0) and white (1 and above), the
+  title saying which classes each is."""
+  classes = fields_lib.class_names(name)
+  image = np.repeat(np.clip(np.asarray(value, np.float32), 0, 1)[..., None], 3,
+                    axis=-1)
+  return base.Panel(image, f"{title or name}: {classes[0]} black, "
+                           f"{'/'.join(classes[1:])} white")
+
+
+def composite_panel(title: str, image, bands: Sequence[int],
+                    band_names: Sequence[str], reference=None,
+                    reference_title: str = "target") -> base.Panel:
+  """`composite` as a panel titled with the bands shown as R, G, B and the
+  stretch, e.g. 's2 B4-B3-B2, stretch 2-98 %'."""
+  stretch = STRETCH if reference is None else f"{reference_title}'s {STRETCH}"
+  return base.Panel(composite(image, bands, reference),
+                    f"{title} {'-'.join(band_names)}, {stretch}",
+                    note=STRETCH_NOTE)
+
+
+def field_panels(name: str, value, num_classes: int, reference=None, *,
+                 role: str | None = None, reference_role: str = "target",
+                 normalization=DEFAULT_NORMALIZATION) -> dict[str, base.Panel]:
+  """Display panels of one field (suffixes ' RGB'/' NRG' for optical).
+
+  role: what the image is ('pred', 'target'); it replaces the field name in
+    the keys and precedes it in the titles.
+  reference_role: what `reference` is, for the titles.
+  normalization: the resolved normalization the batch went through (None:
+    physical units), for the range grey panels show.
+  """
   value = np.asarray(value)
+  key = role or name
+  title = f"{role} {name}" if role else name
   if name in CATEGORICAL_FIELDS:
-    return {name: palette_image(value, num_classes)}
+    return {key: palette_panel(name, value, num_classes, title=title)}
   if name in MASK_FIELDS:
-    return {name: np.repeat(np.clip(value.astype(np.float32), 0, 1)[..., None],
-                            3, axis=-1)}
+    return {key: mask_panel(name, value, title=title)}
   if value.ndim == 3:
     value = value[..., None]
   declared = fields_lib.FIELDS.get(name)
   if declared is not None and declared.kind == "elevation":
     # Hillshade is the last channel of every normalized DEM layout (the
     # sin/cos aspect encoding adds a channel before it).
-    return {name: grey(value[..., -1])}
+    return {key: grey_panel(name, value, value.shape[-1] - 1, title=title,
+                            normalization=normalization)}
   if declared is not None and value.shape[-1] == declared.channels:
-    composites = {f"{name} {label}": fields_lib.composite_bands(name, label)
-                  for label, _ in declared.display.composites}
+    composites = {f"{key} {label}": (fields_lib.composite_bands(name, label),
+                                     shown)
+                  for label, shown in declared.display.composites}
     if composites:
-      return {label: composite(value, bands, reference)
-              for label, bands in composites.items()}
+      return {label: composite_panel(title, value, bands, shown, reference,
+                                     reference_role)
+              for label, (bands, shown) in composites.items()}
   if value.shape[-1] == 3:
-    return {name: composite(value, (0, 1, 2), reference)}
+    return {key: composite_panel(title, value, (0, 1, 2),
+                                 ("ch1", "ch2", "ch3"), reference,
+                                 reference_role)}
   grey_band = fields_lib.grey_band(name) if declared is not None else None
-  return {name: grey(value[..., grey_band or 0])}   # SAR: VV
+  return {key: grey_panel(name, value, grey_band or 0, title=title,
+                          normalization=normalization)}   # SAR: VV
 
 
 def prediction_panels(name: str, prediction, target, num_classes: int,
-                      labels: tuple[str, str] = ("pred", "target")
-                      ) -> dict[str, np.ndarray]:
+                      labels: tuple[str, str] = ("pred", "target"),
+                      normalization=DEFAULT_NORMALIZATION
+                      ) -> dict[str, base.Panel]:
   """Panels of a predicted field and of its target, the prediction on the
   target's stretch; keys name them by `labels` instead of the field (e.g.
   'pred RGB', 'target RGB')."""
   target = np.asarray(target, np.float32)
-  out = {}
-  for label, image, reference in ((labels[0], prediction, target),
-                                  (labels[1], target, None)):
-    for key, value in field_panels(name, np.asarray(image, np.float32),
-                                   num_classes, reference).items():
-      out[key.replace(name, label, 1)] = value
+  out = field_panels(name, np.asarray(prediction, np.float32), num_classes,
+                     target, role=labels[0], reference_role=labels[1],
+                     normalization=normalization)
+  out.update(field_panels(name, target, num_classes, role=labels[1],
+                          normalization=normalization))
   return out
+
+
+def real_rows(batch: Mapping[str, Any], prediction=None):
+  """(batch, prediction) without the rows of padding examples (the batch's
+  `mask` 0); unchanged when the batch has no mask. `prediction` may be an
+  array or a pytree of arrays with a row per example."""
+  mask = batch.get(normalize_lib.PADDING_MASK)
+  if mask is None:
+    return batch, prediction
+  keep = np.asarray(mask).reshape(-1) > 0
+
+  def rows(x):
+    x = np.asarray(x)
+    return x[keep] if x.ndim and x.shape[0] == keep.shape[0] else x
+
+  return ({k: rows(v) for k, v in batch.items()},
+          None if prediction is None else jax.tree.map(rows, prediction))

@@ -1,12 +1,15 @@
 """Report figures (matplotlib, Agg canvas): sample grids and training curves.
 
-Sample grids draw a system's display panels (`System.panels`: inputs,
-prediction and target as RGB/NRG composites, SAR as grey VV dB, land cover in
-the Dynamic World palette of `rsjax.data.fields`), one row per example and
-a column per panel, with a legend of the Dynamic World classes when a panel
-shows land cover. Training curves read `<workdir>/metrics.jsonl` (written by
-`rsjax.train.writers`) and overlay several runs: one subplot per train loss
-and per validation score, against the step.
+Sample grids draw a system's display panels (`System.panels`, each a
+`rsjax.systems.base.Panel`: inputs, prediction and target as RGB/NRG
+composites, SAR as grey VV dB, land cover in the Dynamic World palette), one
+row per real example and a column per panel, as `rsjax.train.samples` does:
+the panels' titles (field, bands, stretch) above the columns, the swatches of
+their legends (land-cover class names) and their notes (SAR's dB range, the
+stretch of composites) below. Training curves read
+`<workdir>/metrics.jsonl` (written by `rsjax.train.writers`) and overlay
+several runs: one subplot per train loss and per validation score, against
+the step.
 
 Figures are drawn on matplotlib's object-oriented `Figure` (no pyplot, no
 global backend switch) and written to a temporary name, then renamed.
@@ -15,6 +18,8 @@ global backend switch) and written to a temporary name, then renamed.
 from __future__ import annotations
 
 import json
+import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -22,10 +27,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from matplotlib.ticker import MaxNLocator
 
-from rsjax.data import fields as fields_lib
-from rsjax.eval.report import tables
 from rsjax.store import atomic
 from rsjax.store import paths
+from rsjax.systems import base
 
 # Logged scalars that are bookkeeping rather than curves worth plotting.
 _SKIPPED = ("steps_per_sec", "uptime", "train/loss_is_finite")
@@ -33,15 +37,9 @@ _SKIPPED = ("steps_per_sec", "uptime", "train/loss_is_finite")
 
 # ----------------------------------------------------------- sample grids --
 
-def is_land_cover_panel(image) -> bool:
-  """True if every pixel is a Dynamic World palette colour (or the black of
-  ignored pixels), and at least one is a palette colour."""
-  pixels = np.asarray(image, np.float32).reshape(-1, 3)
-  palette = fields_lib.palette("lulc")
-  distance = np.abs(pixels[:, None, :] - palette[None]).max(-1).min(-1)
-  black = np.abs(pixels).max(-1) < 1e-6
-  on_palette = distance < 1e-6
-  return bool(np.all(on_palette | black) and np.any(on_palette))
+_TILE_INCHES = 1.8
+_TITLE_CHARS = 28        # characters of 8-point text across a tile
+_NOTE_CHARS_PER_INCH = 15
 
 
 def _save(figure: Figure, path: str) -> str:
@@ -50,54 +48,65 @@ def _save(figure: Figure, path: str) -> str:
   return path
 
 
-def sample_figure(panels: Mapping[str, np.ndarray], *, max_rows: int = 4,
-                  title: str | None = None,
-                  class_names: Sequence[str] = tables.CLASS_NAMES) -> Figure:
-  """Panels {name: (B, H, W, 3) in [0, 1]} as a grid figure."""
-  if not panels:
-    raise ValueError("no panels to draw")
-  names = list(panels)
-  images = {n: np.clip(np.asarray(panels[n], np.float32), 0, 1) for n in names}
-  shape = images[names[0]].shape
-  for name in names:
-    if images[name].ndim != 4 or images[name].shape[-1] != 3 or \
-        images[name].shape[:3] != shape[:3]:
-      raise ValueError(f"panel {name!r} has shape {images[name].shape}; every "
-                       f"panel must be (B, H, W, 3) like {shape}")
-  rows = min(max_rows, shape[0])
-  land_cover = [n for n in names if is_land_cover_panel(images[n][:rows])]
-  legend_height = 0.5 if land_cover else 0.0
-  title_height = 0.3 + (0.3 if title else 0.0)
-  size = 1.8
-  figure = Figure(figsize=(size * len(names),
-                           size * rows + title_height + legend_height), dpi=100)
-  axes = figure.subplots(rows, len(names), squeeze=False)
-  for column, name in enumerate(names):
-    for row in range(rows):
+def sample_figure(panels: Mapping[str, base.Panel | np.ndarray], *,
+                  max_rows: int = 4, title: str | None = None) -> Figure:
+  """Panels ({name: `base.Panel`}, or plain (B, H, W, 3) arrays in [0, 1]
+  titled by their name) as a grid figure: the panels' titles above the
+  columns, their legend swatches and notes below."""
+  columns = base.grid_columns(panels, max_rows)
+  rows = columns[0].image.shape[0]
+  titles = [textwrap.fill(p.title.replace(" %", "\N{NO-BREAK SPACE}%"),
+                           _TITLE_CHARS, break_on_hyphens=False)
+            for p in columns]
+  legend = base.grid_legend(columns)
+  width = _TILE_INCHES * len(columns)
+  notes = [textwrap.fill(n, max(40, int(width * _NOTE_CHARS_PER_INCH)))
+           for n in base.grid_notes(columns)]
+  if not rows:
+    notes.append("No examples to show: every row of the batch is padding.")
+  # About 0.35 inch of swatch and spacing and 0.055 inch a character of
+  # 7-point text per legend entry.
+  legend_inches = sum(0.35 + 0.055 * len(label) for label, _ in legend)
+  legend_rows = max(1, math.ceil(legend_inches / (0.9 * width)))
+  legend_columns = max(1, -(-len(legend) // legend_rows))
+  legend_height = (0.22 * -(-len(legend) // legend_columns) + 0.1
+                   if legend else 0.0)
+  note_lines = sum(n.count("\n") + 1 for n in notes)
+  footer = legend_height + 0.13 * note_lines + (0.1 if notes else 0)
+  title_height = 0.15 * max(t.count("\n") + 1 for t in titles) + 0.15 + (
+      0.3 if title else 0.0)
+  figure = Figure(figsize=(width, _TILE_INCHES * max(rows, 1) + title_height
+                           + footer), dpi=100)
+  height = figure.get_figheight()
+  axes = figure.subplots(max(rows, 1), len(columns), squeeze=False)
+  for column, panel in enumerate(columns):
+    for row in range(max(rows, 1)):
       axis = axes[row, column]
-      axis.imshow(images[name][row], interpolation="nearest")
+      if row < rows:
+        axis.imshow(panel.image[row], interpolation="nearest")
       axis.set_xticks([])
       axis.set_yticks([])
       if row == 0:
-        axis.set_title(name, fontsize=9)
-  if land_cover:
-    colours = fields_lib.palette("lulc")
-    handles = [Patch(facecolor=colours[k], edgecolor="none",
-                     label=class_names[k].replace("_", " "))
-               for k in range(min(len(colours), len(class_names)))]
-    figure.legend(handles=handles, loc="lower center", ncol=min(
-        len(handles), max(3, len(names) * 2)), fontsize=7, frameon=False)
-  height = figure.get_figheight()
+        axis.set_title(titles[column], fontsize=8)
+  if legend:
+    handles = [Patch(facecolor=colour, edgecolor="0.5", linewidth=0.5,
+                     label=label) for label, colour in legend]
+    figure.legend(handles=handles, loc="lower center", ncol=legend_columns,
+                  fontsize=7, frameon=False,
+                  bbox_to_anchor=(0.5, (footer - legend_height) / height))
+  if notes:
+    figure.text(0.01, 0.05 / height, "\n".join(notes), fontsize=7,
+                ha="left", va="bottom")
   if title:
     figure.suptitle(title, fontsize=10, y=1 - 0.05 / height, va="top")
-  figure.subplots_adjust(left=0.01, right=0.99,
-                         bottom=legend_height / height + 0.01,
-                         top=1 - title_height / height,
-                         wspace=0.04, hspace=0.04)
+  figure.subplots_adjust(left=0.01, right=0.99, bottom=footer / height + 0.01,
+                         top=1 - title_height / height, wspace=0.04,
+                         hspace=0.04)
   return figure
 
 
-def save_samples(path: str, panels: Mapping[str, np.ndarray], **kwargs) -> str:
+def save_samples(path: str, panels: Mapping[str, base.Panel | np.ndarray],
+                 **kwargs) -> str:
   """Writes `sample_figure(panels)` as a PNG; returns the path."""
   return _save(sample_figure(panels, **kwargs), path)
 

@@ -55,7 +55,8 @@ import numpy as np
 
 from rsjax.data import fields as fields_lib
 from rsjax.nn import registry
-from rsjax.systems import base, checks, gan, pix2pix_recipe
+from rsjax.systems import base, checks, gan, pix2pix_recipe, trained
+from rsjax.systems import inputs as inputs_lib
 from rsjax.systems.cloud_removal import clouds as clouds_lib
 from rsjax.systems.cloud_removal import panels as panels_lib
 from rsjax.systems.cloud_removal import scores as scores_lib
@@ -366,11 +367,13 @@ class CloudRemoval:
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
     return scores_lib.finalize_scores(sums)
 
-  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host sample-grid images (see `panels.panels`)."""
+  def panels(self, batch: Mapping[str, Any], prediction
+             ) -> dict[str, base.Panel]:
+    """Host sample-grid panels of the real examples (see `panels.panels`)."""
+    batch, prediction = inputs_lib.real_rows(batch, prediction)
     if not isinstance(prediction, Mapping):
       stages = jax.device_get(self.cloudy_input(dict(batch), self.eval_clouds))
       prediction = {"cloudy": stages[0], "cloud_mask": stages[1],
                     "stage2": prediction}
     return panels_lib.panels(batch, prediction, np.asarray(self.target(batch)),
-                               self.bands)
+                             self.bands, trained.normalization(self.config))

@@ -61,7 +61,7 @@ from rsjax import losses
 from rsjax.data import fields as fields_lib
 from rsjax.nn import registry
 from rsjax.nn.senet import embedding_noise, resample_class
-from rsjax.systems import base, gan
+from rsjax.systems import base, gan, trained
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems.csebgan import evaluation
 from rsjax.systems.csebgan import frozen as frozen_lib
@@ -376,15 +376,17 @@ class CSEBGAN(mask_lib.MaskConditioned):
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
     return self.evaluator.finalize(sums)
 
-  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host-side (B, H, W, 3) images in [0, 1]: the mask, the generated image
+  def panels(self, batch: Mapping[str, Any], prediction
+             ) -> dict[str, base.Panel]:
+    """Host-side panels of the real examples: the mask, the generated image
     and the real one (RGB and NRG composites, the prediction stretched like
     the real image)."""
-    out = dict(inputs_lib.field_panels(
-        self.label_field, np.asarray(batch[self.label_field]), self.num_classes))
+    batch, prediction = inputs_lib.real_rows(batch, prediction)
+    out = inputs_lib.field_panels(self.label_field, batch[self.label_field],
+                                  self.num_classes)
     out.update(inputs_lib.prediction_panels(
         self.target, prediction, batch[self.target], self.num_classes,
-        ("generated", "real")))
+        ("generated", "real"), trained.normalization(self.config)))
     return out
 
 

@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from rsjax.data import fields as fields_lib
-from rsjax.systems import checks
+from rsjax.systems import base, checks
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems.cycle_fusion import resize_branch
 
@@ -163,32 +163,42 @@ class FusionInputs:
         cloud_value=self.cloud_value)
     return jnp.concatenate([pieces[p] for p in self.parts], axis=-1)
 
-  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host (B, H, W, 3) images: the observations, X_f and X (RGB; NRG too
-    when config.bands has B8), on the target's stretch."""
+  def panels(self, batch: Mapping[str, Any], prediction,
+             normalization=inputs_lib.DEFAULT_NORMALIZATION
+             ) -> dict[str, base.Panel]:
+    """Host panels of the real examples: the observations, X_f and X (RGB;
+    NRG too when config.bands has B8), on the target's stretch.
+    `normalization`: the one the batch went through, for SAR's dB range."""
+    batch, prediction = inputs_lib.real_rows(batch, prediction)
     target = np.asarray(batch[self.fields["target"]], np.float32)[..., self.bands]
     observed = jax.device_get(self.observations(batch))
     out = {}
     if "sar" in observed:
-      out[self.fields["sar"]] = inputs_lib.grey(
-          observed["sar"][..., fields_lib.grey_band(self.fields["sar"])])
-    images = [(self.fields["t1"], observed.get("t1")),
-              ("lowres", observed["lowres"]), ("pred", prediction),
-              ("target", target)]
-    for label, image in images:
+      name = self.fields["sar"]
+      out[name] = inputs_lib.grey_panel(name, observed["sar"],
+                                        fields_lib.grey_band(name),
+                                        normalization=normalization)
+    images = [(self.fields["t1"], self.fields["t1"], observed.get("t1")),
+              ("lowres", f"lowres {self.fields['lowres']}", observed["lowres"]),
+              ("pred", f"pred {self.fields['target']}", prediction),
+              ("target", f"target {self.fields['target']}", target)]
+    for label, title, image in images:
       if image is not None:
-        out.update(self._optical_panels(label, np.asarray(image, np.float32),
-                                        target))
+        out.update(self._optical_panels(
+            label, title, np.asarray(image, np.float32),
+            None if label == "target" else target))
     return out
 
-  def _optical_panels(self, label, image, reference):
+  def _optical_panels(self, label, title, image, reference):
     out = {}
     target = self.fields["target"]
     for suffix, wanted in fields_lib.field(target).display.composites:
-      wanted = fields_lib.band_indices(target, wanted)
-      if all(b in self.bands for b in wanted):
-        order = [self.bands.index(b) for b in wanted]
-        out[f"{label} {suffix}"] = inputs_lib.composite(image, order, reference)
+      indices = fields_lib.band_indices(target, wanted)
+      if all(b in self.bands for b in indices):
+        order = [self.bands.index(b) for b in indices]
+        out[f"{label} {suffix}"] = inputs_lib.composite_panel(
+            title, image, order, wanted, reference)
     if not out:
-      out[label] = inputs_lib.grey(image[..., 0])
+      out[label] = inputs_lib.composite_panel(
+          title, image, (0, 0, 0), self.band_names[:1], reference)
     return out

@@ -62,11 +62,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from rsjax import losses
 from rsjax.nn import registry
-from rsjax.systems import base, gan
+from rsjax.systems import base, gan, trained
 from rsjax.systems.cycle_fusion import scores as scores_lib
 from rsjax.systems.cycle_fusion.observations import FusionInputs, choice
 from rsjax.systems.networks import (build_module, config_kwargs,
@@ -261,9 +260,11 @@ class CycleFusion:
         scores.update(scores_lib.finalize(sums, prefix))
     return scores
 
-  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host (B, H, W, 3) images of the observations, X_f and X."""
-    return self.inputs.panels(batch, prediction)
+  def panels(self, batch: Mapping[str, Any], prediction
+             ) -> dict[str, base.Panel]:
+    """Host panels of the observations, X_f and X (real examples only)."""
+    return self.inputs.panels(batch, prediction,
+                              trained.normalization(self.config))
 
 
 def zero_last_layer(params, name: str = "to_image"):

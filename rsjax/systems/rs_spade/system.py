@@ -23,10 +23,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from rsjax.nn import registry
-from rsjax.systems import base, checks, gan, image_scores
+from rsjax.systems import base, checks, gan, image_scores, trained
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems import pix2pix_recipe
 from rsjax.systems.networks import (build_module, config_kwargs,
@@ -153,15 +152,18 @@ class PairedGAN:
   def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
     return image_scores.finalize_scores(sums)
 
-  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host-side (B, H, W, 3) images in [0, 1]: every input field, then the
+  def panels(self, batch: Mapping[str, Any], prediction
+             ) -> dict[str, base.Panel]:
+    """Host-side panels of the real examples: every input field, then the
     prediction and the target as RGB and NRG composites (prediction stretched
     like the target)."""
+    batch, prediction = inputs_lib.real_rows(batch, prediction)
+    normalization = trained.normalization(self.config)
     out = {}
     for name in self.inputs:
-      out.update(inputs_lib.field_panels(name, np.asarray(batch[name]),
-                                         self.num_classes))
-    out.update(inputs_lib.prediction_panels(self.target, prediction,
-                                            np.asarray(batch[self.target]),
-                                            self.num_classes))
+      out.update(inputs_lib.field_panels(name, batch[name], self.num_classes,
+                                         normalization=normalization))
+    out.update(inputs_lib.prediction_panels(
+        self.target, prediction, batch[self.target], self.num_classes,
+        normalization=normalization))
     return out

@@ -32,7 +32,7 @@ import numpy as np
 
 from rsjax import losses, metrics
 from rsjax.nn import registry
-from rsjax.systems import base, checks
+from rsjax.systems import base, checks, trained
 from rsjax.systems import inputs as inputs_lib
 from rsjax.systems.networks import build_module, config_kwargs
 
@@ -180,14 +180,18 @@ class Segmentation:
                 for k, v in enumerate(np.asarray(scores["iou"]))})
     return out
 
-  def panels(self, batch: Mapping[str, Any], prediction) -> dict[str, np.ndarray]:
-    """Host-side (B, H, W, 3) images in [0, 1]: each input field (optical as
+  def panels(self, batch: Mapping[str, Any], prediction
+             ) -> dict[str, base.Panel]:
+    """Host-side panels of the real examples: each input field (optical as
     RGB only), the prediction (logits or class indices) and the label in
     the Dynamic World palette (ignored / invalid pixels black)."""
+    batch, prediction = inputs_lib.real_rows(batch, prediction)
+    normalization = trained.normalization(self.config)
     out = {}
     for name in self.inputs:
       for key, value in inputs_lib.field_panels(
-          name, np.asarray(batch[name]), self.num_classes).items():
+          name, batch[name], self.num_classes,
+          normalization=normalization).items():
         if not key.endswith(" NRG"):
           out[key] = value
     prediction = np.asarray(prediction)
@@ -198,6 +202,8 @@ class Segmentation:
       labels = np.where(np.asarray(batch["valid"]) > 0, labels, IGNORED)
     if self.ignore_index is not None:
       labels = np.where(labels == self.ignore_index, IGNORED, labels)
-    out["prediction"] = inputs_lib.palette_image(prediction, self.num_classes)
-    out["label"] = inputs_lib.palette_image(labels, self.num_classes)
+    out["prediction"] = inputs_lib.palette_panel(
+        LABEL_FIELD, prediction, self.num_classes, title="prediction")
+    out["label"] = inputs_lib.palette_panel(LABEL_FIELD, labels,
+                                            self.num_classes, title="label")
     return out

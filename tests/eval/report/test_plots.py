@@ -24,11 +24,8 @@ def _panels(batch):
   panels = {}
   for name in ("s1", "lulc"):
     panels.update(inputs_lib.field_panels(name, batch[name], 9))
-  prediction = batch["s2"] * 0.5
-  for label, image, reference in (("pred", prediction, batch["s2"]),
-                                  ("target", batch["s2"], None)):
-    for key, value in inputs_lib.field_panels("s2", image, 9, reference).items():
-      panels[key.replace("s2", label, 1)] = value
+  panels.update(inputs_lib.prediction_panels("s2", batch["s2"] * 0.5,
+                                             batch["s2"], 9))
   return panels
 
 
@@ -36,15 +33,21 @@ def _titles(figure):
   return [a.get_title() for a in figure.axes if a.get_title()]
 
 
-def test_sample_grid_has_a_column_per_panel_and_a_land_cover_legend(tmp_path):
+def test_sample_grid_has_titled_columns_a_land_cover_legend_and_notes(
+    tmp_path):
   panels = _panels(_batch())
   assert list(panels) == ["s1", "lulc", "pred RGB", "pred NRG", "target RGB",
                           "target NRG"]
   figure = plots.sample_figure(panels, max_rows=2)
   assert len(figure.axes) == 2 * 6
-  assert _titles(figure) == list(panels)
+  assert [t.replace("\n", " ").replace("\N{NO-BREAK SPACE}", " ")
+          for t in _titles(figure)] == [
+      p.title for p in panels.values()]
   legend = [t.get_text() for t in figure.legends[0].get_texts()]
   assert legend == [n.replace("_", " ") for n in tables.CLASS_NAMES]
+  notes = " ".join(t.get_text() for t in figure.texts).replace("\n", " ")
+  assert "s1 VV: black -25 dB, white 0 dB" in notes
+  assert "98th percentile" in notes
   path = plots.save_samples(str(tmp_path / "grid.png"), panels, max_rows=2)
   image = Image.open(path)
   assert image.format == "PNG" and image.size[0] > image.size[1]
@@ -52,13 +55,13 @@ def test_sample_grid_has_a_column_per_panel_and_a_land_cover_legend(tmp_path):
   assert sorted(p.name for p in tmp_path.iterdir()) == ["grid.png"]
 
 
-def test_land_cover_detection_and_no_legend_without_it():
+def test_plain_arrays_are_titled_by_name_without_legend():
   batch = _batch()
-  assert plots.is_land_cover_panel(inputs_lib.palette_image(batch["lulc"], 9))
-  assert not plots.is_land_cover_panel(inputs_lib.grey(batch["s1"][..., 0]))
-  assert not plots.is_land_cover_panel(np.zeros((1, 4, 4, 3)))
-  panels = {"s1": inputs_lib.grey(batch["s1"][..., 0])}
-  assert not plots.sample_figure(panels).legends
+  panels = {"s1": inputs_lib.grey(batch["s1"][..., 0]),
+            "lulc": inputs_lib.palette_image(batch["lulc"], 9)}
+  figure = plots.sample_figure(panels)
+  assert _titles(figure) == ["s1", "lulc"] and not figure.legends
+  assert len(figure.axes) == 3 * 2
 
 
 def test_sample_grid_rejects_mismatched_panels():

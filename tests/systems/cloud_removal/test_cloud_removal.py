@@ -273,12 +273,15 @@ def test_panels(sequential, predict_stages):
   panels = system.panels(batch, stages)
   assert list(panels) == ["SAR VV", "cloudy", "cloud mask", "stage 1", "output",
                           "target"]
-  for image in panels.values():
+  for panel in panels.values():
+    image = panel.image
     assert image.shape == (8, 32, 32, 3) and image.dtype == np.float32
     assert 0.0 <= image.min() and image.max() <= 1.0
+  assert panels["SAR VV"].title == "SAR VV, -25 to 0 dB"
+  assert panels["output"].title == "output s2 B4-B3-B2, target's stretch 2-98 %"
   # A perfect output looks exactly like the target (RGB = B4, B3, B2).
   same = system.panels(batch, dict(stages, stage2=batch["s2"][..., :3]))
-  np.testing.assert_array_equal(same["output"], same["target"])
+  np.testing.assert_array_equal(same["output"].image, same["target"].image)
   assert panels_lib.display_bands(system.bands) == (2, 1, 0)
 
 

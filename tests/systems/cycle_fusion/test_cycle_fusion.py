@@ -209,6 +209,23 @@ def test_eval_masks_padding_and_scores_baselines(hsts_cloudy):
   assert 0 <= scores["sam"] <= 180 and scores["ergas"] > 0
 
 
+def test_panels_show_the_real_examples_with_titles():
+  system = base.get_system(tiny_config())
+  batch = fusion_batch(5, batch=3, mask=[1, 1, 0])
+  target = batch["s2_t2"][..., list(system.inputs.bands)]
+  panels = system.panels(batch, target)
+  assert [(k, p.title) for k, p in panels.items()] == [
+      ("s1_t2", "s1_t2 VV, -25 to 0 dB"),
+      ("s2 RGB", "s2 B4-B3-B2, target's stretch 2-98 %"),
+      ("lowres RGB", "lowres s2_t2 B4-B3-B2, target's stretch 2-98 %"),
+      ("pred RGB", "pred s2_t2 B4-B3-B2, target's stretch 2-98 %"),
+      ("target RGB", "target s2_t2 B4-B3-B2, stretch 2-98 %")]
+  for panel in panels.values():
+    assert panel.image.shape == (2, TILE, TILE, 3)   # no padding row
+  np.testing.assert_array_equal(panels["pred RGB"].image,
+                                panels["target RGB"].image)
+
+
 def test_global_skip_adds_the_upsampled_low_res_image():
   """global_skip = 'low_res': X_f = clip(X^ + G_F(.), -1, 1), starting at X^
   (zero last layer), in predict and in the loss; None: G_F(.) unchanged."""

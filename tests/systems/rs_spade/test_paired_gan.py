@@ -136,16 +136,29 @@ def test_panels(pix2pix):
   panels = system.panels(batch, np.asarray(system.predict(state, batch)))
   assert list(panels) == ["s1", "lulc", "dem", "pred RGB", "pred NRG",
                           "target RGB", "target NRG"]
-  for image in panels.values():
+  for panel in panels.values():
+    image = panel.image
     assert image.shape == (2, 32, 32, 3) and image.dtype == np.float32
     assert 0.0 <= image.min() and image.max() <= 1.0
+  assert [panels[k].title for k in ("s1", "pred RGB", "target NRG")] == [
+      "s1 VV, -25 to 0 dB", "pred s2 B4-B3-B2, target's stretch 2-98 %",
+      "target s2 B8-B4-B3, stretch 2-98 %"]
   # LULC class 0 (water) in the Dynamic World colour #419BDF.
   index = np.argwhere(batch["lulc"] == 0)[0]
-  np.testing.assert_allclose(panels["lulc"][tuple(index)],
+  np.testing.assert_allclose(panels["lulc"].image[tuple(index)],
                              np.array([0x41, 0x9B, 0xDF]) / 255, atol=1e-6)
+  name, colour = panels["lulc"].legend[0]
+  assert name == "water"
+  np.testing.assert_allclose(colour, np.array([0x41, 0x9B, 0xDF]) / 255,
+                             atol=1e-6)
   # A perfect prediction looks exactly like the target.
   same = system.panels(batch, batch["s2"])
-  np.testing.assert_array_equal(same["pred RGB"], same["target RGB"])
+  np.testing.assert_array_equal(same["pred RGB"].image,
+                                same["target RGB"].image)
+  # Padding examples of an evaluation batch (mask 0) are not drawn.
+  padded = system.panels(dict(batch, mask=np.array([0.0, 1.0])), batch["s2"])
+  for key, panel in padded.items():
+    np.testing.assert_array_equal(panel.image, same[key].image[1:])
 
 
 @pytest.mark.parametrize("overrides", [

@@ -88,11 +88,16 @@ def test_eval_confusion_matrix_matches_metrics(unet):
 
   panels = system.panels(real, np.asarray(logits))
   assert list(panels) == ["s2 RGB", "s1", "prediction", "label"]
-  for image in panels.values():
+  for panel in panels.values():
+    image = panel.image
     assert image.shape == (3, 32, 32, 3) and 0 <= image.min() <= image.max() <= 1
-  np.testing.assert_array_equal(panels["label"][0, 0, 0], 0.0)   # invalid: black
+  # Invalid pixels are black.
+  np.testing.assert_array_equal(panels["label"].image[0, 0, 0], 0.0)
+  assert panels["label"].legend[-1][0] == "no label"
+  assert panels["prediction"].title == "prediction, land cover classes"
   np.testing.assert_array_equal(
-      panels["prediction"], system.panels(real, np.argmax(logits, -1))["prediction"])
+      panels["prediction"].image,
+      system.panels(real, np.argmax(logits, -1))["prediction"].image)
 
 
 def test_two_branch_gated_bfloat16_with_class_weights():
