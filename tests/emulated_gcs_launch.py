@@ -1,5 +1,5 @@
 """`python -m emulated_gcs_launch MODULE FLAGS`: a launcher (`launch.train`,
-`launch.experiment`) on a workdir in a GCS emulator
+`launch.experiment`, `launch.evaluate`) on a workdir in a GCS emulator
 (tests/train/test_remote_workdir.py, tests/eval/experiments/
 test_remote_experiment.py).
 

@@ -40,9 +40,10 @@ def test_a_gs_workdir_is_written_and_resumed_there(gcs, tmp_path):
   result = _train(url, longer, workdir, cwd)
   assert result.returncode == 0, result.stderr[-4000:]
   # Resumed from the bucket's step 2: steps 1 and 2 are not trained again.
-  assert "] [3] train/" in result.stderr and "] [1] train/" not in result.stderr
+  assert "step 3/3 (" in result.stderr and "step 1/3 (" not in result.stderr
 
-  result = gcs_emulator.run(url, cwd, "-m", "launch.evaluate",
+  result = gcs_emulator.run(url, cwd, "-m", "emulated_gcs_launch",
+                            "launch.evaluate",
                             f"--workdir={workdir}", "--split=validation",
                             "--num_batches=1")
   assert result.returncode == 0, result.stderr[-4000:]

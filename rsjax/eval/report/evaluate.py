@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import math
 import os
 import re
@@ -271,17 +270,15 @@ def _write_tensorboard(output_dir: str, step: int, split: str,
                        markdown: str, images: dict[str, str]) -> None:
   """The report's table (text) and figures (images) as a TensorBoard run in
   `output_dir`, at the newest evaluated checkpoint's step."""
-  try:
-    from clu.metric_writers import summary_writer  # pylint: disable=g-import-not-at-top
-  except ImportError as error:  # TensorFlow is not installed
-    logging.warning("no TensorBoard summaries of the report (%s)", error)
-    return
-  writer = summary_writer.SummaryWriter(output_dir)
-  writer.write_texts(step, {f"{split}/report": markdown})
+  from clu import metric_writers  # pylint: disable=g-import-not-at-top
   arrays = {}
   for alt, path in images.items():
     with paths.of(path).open("rb") as file:
       arrays[f"{split}/{alt}"] = np.asarray(Image.open(file).convert("RGB"))[None]
+  # clu's default writer: TensorBoard where TensorFlow is installed.
+  writer = metric_writers.create_default_writer(output_dir,
+                                                asynchronous=False)
+  writer.write_texts(step, {f"{split}/report": markdown})
   writer.write_images(step, arrays)
   writer.close()
 

@@ -8,6 +8,7 @@ trains nothing again. The bucket is a GCS emulator (`gcs_emulator`)."""
 import hashlib
 import io
 import json
+import re
 
 import numpy as np
 
@@ -36,7 +37,8 @@ def test_augmentation_experiment_in_a_bucket(generator_dir, tmp_path):
   with gcs_emulator.running() as (url, bucket):
     result = run(url)
     assert result.returncode == 0, result.stderr[-4000:]
-    assert "] [2] train/" in result.stderr   # the sub-runs' training logs
+    # The sub-runs' training lines (rsjax.train.progress).
+    assert re.search(r"step 2/\d+ \(", result.stderr), result.stderr[-4000:]
     names = bucket.names("experiments/augment")
     assert {"augmentation.md", "augmentation.csv", "augmentation.json",
             "class_iou_change.png", "validation_miou.png", "rows/true_f1.npy",
