@@ -90,7 +90,7 @@ _S2_SCALE = flags.DEFINE_float("s2_scale", 1e-4, "Reflectance per DN of "
 _S1_UNITS = flags.DEFINE_enum("s1_units", "linear", ["linear", "db"],
                               "Units of the SAR inputs.")
 _PROGRESS = flags.DEFINE_bool(
-    "progress", True, "Log windows done, rate and time left every 10 s.")
+    "progress", True, "Log windows done, rate and time left every 20 s.")
 
 
 def _parse_sources(values) -> dict[str, str]:

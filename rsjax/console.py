@@ -103,7 +103,7 @@ def setup(verbosity: int = 0) -> None:
 
 
 @contextlib.contextmanager
-def waiting(what: str, *, done: str | None = None, every_s: float = 30.0,
+def waiting(what: str, *, done: str | None = None, every_s: float = 60.0,
             logger: logging.Logger = log):
   """Logs `what...` now, `what: N s so far` every `every_s` seconds while
   the body runs, and `done (in N s)` when it ends (`done` defaults to
@@ -137,7 +137,7 @@ class Progress:
   a jitted loop compiles), every `every_s` seconds."""
 
   def __init__(self, what: str, total: int | None, unit: str, *,
-               every_s: float = 10.0, logger: logging.Logger = log,
+               every_s: float = 20.0, logger: logging.Logger = log,
                clock=time.monotonic):
     self.what, self.total, self.unit = what, total, unit
     self._every_s, self._log, self._clock = every_s, logger, clock
