@@ -2,12 +2,13 @@
 
   adversarial: vanilla cGAN (BCE on logits; pix2pix, RS-SPADE, cloud removal
     Eq. 1), least squares (LSGAN; the residual cycle GAN), hinge (CSEBGAN
-    Eq. 7-8). Logits may be one array or a list of arrays (one per scale of a
+    Eq. 11-12). Logits may be one array or a list of arrays (one per scale of a
     multi-scale discriminator); scales are averaged.
   reconstruction: L1 (optionally masked, e.g. the cycle GAN's cloud-masked L1),
     SSIM loss 1 - SSIM (cloud removal Eq. 3; 11x11 Gaussian via rsjax.metrics).
-  feature matching over discriminator features (pix2pixHD; CSEBGAN Eq. 6) and
-    the VGG perceptual loss (CSEBGAN Eq. 9, weights 1/32 .. 1 on relu1_1 ..
+  feature matching over discriminator features (CSEBGAN Eq. 6: summed over
+    layers, averaged over a multi-scale discriminator's scales) and
+    the VGG perceptual loss (CSEBGAN Eq. 7, weights 1/32 .. 1 on relu1_1 ..
     relu5_1 as in pix2pixHD/SPADE).
   pixel-wise cross-entropy with an ignore index and optional class weights
     (segmentation; CSEBGAN's conductor).
@@ -90,21 +91,56 @@ def ssim_loss(pred, target, *, data_range: float = 2.0) -> jax.Array:
   return 1.0 - jnp.mean(metrics.ssim(pred, target, data_range=data_range))
 
 
-def feature_matching_loss(real_features, fake_features) -> jax.Array:
-  """Mean L1 between discriminator features of real and fake inputs.
+LAYER_REDUCTIONS = ("sum", "mean")
 
-  Features are a list of layers, or a list (scales) of lists (layers); the last
-  element of each scale's list may be the logits, which callers drop. Real
-  features are treated as constants.
+
+def feature_matching_loss(real_features, fake_features, *,
+                          layer_reduction: str = "sum") -> jax.Array:
+  """Feature matching between discriminator features of real and fake inputs.
+
+  CSEBGAN Eq. 6 (after pix2pixHD and SPADE):
+
+    L_fm = E sum_{i=1}^{L_D - 1} (1 / N_i) |D^(i)(o, m) - D^(i)(G(m), m)|_1
+
+  the SUM over D's intermediate feature maps (the final prediction excluded)
+  of each map's mean absolute difference. `real_features` and
+  `fake_features` are one discriminator's list of maps, or a list (one per
+  scale of a multi-scale discriminator) of such lists; scales are AVERAGED,
+  as the codes CSEBGAN follows do (SPADE's `GAN_Feat_loss` divides by num_D,
+  pix2pixHD weights each scale 1/num_D). Callers pass the maps without the
+  logits. Real features are treated as constants.
+
+  `layer_reduction='mean'` averages the maps of a scale instead of summing
+  them: L_fm / (maps per scale). It is not Eq. 6; the pix2pix recipe keeps
+  it (`rsjax.systems.pix2pix_recipe`), whose weight in
+  `configs/spade_reference.py` is scaled by the maps per scale to match.
   """
-  real_flat = jax.tree.leaves(real_features)
-  fake_flat = jax.tree.leaves(fake_features)
-  if len(real_flat) != len(fake_flat) or not real_flat:
+  if layer_reduction not in LAYER_REDUCTIONS:
+    raise ValueError(f"feature matching: unknown layer_reduction "
+                     f"{layer_reduction!r}; valid: {LAYER_REDUCTIONS}")
+  real_scales = _feature_scales(real_features)
+  fake_scales = _feature_scales(fake_features)
+  shapes = lambda scales: [len(s) for s in scales]  # noqa: E731
+  if shapes(real_scales) != shapes(fake_scales) or not all(shapes(real_scales)):
     raise ValueError(f"feature matching needs the same non-empty feature lists; "
-                     f"got {len(real_flat)} real and {len(fake_flat)} fake maps")
-  losses = [l1_loss(fake, jax.lax.stop_gradient(real))
-            for real, fake in zip(real_flat, fake_flat)]
-  return jnp.mean(jnp.stack(losses))
+                     f"got {shapes(real_scales)} real and "
+                     f"{shapes(fake_scales)} fake maps per scale")
+  per_scale = []
+  for real_maps, fake_maps in zip(real_scales, fake_scales):
+    per_map = jnp.stack([l1_loss(fake, jax.lax.stop_gradient(real))
+                         for real, fake in zip(real_maps, fake_maps)])
+    per_scale.append(jnp.sum(per_map) if layer_reduction == "sum"
+                     else jnp.mean(per_map))
+  return jnp.mean(jnp.stack(per_scale))
+
+
+def _feature_scales(features) -> list[list]:
+  """[[maps of scale 0], [maps of scale 1], ...] of one D's list of maps
+  (one scale) or a multi-scale D's list of lists."""
+  features = list(features)
+  if features and all(isinstance(f, (list, tuple)) for f in features):
+    return [list(scale) for scale in features]
+  return [features]
 
 
 def perceptual_loss(features_fn: Callable[[jax.Array], Mapping[str, jax.Array]],

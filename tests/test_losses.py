@@ -107,15 +107,64 @@ def test_ssim_loss_matches_skimage():
   assert np.all(np.isfinite(grad)) and np.any(grad != 0)
 
 
-def test_feature_matching_over_scales_and_layers():
-  real = [[np.zeros((1, 4, 4, 2)), np.zeros((1, 2, 2, 3))], [np.ones((1, 2, 2, 2))]]
-  fake = [[np.full((1, 4, 4, 2), 2.0), np.full((1, 2, 2, 3), 4.0)],
-          [np.ones((1, 2, 2, 2))]]
-  np.testing.assert_allclose(losses.feature_matching_loss(real, fake), (2 + 4 + 0) / 3)
+def _eq6_numpy(real_maps, fake_maps):
+  """CSEBGAN Eq. 6 in float64 numpy: sum over maps of mean |real - fake|."""
+  return sum(np.mean(np.abs(np.asarray(r, np.float64) - np.asarray(f, np.float64)))
+             for r, f in zip(real_maps, fake_maps, strict=True))
+
+
+def _feature_maps(rng, shapes):
+  return [rng.normal(size=shape).astype(np.float32) for shape in shapes]
+
+
+# A 3-layer PatchGAN's four intermediate maps (ndf 4) on a 16 px input.
+MAP_SHAPES = [(2, 8, 8, 4), (2, 4, 4, 8), (2, 2, 2, 16), (2, 1, 1, 32)]
+
+
+def test_feature_matching_is_eq6_sum_over_layers():
+  rng = np.random.default_rng(3)
+  real, fake = _feature_maps(rng, MAP_SHAPES), _feature_maps(rng, MAP_SHAPES)
+  # Each map's mean is float32 sums of at most 512 terms of size ~1: relative
+  # error well below 1e-5 (N * eps = 512 * 6e-8 = 3e-5 worst case, far less
+  # with pairwise summation); 4 such means summed add no more.
+  np.testing.assert_allclose(losses.feature_matching_loss(real, fake),
+                             _eq6_numpy(real, fake), rtol=1e-5)
+  # Worked by hand: maps differing by 2 and 4 everywhere give 2 + 4 = 6 (a
+  # mean over the two maps would give 3).
+  twos = [np.zeros((1, 4, 4, 2)), np.zeros((1, 2, 2, 3))]
+  np.testing.assert_allclose(
+      losses.feature_matching_loss(
+          twos, [np.full((1, 4, 4, 2), 2.0), np.full((1, 2, 2, 3), 4.0)]), 6.0)
   grad = jax.grad(lambda r: losses.feature_matching_loss(r, fake))(real)
   assert all(np.all(g == 0) for g in jax.tree.leaves(grad))   # real is constant
   with pytest.raises(ValueError, match="same non-empty"):
-    losses.feature_matching_loss(real, fake[:1])
+    losses.feature_matching_loss(real, fake[:3])
+
+
+def test_feature_matching_averages_the_scales_of_a_multiscale_discriminator():
+  """Eq. 6 per scale, scales averaged (SPADE's GAN_Feat_loss / num_D)."""
+  rng = np.random.default_rng(4)
+  coarse = [(n, h // 2, w // 2, c) for n, h, w, c in MAP_SHAPES[:3]] + [(2, 1, 1, 32)]
+  real = [_feature_maps(rng, MAP_SHAPES), _feature_maps(rng, coarse)]
+  fake = [_feature_maps(rng, MAP_SHAPES), _feature_maps(rng, coarse)]
+  expected = (_eq6_numpy(real[0], fake[0]) + _eq6_numpy(real[1], fake[1])) / 2
+  np.testing.assert_allclose(losses.feature_matching_loss(real, fake), expected,
+                             rtol=1e-5)   # as above
+  with pytest.raises(ValueError, match="same non-empty"):
+    losses.feature_matching_loss(real, [fake[0], fake[1][:2]])
+
+
+def test_feature_matching_mean_reduction_divides_by_the_maps_per_scale():
+  """The pix2pix recipe's reduction: Eq. 6 / maps per scale."""
+  rng = np.random.default_rng(5)
+  real = [_feature_maps(rng, MAP_SHAPES), _feature_maps(rng, MAP_SHAPES)]
+  fake = [_feature_maps(rng, MAP_SHAPES), _feature_maps(rng, MAP_SHAPES)]
+  expected = (_eq6_numpy(real[0], fake[0]) + _eq6_numpy(real[1], fake[1])) / 2 / 4
+  np.testing.assert_allclose(
+      losses.feature_matching_loss(real, fake, layer_reduction="mean"), expected,
+      rtol=1e-5)   # as above
+  with pytest.raises(ValueError, match="layer_reduction"):
+    losses.feature_matching_loss(real, fake, layer_reduction="max")
 
 
 def test_perceptual_loss_weights_layers():

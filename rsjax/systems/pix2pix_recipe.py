@@ -9,11 +9,10 @@ generated ones. Objective
 
 extended, as the RS-SPADE paper (Wang & Zhou, Sec. 3.3) and the two-GAN
 cloud-removal paper (Darbaghshahi et al., Eq. 3, 5) do, with lambda_SSIM
-(1 - SSIM) and optionally pix2pixHD feature matching over D's intermediate
-features:
+(1 - SSIM) and optionally feature matching over D's intermediate features:
 
   L_G = L_adv(D(x, G(x))) + l1 |y - G(x)|_1 + ssim (1 - SSIM(G(x), y))
-        + feature_matching sum_l |D_l(x, y) - D_l(x, G(x))|_1
+        + feature_matching mean_l |D_l(x, y) - D_l(x, G(x))|_1
   L_D = L_adv^D(D(x, y), D(x, sg(G(x))))
 
 with L_adv one of vanilla (BCE, non-saturating for G), lsgan, hinge. The
@@ -23,6 +22,13 @@ through the kept vjp of one G forward). `PairedRecipe.update` runs it for
 one pair on its own variables (`gan.Nets`): RS-SPADE / pix2pix run it once
 per step (`rsjax.systems.rs_spade`), the cloud-removal system once per stage
 (`rsjax.systems.cloud_removal`).
+
+Feature matching: none of the recipe's papers (pix2pix, RS-SPADE, cloud
+removal) uses it; it is off in their configs. Its one user,
+`configs/spade_reference.py` (NVlabs SPADE), scales its weight by the maps
+per scale, so the MEAN over maps here
+(`losses.feature_matching_loss(layer_reduction='mean')`) gives NVlabs' sum
+over maps, averaged over scales.
 """
 
 from __future__ import annotations
@@ -125,7 +131,8 @@ class PairedRecipe:
         parts["g_ssim"] = losses.ssim_loss(fake_image, real, data_range=2.0)
         total = total + w["ssim"] * parts["g_ssim"]
       if w["feature_matching"] > 0:
-        parts["g_fm"] = losses.feature_matching_loss(real_features, features)
+        parts["g_fm"] = losses.feature_matching_loss(
+            real_features, features, layer_reduction="mean")
         total = total + w["feature_matching"] * parts["g_fm"]
       return total, (parts, d_stats)
 

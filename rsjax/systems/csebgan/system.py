@@ -19,6 +19,8 @@ lambda_c = 1; `config.loss.{feature_matching, perceptual, conductor}`):
   3. G loss against the updated D and the current C, differentiated w.r.t.
      the fake and C's parameters in one pass:
        L_G = L_adv^G + 10 L_fm + 10 L_perc + 1 L_c^fake        (Eq. 6, 7, 10)
+     L_fm sums the per-map mean L1 over D's intermediate maps (Eq. 6) and
+     averages D's scales (`losses.feature_matching_loss`, as SPADE's code);
      the fake gradient flows back through the kept vjp into G;
   4. C update on L_c^real (Eq. 9, real images: trains C only) + L_c^fake (its
      parameter gradient from pass 3, the fake stopped for C): the min over C
@@ -89,7 +91,7 @@ class CSEBGAN(mask_lib.MaskConditioned):
                        f"got {list(inputs)}")
     self.label_field = inputs[0]
     (self.target,) = inputs_lib.check_field_names((config.target,), "config.target")
-    self.out_channels = inputs_lib.field_channels(self.target, self.num_classes)
+    self.out_channels = len(inputs_lib.run_bands(config, self.target))
     self.predict_fields, self.output_field, self.output_bands = (
         inputs, self.target, None)
 
