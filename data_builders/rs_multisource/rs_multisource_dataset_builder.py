@@ -3,9 +3,22 @@
 The dataset of the multi-source generation papers: for each tile of a scene,
 every source resampled onto the Sentinel-2 10 m grid (`rsjax.geo.scene`), SAR
 in dB, terrain derivatives of the DEM, tiles with too much nodata dropped, and
-a spatially blocked 7:2:1 train/validation/test split. Too few tiles or
-blocks for a split stops the build with an error naming the empty splits and
-the tiles per split (TFDS cannot write an empty split).
+a spatially blocked 7:2:1 train/validation/test split.
+
+Before any tile is read, every band of every file is checked against the
+units the config declares (`s2_units`, `s1_units`, the land-cover class table
+or `class_map`; `source_units`, `rsjax.geo.units`): a file that cannot hold
+them stops the build with an error naming the file, band, observed range and
+the setting that would accept it. A scene with a file without any valid pixel
+yields no tile and is named in the report.
+
+Small areas: with at least 3 tiles every split gets one, the spatial blocks
+shrinking as needed (`splits.plan_splits`); with fewer, the build stops
+before writing anything, saying how many tiles it found and the smallest
+scene that works. Every build writes `build_report.json` into the dataset's
+version folder and prints its summary (`build_report`): scenes read, tiles
+kept and dropped per reason, splits per scene and block against 7:2:1, the
+land-cover class histogram and the value ranges per band of each source.
 
 Configs:
   geotiff: scene folders you export (e.g. from Earth Engine) into manual_dir;
@@ -58,7 +71,9 @@ from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as geo_scene
 from rsjax.geo import tiles as geo_tiles
 
+from . import build_report as build_report_lib
 from . import scenes as scenes_lib
+from . import source_units
 from . import splits as splits_lib
 
 log = logging.getLogger(__name__)
@@ -70,6 +85,8 @@ except RuntimeError:  # Devices were initialised already.
 
 CLASS_NAMES = fields_lib.class_names("lulc")
 SPLITS = geo_tiles.SPLITS
+# One tile per split at least: TFDS cannot write an empty split.
+MIN_TILES = len(SPLITS)
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 Place one folder per scene directly in manual_dir (the folder name becomes the
@@ -79,11 +96,14 @@ Sentinel-2 grid and cropped to the common extent):
 
   s2.tif    Sentinel-2 L2A surface reflectance, 4 bands B2, B3, B4, B8 in this
             order, DN = reflectance x 10000 (Earth Engine
-            COPERNICUS/S2_SR_HARMONIZED, 10 m, in the scene's UTM zone).
+            COPERNICUS/S2_SR_HARMONIZED, 10 m, in the scene's UTM zone); for
+            float reflectance 0..1 build with s2_units='reflectance'.
   s1.tif    Sentinel-1 GRD IW, 2 bands VV, VH. Linear sigma0 by default (Earth
             Engine COPERNICUS/S1_GRD_FLOAT); for dB (COPERNICUS/S1_GRD) build
             with a config whose s1_units='db'.
-  lulc.tif  Dynamic World V1 'label' band: 1 band, class 0..8.
+  lulc.tif  Dynamic World V1 'label' band: 1 band, class 0..8. Other class
+            codes (e.g. ESA WorldCover 10, 20, ...) need a class_map
+            {code: Dynamic World class} in the config.
   dem.tif   Copernicus DEM GLO-30 (COPERNICUS/DEM/GLO30 'DEM'), 1 band, metres;
             EPSG:4326 is fine (slope etc. are computed after alignment). Export
             it a few pixels larger than the scene so edge tiles keep slopes.
@@ -111,8 +131,13 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
       None. All tiles of a block go to the same split.
     seed: split assignment (and synthetic scenes).
     resolution: grid pixel size in metres.
+    s2_units: what the optical files hold: 'dn' (digital numbers, scaled
+      by s2_scale) or 'reflectance' (0..1, kept).
     s2_scale: reflectance per DN of the optical images.
     s1_units: 'linear' (sigma0, converted to dB) or 'db' (kept).
+    class_map: {file code: Dynamic World class 0..8} of the land-cover
+      files, e.g. {10: 1, 20: 5, ...} for ESA WorldCover; every code in the
+      files must be a key. None: the files hold the classes.
     optional: feature groups to include: 'clouds', 'second_date', 'coarse'.
     patterns: {source name: file-name glob in a scene folder}; sources left
       out keep `rsjax.geo.scene.DEFAULT_PATTERNS` ('<name>.tif').
@@ -127,8 +152,10 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
   block_size: int | None = None
   seed: int = 0
   resolution: float = 10.0
+  s2_units: str = "dn"
   s2_scale: float = geo_bands.S2_REFLECTANCE_PER_DN
   s1_units: str = "linear"
+  class_map: Mapping[int, int] | None = None
   optional: tuple[str, ...] = ()
   patterns: Mapping[str, str] = dataclasses.field(default_factory=dict)
   num_scenes: int = 0
@@ -142,6 +169,13 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
     if self.s1_units not in ("linear", "db"):
       raise ValueError(f"config {self.name!r}: s1_units must be 'linear' or "
                        f"'db', got {self.s1_units!r}.")
+    if self.s2_units not in ("dn", "reflectance"):
+      raise ValueError(f"config {self.name!r}: s2_units must be 'dn' or "
+                       f"'reflectance', got {self.s2_units!r}.")
+    try:
+      geo_scene.check_class_map(self.class_map)
+    except ValueError as error:
+      raise ValueError(f"config {self.name!r}: {error}") from error
     scenes_lib.source_names(self.optional)  # Raises for unknown groups.
     unknown = sorted(set(self.patterns) - set(geo_scene.SOURCE_SPECS))
     if unknown:
@@ -159,6 +193,18 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
   @property
   def all_patterns(self) -> dict[str, str]:
     return {**geo_scene.DEFAULT_PATTERNS, **self.patterns}
+
+  @property
+  def units(self) -> dict[str, str]:
+    """{source: the units its files are declared in}."""
+    return {name: source_units.declared_units(
+        name, s2_units=self.s2_units, s1_units=self.s1_units)
+            for name in self.sources}
+
+  @property
+  def reflectance_per_value(self) -> float:
+    """What an optical file's value is multiplied by to give reflectance."""
+    return self.s2_scale if self.s2_units == "dn" else 1.0
 
 
 _SYNTHETIC_ALL = ("clouds", "second_date", "coarse")
@@ -237,60 +283,134 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     write_synthetic_scenes(config, self._synthetic_dir.name)
     return self._synthetic_dir.name
 
+  def download_and_prepare(self, *args, **kwargs):
+    """TFDS's build; then prints the build report of what it wrote."""
+    self._report = None
+    super().download_and_prepare(*args, **kwargs)
+    if self._report is not None:
+      log.info("%s\n  report: %s", self._report.text(),
+               os.path.join(self.data_dir, build_report_lib.FILENAME))
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    super()._download_and_prepare(dl_manager=dl_manager,
+                                  download_config=download_config)
+    if getattr(self, "_report", None) is not None:
+      # self.data_dir is TFDS's temporary folder here: the report appears
+      # with the dataset, or not at all.
+      self._report.write(self.data_dir)
+
+  def _new_report(self) -> build_report_lib.BuildReport:
+    config = self.builder_config
+    band_names = {}
+    for name in config.sources:
+      spec = geo_scene.SOURCE_SPECS[name]
+      band_names[name] = (geo_bands.TERRAIN_BANDS if spec.kind == "dem"
+                          else spec.band_names)
+    return build_report_lib.BuildReport(
+        config=config.name, tile_size=config.tile_size,
+        ratios=tuple(config.split_ratios), units=config.units,
+        band_names=band_names,
+        labels=[n for n in config.sources
+                if geo_scene.SOURCE_SPECS[n].kind == "labels"],
+        class_names=CLASS_NAMES)
+
   def _split_generators(self, dl_manager):
     config = self.builder_config
     root = self._scene_root(dl_manager)
     scenes = scenes_lib.find_scenes(root, config.sources, config.all_patterns)
+    report = self._new_report()
+    empty = {}
+    with console.Progress("checking source units", len(scenes),
+                          "scenes") as progress:
+      for index, scene in enumerate(scenes):
+        ranges = source_units.check_scene(
+            scene, s2_units=config.s2_units, s1_units=config.s1_units,
+            class_map=config.class_map)
+        report.add_file_ranges(ranges)
+        empty[scene.scene_id] = source_units.empty_sources(scene, ranges)
+        report.scene(scene.scene_id).empty_reason = empty[scene.scene_id]
+        progress.update(index + 1)
     kept = {}
     with console.Progress("finding tiles", len(scenes), "scenes") as progress:
       for index, scene in enumerate(scenes):
-        kept[scene.scene_id] = self._kept_tiles(scene)
+        if empty[scene.scene_id]:
+          log.warning("scene %s yields no tile: %s", scene.scene_id,
+                      empty[scene.scene_id])
+        else:
+          kept[scene.scene_id] = self._kept_tiles(
+              scene, report.scene(scene.scene_id))
         progress.update(index + 1)
     total = sum(len(tiles) for tiles in kept.values())
-    if total == 0:
-      raise geo_scene.SceneError(
-          f"no tile of {config.tile_size} px with at most "
-          f"{config.max_nodata_fraction:.0%} nodata in the scenes under {root}.")
+    if total < MIN_TILES:
+      raise geo_scene.SceneError(self._too_few_tiles(root, total, report))
     block_size = config.block_size or 2 * config.tile_size
-    plan = splits_lib.split_tiles(kept, block_size=block_size,
-                                  ratios=config.split_ratios, seed=config.seed)
-    counts = {split: sum(len(tiles) for _, tiles in plan[split])
-              for split in SPLITS}
-    empty = [split for split in SPLITS if not counts[split]]
-    if empty:  # TFDS would stop with an AssertionError naming only the split
-      blocks = {(scene_id, *splits_lib.blocks_of(tile, block_size)[0])
-                for scene_id, tiles in kept.items() for tile in tiles}
+    plan = splits_lib.plan_splits(
+        kept, block_size=block_size, step=config.stride or config.tile_size,
+        ratios=config.split_ratios, seed=config.seed)
+    counts = plan.counts
+    missing = [split for split in SPLITS if not counts[split]]
+    if missing:  # TFDS would stop with an AssertionError naming only the split
       raise geo_scene.SceneError(
-          f"split(s) {empty} get no tile: the {total} tile(s) of "
+          f"split(s) {missing} get no tile: the {total} tile(s) of "
           f"{config.tile_size} px in the scenes under {root} fall into "
-          f"{len(blocks)} spatial block(s) of {block_size} px, which are "
-          f"never divided (tiles per split: {counts}); add scenes, or lower "
-          "block_size.")
-    log.info("%d tiles of %d px in %d scenes: %s", total, config.tile_size,
-             len(scenes), ", ".join(f"{split} {counts[split]}"
-                                    for split in SPLITS))
+          f"{len(plan.blocks)} spatial block(s) of {plan.block_size} px (the "
+          f"smallest tried, from {block_size} px), which are never divided "
+          f"(tiles per split: {counts}); check split_ratios, add scenes, or "
+          "use a stride of tile_size.")
+    report.add_plan(plan, block_size)
+    self._report = report
+    log.info("%d tiles of %d px in %d scenes: %s", sum(counts.values()),
+             config.tile_size, len(scenes),
+             ", ".join(f"{split} {counts[split]}" for split in SPLITS))
     by_id = {scene.scene_id: scene for scene in scenes}
     return {split: self._generate_examples(
         split, counts[split],
-        [(by_id[scene_id], tiles) for scene_id, tiles in plan[split]])
+        [(by_id[scene_id], tiles) for scene_id, tiles in plan.tiles[split]])
             for split in SPLITS}
+
+  def _too_few_tiles(self, root, total: int,
+                     report: build_report_lib.BuildReport) -> str:
+    """Why a build with fewer than `MIN_TILES` tiles stops, and what works."""
+    config = self.builder_config
+    size, step = config.tile_size, config.stride or config.tile_size
+    width = size + (MIN_TILES - 1) * step
+    why = "; ".join(f"{r.scene_id}: {r.empty_reason or f'{r.kept} kept'}"
+                    for r in report.scenes.values())
+    return (
+        f"found {total} tile(s) of {size} px with at most "
+        f"{config.max_nodata_fraction:.0%} nodata in the scenes under {root} "
+        f"({why}); a build needs at least {MIN_TILES}, one per split. The "
+        f"smallest area that works is {size} x {width} px "
+        f"({size * config.resolution / 1000:g} x "
+        f"{width * config.resolution / 1000:g} km at {config.resolution:g} "
+        "m) with data in every source; add scenes, or lower tile_size. "
+        "Nothing was written.")
 
   def _reader(self, scene) -> geo_scene.SceneReader:
     config = self.builder_config
     return geo_scene.SceneReader(scene.paths, resolution=config.resolution,
-                                 s2_scale=config.s2_scale,
-                                 s1_units=config.s1_units)
+                                 s2_scale=config.reflectance_per_value,
+                                 s1_units=config.s1_units,
+                                 class_map=config.class_map)
 
-  def _kept_tiles(self, scene) -> list[geo_tiles.Tile]:
-    """The tiles of a scene with little enough nodata (a first, reading pass)."""
+  def _kept_tiles(self, scene, scene_report) -> list[geo_tiles.Tile]:
+    """The tiles of a scene with little enough nodata (a first, reading
+    pass); counts them, and those dropped, in `scene_report`."""
     config = self.builder_config
     with self._reader(scene) as reader:
+      scene_report.grid = (reader.grid.height, reader.grid.width)
+      tiles = (geo_tiles.grid_tiles(reader.grid, tile_size=config.tile_size,
+                                    stride=config.stride)
+               if min(reader.grid.height, reader.grid.width)
+               >= config.tile_size else [])
       kept = []
-      for tile in geo_tiles.grid_tiles(reader.grid, tile_size=config.tile_size,
-                                       stride=config.stride):
+      for tile in tiles:
         _, valid = reader.read(tile.window)
         if 1.0 - valid.mean() <= config.max_nodata_fraction:
           kept.append(tile)
+    scene_report.tiles = len(tiles)
+    scene_report.kept = len(kept)
+    scene_report.dropped["nodata"] = len(tiles) - len(kept)
     return kept
 
   def _generate_examples(self, split: str, count: int, plan):
@@ -301,6 +421,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           crs = reader.grid.crs.to_wkt()
           for tile in tiles:
             arrays, valid = reader.read(tile.window)
+            self._report.add_tile(arrays, valid)
             example = dict(arrays, valid=valid.astype(np.uint8),
                            scene_id=scene.scene_id, crs=crs,
                            transform=np.asarray(tuple(tile.transform)[:6],

@@ -12,6 +12,9 @@ The modules, one idea each (import the one you need, this package imports none):
   tiles     grid tiling, nodata filtering and spatially blocked splits.
   scene     the one reader of a scene folder: find its sources, align them
             on one grid, read windows in physical units (SAR dB, terrain).
+  units     the units each source file is declared in (S2 DN or reflectance,
+            S1 dB or linear, class codes, metres) and the check of a file's
+            values against them, with an error naming file, band and fix.
   clouds    synthetic cloud masks and cloudy optical images, in JAX.
   synthetic a multi-source synthetic world written as real GeoTIFFs.
 """

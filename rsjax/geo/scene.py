@@ -34,8 +34,11 @@ it in physical units:
 
 - optical: reflectance = DN * `s2_scale`, bilinear resampling;
 - SAR: dB (`rsjax.geo.sar.to_db` of linear sigma0, or kept if already dB);
-- labels and cloud_mask: uint8, nearest resampling; values outside
-  [0, class limit) count as nodata;
+- labels and cloud_mask: uint8, nearest resampling; land-cover codes are
+  remapped by a `class_map` ({file code: class}, e.g. ESA WorldCover's 10,
+  20, ... onto Dynamic World classes) when one is given; values outside
+  [0, class limit) (or codes the map lacks) count as nodata. Builders check
+  the codes before reading (`rsjax.geo.units`), so there none are dropped;
 - dem: `bands.TERRAIN_BANDS`: elevation (m), slope (deg), aspect (deg),
   hillshade ([0, 1]; `rsjax.geo.terrain`) computed on the metric grid over
   the window grown by a one-pixel halo, so a window's border pixels see
@@ -229,6 +232,46 @@ def find_sources(scene, names: Sequence[str], *,
   return found
 
 
+def check_class_map(class_map: Mapping[int, int] | None
+                    ) -> dict[int, int] | None:
+  """The class_map as {int: int}, every class in [0, NUM_LULC_CLASSES).
+
+  Raises:
+    ValueError: a code or class that is not a whole number, or a class
+      outside the land-cover class table.
+  """
+  if class_map is None:
+    return None
+  result = {}
+  for code, target in dict(class_map).items():
+    if not all(float(v) == int(float(v)) for v in (code, target)):
+      raise ValueError(f"class_map: codes and classes are whole numbers, got "
+                       f"{code!r}: {target!r}.")
+    if not 0 <= int(target) < NUM_LULC_CLASSES:
+      raise ValueError(
+          f"class_map maps code {code!r} to class {target!r}, outside the "
+          f"{NUM_LULC_CLASSES} land-cover classes 0..{NUM_LULC_CLASSES - 1} "
+          f"({', '.join(bands.DYNAMIC_WORLD_CLASSES)}).")
+    result[int(code)] = int(target)
+  if not result:
+    raise ValueError("class_map is empty; leave it out to read the codes as "
+                     "classes.")
+  return result
+
+
+def remap_classes(values: np.ndarray, valid: np.ndarray,
+                  class_map: Mapping[int, int]
+                  ) -> tuple[np.ndarray, np.ndarray]:
+  """(classes, valid) of file codes: each code mapped by `class_map`; codes
+  it lacks become invalid (0)."""
+  codes = np.asarray(values).astype(np.int64)
+  known = np.isin(codes, np.fromiter(class_map, np.int64)) & valid
+  mapped = np.zeros(codes.shape, np.int64)
+  for code, target in class_map.items():
+    mapped[codes == code] = target
+  return np.where(known, mapped, 0), known
+
+
 def _erode3(mask: np.ndarray) -> np.ndarray:
   """True where the whole 3x3 neighbourhood is True; shape shrinks by 2."""
   rows, cols = mask.shape[0] - 2, mask.shape[1] - 2
@@ -253,7 +296,8 @@ class SceneReader:
                grid: align.ReferenceGrid | None = None, crs=None,
                resolution: float = 10.0,
                s2_scale: float = bands.S2_REFLECTANCE_PER_DN,
-               s1_units: str = "linear"):
+               s1_units: str = "linear",
+               class_map: Mapping[int, int] | None = None):
     """Opens the sources (e.g. `find_sources`'s result).
 
     Args:
@@ -264,6 +308,8 @@ class SceneReader:
       crs, resolution: the default grid's CRS and pixel size.
       s2_scale: reflectance per DN of the optical sources.
       s1_units: 'linear' (sigma0, converted to dB) or 'db' (kept).
+      class_map: {file code: class} of the land-cover ('labels') sources;
+        None reads the codes as classes.
     """
     if s1_units not in ("linear", "db"):
       raise ValueError(f"s1_units must be 'linear' or 'db', got "
@@ -276,6 +322,7 @@ class SceneReader:
                        f"{sorted(SOURCE_SPECS)}.")
     self.s2_scale = float(s2_scale)
     self.s1_units = s1_units
+    self.class_map = check_class_map(class_map)
     self.sources = {
         name: align.Source(path, name=name,
                            categorical=SOURCE_SPECS[name].categorical,
@@ -343,6 +390,9 @@ class SceneReader:
         source_valid = aligned.valid
         if spec.categorical:
           values = aligned.data[0]
+          if spec.kind == "labels" and self.class_map is not None:
+            values, source_valid = remap_classes(values, source_valid,
+                                                 self.class_map)
           source_valid = source_valid & (values >= 0) & (
               values < spec.class_limit)
           data = np.where(source_valid, values, 0).astype(np.uint8)
