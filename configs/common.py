@@ -64,6 +64,10 @@ def data_config() -> ml_collections.ConfigDict:
       "batch_size": 8,                        # global, over all processes
       "eval_batch_size": optional(int),       # None: batch_size
       "fields": DEFAULT_FIELDS,
+      # None: each field's declared bands (S2 B2, B3, B4, B8; S1 VV, VH),
+      # picked by name from what the dataset holds; {field: band names}
+      # picks others, e.g. {'s2': ('B2', 'B3', 'B4')} for SEN1-2's RGB.
+      "bands": optional(object),
       "normalize": True,
       # None: rsjax.data.normalize's defaults; a mapping {source: {key:
       # value}} overlays them (a dict literal on the command line).

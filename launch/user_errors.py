@@ -177,11 +177,13 @@ def dataset_message(error: BaseException) -> str | None:
   """What to tell about a dataset a run cannot read (`error` or what caused
   it: an evaluation names the config key it came from); None for others."""
   from data_builders import prepare  # pylint: disable=g-import-not-at-top
+  from rsjax.data import field_layout  # pylint: disable=g-import-not-at-top
   from rsjax.data import tfds_builder  # pylint: disable=g-import-not-at-top
   cause = error
   while cause is not None and not isinstance(
       cause, (tfds_builder.DatasetNotBuilt, tfds_builder.MissingSplit,
-              tfds_builder.TooFewExamples)):
+              tfds_builder.TooFewExamples, field_layout.MissingBands,
+              field_layout.DatasetMismatch)):
     cause = cause.__cause__
   if isinstance(cause, tfds_builder.DatasetNotBuilt):
     return (f"{error}\nBuild it with:\n  "

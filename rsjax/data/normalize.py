@@ -32,6 +32,14 @@ them. Band names (S2's, S1's polarizations, the DEM channels) come from the
 declaration too; `band_names(field, config)` gives a field's channels after
 normalization (the DEM's aspect may become sin and cos).
 
+A dataset may hold a field in other units than the declaration's
+(`rsjax.data.field_layout`): 8-bit digital numbers (SEN1-2's PNGs, GID's and
+WHU-OPT-SAR's images) use the `dn8` mapping, [0, 255] onto [-1, 1], as the
+papers normalize them; the SAR mapping takes its polarizations from the
+field's bands (SEN1-2 has VV only). `normalize_batch(..., layouts=...)` and
+`source_of(field, units)` choose by units; units a source cannot map (S2 in
+dB) are an error naming the field.
+
 Every function takes numpy or jax arrays (channels last) and returns the same
 kind of array; jax inputs work under `jit`.
 """
@@ -46,10 +54,15 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rsjax.data import field_layout
 from rsjax.data import fields as fields_lib
 from rsjax.geo import sar
 
-SOURCES = ("s2", "s1", "dem")
+SOURCES = ("s2", "s1", "dem", "dn8")
+# The units each source maps; `dn8` takes any field stored as 8-bit numbers.
+SOURCE_UNITS = {"s2": ("reflectance",), "s1": ("dB",),
+                "dem": fields_lib.FIELDS["dem"].units,
+                "dn8": (field_layout.DN8,)}
 FIELD_SOURCES: Mapping[str, str] = {
     f.name: f.normalization for f in fields_lib.FIELDS.values()
     if f.normalization is not None}
@@ -71,6 +84,7 @@ def default_config() -> dict[str, Any]:
              "ranges": {k: tuple(v) for k, v in sar.DEFAULT_DB_RANGES.items()}},
       "dem": {"elevation": (0.0, 3000.0), "slope": (0.0, 90.0),
               "aspect": "linear", "hillshade": (0.0, 1.0)},
+      "dn8": {"low": 0.0, "high": 255.0},
   }
 
 
@@ -110,15 +124,32 @@ def resolve_config(config=None) -> dict[str, Any]:
   return result
 
 
-def source_of(field: str) -> str | None:
-  """The source whose mapping normalizes `field`; None for pass-through."""
-  if field in FIELD_SOURCES:
-    return FIELD_SOURCES[field]
+def source_of(field: str, units: tuple[str, ...] | None = None
+              ) -> str | None:
+  """The source whose mapping normalizes `field` held in `units` (one per
+  band; None: the declared units); None for pass-through fields."""
   if field in PASSTHROUGH_FIELDS:
     return None
-  raise KeyError(f"unknown field {field!r}; normalized fields are "
-                 f"{sorted(FIELD_SOURCES)}, pass-through fields are "
-                 f"{sorted(PASSTHROUGH_FIELDS)}.")
+  if field not in FIELD_SOURCES:
+    raise KeyError(f"unknown field {field!r}; normalized fields are "
+                   f"{sorted(FIELD_SOURCES)}, pass-through fields are "
+                   f"{sorted(PASSTHROUGH_FIELDS)}.")
+  source = FIELD_SOURCES[field]
+  if units is None:
+    return source
+  units = tuple(units)
+  if set(units) == {field_layout.DN8}:
+    return "dn8"
+  if source == "dem":
+    if units != SOURCE_UNITS["dem"]:
+      raise ValueError(f"field {field!r} holds units {list(units)}; the dem "
+                       f"mapping takes {list(SOURCE_UNITS['dem'])}.")
+  elif set(units) - set(SOURCE_UNITS[source]):
+    raise ValueError(
+        f"field {field!r} holds units {sorted(set(units))}; its mapping "
+        f"({source!r}) takes {list(SOURCE_UNITS[source])} or "
+        f"{field_layout.DN8!r}.")
+  return source
 
 
 def _xp(x):
@@ -180,6 +211,15 @@ def normalize_s1(x, cfg: Mapping[str, Any]):
 def denormalize_s1(y, cfg: Mapping[str, Any]):
   return sar.denormalize_db(y, tuple(cfg["polarizations"]),
                             ranges=cfg["ranges"])
+
+
+def normalize_dn8(x, cfg: Mapping[str, Any]):
+  """8-bit digital numbers -> [-1, 1], clipped to [low, high]."""
+  return normalize_s2(x, cfg)
+
+
+def denormalize_dn8(y, cfg: Mapping[str, Any]):
+  return denormalize_s2(y, cfg)
 
 
 def dem_band_names(cfg: Mapping[str, Any]) -> tuple[str, ...]:
@@ -245,42 +285,56 @@ def denormalize_dem(y, cfg: Mapping[str, Any]):
   return xp.stack([physical[band] for band in DEM_CHANNELS], axis=-1)
 
 
-_FORWARD = {"s2": normalize_s2, "s1": normalize_s1, "dem": normalize_dem}
-_INVERSE = {"s2": denormalize_s2, "s1": denormalize_s1, "dem": denormalize_dem}
+_FORWARD = {"s2": normalize_s2, "s1": normalize_s1, "dem": normalize_dem,
+            "dn8": normalize_dn8}
+_INVERSE = {"s2": denormalize_s2, "s1": denormalize_s1,
+            "dem": denormalize_dem, "dn8": denormalize_dn8}
 
 
-def normalize(field: str, x, config=None):
-  """Normalizes one field (pass-through fields are returned unchanged)."""
-  return _convert(_FORWARD, field, x, config)
+def normalize(field: str, x, config=None, layout=None):
+  """Normalizes one field (pass-through fields are returned unchanged);
+  `layout` (`field_layout.FieldLayout`): what the field holds, when it is
+  not the declared bands and units."""
+  return _convert(_FORWARD, field, x, config, layout)
 
 
-def denormalize(field: str, y, config=None):
+def denormalize(field: str, y, config=None, layout=None):
   """Physical units back from a normalized field (e.g. a generator output)."""
-  return _convert(_INVERSE, field, y, config)
+  return _convert(_INVERSE, field, y, config, layout)
 
 
-def normalize_batch(batch: Mapping[str, Any], config=None) -> dict[str, Any]:
-  """Normalizes every field of an example or batch dict."""
-  return _convert_batch(_FORWARD, batch, config)
+def normalize_batch(batch: Mapping[str, Any], config=None,
+                    layouts: Mapping[str, Any] | None = None
+                    ) -> dict[str, Any]:
+  """Normalizes every field of an example or batch dict; `layouts`:
+  {field: FieldLayout} of fields not held as declared."""
+  return _convert_batch(_FORWARD, batch, config, layouts)
 
 
-def denormalize_batch(batch: Mapping[str, Any], config=None) -> dict[str, Any]:
+def denormalize_batch(batch: Mapping[str, Any], config=None,
+                      layouts: Mapping[str, Any] | None = None
+                      ) -> dict[str, Any]:
   """Physical units back for every field of a normalized batch dict."""
-  return _convert_batch(_INVERSE, batch, config)
+  return _convert_batch(_INVERSE, batch, config, layouts)
 
 
-def _convert(mappings, field: str, x, config):
+def _convert(mappings, field: str, x, config, layout=None):
   """`x` through the mapping in `mappings` (`_FORWARD` or `_INVERSE`) of
-  `field`'s source; a pass-through field unchanged (config unread)."""
-  source = source_of(field)
+  `field`'s source for its units; a pass-through field unchanged (config
+  unread)."""
+  source = source_of(field, None if layout is None else layout.units)
   if source is None:
     return x
-  return mappings[source](x, resolve_config(config)[source])
+  cfg = resolve_config(config)[source]
+  if source == "s1" and layout is not None:
+    cfg = {**cfg, "polarizations": tuple(layout.bands)}
+  return mappings[source](x, cfg)
 
 
-def _convert_batch(mappings, batch: Mapping[str, Any], config):
+def _convert_batch(mappings, batch: Mapping[str, Any], config, layouts=None):
   """`_convert` of every field; the config is checked up front, so a bad one
   fails even when every field passes through."""
   config = resolve_config(config)
-  return {field: _convert(mappings, field, x, config)
+  layouts = dict(layouts or {})
+  return {field: _convert(mappings, field, x, config, layouts.get(field))
           for field, x in batch.items()}

@@ -39,6 +39,15 @@ yields at step k. Evaluation (`train=False`) is one pass over the split in
 order, every example exactly once, with a float `mask` field (1 real, 0
 padding) on every batch.
 
+Bands and units: a dataset may hold other bands or units in a field than
+the declaration (`rsjax.data.field_layout`; a builder stores them in its
+metadata). `config.bands` ({field: band names}; None: the declared bands)
+picks the bands a run reads by name, on the host before the transfer, and
+the normalization follows the units the dataset holds them in.
+`dataset_layouts(config)` gives {field: FieldLayout} of what a run's batches
+hold; `check_dataset` raises for bands a dataset lacks and for a land-cover
+class table larger than the run's `num_classes`.
+
 Fields that cannot be device arrays (text: scene_id, crs; float64: transform)
 come back as process-local numpy arrays in the same dict.
 """
@@ -60,6 +69,7 @@ import numpy as np
 
 from rsjax import mesh as mesh_lib
 from rsjax.data import augment as augment_lib
+from rsjax.data import field_layout
 from rsjax.data import fields as fields_lib
 from rsjax.data import grain_reader
 from rsjax.data import normalize as normalize_lib
@@ -91,6 +101,7 @@ def default_config() -> ml_collections.ConfigDict:
       "batch_size": 8,                        # global, over all processes
       "eval_batch_size": None,                # None: batch_size
       "fields": fields_lib.DEFAULT_FIELDS,
+      "bands": None,                          # {field: band names}; None: declared
       "normalize": True,
       "normalization": None,                  # None: normalize.default_config()
       "augment": "dihedral",                  # 'dihedral' | 'flips' | 'none'
@@ -125,6 +136,7 @@ def _resolve(config) -> ml_collections.ConfigDict:
   if cfg.augment not in augment_lib.MODES:
     raise ValueError(f"config.augment must be one of {list(augment_lib.MODES)}"
                      f", got {cfg.augment!r}.")
+  field_layout.check_bands_config(cfg.bands, tuple(cfg.fields))
   return cfg
 
 
@@ -212,20 +224,63 @@ def _random_access_reader(cfg, source, mode: str, train: bool,
   return readers.RandomAccessReader(source, cfg.fields, **common)
 
 
-def check_dataset(config, *, eval_split: str | None = None) -> None:
+def _stored_layouts(cfg, builder=None) -> dict[str, field_layout.FieldLayout]:
+  """{field: layout} of the run's raster fields as the source stores them:
+  a TFDS dataset's metadata (`field_layout.from_metadata`), the declaration
+  for the memory source."""
+  metadata = None
+  if cfg.source == "tfds":
+    builder = builder or tfds_builder.open_builder(cfg.name, cfg.data_dir)
+    metadata = builder.info.metadata
+  return field_layout.from_metadata(metadata, tuple(cfg.fields))
+
+
+def dataset_layouts(config, builder=None) -> dict[str, field_layout.FieldLayout]:
+  """{field: layout} of the raster fields of `config`'s batches: the bands
+  `config.bands` picks from what the dataset holds, in its units."""
+  cfg = _resolve(config)
+  return field_layout.run_layouts(_stored_layouts(cfg, builder), cfg.bands,
+                                  _dataset_name(cfg))[1]
+
+
+def _dataset_name(cfg) -> str:
+  return (f"dataset {cfg.name!r}" if cfg.source == "tfds"
+          else f"the {cfg.source} source")
+
+
+def check_dataset(config, *, eval_split: str | None = None,
+                  num_classes: int | None = None) -> None:
   """Raises at once what reading `config`'s batches would raise later: a TFDS
   dataset that is not built (`tfds_builder.DatasetNotBuilt`), a split it
   lacks (`MissingSplit`), a training split smaller than one batch
-  (`TooFewExamples`). The trainer calls it before it creates
-  anything in the workdir. A memory source needs no check."""
+  (`TooFewExamples`), bands `config.bands` asks for that the dataset does
+  not hold (`field_layout.MissingBands`), units no normalization maps and
+  (given the run's `num_classes`) a class table with more classes than that
+  (`field_layout.DatasetMismatch`).
+  The trainer calls it before it creates anything in the workdir."""
   cfg = _resolve(config)
-  if cfg.source != "tfds":
-    return
-  builder = tfds_builder.open_builder(cfg.name, cfg.data_dir)
-  if not cfg.train_arrays:
-    tfds_builder.check_split(builder, cfg.name, cfg.split,
-                             batch_size=cfg.batch_size)
-  tfds_builder.check_split(builder, cfg.name, eval_split or cfg.eval_split)
+  builder = None
+  if cfg.source == "tfds":
+    builder = tfds_builder.open_builder(cfg.name, cfg.data_dir)
+    if not cfg.train_arrays:
+      tfds_builder.check_split(builder, cfg.name, cfg.split,
+                               batch_size=cfg.batch_size)
+    tfds_builder.check_split(builder, cfg.name, eval_split or cfg.eval_split)
+  layouts = dataset_layouts(cfg, builder)
+  for name, held in layouts.items():
+    if cfg.normalize:
+      try:
+        normalize_lib.source_of(name, held.units)
+      except ValueError as error:
+        raise field_layout.DatasetMismatch(
+            f"{_dataset_name(cfg)}: {error}") from None
+    if (num_classes is not None and fields_lib.field(name).kind ==
+        "categorical" and len(held.classes) > num_classes):
+      raise field_layout.DatasetMismatch(
+          f"field {name!r} of {_dataset_name(cfg)} has {len(held.classes)} "
+          f"classes ({', '.join(held.classes)}), more than config.num_classes"
+          f"={num_classes}: codes >= {num_classes} would be one-hot encoded "
+          f"as all zeros. Set --config.num_classes={len(held.classes)}.")
 
 
 def make_reader(config, *, train: bool, split: str | None = None,
@@ -351,11 +406,18 @@ class BatchIterator:
     self.sharding = mesh_lib.batch_sharding(mesh)
     self.reader = make_reader(cfg, train=train, split=split,
                               global_batch=global_batch)
+    if train and cfg.train_arrays:  # written in the run's own layout
+      stored = field_layout.run_layouts(
+          field_layout.from_metadata(None, tuple(cfg.fields)), cfg.bands)[1]
+    else:
+      stored = _stored_layouts(cfg)
+    self.band_indices, self.layouts = field_layout.run_layouts(
+        stored, cfg.bands, _dataset_name(cfg))
     self.steps_per_epoch = self.reader.steps_per_epoch
     self.num_examples = self.reader.num_examples
     self.num_batches = None if train else self.steps_per_epoch
     self.step = start_step
-    self._postprocess = _make_postprocess(cfg, train)
+    self._postprocess = _make_postprocess(cfg, train, self.layouts)
     host = _Background(_host_batches(self.reader, start_step,
                                      self.num_batches), cfg.prefetch)
     device = map(self._to_device, enumerate(host, start_step))
@@ -365,6 +427,8 @@ class BatchIterator:
     step, local = step_and_batch
     arrays, host = {}, {}
     for name, value in local.items():
+      if self.band_indices.get(name) is not None:
+        value = value[..., list(self.band_indices[name])]
       if fields_lib.is_device_field(value.dtype):
         shape = (self.global_batch,) + value.shape[1:]
         arrays[name] = jax.make_array_from_process_local_data(
@@ -394,8 +458,9 @@ class BatchIterator:
       pass
 
 
-def _make_postprocess(cfg, train: bool):
-  """One jitted function: augment (train) then normalize, on global arrays.
+def _make_postprocess(cfg, train: bool, layouts=None):
+  """One jitted function: augment (train) then normalize, on global arrays;
+  `layouts` ({field: FieldLayout}) say which bands and units the fields hold.
 
   Cached by its settings, so evaluation iterators created again and again
   during training reuse one compiled function.
@@ -403,11 +468,16 @@ def _make_postprocess(cfg, train: bool):
   norm = normalize_lib.resolve_config(cfg.normalization) if cfg.normalize \
       else None
   mode = cfg.augment if train else "none"
-  return _postprocess_fn(repr(norm), mode, int(cfg.seed))
+  plain = tuple(sorted((name, l.bands, l.units)
+                       for name, l in (layouts or {}).items()))
+  return _postprocess_fn(repr(norm), mode, int(cfg.seed), repr(plain))
 
 
-def _postprocess_fn(norm_repr: str, mode: str, seed: int):
+def _postprocess_fn(norm_repr: str, mode: str, seed: int,
+                    layouts_repr: str = "()"):
   norm = ast.literal_eval(norm_repr)  # a dict of plain values, or None
+  layouts = {name: field_layout.FieldLayout(bands, units)
+             for name, bands, units in ast.literal_eval(layouts_repr)}
 
   def postprocess(arrays: Mapping[str, jax.Array], step):
     arrays = dict(arrays)
@@ -415,7 +485,7 @@ def _postprocess_fn(norm_repr: str, mode: str, seed: int):
       arrays = augment_lib.random_augment(arrays, seed=seed, step=step,
                                           mode=mode)
     if norm is not None:
-      arrays = normalize_lib.normalize_batch(arrays, norm)
+      arrays = normalize_lib.normalize_batch(arrays, norm, layouts)
     return arrays
 
   return jax.jit(postprocess)
@@ -432,7 +502,7 @@ def abstract_batch(config, mesh: jax.sharding.Mesh, *, train: bool = True
   `jax.ShapeDtypeStruct`s sharded over `mesh`, without reading any data.
 
   Shapes are the declared ones (`rsjax.data.fields.spec`) at
-  `config.tile_size`; dtypes are those after augmentation and normalization
+  `config.tile_size`, with the band counts of `config.bands`; dtypes are those after augmentation and normalization
   (traced, not run). Evaluation batches carry `mask`. Text and float64
   fields, which stay on the host, are left out. For compiling steps ahead of
   time for devices this process does not have (`rsjax.train.aot`).
@@ -440,16 +510,21 @@ def abstract_batch(config, mesh: jax.sharding.Mesh, *, train: bool = True
   cfg = _resolve(config)
   global_batch = _global_batch(cfg, mesh, train)
   sharding = mesh_lib.batch_sharding(mesh)
-  stored = {}
+  stored, layouts = {}, {}
   for name in cfg.fields:
-    shape, dtype = fields_lib.spec(name, cfg.tile_size)
+    f = fields_lib.field(name)
+    bands = None
+    if f.spatial and f.channel_axis:
+      bands = field_layout.run_bands(cfg.bands, name)
+      layouts[name] = field_layout.layout(name, bands=bands)
+    shape, dtype = fields_lib.spec(name, cfg.tile_size, bands)
     if fields_lib.is_device_field(dtype):
       stored[name] = jax.ShapeDtypeStruct((global_batch,) + tuple(shape),
                                           dtype, sharding=sharding)
   if not train:
     stored[normalize_lib.PADDING_MASK] = jax.ShapeDtypeStruct(
         (global_batch,), np.float32, sharding=sharding)
-  processed = jax.eval_shape(_make_postprocess(cfg, train), stored,
+  processed = jax.eval_shape(_make_postprocess(cfg, train, layouts), stored,
                              jax.ShapeDtypeStruct((), np.int32))
   return {name: jax.ShapeDtypeStruct(value.shape, value.dtype,
                                      sharding=sharding)

@@ -34,6 +34,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from rsjax.data import field_layout
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
 from rsjax.systems import base
@@ -70,11 +71,22 @@ def check_field_names(names: Sequence[str], key: str) -> tuple[str, ...]:
   return names
 
 
-def field_channels(name: str, num_classes: int) -> int:
-  """Channels of `field_input(name)` under the default data layout."""
+def field_channels(name: str, num_classes: int, bands=None) -> int:
+  """Channels of `field_input(name)` in a run whose `config.data.bands` is
+  `bands` (None: the declared bands)."""
   if name in CATEGORICAL_FIELDS:
     return num_classes
-  return fields_lib.channels(name)
+  f = fields_lib.field(name)
+  if not f.channel_axis:
+    return 1
+  return len(field_layout.run_bands(bands, name))
+
+
+def run_bands(config, name: str) -> tuple[str, ...]:
+  """The bands of field `name` a run with `config` reads
+  (`config.data.bands`, or the declared ones)."""
+  data = config.get("data") or {}
+  return field_layout.run_bands(data.get("bands"), name)
 
 
 def one_hot(labels: jax.Array, num_classes: int) -> jax.Array:

@@ -243,7 +243,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   # system or a dataset that is not built or too small stops the run with
   # nothing made.
   check_config(config)
-  pipeline.check_dataset(config.data, eval_split=config.eval_split)
+  pipeline.check_dataset(config.data, eval_split=config.eval_split,
+                         num_classes=config.get("num_classes"))
   paths.check_reachable(workdir)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)

@@ -53,7 +53,6 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from rsjax.data import fields as fields_lib
 from rsjax.nn import registry
 from rsjax.systems import base, checks, gan, pix2pix_recipe, trained
 from rsjax.systems import inputs as inputs_lib
@@ -66,8 +65,6 @@ from rsjax.systems.networks import (build_module, config_kwargs,
 STAGES = ("stage1", "stage2")
 SCHEDULES = ("sequential", "joint")
 NO_STAGE = "none"
-SAR_CHANNELS = fields_lib.channels("s1")          # VV, VH
-OPTICAL_CHANNELS = fields_lib.channels("s2")      # B2, B3, B4, B8
 SSIM_MIN_SIZE = 11
 
 
@@ -87,10 +84,13 @@ class CloudRemoval:
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.dtype = base.compute_dtype(config)
+    # Indices into the bands the run reads (config.data.bands).
+    self.sar_channels = len(inputs_lib.run_bands(config, "s1"))
+    self.optical_channels = len(inputs_lib.run_bands(config, "s2"))
     self.sar_bands = _int_tuple(config.sar_bands, "config.sar_bands",
-                                SAR_CHANNELS)
+                                self.sar_channels)
     self.bands = _int_tuple(config.optical_bands, "config.optical_bands",
-                            OPTICAL_CHANNELS)
+                            self.optical_channels)
     self.clouds = clouds_lib.check_source(config.clouds, "config.clouds")
     self.eval_clouds = clouds_lib.check_source(
         config.get("eval_clouds") or self.clouds, "config.eval_clouds")
@@ -169,8 +169,9 @@ class CloudRemoval:
                 *clouds_lib.required_fields(self.eval_clouds)],
         "needed by config.clouds / config.eval_clouds")
     s2 = batch["s2"]
-    checks.check_image(s2, OPTICAL_CHANNELS, "field 's2'")
-    expected = {"s1": s2.shape[:3] + (SAR_CHANNELS,), "s2_cloudy": s2.shape,
+    checks.check_image(s2, self.optical_channels, "field 's2'")
+    expected = {"s1": s2.shape[:3] + (self.sar_channels,),
+                "s2_cloudy": s2.shape,
                 "cloud_mask": s2.shape[:3]}
     for name, shape in expected.items():
       if name in batch:

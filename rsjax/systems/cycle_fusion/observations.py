@@ -70,7 +70,7 @@ class FusionInputs:
                 "cloud_mask_field"):
       inputs_lib.check_field_names((config[key],), f"config.{key}")
     self.bands = tuple(int(b) for b in config.bands)
-    names = fields_lib.band_names(config.target)
+    names = inputs_lib.run_bands(config, config.target)
     if not self.bands or any(not 0 <= b < len(names) for b in self.bands) \
         or len(set(self.bands)) != len(self.bands):
       raise ValueError(f"config.bands must be distinct indices into "
@@ -88,8 +88,9 @@ class FusionInputs:
                        f"which cycle_fusion mode {self.mode!r} (low_res "
                        f"{self.low_res!r}, cloudy {self.cloudy}) reads")
     self.num_classes = int(config.num_classes)
-    self.channels = {"sar": inputs_lib.field_channels(config.sar_field,
-                                                      self.num_classes),
+    self.channels = {"sar": inputs_lib.field_channels(
+        config.sar_field, self.num_classes,
+        (config.get("data") or {}).get("bands")),
                      "t1": len(self.bands), "lowres": len(self.bands)}
     self.backward_parts = tuple(p for p in self.parts if p != "lowres")
 

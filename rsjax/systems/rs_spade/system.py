@@ -42,7 +42,7 @@ class PairedGAN:
                                                   "config.target")
     self.inputs = checks.config_inputs(config, self.target, "config.target")
     self.num_classes = int(config.num_classes)
-    self.out_channels = inputs_lib.field_channels(self.target, self.num_classes)
+    self.out_channels = len(inputs_lib.run_bands(config, self.target))
     self.predict_fields = self.inputs
     self.output_field = self.target
     self.output_bands = None
