@@ -1,8 +1,9 @@
 """Every builder stores declared fields as `rsjax.data.fields` declares them.
 
 For each builder config, every feature named like a declared field has the
-declared shape (with the config's band set, where the dataset records one in
-its metadata), dtype and, for rasters, the storage `field_features` gives.
+declared shape (with the bands the dataset's metadata records for it,
+`rsjax.data.field_layout`), the declared dtype (uint8 images for fields
+held as 8-bit numbers) and, for rasters, the storage `field_features` gives.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from data_builders.sen1_2 import sen1_2_dataset_builder
 from data_builders.sen12ms import sen12ms_dataset_builder
 from data_builders.sen12ms_cr import sen12ms_cr_dataset_builder
 from data_builders.whu_opt_sar import whu_opt_sar_dataset_builder
+from rsjax.data import field_layout
 from rsjax.data import fields
 
 BUILDERS = (rsms.Builder, sen12ms_dataset_builder.Builder,
             sen12ms_cr_dataset_builder.Builder, sen1_2_dataset_builder.Builder,
             gid15_dataset_builder.Builder, whu_opt_sar_dataset_builder.Builder)
-# SEN1-2 is published as 8-bit PNG renderings: VV grey as `s1`, B4-B3-B2 RGB
-# as `s2`, not the declared dB / reflectance rasters (issue 16 converts them).
-NOT_DECLARED = {"sen1_2": ("s1", "s2")}
 CONFIGS = [(builder, config) for builder in BUILDERS
            for config in builder.BUILDER_CONFIGS]
 
@@ -34,29 +33,26 @@ def _info(builder, config, tmp_path):
   return builder(config=config, data_dir=str(tmp_path)).info
 
 
-def _band_set(metadata, name):
-  """The band set a dataset records for a field (SEN12MS: 's1_bands', and
-  's2_bands' for every optical field), None if it records none."""
-  key = "s2_bands" if fields.field(name).kind == "optical" else f"{name}_bands"
-  return (metadata or {}).get(key)
-
-
 @pytest.mark.parametrize("builder, config", CONFIGS,
                          ids=[f"{b.name}/{c.name}" for b, c in CONFIGS])
 def test_builder_features_are_the_declared_fields(builder, config, tmp_path):
   info = _info(builder, config, tmp_path)
-  exceptions = NOT_DECLARED.get(builder.name, ())
-  declared = [n for n in info.features if n in fields.FIELDS
-              and n not in exceptions]
+  declared = [n for n in info.features if n in fields.FIELDS]
+  layouts = field_layout.from_metadata(info.metadata, declared)
   for name in declared:
     feature = info.features[name]
     f = fields.field(name)
     if f.spatial:
+      held = layouts[name]
       shape, dtype = fields.spec(name, feature.shape[0],
-                                 _band_set(info.metadata, name))
-      assert isinstance(feature, tfds.features.Tensor), name
+                                 held.bands if f.channel_axis else None)
       assert feature.shape == shape, name
-      assert feature.np_dtype == np.dtype(dtype), name
+      if set(held.units) == {field_layout.DN8}:
+        assert isinstance(feature, tfds.features.Image), name
+        assert feature.np_dtype == np.uint8, name
+      else:
+        assert isinstance(feature, tfds.features.Tensor), name
+        assert feature.np_dtype == np.dtype(dtype), name
     elif f.dtype is object:
       assert isinstance(feature, tfds.features.Text), name
     else:

@@ -31,6 +31,7 @@ from etils import epath
 
 from data_builders import field_features
 from data_builders import public_common
+from rsjax.data import field_layout
 from rsjax.geo import bands as geo_bands
 from rsjax.geo import io as geo_io
 
@@ -250,6 +251,12 @@ def valid_patches(patches, read_patch, *, dataset: str):
   if skipped:
     logging.warning("%s: %d patch(es) skipped for invalid pixels.", dataset,
                     skipped)
+
+
+def s2_layout(name: str, bands: Sequence[str]) -> field_layout.FieldLayout:
+  """The layout of an optical field holding `bands` of the 13-band GeoTIFFs
+  as top-of-atmosphere reflectance (DN x `S2_SCALE`)."""
+  return field_layout.layout(name, bands=tuple(bands), units="reflectance")
 
 
 def metadata_features(tfds_features, *, georeferenced: bool) -> dict:

@@ -20,6 +20,12 @@ The top folder may also be spelled `Fine Land-cover Classification_15classes`
 or be manual_dir itself. Colours map to class indices by `PALETTE` (black is
 unknown, 0); a colour not in the palette counts as unknown and is logged.
 
+Features are stored under the roles the systems read (`rsjax.data.fields`):
+`s2` the optical tile (8-bit; bands red, green, blue or nir, red, green,
+blue) and `lulc` the class indices (`CLASS_NAMES`, 0 unknown); the
+metadata records these bands, units and classes (`rsjax.data.field_layout`),
+so the pipeline normalizes the 8-bit values from [0, 255].
+
 Images and labels are read one tile window at a time (rasterio windows on the
 tiled or striped TIFFs), never as whole scenes. A PNG label would be decoded
 from its start for each window by GDAL; convert such labels to TIFF first.
@@ -34,6 +40,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 
 from data_builders import public_common
+from rsjax.data import field_layout
 
 CLASS_NAMES = ("unknown", "industrial_land", "urban_residential",
                "rural_residential", "traffic_land", "paddy_field",
@@ -50,6 +57,9 @@ TOP_FOLDERS = ("Fine_Land-cover_Classification_15classes",
                "Fine_land-cover_Classification_15classes")
 LABEL_FOLDER = "label_15classes"
 IMAGE_FOLDERS = {"rgb": ("image_RGB", 3), "nirrgb": ("image_NirRGB", 4)}
+# Band order of each image folder (Gaofen-2 PMS multispectral, pan-sharpened).
+IMAGE_BANDS = {"rgb": ("red", "green", "blue"),
+               "nirrgb": ("nir", "red", "green", "blue")}
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
 GID is distributed by its authors for research use (project page
@@ -99,6 +109,13 @@ def colours_to_classes(rgb: np.ndarray) -> tuple[np.ndarray, int]:
   return classes, int((~found).sum())
 
 
+def layouts(bands: str) -> dict[str, field_layout.FieldLayout]:
+  """What the `s2` and `lulc` features of a `bands` config hold."""
+  return {"s2": field_layout.layout("s2", bands=IMAGE_BANDS[bands],
+                                    units=field_layout.DN8),
+          "lulc": field_layout.layout("lulc", classes=CLASS_NAMES)}
+
+
 def find_root(manual_dir, dataset: str):
   """The folder holding label_15classes (one of TOP_FOLDERS or manual_dir)."""
   manual_dir = public_common.require_dir(manual_dir, dataset=dataset)
@@ -120,6 +137,12 @@ class Builder(public_common.ManualBuilder):
                     description="image_NirRGB (NIR, R, G, B), 256 tiles."),
   ]
 
+  VERSION = tfds.core.Version("2.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "2.0.0": "Features renamed to the fields systems read: "
+                            "image -> s2, label -> lulc; bands, units and "
+                            "classes in the metadata."}
+
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
     if config.bands not in IMAGE_FOLDERS:
@@ -129,18 +152,20 @@ class Builder(public_common.ManualBuilder):
     return self.dataset_info_from_configs(
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "image": tfds.features.Image(shape=(size, size, channels)),
-            "label": tfds.features.Tensor(shape=(size, size), dtype=np.uint8,
+            "s2": tfds.features.Image(shape=(size, size, channels)),
+            "lulc": tfds.features.Tensor(shape=(size, size), dtype=np.uint8,
                                           encoding="zlib"),
             **public_common.tile_features(tfds.features),
         }),
-        supervised_keys=("image", "label"),
+        supervised_keys=("s2", "lulc"),
         homepage="https://x-ytong.github.io/project/GID.html",
         citation="Tong, X.-Y. et al. (2020). Land-cover classification with "
         "high-resolution remote sensing images using transferable deep "
         "models. Remote Sensing of Environment 237, 111322.",
-        metadata=tfds.core.MetadataDict(class_names=list(CLASS_NAMES),
-                                        palette=[list(c) for c in PALETTE]),
+        metadata=tfds.core.MetadataDict(
+            class_names=list(CLASS_NAMES),
+            palette=[list(c) for c in PALETTE],
+            **field_layout.to_metadata(layouts(config.bands))),
     )
 
   def _scan(self, manual_dir):
@@ -184,8 +209,8 @@ class Builder(public_common.ManualBuilder):
           if (classes == 0).mean() > config.max_unknown_fraction:
             continue
           yield f"{name}_{tile.row}_{tile.col}", {
-              "image": public_common.read_tile(image, tile.window),
-              "label": classes,
+              "s2": public_common.read_tile(image, tile.window),
+              "lulc": classes,
               **public_common.tile_values(name, tile),
           }
         if off_palette:

@@ -116,10 +116,10 @@ def test_stored_pixels_are_an_independent_rasterio_read(tmp_path, config,
         expected_keys.add((scene, row, col))
         example = stored[(scene, row, col)]
         np.testing.assert_array_equal(
-            example["image"], image[row:row + 256, col:col + 256],
+            example["s2"], image[row:row + 256, col:col + 256],
             err_msg=f"image {scene} {row} {col}")
-        assert example["label"].dtype == np.uint8
-        np.testing.assert_array_equal(example["label"], tile,
+        assert example["lulc"].dtype == np.uint8
+        np.testing.assert_array_equal(example["lulc"], tile,
                                       err_msg=f"label {scene} {row} {col}")
   assert set(stored) == expected_keys and len(expected_keys) == 11
 

@@ -21,8 +21,11 @@ SEN12MS-CR style) is accepted too:
 
 Features: `s1` (256, 256, 2) float32 dB; `s2` (256, 256, bands) float32 TOA
 reflectance (DN x 1e-4) for the config's bands; `lulc` (256, 256) uint8 class
-codes of the config's land-cover band (IGBP by default, codes as in the file);
-plus id, season, scene, patch, CRS (WKT) and affine transform.
+codes of the config's land-cover band (IGBP by default, codes as in the file:
+1-17, so the class table `IGBP_CLASSES` starts with an unused 0);
+plus id, season, scene, patch, CRS (WKT) and affine transform. The metadata
+records each field's bands, units and classes (`rsjax.data.field_layout`);
+LCCS bands are stored without a class table.
 
 Splits are by scene. With `official_holdout` (the default), the 26 hold-out
 scenes of the authors' `splits/SEN12MS_holdOutScenes.txt` (about 10% of the
@@ -40,9 +43,18 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import sen12_common
+from rsjax.data import field_layout
 
 PATCH = 256
 LC_BANDS = ("igbp", "lccs_lc", "lccs_lu", "lccs_sh")
+# MODIS MCD12Q1 IGBP (Type 1) classes by code; 0 does not occur.
+IGBP_CLASSES = (
+    "none", "evergreen_needleleaf_forest", "evergreen_broadleaf_forest",
+    "deciduous_needleleaf_forest", "deciduous_broadleaf_forest",
+    "mixed_forest", "closed_shrublands", "open_shrublands", "woody_savannas",
+    "savannas", "grasslands", "permanent_wetlands", "croplands",
+    "urban_and_built_up", "cropland_natural_vegetation_mosaic",
+    "permanent_snow_and_ice", "barren", "water_bodies")
 # schmitt-muc/SEN12MS splits/SEN12MS_holdOutScenes.txt, as season/scene.
 HOLDOUT_SCENES = tuple(
     f"{season}/{scene}" for season, scenes in (
@@ -97,6 +109,10 @@ class Builder(sen12_common.PatchBuilder):
   BUILDER_CONFIGS = sen12_common.s2_configs(BuilderConfig, ", IGBP")
   MODALITIES = ("s1", "s2", "lc")
   EXT = "tif"
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Bands, units and classes of the fields in the "
+                            "metadata."}
   LAYOUTS = (sen12_common.SEASON_FOLDER, sen12_common.MODALITY_FOLDER)
 
   def _info(self) -> tfds.core.DatasetInfo:
@@ -115,9 +131,15 @@ class Builder(sen12_common.PatchBuilder):
         "SEN12MS - a curated dataset of georeferenced multi-spectral "
         "Sentinel-1/2 imagery for deep learning and data fusion. ISPRS "
         "Annals IV-2/W7, 153-160.",
-        metadata=tfds.core.MetadataDict(s1_bands=list(sen12_common.S1_BANDS),
-                                        s2_bands=list(config.s2_bands),
-                                        lc_band=config.lc_band),
+        metadata=tfds.core.MetadataDict(
+            s1_bands=list(sen12_common.S1_BANDS),
+            s2_bands=list(config.s2_bands), lc_band=config.lc_band,
+            **field_layout.to_metadata({
+                "s2": sen12_common.s2_layout("s2", config.s2_bands),
+                "lulc": field_layout.layout(
+                    "lulc", bands=(config.lc_band,), units="class index",
+                    classes=IGBP_CLASSES if config.lc_band == "igbp"
+                    else ())})),
     )
 
   def _split_plan(self):

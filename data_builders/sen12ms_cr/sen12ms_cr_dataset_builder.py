@@ -34,6 +34,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import sen12_common
+from rsjax.data import field_layout
 
 PATCH = 256
 
@@ -77,6 +78,9 @@ class Builder(sen12_common.PatchBuilder):
   MODALITIES = ("s1", "s2", "s2_cloudy")
   EXT = "tif"
   LAYOUTS = (sen12_common.MODALITY_FOLDER,)
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Bands and units of the fields in the metadata."}
 
   def _info(self) -> tfds.core.DatasetInfo:
     bands = self.builder_config.s2_bands
@@ -90,8 +94,11 @@ class Builder(sen12_common.PatchBuilder):
         citation="Ebel, P., Meraner, A., Schmitt, M., Zhu, X. X. (2021). "
         "Multisensor data fusion for cloud removal in global and all-season "
         "Sentinel-2 imagery. IEEE TGRS 59(7), 5866-5878.",
-        metadata=tfds.core.MetadataDict(s1_bands=list(sen12_common.S1_BANDS),
-                                        s2_bands=list(bands)),
+        metadata=tfds.core.MetadataDict(
+            s1_bands=list(sen12_common.S1_BANDS), s2_bands=list(bands),
+            **field_layout.to_metadata({
+                name: sen12_common.s2_layout(name, bands)
+                for name in ("s2", "s2_cloudy")})),
     )
 
   def _generate_examples(self, patches):

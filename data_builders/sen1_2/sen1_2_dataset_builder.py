@@ -13,6 +13,11 @@ public SEN1-2 loaders):
     <manual_dir>/ROIs1158_spring/s2_<scene>/ROIs1158_spring_s2_<scene>_p<k>.png
     ... likewise ROIs1868_summer, ROIs1970_fall, ROIs2017_winter.
 
+Features: `s1` (256, 256, 1) VV and `s2` (256, 256, 3) B4, B3, B2, both the
+published 8-bit values (units `field_layout.DN8`, which rsjax normalizes
+from [0, 255] onto [-1, 1] as the cloud-removal paper does); the dataset's
+metadata records these bands and units (`rsjax.data.field_layout`).
+
 Splits are by scene (season + ROI number), so patches of one scene never land
 in two splits; `split_ratios` and `split_seed` select the assignment.
 """
@@ -26,8 +31,14 @@ import tensorflow_datasets as tfds
 from PIL import Image
 
 from data_builders import sen12_common
+from rsjax.data import field_layout
 
 PATCH = 256
+LAYOUTS = {
+    "s1": field_layout.layout("s1", bands=("VV",), units=field_layout.DN8),
+    "s2": field_layout.layout("s2", bands=("B4", "B3", "B2"),
+                              units=field_layout.DN8),
+}
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """
 SEN1-2 is published by TU Munich on mediaTUM (https://mediatum.ub.tum.de/1436631,
@@ -82,6 +93,9 @@ class Builder(sen12_common.PatchBuilder):
   ]
   MODALITIES = ("s1", "s2")
   EXT = "png"
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "1.1.0": "Bands and units of s1 and s2 in the metadata."}
 
   def _info(self) -> tfds.core.DatasetInfo:
     features = {
@@ -94,6 +108,7 @@ class Builder(sen12_common.PatchBuilder):
         features=tfds.features.FeaturesDict(features),
         supervised_keys=("s1", "s2"),
         homepage="https://mediatum.ub.tum.de/1436631",
+        metadata=tfds.core.MetadataDict(field_layout.to_metadata(LAYOUTS)),
         citation="Schmitt, M., Hughes, L. H., Zhu, X. X. (2018). The SEN1-2 "
         "dataset for deep learning in SAR-optical data fusion. ISPRS Annals "
         "IV-1, 141-146.",

@@ -16,6 +16,13 @@ loaders use them; the same file name in each):
     <manual_dir>/sar/NH49E001013.tif
     <manual_dir>/lbl/NH49E001013.tif
 
+Features are stored under the roles the systems read (`rsjax.data.fields`):
+`s2` the optical tile (8-bit red, green, blue, nir), `s1` the SAR tile
+(8-bit, one band `intensity`) and `lulc` the class indices (`CLASS_NAMES`);
+the metadata records these bands, units and classes
+(`rsjax.data.field_layout`), so the pipeline normalizes the 8-bit values
+from [0, 255].
+
 Scenes are cut into non-overlapping tiles (256 by default) read one window at
 a time. Splits are by scene: with `official_test` (the default) the 20 test
 scenes of the authors' "The division of the dataset.txt" are the test split
@@ -30,11 +37,19 @@ import numpy as np
 import tensorflow_datasets as tfds
 
 from data_builders import public_common
+from rsjax.data import field_layout
 from rsjax.geo import io as geo_io
 
 CLASS_NAMES = ("background", "farmland", "city", "village", "water", "forest",
                "road", "others")
 FOLDERS = {"optical": 4, "sar": 1, "lbl": 1}
+LAYOUTS = {
+    "s2": field_layout.layout("s2", bands=("red", "green", "blue", "nir"),
+                              units=field_layout.DN8),
+    "s1": field_layout.layout("s1", bands=("intensity",),
+                              units=field_layout.DN8),
+    "lulc": field_layout.layout("lulc", classes=CLASS_NAMES),
+}
 # The authors' test scenes ("The division of the dataset.txt").
 OFFICIAL_TEST = (
     "NH49E001014", "NH49E001017", "NH49E002012", "NH49E002016", "NH49E003014",
@@ -97,14 +112,20 @@ class Builder(public_common.ManualBuilder):
                     "scenes, the rest split 7:1 into train/validation."),
   ]
 
+  VERSION = tfds.core.Version("2.0.0")
+  RELEASE_NOTES = {"1.0.0": "Initial release.",
+                   "2.0.0": "Features renamed to the fields systems read: "
+                            "optical -> s2, sar -> s1, label -> lulc; bands, "
+                            "units and classes in the metadata."}
+
   def _info(self) -> tfds.core.DatasetInfo:
     size = self.builder_config.tile_size
     return self.dataset_info_from_configs(
         description=__doc__,
         features=tfds.features.FeaturesDict({
-            "optical": tfds.features.Image(shape=(size, size, 4)),
-            "sar": tfds.features.Image(shape=(size, size, 1)),
-            "label": tfds.features.Tensor(shape=(size, size), dtype=np.uint8,
+            "s2": tfds.features.Image(shape=(size, size, 4)),
+            "s1": tfds.features.Image(shape=(size, size, 1)),
+            "lulc": tfds.features.Tensor(shape=(size, size), dtype=np.uint8,
                                           encoding="zlib"),
             **public_common.tile_features(tfds.features),
         }),
@@ -112,7 +133,9 @@ class Builder(public_common.ManualBuilder):
         citation="Li, X., Zhang, G., Cui, H., et al. (2022). MCANet: A joint "
         "semantic segmentation framework of optical and SAR images for land "
         "use classification. JAG 106, 102638.",
-        metadata=tfds.core.MetadataDict(class_names=list(CLASS_NAMES)),
+        metadata=tfds.core.MetadataDict(
+            class_names=list(CLASS_NAMES),
+            **field_layout.to_metadata(LAYOUTS)),
     )
 
   def _scan(self, manual_dir):
@@ -159,8 +182,8 @@ class Builder(public_common.ManualBuilder):
           if (label == 0).mean() > config.max_background_fraction:
             continue
           yield f"{name}_{tile.row}_{tile.col}", {
-              "optical": public_common.read_tile(optical, tile.window),
-              "sar": public_common.read_tile(sar, tile.window),
-              "label": label,
+              "s2": public_common.read_tile(optical, tile.window),
+              "s1": public_common.read_tile(sar, tile.window),
+              "lulc": label,
               **public_common.tile_values(name, tile),
           }

@@ -82,9 +82,9 @@ def test_stored_pixels_are_an_independent_rasterio_read(tmp_path):
         expected_keys.add((scene, row, col))
         example = stored[(scene, row, col)]
         window = np.s_[row:row + 256, col:col + 256]
-        for name, expected in (("optical", files["optical"][window]),
-                               ("sar", files["sar"][window]),
-                               ("label", classes[window])):
+        for name, expected in (("s2", files["optical"][window]),
+                               ("s1", files["sar"][window]),
+                               ("lulc", classes[window])):
           assert example[name].dtype == np.uint8
           np.testing.assert_array_equal(example[name], expected,
                                         err_msg=f"{name} {scene} {row} {col}")
