@@ -111,14 +111,20 @@ class BuildReport:
       for scene_id, tiles in plan.tiles[split]:
         self.scene(scene_id).splits[split] = len(tiles)
     for report in self.scenes.values():
-      if not report.empty_reason and not report.kept:
-        reasons = ", ".join(f"{count} {reason}" for reason, count in
-                            report.dropped.items() if count)
-        report.empty_reason = (
-            f"all {report.tiles} tile(s) of {self.tile_size} px dropped "
-            f"({reasons})" if report.tiles else
-            f"its grid of {report.grid[0]} x {report.grid[1]} px holds no "
-            f"tile of {self.tile_size} px")
+      if not report.kept:
+        report.empty_reason = self.why_no_tiles(report)
+
+  def why_no_tiles(self, report: SceneReport) -> str:
+    """Why a scene yields no tile ('' if it does)."""
+    if report.empty_reason or report.kept:
+      return report.empty_reason
+    if not report.tiles:
+      return (f"its grid of {report.grid[0]} x {report.grid[1]} px holds no "
+              f"tile of {self.tile_size} px")
+    reasons = ", ".join(f"{count} {reason}" for reason, count in
+                        report.dropped.items() if count)
+    return (f"all {report.tiles} tile(s) of {self.tile_size} px dropped "
+            f"({reasons})")
 
   def add_tile(self, arrays: Mapping[str, np.ndarray],
                valid: np.ndarray) -> None:

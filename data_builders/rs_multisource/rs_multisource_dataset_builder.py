@@ -374,8 +374,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     config = self.builder_config
     size, step = config.tile_size, config.stride or config.tile_size
     width = size + (MIN_TILES - 1) * step
-    why = "; ".join(f"{r.scene_id}: {r.empty_reason or f'{r.kept} kept'}"
-                    for r in report.scenes.values())
+    why = "; ".join(
+        f"{r.scene_id}: {report.why_no_tiles(r) or f'{r.kept} kept'}"
+        for r in report.scenes.values())
     return (
         f"found {total} tile(s) of {size} px with at most "
         f"{config.max_nodata_fraction:.0%} nodata in the scenes under {root} "

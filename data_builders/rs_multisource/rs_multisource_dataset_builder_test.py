@@ -8,6 +8,7 @@ full `synthetic` config is built by benchmarks/dataset_build.py, not here.
 from __future__ import annotations
 
 import dataclasses
+import json
 import pathlib
 import re
 import shutil
@@ -18,10 +19,13 @@ import rasterio
 import tensorflow_datasets as tfds
 from rasterio.windows import Window
 
+from data_builders.rs_multisource import build_report as report_lib
 from data_builders.rs_multisource import rs_multisource_dataset_builder as rsms
 from data_builders.rs_multisource import scenes as scenes_lib
 from data_builders.rs_multisource import splits as splits_lib
 from rsjax.geo import scene as geo_scene
+from rsjax.geo import synthetic
+from rsjax.geo import units as geo_units
 
 DUMMY_DIR = pathlib.Path(__file__).resolve().parent / "dummy_data"
 GEOTIFF_TEST = dataclasses.replace(rsms.GEOTIFF, name="geotiff_test",
@@ -183,18 +187,70 @@ def test_bad_manual_dir_fails_clearly(tmp_path, damage, expected):
   assert not (version_dir / "dataset_info.json").exists()
 
 
-def test_a_split_without_tiles_is_named_with_the_tile_counts(tmp_path):
-  # One block per scene: the two scenes of dummy_data fill two splits only.
+def _report(builder) -> dict:
+  with open(pathlib.Path(builder.data_dir) / report_lib.FILENAME) as f:
+    return json.load(f)
+
+
+def test_blocks_shrink_until_every_split_has_a_tile(tmp_path):
+  # One 4096-px block per scene would leave validation and test empty (the
+  # two scenes of dummy_data are two blocks); blocks shrink instead.
   config = dataclasses.replace(GEOTIFF_TEST, block_size=4096)
+  builder = _build(config, tmp_path / "data", DUMMY_DIR)
+  sizes = {s: builder.info.splits[s].num_examples for s in rsms.SPLITS}
+  assert sum(sizes.values()) == 17 and min(sizes.values()) >= 1, sizes
+  report = _report(builder)
+  assert report["splits"]["configured_block_size"] == 4096
+  # 4096 -> 2048 -> ... -> 64 still give two or three blocks a scene for
+  # 17 tiles; the first size with a tile in every split is the report's.
+  assert report["splits"]["block_size"] in splits_lib.block_sizes(4096, 32)
+  assert report["splits"]["block_size"] < 4096
+  assert report["splits"]["tiles"] == sizes
+
+
+def test_a_split_of_zero_ratio_is_named_with_the_tile_counts(tmp_path):
+  config = dataclasses.replace(GEOTIFF_TEST, split_ratios=(1.0, 1.0, 0.0))
   with pytest.raises(geo_scene.SceneError) as raised:
     _build(config, tmp_path / "data", DUMMY_DIR)
-  # Both blocks go to train: each goes to the split furthest below its
-  # target tile count (7:2:1 of 17), which is train both times.
-  assert str(raised.value) == (
-      "split(s) ['validation', 'test'] get no tile: the 17 tile(s) of 32 px "
-      f"in the scenes under {DUMMY_DIR} fall into 2 spatial block(s) of 4096 "
-      "px, which are never divided (tiles per split: {'train': 17, "
-      "'validation': 0, 'test': 0}); add scenes, or lower block_size.")
+  assert str(raised.value).startswith(
+      "split(s) ['test'] get no tile: the 17 tile(s) of 32 px in the scenes "
+      f"under {DUMMY_DIR} fall into 17 spatial block(s) of 32 px")
+  assert "check split_ratios" in str(raised.value)
+  assert not list((tmp_path / "data").rglob("dataset_info.json"))
+
+
+def test_fewer_than_three_tiles_stop_before_writing(tmp_path):
+  # 64-px tiles: one per 112-px scene, and scene_b's is dropped (its S2
+  # nodata hole is more than 1 % of the tile).
+  config = dataclasses.replace(GEOTIFF_TEST, tile_size=64, block_size=None)
+  with pytest.raises(geo_scene.SceneError) as raised:
+    _build(config, tmp_path / "data", DUMMY_DIR)
+  message = str(raised.value)
+  assert message.startswith(
+      f"found 1 tile(s) of 64 px with at most 1% nodata in the scenes under "
+      f"{DUMMY_DIR} (scene_a: 1 kept; scene_b: all 1 tile(s) of 64 px "
+      "dropped (1 nodata)); a build needs at least 3, one per split. The "
+      "smallest area that works is 64 x 192 px (0.64 x 1.92 km at 10 m)")
+  assert message.endswith("Nothing was written.")
+  assert not list((tmp_path / "data").rglob("*.tfrecord*"))
+  assert not list((tmp_path / "data").rglob("dataset_info.json"))
+
+
+def test_a_single_600_px_scene_builds_into_three_splits(tmp_path):
+  """The default geotiff config (256-px tiles, 512-px blocks) on one
+  600 x 600 px scene: 2 x 2 tiles in one block, so blocks shrink to one tile
+  and train, validation and test each get at least one."""
+  manual = tmp_path / "manual"
+  synthetic.make_scene(11, manual / "area", size=600)
+  builder = _build("geotiff", tmp_path / "data", manual)
+  sizes = {s: builder.info.splits[s].num_examples for s in rsms.SPLITS}
+  assert sizes == {"train": 2, "validation": 1, "test": 1}, sizes
+  report = _report(builder)
+  assert report["splits"]["block_size"] == 256
+  assert report["splits"]["configured_block_size"] == 512
+  assert report["splits"]["tiles"] == sizes
+  assert report["splits"]["shares"] == {"train": 0.5, "validation": 0.25,
+                                        "test": 0.25}
 
 
 def test_failed_build_leaves_no_dataset_and_rebuild_works(tmp_path,
@@ -220,6 +276,171 @@ def test_failed_build_leaves_no_dataset_and_rebuild_works(tmp_path,
   assert sum(s.num_examples for s in builder.info.splits.values()) == 17
 
 
+# ESA WorldCover's codes for the Dynamic World classes 0..8 (as a user's
+# class_map would give them; only that it is a one-to-one map matters here).
+WORLDCOVER = {80: 0, 10: 1, 30: 2, 90: 3, 40: 4, 20: 5, 50: 6, 60: 7, 70: 8}
+
+
+def _rewrite(scene, source, change):
+  """Rewrites `<root>/<scene>/<source>.tif` of a scene copy: `change(data,
+  profile)` returns the new data and profile updates."""
+  def damage(root):
+    path = root / scene / f"{source}.tif"
+    with rasterio.open(path) as src:
+      profile, data = src.profile, src.read()
+    data, updates = change(data, profile)
+    profile.update(updates)
+    with rasterio.open(path, "w", **profile) as dst:
+      dst.write(data)
+  return damage
+
+
+def _as_reflectance(data, profile):
+  return data.astype(np.float32) / 10_000, dict(dtype="float32")
+
+
+def _as_db(data, profile):
+  return (10 * np.log10(np.maximum(data, 1e-5))).astype(np.float32), {}
+
+
+def _as_8bit(data, profile):
+  db = 10 * np.log10(np.maximum(data, 1e-5))
+  return np.clip((db + 30) * 6, 1, 255).astype(np.uint8), dict(
+      dtype="uint8", nodata=0)
+
+
+def _fractional(data, profile):
+  values = data.astype(np.float32)
+  return np.where(data == profile["nodata"], values, values + 0.5), dict(
+      dtype="float32")
+
+
+def _worldcover(data, profile):
+  to_code = {target: code for code, target in WORLDCOVER.items()}
+  coded = np.vectorize(lambda v: to_code.get(int(v), v))(data)
+  return coded.astype(np.uint8), {}
+
+
+def _code_nine(data, profile):
+  data[:, 40:44, 40:44] = 9
+  return data, {}
+
+
+@pytest.mark.parametrize("damage, options, file, band, expected", [
+    (_rewrite("scene_b", "s2", _as_reflectance), {}, "scene_b/s2.tif",
+     "band 1 (B2)", "set s2_units='reflectance' in the builder config"),
+    (_rewrite("scene_a", "s1", _as_8bit), {"s1_units": "db"},
+     "scene_a/s1.tif", "band 1 (VV)", "(uint8), declared as Sentinel-1 "
+     "sigma0 in dB"),
+    (None, {"s1_units": "db"}, "scene_a/s1.tif", "band 1 (VV)",
+     "set s1_units='linear' in the builder config"),
+    (_rewrite("scene_b", "s1", _as_db), {}, "scene_b/s1.tif", "band 1 (VV)",
+     "set s1_units='db' in the builder config"),
+    (_rewrite("scene_a", "lulc", _fractional), {}, "scene_a/lulc.tif",
+     "band 1 (label)", "values with a fraction (e.g. "),
+    (_rewrite("scene_b", "lulc", _worldcover), {}, "scene_b/lulc.tif",
+     "band 1 (label)", "are not in the class table of 9 classes"),
+    (_rewrite("scene_a", "lulc", _code_nine), {}, "scene_a/lulc.tif",
+     "band 1 (label)", "codes [9] are not in the class table of 9 classes "
+     "(0..8: water, trees, grass, flooded_vegetation, crops, "
+     "shrub_and_scrub, built, bare, snow_and_ice); the largest code, 9, "
+     "needs more classes than that"),
+    (_rewrite("scene_a", "lulc", _worldcover),
+     {"class_map": {k: v for k, v in WORLDCOVER.items() if k != 60}},
+     "scene_a/lulc.tif", "band 1 (label)",
+     "codes [60] are not keys of class_map"),
+], ids=["s2_reflectance_as_dn", "s1_8bit_as_db", "s1_linear_as_db",
+        "s1_db_as_linear", "lulc_fractional_float", "lulc_unknown_codes",
+        "lulc_code_beyond_class_count", "lulc_code_missing_from_class_map"])
+def test_wrong_units_stop_the_build_naming_file_and_band(
+    tmp_path, damage, options, file, band, expected):
+  root = _scene_copy(tmp_path)
+  if damage is not None:
+    damage(root)
+  config = dataclasses.replace(GEOTIFF_TEST, **options)
+  with pytest.raises(geo_units.UnitsError) as raised:
+    _build(config, tmp_path / "data", root)
+  message = str(raised.value)
+  assert message.startswith(f"{root / file}: {band} of source ")
+  assert expected in message, message
+  # Stopped at the door: no example file, no dataset that looks complete.
+  assert not list((tmp_path / "data").rglob("*.tfrecord*"))
+  assert not list((tmp_path / "data").rglob("dataset_info.json"))
+  assert not list((tmp_path / "data").rglob(report_lib.FILENAME))
+
+
+def test_class_map_reads_other_codes_as_the_classes(tmp_path, geotiff):
+  root = _scene_copy(tmp_path)
+  for scene in ("scene_a", "scene_b"):
+    _rewrite(scene, "lulc", _worldcover)(root)
+  config = dataclasses.replace(GEOTIFF_TEST, class_map=WORLDCOVER)
+  builder = _build(config, tmp_path / "data", root)
+  for split in rsms.SPLITS:
+    mapped, original = _examples(builder, split), _examples(geotiff, split)
+    assert len(mapped) == len(original)
+    for a, b in zip(mapped, original):
+      np.testing.assert_array_equal(a["lulc"], b["lulc"])
+      np.testing.assert_array_equal(a["valid"], b["valid"])
+
+
+def test_an_all_nodata_scene_is_reported_not_dropped_silently(tmp_path):
+  root = _scene_copy(tmp_path)
+  shutil.copytree(root / "scene_a", root / "scene_c")
+  _rewrite("scene_c", "s2", lambda data, _: (np.zeros_like(data), {}))(root)
+  builder = _build(GEOTIFF_TEST, tmp_path / "data", root)
+  assert sum(s.num_examples for s in builder.info.splits.values()) == 17
+  report = _report(builder)
+  assert report["scenes_read"] == 3
+  assert report["scenes_without_tiles"] == {
+      "scene_c": f"no valid pixel in {root / 'scene_c' / 's2.tif'} (bands "
+                 "B2, B3, B4, B8: all nodata)"}
+  assert "no tile from scene_c: no valid pixel in" in (
+      builder._report.text())
+
+
+def test_build_report_says_what_was_written(geotiff):
+  report = _report(geotiff)
+  assert report["config"] == "geotiff_test" and report["scenes_read"] == 2
+  assert report["units"] == {"s2": "dn", "s1": "linear", "lulc": "classes",
+                             "dem": "metres"}
+  assert report["tiles"] == {"in_grids": 18, "kept": 17,
+                             "dropped": {"nodata": 1, "split_border": 0}}
+  assert report["scenes_without_tiles"] == {}
+  by_scene = {scene["scene_id"]: scene for scene in report["scenes"]}
+  assert by_scene["scene_b"]["dropped"] == {"nodata": 1, "split_border": 0}
+  examples = {split: _examples(geotiff, split) for split in rsms.SPLITS}
+  assert report["splits"]["tiles"] == {
+      split: len(examples[split]) for split in rsms.SPLITS}
+  # Blocks are single 32-px tiles: each block's split is its example's.
+  for split, split_examples in examples.items():
+    for e in split_examples:
+      blocks = by_scene[e["scene_id"].decode()]["blocks"]
+      block = next(b for b in blocks
+                   if b["block"] == [int(e["tile_row"]), int(e["tile_col"])])
+      assert block == {"block": block["block"], "split": split, "tiles": 1}
+  stored = [e for split in rsms.SPLITS for e in examples[split]]
+  valid = [e["valid"].astype(bool) for e in stored]
+  # Class counts are integers and the ranges are float32 values of the
+  # stored arrays themselves: both are compared exactly.
+  labels = np.concatenate([e["lulc"][v] for e, v in zip(stored, valid)])
+  assert report["classes"]["lulc"] == dict(zip(
+      rsms.CLASS_NAMES, np.bincount(labels, minlength=9).tolist()))
+  for source, names in (("s2", ("B2", "B3", "B4", "B8")), ("s1", ("VV", "VH")),
+                        ("dem", ("elevation", "slope", "aspect",
+                                 "hillshade"))):
+    values = np.concatenate([e[source][v] for e, v in zip(stored, valid)])
+    assert report["tile_ranges"][source] == [
+        {"band": name, "count": len(values), "min": float(values[:, i].min()),
+         "max": float(values[:, i].max())} for i, name in enumerate(names)]
+  # The files' ranges in the files' units (S2 DN), read here with rasterio.
+  dn = [rasterio.open(DUMMY_DIR / scene / "s2.tif").read(masked=True)
+        for scene in ("scene_a", "scene_b")]
+  assert report["file_ranges"]["s2"][0] == {
+      "band": "B2", "count": int(sum(d[0].count() for d in dn)),
+      "min": float(min(d[0].min() for d in dn)),
+      "max": float(max(d[0].max() for d in dn))}
+
+
 def test_balanced_block_splits_within_one_block():
   rng = np.random.default_rng(0)
   counts = {("scene", i, 0): int(c) for i, c in
@@ -236,6 +457,10 @@ def test_balanced_block_splits_within_one_block():
 
 
 def test_config_errors():
+  with pytest.raises(ValueError, match="s2_units must be 'dn' or"):
+    dataclasses.replace(rsms.GEOTIFF, s2_units="toa")
+  with pytest.raises(ValueError, match="maps code 10 to class 9, outside"):
+    dataclasses.replace(rsms.GEOTIFF, class_map={10: 9})
   with pytest.raises(ValueError, match="optional feature group"):
     dataclasses.replace(rsms.GEOTIFF, optional=("clouds", "fog"))
   with pytest.raises(ValueError, match="s1_units"):
