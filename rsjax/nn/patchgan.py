@@ -1,7 +1,8 @@
 """PatchGAN discriminators (pix2pix, Isola et al. 2017) and a multi-scale wrapper.
 
 With `num_layers=3` (the default) this is pix2pix's 70x70 PatchGAN, used by
-pix2pix, RS-SPADE, the cloud-removal paper and the residual cycle GAN:
+pix2pix, RS-SPADE and the residual cycle GAN (the cloud-removal paper's
+Table 1 discriminator is another network: `rsjax.nn.patchgan_78`):
 
   C64(4,2) - LReLU, C128(4,2)-N-LReLU, C256(4,2)-N-LReLU, C512(4,1)-N-LReLU, C1(4,1)
 

@@ -7,7 +7,8 @@ not yet written fails only when it is requested. An unknown name raises a
 ValueError that lists the valid names.
 
   generators:     rs_spade, spade, senet, unet, drib, resnet
-  discriminators: patchgan, multiscale_patchgan
+  discriminators: patchgan (pix2pix's 70x70), multiscale_patchgan,
+                  patchgan_78 (the cloud-removal paper's Table 1)
   segmenters:     rs_unet, two_branch
 """
 
@@ -29,6 +30,7 @@ GENERATORS: dict[str, Entry] = {
 DISCRIMINATORS: dict[str, Entry] = {
     "patchgan": ("rsjax.nn.patchgan:PatchGAN", {}),
     "multiscale_patchgan": ("rsjax.nn.patchgan:MultiScalePatchGAN", {}),
+    "patchgan_78": ("rsjax.nn.patchgan_78:PatchGAN78", {}),
 }
 SEGMENTERS: dict[str, Entry] = {
     "rs_unet": ("rsjax.nn.unet:RSUNet", {}),

@@ -12,7 +12,8 @@ from rsjax.nn import registry
 def test_names():
   assert registry.generator_names() == ["drib", "resnet", "rs_spade", "senet",
                                         "spade", "unet"]
-  assert registry.discriminator_names() == ["multiscale_patchgan", "patchgan"]
+  assert registry.discriminator_names() == ["multiscale_patchgan", "patchgan",
+                                            "patchgan_78"]
   assert registry.segmenter_names() == ["rs_unet", "two_branch"]
 
 
@@ -42,6 +43,8 @@ def test_defaults_and_overrides():
   assert type(registry.get_generator("senet", num_classes=9)).__name__ == "SENet"
   assert type(registry.get_discriminator("multiscale_patchgan")).__name__ == \
       "MultiScalePatchGAN"
+  assert type(registry.get_discriminator("patchgan_78", ndf=8)).__name__ == \
+      "PatchGAN78"
 
 
 def test_every_target_is_a_lazy_module_attribute_string():

@@ -205,7 +205,7 @@ def cloud_removal_cfg(steps):
   config = cloud_removal_config.get_config("dataset")
   for stage, ngf in (("stage1", 4), ("stage2", 8)):
     config.model[stage].generator_kwargs = dict(ngf=ngf, num_blocks=1)
-    config.model[stage].discriminator_kwargs = dict(ndf=4, num_layers=2)
+    config.model[stage].discriminator_kwargs = dict(ndf=4)     # Table 1's D
   _gan_rates(config, 2e-3, *(f"{s}_{n}" for s in ("stage1", "stage2")
                              for n in ("generator", "discriminator")))
   config.data.batch_size = config.data.eval_batch_size = BATCH

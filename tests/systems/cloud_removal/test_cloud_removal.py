@@ -27,7 +27,7 @@ NETWORKS = ("stage1_generator", "stage1_discriminator", "stage2_generator",
 
 
 def tiny_config(arg: str = "", **overrides):
-  """Paper recipe, tiniest widths: 1 DRIB of ngf 2, 2-layer PatchGANs,
+  """Paper recipe, tiniest widths: 1 DRIB of ngf 2, Table 1 PatchGANs of ndf 4,
   synthetic training clouds, the batch's cloud masks for evaluation."""
   config = cr_config.get_config(arg)
   config.total_steps = 2 * STAGE1_STEPS
@@ -37,7 +37,7 @@ def tiny_config(arg: str = "", **overrides):
       config.model[stage].generator_kwargs = dict(ngf=2, num_blocks=1)
     elif config.model[stage].generator == "unet":
       config.model[stage].generator_kwargs = dict(ngf=2, num_downs=5)
-    config.model[stage].discriminator_kwargs = dict(ndf=4, num_layers=2)
+    config.model[stage].discriminator_kwargs = dict(ndf=4)
   config.eval_clouds = "dataset"
   config.update_from_flattened_dict(overrides)
   if "dataset" in (config.clouds, config.eval_clouds):
@@ -143,7 +143,8 @@ def test_paper_recipe():
     assert type(recipe.generator).__name__ == "DRIBGenerator"
     assert recipe.generator.dropout_rate == 0.5
     assert recipe.generator.ngf == 64 and recipe.generator.num_blocks == 8
-    assert recipe.discriminator.ndf == 64
+    assert type(recipe.discriminator).__name__ == "PatchGAN78"   # Table 1
+    assert recipe.discriminator.ndf == 64 and recipe.discriminator.norm == "batch"
   assert config.data.batch_size == 32 and config.schedule == "sequential"
   assert tuple(config.sar_bands) == (0,) and system.output_bands == (0, 1, 2)
   # The optimizers are Adam(2e-4, b1=0.5, b2=0.999), constant rate.
@@ -170,8 +171,8 @@ def test_paper_recipe():
   # D1 (1 + 3) and D2 (6 + 3) channels (Sec. 3.1).
   assert drib["stage1_generator"]["encoder_0"]["kernel"].shape[2] == 1
   assert drib["stage2_generator"]["encoder_0"]["kernel"].shape[2] == 6
-  assert drib["stage1_discriminator"]["conv_0"]["conv"]["kernel"].shape[2] == 4
-  assert drib["stage2_discriminator"]["conv_0"]["conv"]["kernel"].shape[2] == 9
+  assert drib["stage1_discriminator"]["conv_0"]["kernel"].shape[2] == 4
+  assert drib["stage2_discriminator"]["conv_0"]["kernel"].shape[2] == 9
 
 
 def test_masked_psnrs_count_only_their_pixels(sequential, predict_stages):
