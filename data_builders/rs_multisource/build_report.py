@@ -6,11 +6,13 @@ written, stores it as `build_report.json` in the dataset's version folder
 `rsjax.store.atomic` inside TFDS's temporary folder, so it appears with the
 dataset or not at all) and logs its `text()` on the console:
 
-  scenes       per scene: its grid, tiles in the grid, kept, dropped per
-               reason ('nodata': more than max_nodata_fraction of pixels
-               without data; 'split_border': covers blocks of two splits),
-               each block's split and tile count, and why a scene yields
-               nothing (a file without a valid pixel, every tile dropped).
+  scenes       per scene: its grid (the common extent of its sources on the
+               S2 lattice) and the edge strips no tile covers, tiles in the
+               grid, kept, dropped per reason ('nodata': more than
+               max_nodata_fraction of pixels without data; 'split_border':
+               covers blocks of two splits), each block's split and tile
+               count, and why a scene yields nothing (a file without a valid
+               pixel, every tile dropped).
   splits       tiles per split, their shares against the configured ratios,
                and the block size used (smaller than configured when a split
                would otherwise be empty).
@@ -48,6 +50,9 @@ class SceneReport:
   """What became of one scene."""
   scene_id: str
   grid: tuple[int, int] = (0, 0)    # (rows, cols) of its reference grid
+  # Rows at the bottom and columns at the right of the grid that no tile
+  # covers (narrower than a tile).
+  uncovered_edge: tuple[int, int] = (0, 0)
   tiles: int = 0                    # tiles in the grid
   dropped: dict[str, int] = dataclasses.field(default_factory=dict)
   kept: int = 0

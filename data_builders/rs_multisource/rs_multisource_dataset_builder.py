@@ -410,6 +410,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         if 1.0 - valid.mean() <= config.max_nodata_fraction:
           kept.append(tile)
     scene_report.tiles = len(tiles)
+    scene_report.uncovered_edge = (
+        reader.grid.height - max((int(t.window.row_off + t.window.height)
+                                  for t in tiles), default=0),
+        reader.grid.width - max((int(t.window.col_off + t.window.width)
+                                 for t in tiles), default=0))
     scene_report.kept = len(kept)
     scene_report.dropped["nodata"] = len(tiles) - len(kept)
     return kept

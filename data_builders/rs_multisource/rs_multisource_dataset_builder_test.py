@@ -408,6 +408,10 @@ def test_build_report_says_what_was_written(geotiff):
   assert report["scenes_without_tiles"] == {}
   by_scene = {scene["scene_id"]: scene for scene in report["scenes"]}
   assert by_scene["scene_b"]["dropped"] == {"nodata": 1, "split_border": 0}
+  for scene in by_scene.values():  # 3 x 3 tiles of 32 px on the common grid
+    rows, cols = scene["grid"]
+    assert scene["uncovered_edge"] == [rows - 96, cols - 96]
+    assert 0 <= rows - 96 < 32 and 0 <= cols - 96 < 32
   examples = {split: _examples(geotiff, split) for split in rsms.SPLITS}
   assert report["splits"]["tiles"] == {
       split: len(examples[split]) for split in rsms.SPLITS}
@@ -439,6 +443,27 @@ def test_build_report_says_what_was_written(geotiff):
       "band": "B2", "count": int(sum(d[0].count() for d in dn)),
       "min": float(min(d[0].min() for d in dn)),
       "max": float(max(d[0].max() for d in dn))}
+
+
+@pytest.mark.parametrize("blocks", [3, 4, 5, 6])
+def test_every_split_gets_a_block_from_three_blocks_on(blocks):
+  for seed in range(10):
+    counts = {("scene", i, 0): 1 for i in range(blocks)}
+    result = splits_lib.balanced_block_splits(counts, ratios=(7, 2, 1),
+                                              seed=seed)
+    assert set(result.values()) == set(rsms.SPLITS), (seed, result)
+  # A split of ratio 0 is not filled.
+  result = splits_lib.balanced_block_splits(
+      {("scene", i, 0): 1 for i in range(6)}, ratios=(1, 1, 0), seed=0)
+  assert set(result.values()) == {"train", "validation"}
+
+
+def test_block_sizes_halve_down_to_the_tile_step():
+  assert splits_lib.block_sizes(512, 256) == [512, 256]
+  assert splits_lib.block_sizes(4096, 32) == [4096, 2048, 1024, 512, 256,
+                                              128, 64, 32]
+  assert splits_lib.block_sizes(200, 64) == [200, 100, 64]
+  assert splits_lib.block_sizes(32, 32) == [32]
 
 
 def test_balanced_block_splits_within_one_block():
