@@ -32,6 +32,12 @@ The API:
   check_range(values, ...)    band_ranges + check_ranges on an array.
   check_file(path, ...)       scan_file + check_ranges on a file.
 
+The checks take `kind` (a source kind above) for sources that are not scene
+sources (a public dataset's), a `Units` of their own (`class_codes(names)`
+for another class table), and `setting`, the name of the config key that
+chooses the units, for the message. The units check is a builder's: the
+scene reader (`rsjax.geo.scene`) reads what it is told.
+
 A band without a valid pixel passes the check (it has no value to judge);
 its `BandRange.count` is 0, and the caller reports the file as empty.
 """
@@ -332,7 +338,8 @@ def _accepting(kind: str | None, ranges: Sequence[BandRange], dtype: str,
 def check_ranges(ranges: Sequence[BandRange], *, source: str,
                  units: str | Units, path: str | os.PathLike, dtype: str,
                  kind: str | None = None,
-                 class_map: Mapping[int, int] | None = None) -> None:
+                 class_map: Mapping[int, int] | None = None,
+                 setting: str | None = None) -> None:
   """Raises a `UnitsError` for the first band `units` cannot hold.
 
   Args:
@@ -345,6 +352,9 @@ def check_ranges(ranges: Sequence[BandRange], *, source: str,
     kind: the source kind when `source` is not a scene source.
     class_map: for class codes: {file code: class}; the file's codes must
       then be its keys (the classes are checked where the map is made).
+    setting: the name of the builder-config key that chooses this source's
+      units, for the message; `SETTINGS[kind]` by default (rs_multisource's
+      's2_units' / 's1_units').
   """
   path = os.fspath(path)
   if kind is None and source in scene_lib.SOURCE_SPECS:
@@ -358,14 +368,14 @@ def check_ranges(ranges: Sequence[BandRange], *, source: str,
     problem = _problem(band, units, dtype, class_map)
     if problem is None:
       continue
-    setting_name = SETTINGS.get(kind)
+    setting_name = setting or SETTINGS.get(kind)
     accepting = _accepting(kind, ranges, dtype, units.name)
     if accepting:
-      setting = f"{setting_name}={accepting[0]!r}"
-      fix = (f"set {setting} in the builder config if the file holds "
+      accepted_by = f"{setting_name}={accepting[0]!r}"
+      fix = (f"set {accepted_by} in the builder config if the file holds "
              f"{DECLARED[kind][accepting[0]].description}")
     else:
-      setting = None
+      accepted_by = None
       if units.classes is not None and band.fraction_example is not None:
         fix = ("write whole class codes into the file (resample labels with "
                "nearest neighbour)")
@@ -381,14 +391,15 @@ def check_ranges(ranges: Sequence[BandRange], *, source: str,
         f"{band.observed()} ({dtype}), declared as {units.description} "
         f"({units.name!r}): {problem}. To read it, {fix}.")
     raise UnitsError(message, path=path, source=source, band=band.band,
-                     observed=(band.minimum, band.maximum), setting=setting)
+                     observed=(band.minimum, band.maximum),
+                     setting=accepted_by)
 
 
 def check_range(values: np.ndarray, *, source: str, units: str | Units,
                 path: str | os.PathLike, band_names: Sequence[str],
                 valid: np.ndarray | None = None, kind: str | None = None,
                 class_map: Mapping[int, int] | None = None,
-                ) -> list[BandRange]:
+                setting: str | None = None) -> list[BandRange]:
   """Checks an array read from `path` against its declared units.
 
   `values` is (bands, rows, cols) or (rows, cols) in the file's own units
@@ -400,7 +411,7 @@ def check_range(values: np.ndarray, *, source: str, units: str | Units,
                        codes=_is_classes(units, kind, source))
   check_ranges(ranges, source=source, units=units, path=path,
                dtype=str(np.asarray(values).dtype), kind=kind,
-               class_map=class_map)
+               class_map=class_map, setting=setting)
   return ranges
 
 
@@ -408,7 +419,7 @@ def check_file(path: str | os.PathLike, *, source: str, units: str | Units,
                kind: str | None = None,
                band_names: Sequence[str] | None = None,
                class_map: Mapping[int, int] | None = None,
-               ) -> list[BandRange]:
+               setting: str | None = None) -> list[BandRange]:
   """Checks every valid pixel of a GeoTIFF against its declared units.
 
   `band_names` default to the scene source's (`SOURCE_SPECS`). Returns the
@@ -419,7 +430,7 @@ def check_file(path: str | os.PathLike, *, source: str, units: str | Units,
   ranges, dtype = scan_file(path, band_names=band_names,
                             codes=_is_classes(units, kind, source))
   check_ranges(ranges, source=source, units=units, path=path, dtype=dtype,
-               kind=kind, class_map=class_map)
+               kind=kind, class_map=class_map, setting=setting)
   return ranges
 
 

@@ -169,6 +169,11 @@ def test_declarations_and_bad_arguments():
   units.check_range(np.full((1, 2, 2), 500, np.uint16), source="sen12ms_s2",
                     kind="optical", units="dn", path="x.tif",
                     band_names=("B1",))
+  with pytest.raises(units.UnitsError) as raised:
+    units.check_range(np.full((1, 2, 2), 0.05, np.float32),
+                      source="sen12ms_s2", kind="optical", units="dn",
+                      path="x.tif", band_names=("B1",), setting="s2_values")
+  assert raised.value.setting == "s2_values='reflectance'"
   igbp = units.class_codes([f"igbp_{i}" for i in range(17)])
   units.check_range(np.full((1, 2, 2), 16, np.uint8), source="sen12ms_lc",
                     units=igbp, path="x.tif", band_names=("IGBP",))
