@@ -9,6 +9,11 @@ built), optionally with 'demo':
 
   python -m launch.train --config configs/fusion_seg.py:gated --workdir workdir/fusion_gated
   python -m launch.train --config configs/fusion_seg.py:cross_attention,demo --workdir ...
+  python -m launch.train --config configs/fusion_seg.py:gated,whu_opt_sar \
+      --config.data.data_dir=DIR --workdir workdir/fusion_whu
+
+'whu_opt_sar' or 'sen12ms' trains on that public dataset
+(configs/datasets.py; see configs/unet_seg.py).
 
 The gate of 'gated' fusion: --config.model.segmenter_kwargs.gate=complementary.
 """
@@ -23,14 +28,18 @@ FUSION_MODES = ("early", "concat", "sum", "product", "channel_attention",
                 "gated", "alignment", "decision")
 """The fusion modes of the two_branch segmenter (pixel-, feature- and
 decision-level), by name; configs/fusion_study.py runs them all."""
+DATASETS = ("whu_opt_sar", "sen12ms")
 ARGS = variants.Spec("configs/fusion_seg.py",
+                     variants.OneOf("dataset", DATASETS),
                      variants.OneOf("fusion", None, "concat"),
                      variants.Flag("demo"))
 
 
 def get_config(arg: str | None = None):
   args = ARGS.parse(arg)
-  config = unet_seg.get_config("s2+s1,demo" if args.demo else "s2+s1")
+  config = unet_seg.get_config(",".join(
+      ["s2+s1"] + (["demo"] if args.demo else [])
+      + ([args.dataset] if args.dataset else [])))
   config.model.segmenter = "two_branch"
   config.model.segmenter_kwargs.fusion = args.fusion
   config.model.segmenter_kwargs.gate = "interactive"   # 'gated' fusion only

@@ -6,6 +6,8 @@ takes the same source subsets as configs/rs_spade.py, and 'demo'; the keys
 are RS-SPADE's (`rs_spade.paper_config`) with the U-Net generator.
 
   python -m launch.train --config configs/pix2pix.py:s1+lulc+dem --workdir workdir/pix2pix
+  python -m launch.train --config configs/pix2pix.py:sen12ms \
+      --config.data.data_dir=DIR --workdir workdir/pix2pix_sen12ms
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ ARGS = rs_spade.ARGS.renamed("configs/pix2pix.py")
 
 def get_config(arg: str | None = None):
   args = ARGS.parse(arg)
-  sources = tuple(args.sources.split("+"))
-  config = rs_spade.paper_config(sources)
+  config = rs_spade.paper_config(rs_spade.sources_of(args))
+  rs_spade.use_dataset(config, args)
   config.model.generator = "unet"
   config.model.generator_kwargs = {"ngf": 64, "space_to_depth": False}
   if args.demo:

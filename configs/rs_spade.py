@@ -10,6 +10,13 @@ CPU demo size, joined by commas:
   python -m launch.train --config configs/rs_spade.py --workdir workdir/rs_spade
   python -m launch.train --config configs/rs_spade.py:lulc+s1 --workdir ...
   python -m launch.train --config configs/rs_spade.py:s1+lulc+dem,demo --workdir ...
+  python -m launch.train --config configs/rs_spade.py:sen12ms \
+      --config.data.data_dir=DIR --workdir ...
+
+'sen12ms' trains on SEN12MS (configs/datasets.py; built with `tfds build
+data_builders/sen12ms --data_dir=DIR`): it has no DEM, so `dem` leaves the
+sources (the default becomes lulc+s1), and its IGBP classes make
+num_classes 18.
 
 The keys of a `paired_gan` system (the pix2pix-style GAN) beside the
 shared ones of configs/common.py: inputs, target, model.{generator,
@@ -25,11 +32,14 @@ from __future__ import annotations
 import ml_collections
 
 from configs import common
+from configs import datasets
 from configs import variants
 
 SUBSETS = ("s1", "lulc", "lulc+s1", "lulc+dem", "s1+dem", "s1+lulc+dem")
+DATASETS = ("sen12ms",)
 ARGS = variants.Spec("configs/rs_spade.py",
                      variants.OneOf("sources", SUBSETS, "s1+lulc+dem"),
+                     variants.OneOf("dataset", DATASETS),
                      variants.Flag("demo"))
 
 
@@ -68,9 +78,26 @@ def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
   return config
 
 
+def sources_of(args) -> tuple[str, ...]:
+  """The parsed sources, without those the chosen dataset lacks."""
+  sources = tuple(args.sources.split("+"))
+  if args.dataset is None:
+    return sources
+  held = datasets.DATASETS[args.dataset].fields
+  return tuple(s for s in sources if s in held)
+
+
+def use_dataset(config, args) -> None:
+  """Points `config` at the dataset of the arg, if it names one."""
+  if args.dataset is not None:
+    config.data.fields = tuple(config.inputs) + (config.target, "valid")
+    datasets.apply(config, args.dataset)
+
+
 def get_config(arg: str | None = None):
   args = ARGS.parse(arg)
-  config = paper_config(tuple(args.sources.split("+")))
+  config = paper_config(sources_of(args))
+  use_dataset(config, args)
   if args.demo:
     common.apply_demo(config)
   return config

@@ -5,6 +5,12 @@ classes, pixel-wise cross-entropy, Adam at 2e-4; scores PA, MPA, mIoU, FWIoU.
 
   python -m launch.train --config configs/unet_seg.py --workdir workdir/unet_seg
   python -m launch.train --config configs/unet_seg.py:s2+s1,demo --workdir ...
+  python -m launch.train --config configs/unet_seg.py:gid15 \
+      --config.data.data_dir=DIR --workdir workdir/unet_gid15
+
+A dataset name ('gid15', 'whu_opt_sar', 'sen12ms'; configs/datasets.py)
+trains on that public dataset: its bands, its classes (num_classes), and
+its unknown / background class ignored.
 
 The keys of a `segmentation` system beside the
 shared ones of configs/common.py: inputs, model.segmenter{,_kwargs},
@@ -15,11 +21,14 @@ configs/fusion_seg.py starts from this config.
 from __future__ import annotations
 
 from configs import common
+from configs import datasets
 from configs import variants
 
 INPUTS = ("s2", "s2+s1")
+DATASETS = ("gid15", "whu_opt_sar", "sen12ms")
 ARGS = variants.Spec("configs/unet_seg.py",
                      variants.OneOf("inputs", INPUTS, "s2"),
+                     variants.OneOf("dataset", DATASETS),
                      variants.Flag("demo"))
 
 
@@ -35,6 +44,9 @@ def get_config(arg: str | None = None):
                                            decay_start=0.5)
   config.data.batch_size = 8
   config.data.fields = ("s2", "s1", "lulc", "valid")
+  if args.dataset is not None:
+    config.data.fields = tuple(config.inputs) + ("lulc",)
+    datasets.apply(config, args.dataset)
   config.total_steps = 10_000
   config.log_every = 100
   config.eval_every = 1_000

@@ -7,7 +7,8 @@ Each builder's `dummy_data/` folder gets a few patches or scenes named and
 nested exactly as the published dataset is (see each builder's docstring), with
 the published band counts and data types. Patches keep their real 256x256 size
 (the features' declared shape); large scenes (GID, WHU-OPT-SAR) are cut down
-to a few 256 tiles. Pixels are deterministic and constant in 32x32 blocks,
+to a few 256 tiles. Tests that train on a dataset ask for more: `extra_scenes`
+more patch scenes (winter, one patch each) or taller scenes (`height`). Pixels are deterministic and constant in 32x32 blocks,
 written as one deflate block per file, so each file is a few KB.
 """
 
@@ -70,11 +71,18 @@ def _patch_name(season, modality, scene, patch, ext):
   return f"{modality}_{scene}/{season}_{modality}_{scene}_p{patch}.{ext}"
 
 
-def sen1_2(out: Path):
+def _extra(patches, extra_scenes: int, first_scene: int):
+  """`patches` and `extra_scenes` winter scenes of one patch each."""
+  return patches + [("ROIs2017_winter", first_scene + i, 1)
+                    for i in range(extra_scenes)]
+
+
+def sen1_2(out: Path, extra_scenes: int = 0):
   """Four scenes in three seasons (winter left out), one or two patches each."""
-  patches = [("ROIs1158_spring", 1, 1), ("ROIs1158_spring", 1, 2),
-             ("ROIs1158_spring", 5, 1), ("ROIs1868_summer", 2, 3),
-             ("ROIs1970_fall", 7, 1), ("ROIs1970_fall", 7, 2)]
+  patches = _extra([("ROIs1158_spring", 1, 1), ("ROIs1158_spring", 1, 2),
+                    ("ROIs1158_spring", 5, 1), ("ROIs1868_summer", 2, 3),
+                    ("ROIs1970_fall", 7, 1), ("ROIs1970_fall", 7, 2)],
+                   extra_scenes, 100)
   for seed, (season, scene, k) in enumerate(patches):
     s1 = _field(P, P, 1, seed, 0, 255, np.uint8)[0]
     s2 = np.moveaxis(_field(P, P, 3, 100 + seed, 0, 255, np.uint8), 0, -1)
@@ -88,11 +96,11 @@ def _s1_s2(seed, s2_bands=13):
   return s1, s2
 
 
-def sen12ms(out: Path):
+def sen12ms(out: Path, extra_scenes: int = 0):
   """Season-folder layout; spring scene 15 is an official hold-out scene."""
-  patches = [("ROIs1158_spring", 1, 30), ("ROIs1158_spring", 1, 31),
-             ("ROIs1158_spring", 15, 2), ("ROIs1868_summer", 3, 7),
-             ("ROIs2017_winter", 4, 100)]
+  patches = _extra([("ROIs1158_spring", 1, 30), ("ROIs1158_spring", 1, 31),
+                    ("ROIs1158_spring", 15, 2), ("ROIs1868_summer", 3, 7),
+                    ("ROIs2017_winter", 4, 100)], extra_scenes, 200)
   igbp = [1, 4, 5, 8, 10, 12, 13, 16, 17]
   for seed, (season, scene, k) in enumerate(patches):
     s1, s2 = _s1_s2(seed)
@@ -104,10 +112,11 @@ def sen12ms(out: Path):
            seed=seed)
 
 
-def sen12ms_cr(out: Path):
+def sen12ms_cr(out: Path, extra_scenes: int = 0):
   """One folder per season and modality, as the SEN12MS-CR archives unpack."""
-  patches = [("ROIs1158_spring", 1, 30), ("ROIs1158_spring", 2, 5),
-             ("ROIs1868_summer", 6, 1), ("ROIs1868_summer", 6, 2)]
+  patches = _extra([("ROIs1158_spring", 1, 30), ("ROIs1158_spring", 2, 5),
+                    ("ROIs1868_summer", 6, 1), ("ROIs1868_summer", 6, 2)],
+                   extra_scenes, 200)
   for seed, (season, scene, k) in enumerate(patches):
     s1, s2 = _s1_s2(seed)
     cloud = _field(P, P, 1, 200 + seed, 0, 1, np.float32)[0] ** 2
@@ -122,11 +131,12 @@ GID_IMAGES = ("GF2_PMS1__L1A0000647767-MSS1", "GF2_PMS1__L1A0001064454-MSS1",
               "GF2_PMS2__L1A0000635115-MSS2", "GF2_PMS2__L1A0000658637-MSS2")
 
 
-def gid15(out: Path):
-  """Six 520x300 scenes (2 tiles of 256 each); one tile is mostly unknown."""
+def gid15(out: Path, height: int = 520):
+  """Six `height`x300 scenes (2 tiles of 256 each at the default height);
+  one tile is mostly unknown."""
   from data_builders.gid15.gid15_dataset_builder import PALETTE
   root = out / "Fine_Land-cover_Classification_15classes"
-  height, width = 520, 300
+  width = 300
   for seed, name in enumerate(GID_IMAGES):
     nirrgb = _field(height, width, 4, 300 + seed, 0, 255, np.uint8)
     _tif(root / "image_NirRGB" / f"{name}.tif", nirrgb, georeferenced=False)
@@ -144,9 +154,10 @@ WHU_IMAGES = ("NH49E001013", "NH49E004021", "NH50E003001",  # official train
               "NH49E001014", "NH50E007002")  # official test
 
 
-def whu_opt_sar(out: Path):
-  """Five 300x520 scenes (2 tiles of 256 each) from both official lists."""
-  height, width = 300, 520
+def whu_opt_sar(out: Path, height: int = 300):
+  """Five `height`x520 scenes (2 tiles of 256 each at the default height)
+  from both official lists."""
+  width = 520
   for seed, name in enumerate(WHU_IMAGES):
     _tif(out / "optical" / f"{name}.tif",
          _field(height, width, 4, 400 + seed, 0, 255, np.uint8), seed=seed)

@@ -21,7 +21,7 @@ from configs import cloud_removal, common, fusion_seg, variants
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG_FILES = sorted(glob.glob(os.path.join(ROOT, "configs", "*.py")))
-HELPERS = ("__init__", "common", "variants")
+HELPERS = ("__init__", "common", "datasets", "variants")
 EXPERIMENTS = sorted(
     os.path.basename(f)[:-3] for f in CONFIG_FILES
     if os.path.basename(f)[:-3] not in HELPERS)
