@@ -85,10 +85,11 @@ def write_report(workdir: str, config, scores: dict, seconds: dict) -> str:
       f"Dataset `{config.data.name}` (test split), {config.total_steps} "
       f"training steps of batch {config.data.batch_size}, "
       f"{jax.device_count()} {jax.devices()[0].platform} device(s).", "",
-      "| model | PSNR (dB) | SSIM | SAM (deg) |", "|---|---|---|---|"]
+      f"| model | PSNR (dB) | SSIM | SAM ({image_scores.UNITS['sam']}) |",
+      "|---|---|---|---|"]
   for name, s in rows:
     lines.append(f"| {name} | {s['psnr']:.2f} | {s['ssim']:.3f} | "
-                 f"{s['sam']:.2f} |")
+                 f"{s['sam']:.3f} |")
   lines += ["", "Higher PSNR and SSIM and lower SAM are better. Paper "
             "(real Sentinel data, full size): RS-SPADE 23.14 dB / 0.84 / 0.19, "
             "pix2pix 18.84 dB / 0.62 / 0.23.", "",
@@ -172,7 +173,7 @@ def main() -> None:
     sys.exit(stopped.exit_status)  # 143 for SIGTERM
   for name, s in result["scores"].items():
     print(f"{name:>9}: PSNR {s['psnr']:6.2f} dB  SSIM {s['ssim']:.3f}  "
-          f"SAM {s['sam']:5.2f} deg")
+          f"SAM {s['sam']:5.3f} {image_scores.UNITS['sam']}")
   print(f"report:  {result['report']}")
   print(f"samples: {result['samples']}")
 

@@ -15,9 +15,14 @@ per run (label), in the order given:
                  LPIPS diversity, mCSD, mOCD (+ their pixel-space variants)
 
 Keys no layout section claims go to an "other scores" section (never dropped).
-Headers carry units and the better direction (up: higher is better). Values in
-JSON are the raw scores; Markdown and CSV show them scaled to the header's
-unit (percent for segmentation scores, as the papers print them).
+Headers carry units (dB, rad or deg, %; none for a dimensionless index) and
+the better direction (up: higher is better). SAM is in each paper's unit, as
+the system computes it (`UNITS` of `rsjax.systems.image_scores` and of the
+cycle-fusion scores): radians for RS-SPADE (its Tables 1-2 print 0.19 and
+0.23) and, with the same scores, CSEBGAN; degrees for cycle fusion (its
+tables print up to 8.16). Values in JSON are the raw scores; Markdown and
+CSV show them scaled to the header's unit (percent for segmentation scores,
+as the papers print them).
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from rsjax.data import fields as fields_lib
+from rsjax.systems import image_scores
+from rsjax.systems.cycle_fusion import scores as fusion_scores
 
 HIGHER, LOWER = "higher", "lower"
 ARROWS = {HIGHER: "\u2191", LOWER: "\u2193", None: ""}
@@ -85,8 +92,11 @@ def _db(key, name="PSNR", **kw):
   return Column(key, name, "dB", HIGHER, digits=2, **kw)
 
 
-def _degrees(key, name="SAM", **kw):
-  return Column(key, name, "deg", LOWER, digits=2, **kw)
+def _sam(unit, key="sam", name="SAM", **kw):
+  """A spectral-angle column in `unit` ('rad': 3 decimals, 'deg': 2)."""
+  if unit not in ("rad", "deg"):
+    raise ValueError(f"SAM column: unit {unit!r} is neither 'rad' nor 'deg'")
+  return Column(key, name, unit, LOWER, digits=3 if unit == "rad" else 2, **kw)
 
 
 def _percent(key, name, **kw):
@@ -97,8 +107,8 @@ _SSIM = Column("ssim", "SSIM", digits=4)
 LAYOUTS: dict[str, dict[str, Any]] = {
     "paired_gan": {
         "title": "Optical image generation (RS-SPADE paper, Tables 1-2)",
-        "sections": [("main", "Scores", [_db("psnr"), _SSIM,
-                                         _degrees("sam")])]},
+        "sections": [("main", "Scores", [
+            _db("psnr"), _SSIM, _sam(image_scores.UNITS["sam"])])]},
     "cloud_removal": {
         "title": "Cloud removal (two-GAN paper, Table 4; stage 1: Table 3)",
         "sections": [
@@ -124,7 +134,7 @@ LAYOUTS: dict[str, dict[str, Any]] = {
                 Column("fid", "FID", "", LOWER, digits=2, optional=True),
                 _percent("miou", "mIoU"), _percent("fwiou", "FWIoU"),
                 _percent("pixel_accuracy", "acc"), _db("psnr"), _SSIM,
-                _degrees("sam")]),
+                _sam(image_scores.UNITS["sam"])]),
             ("diversity", "Diversity", [
                 Column("diversity", "LPIPS diversity", optional=True),
                 Column("mcsd", "mCSD", optional=True),
@@ -138,7 +148,8 @@ LAYOUTS: dict[str, dict[str, Any]] = {
                   "Tables II, IV, VI)"),
         "per_band": True},
 }
-_BAND_COLUMNS = (_degrees("sam"), Column("ergas", "ERGAS", "", LOWER, digits=4),
+_BAND_COLUMNS = (_sam(fusion_scores.UNITS["sam"]),
+                 Column("ergas", "ERGAS", "", LOWER, digits=4),
                  Column("q", "Q"), _db("psnr"), _SSIM)
 _AVERAGE_ONLY = ("sam", "ergas")
 # Trivial baselines the fusion system scores against the same reference

@@ -1,8 +1,10 @@
 """The quality indices of the fusion paper's tables, as evaluation sums.
 
 Jiang, Shen & Li (TGRS 2022), Tables II, IV and VI report, for a fused image
-against the reference: SAM (degrees), ERGAS (with the resolution ratio), the
-Q index, PSNR and SSIM per band and averaged. Here every index is computed per
+against the reference: SAM (degrees: the tables print values up to 8.16,
+more than pi radians cannot occur), ERGAS (with the resolution ratio), the
+Q index, PSNR (dB) and SSIM per band and averaged; `UNITS` names them for
+the report tables' headers. Here every index is computed per
 image with `rsjax.metrics` on reflectance (normalized [-1, 1] mapped to
 [0, 1], the s2 normalization's physical range) and summed with the eval mask
 (1 real example, 0 padding), then divided once on the host:
@@ -31,6 +33,8 @@ from rsjax import metrics
 from rsjax.systems.image_scores import example_weights, masked_sum
 
 AVERAGES = ("sam", "ergas", "q", "psnr", "ssim")
+UNITS = {"sam": "deg", "ergas": "", "q": "", "psnr": "dB", "ssim": ""}
+"""The unit of each index ('' for a dimensionless one), as the paper's."""
 PER_BAND = ("psnr", "ssim", "q")
 
 

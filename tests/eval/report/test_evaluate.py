@@ -71,7 +71,7 @@ def test_report_numbers_are_the_trainers(workdirs, tmp_path):
   assert tensorboard_events.tags(out)[2] == {
       "test/report", "test/samples: late", "test/training curves"}
   rows = _csv(os.path.join(out, "scores_test.csv"))
-  assert rows[0] == ["model", "PSNR (dB) \u2191", "SSIM \u2191", "SAM (deg) \u2193"]
+  assert rows[0] == ["model", "PSNR (dB) \u2191", "SSIM \u2191", "SAM (rad) \u2193"]
   assert rows[1][0] == "late"
   assert [float(x) for x in rows[1][1:]] == pytest.approx(
       [expected["psnr"], expected["ssim"], expected["sam"]], rel=1e-6)

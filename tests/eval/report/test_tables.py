@@ -26,14 +26,15 @@ def test_paired_gan_is_rs_spade_tables_1_and_2():
   table = tables.build("paired_gan", runs)
   assert [s.id for s in table.sections] == ["main"]
   main = table.sections[0]
+  # The paper's SAM 0.19 / 0.23 are radians (tests/eval/report/test_reported_sam.py).
   assert [c.header for c in main.columns] == ["PSNR (dB) \u2191", "SSIM \u2191",
-                                              "SAM (deg) \u2193"]
+                                              "SAM (rad) \u2193"]
   assert _rows(main)[("pix2pix",)] == {"psnr": 18.84, "ssim": 0.62, "sam": 0.23}
   markdown = tables.to_markdown(table)
-  assert "| RS-SPADE | 23.14 | 0.8400 | 0.19 |" in markdown
+  assert "| RS-SPADE | 23.14 | 0.8400 | 0.190 |" in markdown
   assert markdown.index("RS-SPADE") < markdown.index("pix2pix")
   parsed = list(csv.reader(io.StringIO(tables.to_csv(main))))
-  assert parsed[0] == ["model", "PSNR (dB) \u2191", "SSIM \u2191", "SAM (deg) \u2193"]
+  assert parsed[0] == ["model", "PSNR (dB) \u2191", "SSIM \u2191", "SAM (rad) \u2193"]
   assert [float(x) for x in parsed[2][1:]] == [18.84, 0.62, 0.23]
 
 
