@@ -26,6 +26,11 @@ The arg is a comma-separated list of variants:
                            synthetic clouds
   demo                     a few minutes on 2 CPU cores (common.apply_demo,
                            narrow networks, 64-pixel training windows)
+  sen1_2                   train on SEN1-2, the paper's dataset
+                           (configs/datasets.py; `tfds build
+                           data_builders/sen1_2 --data_dir=DIR`, then
+                           --config.data.data_dir=DIR): 8-bit VV and RGB,
+                           synthetic clouds
 
   python -m launch.train --config configs/cloud_removal.py --workdir workdir/cloud_removal
   python -m launch.train --config configs/cloud_removal.py:arch=unet-drib,loss=l1-l1 --workdir ...
@@ -48,6 +53,7 @@ from __future__ import annotations
 import ml_collections
 
 from configs import common
+from configs import datasets
 from configs import variants
 
 GENERATORS = {"drib": {"ngf": 64}, "unet": {"ngf": 64, "num_downs": 8}}
@@ -60,6 +66,7 @@ ARGS = variants.Spec(
     "configs/cloud_removal.py",
     variants.Key("arch", ARCHS, default="drib-drib"),
     variants.Key("loss", LOSS_PAIRS, default="ssim+l1-ssim+l1"),
+    variants.OneOf("data", ("sen1_2",)),
     *(variants.Flag(flag) for flag in FLAGS))
 SYNTHETIC_CLOUDS = dict(
     coverage=(0.1, 0.6),            # per-image cloud fraction, uniform in range
@@ -76,7 +83,7 @@ def parse_arg(arg: str | None) -> dict:
   """{'arch': (g1, g2), 'loss': (l1, l2), and each flag: bool}."""
   args = ARGS.parse(arg)
   return {"arch": tuple(args.arch.split("-")),
-          "loss": tuple(args.loss.split("-")),
+          "loss": tuple(args.loss.split("-")), "data": args.data,
           **{flag: args[flag] for flag in FLAGS}}
 
 
@@ -106,6 +113,8 @@ def get_config(arg: str | None = None):
   config.ema_decay = 0.0                  # no EMA here (others are refused)
   config.data.fields = ("s2", "s1", "valid") + (
       ("s2_cloudy", "cloud_mask") if variant["dataset"] else ())
+  if variant["data"] is not None:
+    datasets.apply(config, variant["data"])
 
   scale = 1.0 / 8 if variant["demo"] else 1.0
   for stage, generator, loss in zip(("stage1", "stage2"), variant["arch"],

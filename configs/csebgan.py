@@ -25,6 +25,9 @@ The arg picks an ablation of Table II and/or the CPU demo size, comma-joined:
                      segmentation workdir in config.conductor.workdir)
   conductor_no_real  the conductor never sees real images ("w/o real")
   no_discriminator   no discriminator: no adversarial / FM loss ("w/o D")
+  gid15              train on GID-15, the paper's dataset (configs/datasets.py;
+                     `tfds build data_builders/gid15 --data_dir=DIR`, then
+                     --config.data.data_dir=DIR): Gaofen-2 RGB, 16 classes
 """
 
 from __future__ import annotations
@@ -32,12 +35,14 @@ from __future__ import annotations
 import ml_collections
 
 from configs import common
+from configs import datasets
 from configs import variants
 
 ABLATIONS = ("full", "no_sharing", "no_conductor", "frozen_conductor",
              "conductor_no_real", "no_discriminator")
 ARGS = variants.Spec("configs/csebgan.py",
                      variants.OneOf("ablation", ABLATIONS, "full"),
+                     variants.OneOf("dataset", ("gid15",)),
                      variants.Flag("demo"))
 
 
@@ -94,6 +99,8 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.eval_every = 4_000
   config.checkpoint_every = 2_000
   apply_ablation(config, args.ablation)
+  if args.dataset is not None:
+    datasets.apply(config, args.dataset)
   if args.demo:
     apply_demo(config)
   return config

@@ -17,9 +17,11 @@ import os
 import pytest
 import tensorflow_datasets as tfds
 
-from configs import pix2pix, rs_spade, unet_seg, fusion_seg
+from configs import (cloud_removal, csebgan, fusion_seg, pix2pix, rs_spade,
+                     unet_seg)
 from data_builders import make_public_dummy_data as dummy
 from data_builders.gid15 import gid15_dataset_builder
+from data_builders.sen1_2 import sen1_2_dataset_builder
 from data_builders.sen12ms import sen12ms_dataset_builder
 from data_builders.whu_opt_sar import whu_opt_sar_dataset_builder
 from rsjax.data import field_layout, pipeline
@@ -31,6 +33,7 @@ pytestmark = pytest.mark.slow
 # builder module, builder config, fixture writer keyword for a train split of
 # at least one batch of 8.
 BUILDS = {
+    "sen1_2": (sen1_2_dataset_builder, "default", {"extra_scenes": 8}),
     "sen12ms": (sen12ms_dataset_builder, "all", {"extra_scenes": 8}),
     "gid15": (gid15_dataset_builder, "rgb", {"height": 780}),
     "whu_opt_sar": (whu_opt_sar_dataset_builder, "default", {"height": 520}),
@@ -85,7 +88,28 @@ def _segmentation(module, arg):
   return config
 
 
+def _cloud_removal(arg):
+  config = cloud_removal.get_config(arg)
+  for stage in ("stage1", "stage2"):
+    config.model[stage].generator_kwargs = dict(ngf=2, num_blocks=1)
+    config.model[stage].discriminator_kwargs = dict(ndf=4)
+  config.train_crop = 64
+  return config
+
+
+def _csebgan(arg):
+  config = csebgan.get_config(arg)
+  config.model.generator_kwargs.update(dict(
+      ngf=2, num_upsamplings=5, embed_dim=4, mlp_hidden=4))
+  config.model.discriminator_kwargs.update(dict(ndf=4, num_layers=2))
+  config.model.segmenter_kwargs = dict(base_features=4,
+                                       channel_multipliers=(1, 2))
+  return config
+
+
 RUNS = {
+    "cloud_removal:sen1_2": ("sen1_2", lambda: _cloud_removal("sen1_2")),
+    "csebgan:gid15": ("gid15", lambda: _csebgan("gid15")),
     "rs_spade:sen12ms": ("sen12ms", lambda: _paired(rs_spade, "sen12ms")),
     "pix2pix:sen12ms": ("sen12ms", lambda: _paired(pix2pix, "sen12ms")),
     "unet_seg:gid15": ("gid15", lambda: _segmentation(unet_seg, "gid15")),
@@ -97,7 +121,8 @@ RUNS = {
 # The scores each system's table leads with; per-class ones may be NaN for
 # classes a one-batch split does not hold.
 HEADLINE = {"segmentation": ("pixel_accuracy", "miou", "fwiou"),
-            "paired_gan": ("psnr", "ssim")}
+            "paired_gan": ("psnr", "ssim"), "cloud_removal": ("psnr", "ssim"),
+            "csebgan": ("miou",)}
 
 
 @pytest.mark.parametrize("run", sorted(RUNS))
