@@ -34,6 +34,8 @@ from data_builders import public_common
 from rsjax.data import field_layout
 from rsjax.geo import bands as geo_bands
 from rsjax.geo import io as geo_io
+from rsjax.geo import sar
+from rsjax.geo import units as units_lib
 
 SEASONS = ("ROIs1158_spring", "ROIs1868_summer", "ROIs1970_fall",
            "ROIs2017_winter")
@@ -217,20 +219,68 @@ class GeoPatch:
   transform: np.ndarray
 
 
+@dataclasses.dataclass(frozen=True)
+class FileUnits:
+  """What a modality's GeoTIFFs must hold (`rsjax.geo.units`): the source
+  name for messages, its kind, its units and the names of its bands."""
+  source: str
+  kind: str
+  units: str | units_lib.Units
+  band_names: tuple[str, ...]
+
+
+S1_DB = FileUnits("s1", "sar", "db", S1_BANDS)
+S2_DN = FileUnits("s2", "optical", "dn", S2_BANDS)
+# The published files hold S2 digital numbers and S1 sigma0 in dB; a copy
+# exported otherwise is read with the builder config's s2_units / s1_units.
+S2_UNITS = ("dn", "reflectance")
+S1_UNITS = ("db", "linear")
+
+
+def check_units(config) -> None:
+  """A ValueError for s2_units / s1_units values the builders cannot read."""
+  for key, allowed in (("s2_units", S2_UNITS), ("s1_units", S1_UNITS)):
+    value = getattr(config, key)
+    if value not in allowed:
+      raise ValueError(f"{config.name}: {key} must be one of {allowed}, got "
+                       f"{value!r}.")
+
+
+def s2_reflectance(data: np.ndarray, units: str) -> np.ndarray:
+  """S2 values of a file in `units` ('dn' or 'reflectance') as float32 TOA
+  reflectance."""
+  data = data.astype(np.float32)
+  return data * np.float32(S2_SCALE) if units == "dn" else data
+
+
+def s1_db(data: np.ndarray, units: str) -> np.ndarray:
+  """S1 values of a file in `units` ('db' or 'linear') as float32 dB."""
+  data = data.astype(np.float32)
+  return data if units == "db" else sar.to_db(data).astype(np.float32)
+
+
 def read_geotiff(path: epath.Path, *, expected_bands: int,
                  bands: Sequence[int] | None = None,
-                 size: int = 256) -> GeoPatch:
-  """Reads the `bands` (1-based; all if None) of a georeferenced patch."""
+                 size: int = 256, units: FileUnits | None = None) -> GeoPatch:
+  """Reads the `bands` (1-based; all if None) of a georeferenced patch; with
+  `units`, values its units cannot have stop the build with a
+  `rsjax.geo.units.UnitsError` naming the file and band."""
   with geo_io.open_raster(str(path), expected_bands=expected_bands) as image:
     if (image.height, image.width) != (size, size):
       raise geo_io.RasterError(
           f"{path}: {image.height}x{image.width} pixels, expected "
           f"{size}x{size}.")
     read = geo_io.read_window(image, bands=bands)
-    return GeoPatch(data=np.moveaxis(read.data, 0, -1), valid=read.valid,
-                    crs=image.crs.to_wkt(),
-                    transform=np.asarray(tuple(image.transform)[:6],
-                                         np.float64))
+    crs = image.crs.to_wkt()
+    transform = np.asarray(tuple(image.transform)[:6], np.float64)
+  if units is not None:
+    names = [units.band_names[i - 1] for i in
+             (bands or range(1, len(units.band_names) + 1))]
+    units_lib.check_range(read.data, source=units.source, units=units.units,
+                          path=str(path), band_names=names, valid=read.valid,
+                          kind=units.kind)
+  return GeoPatch(data=np.moveaxis(read.data, 0, -1), valid=read.valid,
+                  crs=crs, transform=transform)
 
 
 def valid_patches(patches, read_patch, *, dataset: str):

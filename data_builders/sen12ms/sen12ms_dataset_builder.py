@@ -44,6 +44,7 @@ import tensorflow_datasets as tfds
 
 from data_builders import sen12_common
 from rsjax.data import field_layout
+from rsjax.geo import units as units_lib
 
 PATCH = 256
 LC_BANDS = ("igbp", "lccs_lc", "lccs_lu", "lccs_sh")
@@ -93,6 +94,9 @@ class BuilderConfig(tfds.core.BuilderConfig):
     split_ratios: train/validation/test sizes in scenes (of the scenes not
       held out when `official_holdout`).
     split_seed: selects which scenes go where.
+    s2_units: what the s2 files hold: 'dn' (as published) or
+      'reflectance' (a copy exported as 0..1).
+    s1_units: what the s1 files hold: 'db' (as published) or 'linear'.
   """
   s2_bands: tuple[str, ...] = sen12_common.S2_BANDS
   lc_band: str = "igbp"
@@ -100,6 +104,8 @@ class BuilderConfig(tfds.core.BuilderConfig):
   official_holdout: bool = True
   split_ratios: tuple[float, float, float] = (0.9, 0.1, 0.0)
   split_seed: int = 0
+  s2_units: str = "dn"
+  s1_units: str = "db"
 
 
 class Builder(sen12_common.PatchBuilder):
@@ -118,6 +124,7 @@ class Builder(sen12_common.PatchBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     config = self.builder_config
     sen12_common.band_indexes(config.s2_bands)
+    sen12_common.check_units(config)
     if config.lc_band not in LC_BANDS:
       raise ValueError(f"sen12ms: lc_band {config.lc_band!r} is not one of "
                        f"{LC_BANDS}.")
@@ -151,23 +158,29 @@ class Builder(sen12_common.PatchBuilder):
   def _generate_examples(self, patches):
     config = self.builder_config
     s2_indexes = sen12_common.band_indexes(config.s2_bands)
+    s1_units = dataclasses.replace(sen12_common.S1_DB, units=config.s1_units)
+    s2_units = dataclasses.replace(sen12_common.S2_DN, units=config.s2_units)
+    # IGBP codes are checked against the class table; LCCS bands have none.
+    lc_units = None if config.lc_band != "igbp" else sen12_common.FileUnits(
+        "lc", "labels", units_lib.class_codes(IGBP_CLASSES), LC_BANDS)
 
     def read_patch(patch):
       return {
-          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2),
+          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2,
+                                          units=s1_units),
           "s2": sen12_common.read_geotiff(patch.paths["s2"], expected_bands=13,
-                                          bands=s2_indexes),
+                                          bands=s2_indexes, units=s2_units),
           "lc": sen12_common.read_geotiff(
               patch.paths["lc"], expected_bands=4,
-              bands=[LC_BANDS.index(config.lc_band) + 1]),
+              bands=[LC_BANDS.index(config.lc_band) + 1], units=lc_units),
       }
 
     for patch, reads in sen12_common.valid_patches(patches, read_patch,
                                                    dataset="sen12ms"):
       yield patch.id, {
-          "s1": reads["s1"].data.astype(np.float32),
-          "s2": (reads["s2"].data.astype(np.float32)
-                 * np.float32(sen12_common.S2_SCALE)),
+          "s1": sen12_common.s1_db(reads["s1"].data, config.s1_units),
+          "s2": sen12_common.s2_reflectance(reads["s2"].data,
+                                            config.s2_units),
           "lulc": reads["lc"].data[..., 0].astype(np.uint8),
           **sen12_common.metadata_values(patch, reads["s1"]),
       }

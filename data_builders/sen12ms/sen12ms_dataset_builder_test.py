@@ -109,3 +109,88 @@ def test_stored_pixels_are_an_independent_rasterio_read(tmp_path, config):
                                   tuple(transform)[:6])
     checked += 1
   assert checked == 5
+
+
+def _rewrite(path, transform):
+  """Rewrites a dummy GeoTIFF with `transform(data)` of the same shape."""
+  import rasterio  # pylint: disable=g-import-not-at-top
+  with rasterio.open(path) as f:
+    profile, data = f.profile, f.read()
+  new = transform(data)
+  profile.update(dtype=new.dtype.name,
+                 predictor=3 if new.dtype.kind == "f" else 2)
+  with rasterio.open(path, "w", **profile) as f:
+    f.write(new)
+
+
+@pytest.mark.parametrize("modality, transform, band, setting_words", [
+    # S2 exported as float reflectance (DN / 10000) instead of DN.
+    ("s2", lambda d: (d / 10000).astype("float32"), "B1", "reflectance"),
+    # S1 exported as linear power instead of dB.
+    ("s1", lambda d: (10 ** (d / 10)).astype("float32"), "VV", "linear"),
+    # IGBP codes beyond the 17 classes (e.g. a 0..255 reclassification).
+    ("lc", lambda d: (d + 100).astype(d.dtype), "igbp", "class codes"),
+])
+def test_wrong_units_stop_the_build_naming_file_and_band(
+    tmp_path, modality, transform, band, setting_words):
+  import shutil  # pylint: disable=g-import-not-at-top
+  manual = tmp_path / "manual"
+  shutil.copytree(sen12ms_dataset_builder.Builder.code_path.parent
+                  / "dummy_data", manual)
+  broken = sorted(manual.rglob(f"*_{modality}_*_p*.tif"))[0]
+  _rewrite(broken, transform)
+  builder = sen12ms_dataset_builder.Builder(config="all",
+                                            data_dir=tmp_path / "data")
+  config = tfds.download.DownloadConfig(manual_dir=manual)
+  from rsjax.geo import units  # pylint: disable=g-import-not-at-top
+  with pytest.raises(units.UnitsError) as error:
+    builder.download_and_prepare(download_config=config)
+  message = str(error.value)
+  assert str(broken) in message and band in message, message
+  assert setting_words in message, message
+  # Nothing that looks like a built dataset is left.
+  assert not list((tmp_path / "data").rglob("dataset_info.json"))
+
+
+def test_a_copy_in_reflectance_and_linear_power_builds_the_same_dataset(
+    tmp_path):
+  """s2_units='reflectance' and s1_units='linear' read a copy exported as
+  reflectance (DN / 10000) and linear sigma0 (10^(dB/10)) into the dataset
+  the published files give."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  import shutil  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  dummy = sen12ms_dataset_builder.Builder.code_path.parent / "dummy_data"
+  manual = tmp_path / "manual"
+  shutil.copytree(dummy, manual)
+  for path in manual.rglob("*_s2_*_p*.tif"):
+    _rewrite(path, lambda d: (d.astype("float64") / 10000).astype("float32"))
+  for path in manual.rglob("*_s1_*_p*.tif"):
+    _rewrite(path, lambda d: (10 ** (d.astype("float64") / 10)
+                              ).astype("float32"))
+  base = next(c for c in sen12ms_dataset_builder.Builder.BUILDER_CONFIGS
+              if c.name == "rgbn")
+  exported = dataclasses.replace(base, name="rgbn_exported",
+                                 s2_units="reflectance", s1_units="linear")
+
+  def examples(config, manual_dir, data_dir):
+    builder = sen12ms_dataset_builder.Builder(config=config,
+                                              data_dir=data_dir)
+    return {example["id"]: example
+            for example in built_examples(builder, manual_dir)}
+
+  plain = examples("rgbn", dummy, tmp_path / "plain")
+  copy = examples(exported, manual, tmp_path / "copy")
+  assert plain.keys() == copy.keys() and len(plain) == 5
+  for key, example in plain.items():
+    other = copy[key]
+    # float32(DN / 10000) vs float32(DN) * float32(1e-4): each rounded
+    # once or twice to float32, so within 2 ulps of values <= 6.6.
+    np.testing.assert_allclose(other["s2"], example["s2"], rtol=3e-7,
+                               atol=0)
+    # dB -> float32 linear -> dB: the linear value's relative rounding
+    # (6e-8) is 2.6e-7 dB, plus float32 rounding of dB values <= 25
+    # (ulp 1.9e-6).
+    np.testing.assert_allclose(other["s1"], example["s1"], rtol=0,
+                               atol=5e-6)
+    np.testing.assert_array_equal(other["lulc"], example["lulc"])

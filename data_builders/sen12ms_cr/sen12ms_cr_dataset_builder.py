@@ -63,11 +63,16 @@ class BuilderConfig(tfds.core.BuilderConfig):
     seasons: the seasonal ROI sets to read.
     split_ratios: relative train/validation/test sizes, in scenes.
     split_seed: selects which scenes go where.
+    s2_units: what the s2 / s2_cloudy files hold: 'dn' (as published) or
+      'reflectance' (a copy exported as 0..1).
+    s1_units: what the s1 files hold: 'db' (as published) or 'linear'.
   """
   s2_bands: tuple[str, ...] = sen12_common.S2_BANDS
   seasons: tuple[str, ...] = sen12_common.SEASONS
   split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
   split_seed: int = 0
+  s2_units: str = "dn"
+  s1_units: str = "db"
 
 
 class Builder(sen12_common.PatchBuilder):
@@ -85,6 +90,7 @@ class Builder(sen12_common.PatchBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     bands = self.builder_config.s2_bands
     sen12_common.band_indexes(bands)
+    sen12_common.check_units(self.builder_config)
     features = sen12_common.geotiff_features(
         self.MODALITIES, PATCH, bands={"s2": bands, "s2_cloudy": bands})
     return self.dataset_info_from_configs(
@@ -102,22 +108,27 @@ class Builder(sen12_common.PatchBuilder):
     )
 
   def _generate_examples(self, patches):
-    indexes = sen12_common.band_indexes(self.builder_config.s2_bands)
-    scale = np.float32(sen12_common.S2_SCALE)
+    config = self.builder_config
+    indexes = sen12_common.band_indexes(config.s2_bands)
+    s1_units = dataclasses.replace(sen12_common.S1_DB, units=config.s1_units)
 
     def read_patch(patch):
       return {
-          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2),
-          **{name: sen12_common.read_geotiff(patch.paths[name],
-                                             expected_bands=13, bands=indexes)
+          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2,
+                                          units=s1_units),
+          **{name: sen12_common.read_geotiff(
+              patch.paths[name], expected_bands=13, bands=indexes,
+              units=dataclasses.replace(sen12_common.S2_DN, source=name,
+                                        units=config.s2_units))
              for name in ("s2", "s2_cloudy")},
       }
 
     for patch, reads in sen12_common.valid_patches(patches, read_patch,
                                                    dataset="sen12ms_cr"):
       yield patch.id, {
-          "s1": reads["s1"].data.astype(np.float32),
-          "s2": reads["s2"].data.astype(np.float32) * scale,
-          "s2_cloudy": reads["s2_cloudy"].data.astype(np.float32) * scale,
+          "s1": sen12_common.s1_db(reads["s1"].data, config.s1_units),
+          **{name: sen12_common.s2_reflectance(reads[name].data,
+                                               config.s2_units)
+             for name in ("s2", "s2_cloudy")},
           **sen12_common.metadata_values(patch, reads["s1"]),
       }
