@@ -156,6 +156,7 @@ def test_gate_of_gated_fusion_can_be_overridden():
 def _documented_args():
   """(config, arg) of every `configs/<name>.py:<arg>` in the docs."""
   docs = [os.path.join(ROOT, "README.md"), *CONFIG_FILES,
+          *glob.glob(os.path.join(ROOT, "docs", "*.md")),
           *glob.glob(os.path.join(ROOT, "notebooks", "*.ipynb")),
           *glob.glob(os.path.join(ROOT, "launch", "*")),
           *glob.glob(os.path.join(ROOT, "benchmarks", "*"))]
@@ -164,6 +165,9 @@ def _documented_args():
     if os.path.isfile(path):
       text = open(path, encoding="utf-8", errors="replace").read()
       for name, arg in re.findall(r"configs/(\w+)\.py:([\w+=,.-]+)", text):
+        found.add((name, arg.rstrip(".,")))
+      # A config by name: `--config rs_spade:sen12ms`.
+      for name, arg in re.findall(r"--config[ =](\w+):([\w+=,.-]+)", text):
         found.add((name, arg.rstrip(".,")))
   return sorted(found)
 
