@@ -293,19 +293,32 @@ def palette(name: str) -> np.ndarray:
 DYNAMIC_WORLD_PALETTE = palette("lulc")
 
 
+# Composites of optical images whose bands are named by colour (GID-15's
+# Gaofen-2, WHU-OPT-SAR's Gaofen-1; `rsjax.data.field_layout`), tried when
+# the declared band names are not there.
+COLOUR_COMPOSITES = (("RGB", ("red", "green", "blue")),
+                     ("NRG", ("nir", "red", "green")))
+
+
 def composite_bands(name: str, label: str,
                     available: Sequence[str] | None = None
                     ) -> tuple[int, ...] | None:
   """Channel indices of composite `label` ('RGB', 'NRG') of a field, among
-  `available` bands (default: the declared ones); None if a band is missing
-  or the field has no such composite."""
-  wanted = dict(field(name).display.composites).get(label)
-  if wanted is None:
-    return None
-  try:
-    return band_indices(name, wanted, available)
-  except KeyError:
-    return None
+  `available` bands (default: the declared ones), by the declared band names
+  or, for an optical field, by colour names (`COLOUR_COMPOSITES`); None if a
+  band is missing or the field has no such composite."""
+  f = field(name)
+  candidates = [dict(f.display.composites).get(label)]
+  if f.kind == "optical":
+    candidates.append(dict(COLOUR_COMPOSITES).get(label))
+  for wanted in candidates:
+    if wanted is None:
+      continue
+    try:
+      return band_indices(name, wanted, available)
+    except KeyError:
+      continue
+  return None
 
 
 def grey_band(name: str) -> int | None:

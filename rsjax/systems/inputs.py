@@ -262,7 +262,8 @@ def composite_panel(title: str, image, bands: Sequence[int],
 
 def field_panels(name: str, value, num_classes: int, reference=None, *,
                  role: str | None = None, reference_role: str = "target",
-                 normalization=DEFAULT_NORMALIZATION) -> dict[str, base.Panel]:
+                 normalization=DEFAULT_NORMALIZATION,
+                 bands: Sequence[str] | None = None) -> dict[str, base.Panel]:
   """Display panels of one field (suffixes ' RGB'/' NRG' for optical).
 
   role: what the image is ('pred', 'target'); it replaces the field name in
@@ -270,6 +271,9 @@ def field_panels(name: str, value, num_classes: int, reference=None, *,
   reference_role: what `reference` is, for the titles.
   normalization: the resolved normalization the batch went through (None:
     physical units), for the range grey panels show.
+  bands: the names of the value's channels when they are not the declared
+    ones (a run's `config.data.bands`, `run_bands`): composites are found
+    by name among them.
   """
   value = np.asarray(value)
   key = role or name
@@ -286,10 +290,16 @@ def field_panels(name: str, value, num_classes: int, reference=None, *,
     # sin/cos aspect encoding adds a channel before it).
     return {key: grey_panel(name, value, value.shape[-1] - 1, title=title,
                             normalization=normalization)}
-  if declared is not None and value.shape[-1] == declared.channels:
-    composites = {f"{key} {label}": (fields_lib.composite_bands(name, label),
-                                     shown)
-                  for label, shown in declared.display.composites}
+  if bands is not None and len(bands) != value.shape[-1]:
+    bands = None
+  if declared is not None and (bands is not None
+                               or value.shape[-1] == declared.channels):
+    composites = {}
+    for label, _ in declared.display.composites:
+      indices = fields_lib.composite_bands(name, label, bands)
+      if indices is not None:
+        shown = tuple((bands or declared.bands)[i] for i in indices)
+        composites[f"{key} {label}"] = (indices, shown)
     if composites:
       return {label: composite_panel(title, value, bands, shown, reference,
                                      reference_role)
@@ -305,17 +315,18 @@ def field_panels(name: str, value, num_classes: int, reference=None, *,
 
 def prediction_panels(name: str, prediction, target, num_classes: int,
                       labels: tuple[str, str] = ("pred", "target"),
-                      normalization=DEFAULT_NORMALIZATION
+                      normalization=DEFAULT_NORMALIZATION,
+                      bands: Sequence[str] | None = None
                       ) -> dict[str, base.Panel]:
   """Panels of a predicted field and of its target, the prediction on the
   target's stretch; keys name them by `labels` instead of the field (e.g.
-  'pred RGB', 'target RGB')."""
+  'pred RGB', 'target RGB'); `bands` as in `field_panels`."""
   target = np.asarray(target, np.float32)
   out = field_panels(name, np.asarray(prediction, np.float32), num_classes,
                      target, role=labels[0], reference_role=labels[1],
-                     normalization=normalization)
+                     normalization=normalization, bands=bands)
   out.update(field_panels(name, target, num_classes, role=labels[1],
-                          normalization=normalization))
+                          normalization=normalization, bands=bands))
   return out
 
 

@@ -109,3 +109,27 @@ def test_real_rows_drop_padding_examples():
   np.testing.assert_array_equal(prediction["out"], [0, 1])
   unpadded = {"s2": batch["s2"]}
   assert inputs.real_rows(unpadded, None) == (unpadded, None)
+
+
+def test_composites_follow_the_bands_a_run_reads():
+  """Composites are found by band name among the run's bands: Gaofen's
+  colour-named bands, and an S2 subset in another order."""
+  rng = np.random.default_rng(0)
+  image = rng.uniform(-1, 1, (2, 8, 8, 4)).astype(np.float32)
+  whu = inputs.field_panels("s2", image, 9,
+                            bands=("red", "green", "blue", "nir"))
+  assert whu["s2 RGB"].title.startswith("s2 red-green-blue")
+  assert whu["s2 NRG"].title.startswith("s2 nir-red-green")
+  np.testing.assert_array_equal(
+      whu["s2 RGB"].image, inputs.composite(image, (0, 1, 2)))
+  np.testing.assert_array_equal(
+      whu["s2 NRG"].image, inputs.composite(image, (3, 0, 1)))
+  # SEN1-2's B4, B3, B2 as read: RGB is channels 0, 1, 2 and there is no NRG.
+  rgb = inputs.field_panels("s2", image[..., :3], 9, bands=("B4", "B3", "B2"))
+  assert set(rgb) == {"s2 RGB"}
+  np.testing.assert_array_equal(rgb["s2 RGB"].image,
+                                inputs.composite(image[..., :3], (0, 1, 2)))
+  # The declared B2, B3, B4, B8 without `bands`: B4, B3, B2 = 2, 1, 0.
+  declared = inputs.field_panels("s2", image, 9)
+  np.testing.assert_array_equal(declared["s2 RGB"].image,
+                                inputs.composite(image, (2, 1, 0)))

@@ -388,7 +388,8 @@ class CSEBGAN(mask_lib.MaskConditioned):
                                   self.num_classes)
     out.update(inputs_lib.prediction_panels(
         self.target, prediction, batch[self.target], self.num_classes,
-        ("generated", "real"), trained.normalization(self.config)))
+        ("generated", "real"), trained.normalization(self.config),
+        bands=inputs_lib.run_bands(self.config, self.target)))
     return out
 
 

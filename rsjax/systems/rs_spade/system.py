@@ -161,9 +161,11 @@ class PairedGAN:
     normalization = trained.normalization(self.config)
     out = {}
     for name in self.inputs:
-      out.update(inputs_lib.field_panels(name, batch[name], self.num_classes,
-                                         normalization=normalization))
+      out.update(inputs_lib.field_panels(
+          name, batch[name], self.num_classes, normalization=normalization,
+          bands=inputs_lib.run_bands(self.config, name)))
     out.update(inputs_lib.prediction_panels(
         self.target, prediction, batch[self.target], self.num_classes,
-        normalization=normalization))
+        normalization=normalization,
+        bands=inputs_lib.run_bands(self.config, self.target)))
     return out

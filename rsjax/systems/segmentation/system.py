@@ -190,8 +190,8 @@ class Segmentation:
     out = {}
     for name in self.inputs:
       for key, value in inputs_lib.field_panels(
-          name, batch[name], self.num_classes,
-          normalization=normalization).items():
+          name, batch[name], self.num_classes, normalization=normalization,
+          bands=inputs_lib.run_bands(self.config, name)).items():
         if not key.endswith(" NRG"):
           out[key] = value
     prediction = np.asarray(prediction)
