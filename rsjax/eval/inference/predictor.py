@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from rsjax import mesh as mesh_lib
+from rsjax.data import field_layout
 from rsjax.data import fields as fields_lib
 from rsjax.data import normalize as normalize_lib
 from rsjax.geo import bands as geo_bands
@@ -196,6 +197,30 @@ class Predictor:
     return self._jitted(self.state, batch)
 
 
+def check_declared_bands(config, names) -> None:
+  """Raises for a run trained on other bands than a scene folder holds.
+
+  Scene folders hold each field's declared bands in physical units
+  (`rsjax.geo.scene`); a run whose `config.data.bands` picked others (a
+  public dataset's 8-bit RGB, a subset) would be fed what it never saw.
+  """
+  bands_config = (config.get("data") or {}).get("bands")
+  for name in names:
+    if name is None or name not in fields_lib.FIELDS:
+      continue
+    f = fields_lib.field(name)
+    if not (f.spatial and f.channel_axis):
+      continue
+    chosen = field_layout.run_bands(bands_config, name)
+    if chosen != f.bands:
+      raise ValueError(
+          f"this run read bands {list(chosen)} of field {name!r} "
+          f"(config.data.bands, dataset {config.data.get('name')!r}); "
+          f"full-scene inference reads scene folders, which hold "
+          f"{list(f.bands)}. Infer with a run trained on the declared "
+          "bands (e.g. on rs_multisource).")
+
+
 def load_predictor(workdir: str | os.PathLike, *, window: int,
                    batch_size: int, expect_system: str | None = None,
                    before_restore: Callable[[Any, OutputSpec], None] | None
@@ -220,6 +245,8 @@ def load_predictor(workdir: str | os.PathLike, *, window: int,
   if not isinstance(batch_size, int) or batch_size < 1:
     raise ValueError(f"--batch must be a positive int, got {batch_size!r}.")
   system = base.get_system(config)
+  check_declared_bands(config, (*system.predict_fields,
+                                getattr(system, "output_field", None)))
   spec = output_spec(system, config.get("num_classes", 0))
   normalization = trained.normalization(config)
   names = sorted(set(config.data.get("fields", ())) | set(

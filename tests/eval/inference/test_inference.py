@@ -342,6 +342,19 @@ def test_output_bands_beyond_the_declared_ones_are_refused():
     predictor_lib.output_spec(system, num_classes=9)
 
 
+def test_a_run_on_other_bands_than_scene_folders_hold_is_refused():
+  """A run trained on SEN1-2's B2, B3, B4 (config.data.bands) cannot be fed
+  a scene folder's B2, B3, B4, B8; one on the declared bands can."""
+  import ml_collections  # pylint: disable=g-import-not-at-top
+  config = ml_collections.ConfigDict(dict(data=dict(
+      name="sen1_2", bands={"s1": ("VV",), "s2": ("B2", "B3", "B4")})))
+  with pytest.raises(ValueError, match=r"bands \['VV'\] of field 's1'.*"
+                     r"sen1_2.*\['VV', 'VH'\]"):
+    predictor_lib.check_declared_bands(config, ("s1", "s2_cloudy", "s2"))
+  declared = ml_collections.ConfigDict(dict(data=dict(name="x", bands=None)))
+  predictor_lib.check_declared_bands(declared, ("s1", "s2", "lulc", None))
+
+
 def test_cog_writer_refuses_band_metadata_of_another_band_count(tmp_path):
   output = str(tmp_path / "out.tif")
   profile = dict(height=8, width=8, count=2, dtype="uint16", nodata=0,
