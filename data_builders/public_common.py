@@ -7,7 +7,9 @@ common, so that each builder file only describes its dataset:
 
   ManualBuilder                their base class: version 1.0.0, and splits
                                of what `_scan` finds in manual_dir, by
-                               `_group` (split_items).
+                               `_group` (split_items); `_beam` says whether
+                               the build runs on Apache Beam
+                               (`example_generation`).
   require_dir / require_file   errors that name the missing folder or file,
                                the dataset and where it comes from.
   split_groups                 a deterministic train/validation/test split by
@@ -27,6 +29,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import hashlib
+import logging
 import types
 import warnings
 from collections.abc import Mapping, Sequence
@@ -39,6 +42,7 @@ from affine import Affine
 from etils import epath
 from rasterio.windows import Window
 
+from data_builders import example_generation
 from data_builders import field_features
 from rsjax import console
 from rsjax.geo import io as geo_io
@@ -237,6 +241,11 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     _group(item)       the item's group: split_items never divides one.
     _split_plan()      (ratios, {group: split} decided beforehand); by
                        default the config's split_ratios and nothing fixed.
+
+  `_generate_examples(items)` may return a Beam PTransform when `self._beam`
+  (the download config names a Beam runner or options;
+  `example_generation.generate` makes either from one per-item function);
+  a builder that always returns a generator builds in this process.
   """
 
   VERSION = tfds.core.Version("1.0.0")
@@ -253,14 +262,28 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
   def _split_plan(self) -> tuple[Sequence[float], Mapping[str, str]]:
     return self.builder_config.split_ratios, {}
 
+  _beam = False  # set per build by _download_and_prepare
+
+  def _download_and_prepare(self, dl_manager, download_config):
+    self._beam = example_generation.beam_requested(download_config)
+    super()._download_and_prepare(dl_manager=dl_manager,
+                                  download_config=download_config)
+
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     items = self._scan(dl_manager.manual_dir)
     ratios, fixed = self._split_plan()
     splits = split_items(items, group_of=self._group, ratios=ratios,
                          seed=self.builder_config.split_seed, fixed=fixed)
-    return {split: console.counted(self._generate_examples(items),
-                                   f"writing {split}", "examples")
-            for split, items in splits.items()}
+    generators = {split: self._generate_examples(items)
+                  for split, items in splits.items()}
+    if self._beam and not any(map(example_generation.is_beam,
+                                  generators.values())):
+      logging.getLogger(__name__).warning(
+          "%s has no Beam path: it builds in this process and leaves the "
+          "Beam options unused.", self.name)
+    return {split: (examples if example_generation.is_beam(examples) else
+                    console.counted(examples, f"writing {split}", "examples"))
+            for split, examples in generators.items()}
 
 
 def tile_features(tfds_features) -> dict:

@@ -12,7 +12,9 @@ or `<season>_<modality>` (SEN12MS-CR, one archive per modality:
 `ROIs1158_spring_s1/s1_1/`). `scan_patches` finds the patches of a reference
 modality and their partner files in the other modalities, and raises an error
 naming the folder or file when one is missing; `PatchBuilder`, the base of
-the three builders, splits what it finds by scene. `read_geotiff` reads one
+the three builders, splits what it finds by scene and makes each split's
+examples from its builder's per-patch function, in this process or on Apache
+Beam (`data_builders.example_generation`). `read_geotiff` reads one
 GeoTIFF patch (SEN12MS, SEN12MS-CR) with its georeferencing,
 `geotiff_features` are the features such a patch is stored as, and
 `s2_configs` are the two band sets of those 13-band GeoTIFFs.
@@ -20,6 +22,7 @@ GeoTIFF patch (SEN12MS, SEN12MS-CR) with its georeferencing,
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import re
 from collections.abc import Sequence
@@ -29,6 +32,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
+from data_builders import example_generation
 from data_builders import field_features
 from data_builders import public_common
 from rsjax.data import field_layout
@@ -169,7 +173,12 @@ class PatchBuilder(public_common.ManualBuilder, skip_registration=True):
   """A builder of patches found by `scan_patches`, split by scene.
 
   A subclass sets MODALITIES (the first drives the scan), EXT and LAYOUTS;
-  its configs have `seasons`, `split_ratios` and `split_seed`.
+  its configs have `seasons`, `split_ratios` and `split_seed`; and it
+  defines `_patch_examples()`: the function patch -> (key, example) pairs
+  (none for a skipped patch) that both the plain and the Beam build run
+  (`example_generation.generate`). It is pickled to Beam's workers: a
+  module-level function, or a `functools.partial` of one over plain values
+  of the config, never a method of the builder.
   """
 
   MODALITIES: tuple[str, ...]
@@ -184,6 +193,14 @@ class PatchBuilder(public_common.ManualBuilder, skip_registration=True):
 
   def _group(self, item: Patch) -> str:
     return item.group
+
+  @abc.abstractmethod
+  def _patch_examples(self) -> example_generation.ItemExamples:
+    """The function patch -> (key, example) pairs of this builder's config."""
+
+  def _generate_examples(self, patches):
+    return example_generation.generate(patches, self._patch_examples(),
+                                       beam=self._beam)
 
 
 def s2_configs(config_class, note: str = "") -> list:

@@ -54,6 +54,7 @@ declared in `rsjax.data.fields` (`data_builders.field_features`):
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import tempfile
@@ -64,6 +65,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 from etils import epath
 
+from data_builders import example_generation
 from data_builders import field_features
 from rsjax import console
 from rsjax.data import fields as fields_lib
@@ -75,6 +77,7 @@ from . import build_report as build_report_lib
 from . import scenes as scenes_lib
 from . import source_units
 from . import splits as splits_lib
+from . import worker_statistics
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +90,9 @@ CLASS_NAMES = fields_lib.class_names("lulc")
 SPLITS = geo_tiles.SPLITS
 # One tile per split at least: TFDS cannot write an empty split.
 MIN_TILES = len(SPLITS)
+# Tiles of one scene per work item (`tile_examples`): the unit a Beam worker
+# takes, and how often a reader opens and aligns a scene's files.
+TILES_PER_ITEM = 16
 
 MANUAL_DOWNLOAD_INSTRUCTIONS = """\
 Place one folder per scene directly in manual_dir (the folder name becomes the
@@ -253,6 +259,32 @@ def write_synthetic_scenes(config: RsMultisourceConfig, root: str) -> None:
       progress.update(index + 1)
 
 
+def scene_reader(scene: scenes_lib.Scene, config: RsMultisourceConfig,
+                 ) -> geo_scene.SceneReader:
+  """The reader of a scene's sources on its S2 grid, in the config's units."""
+  return geo_scene.SceneReader(scene.paths, resolution=config.resolution,
+                               s2_scale=config.reflectance_per_value,
+                               s1_units=config.s1_units,
+                               class_map=config.class_map)
+
+
+def tile_examples(item: tuple[scenes_lib.Scene, tuple[geo_tiles.Tile, ...]],
+                  *, config: RsMultisourceConfig):
+  """The examples of a few tiles of one scene, keyed
+  '<scene_id>/<row>_<col>' (plain and Beam builds alike: one reader, so the
+  scene's files are opened and aligned once per item)."""
+  scene, tiles = item
+  with scene_reader(scene, config) as reader:
+    crs = reader.grid.crs.to_wkt()
+    for tile in tiles:
+      arrays, valid = reader.read(tile.window)
+      yield f"{scene.scene_id}/{tile.row:04d}_{tile.col:04d}", dict(
+          arrays, valid=valid.astype(np.uint8), scene_id=scene.scene_id,
+          crs=crs,
+          transform=np.asarray(tuple(tile.transform)[:6], np.float64),
+          tile_row=np.int32(tile.row), tile_col=np.int32(tile.col))
+
+
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Registered multi-source tiles (S2, S1, LULC, DEM + optional sources)."""
 
@@ -291,9 +323,14 @@ class Builder(tfds.core.GeneratorBasedBuilder):
       log.info("%s\n  report: %s", self._report.text(),
                os.path.join(self.data_dir, build_report_lib.FILENAME))
 
+  _beam = False  # set per build by _download_and_prepare
+
   def _download_and_prepare(self, dl_manager, download_config):
+    self._beam = example_generation.beam_requested(download_config)
     super()._download_and_prepare(dl_manager=dl_manager,
                                   download_config=download_config)
+    if self._beam and getattr(self, "_report", None) is not None:
+      worker_statistics.collect(self._report, self.data_dir, SPLITS)
     if getattr(self, "_report", None) is not None:
       # self.data_dir is TFDS's temporary folder here: the report appears
       # with the dataset, or not at all.
@@ -388,11 +425,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         "Nothing was written.")
 
   def _reader(self, scene) -> geo_scene.SceneReader:
-    config = self.builder_config
-    return geo_scene.SceneReader(scene.paths, resolution=config.resolution,
-                                 s2_scale=config.reflectance_per_value,
-                                 s1_units=config.s1_units,
-                                 class_map=config.class_map)
+    return scene_reader(scene, self.builder_config)
 
   def _kept_tiles(self, scene, scene_report) -> list[geo_tiles.Tile]:
     """The tiles of a scene with little enough nodata (a first, reading
@@ -420,20 +453,20 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     return kept
 
   def _generate_examples(self, split: str, count: int, plan):
-    with console.Progress(f"writing {split}", count, "tiles") as progress:
-      done = 0
-      for scene, tiles in plan:
-        with self._reader(scene) as reader:
-          crs = reader.grid.crs.to_wkt()
-          for tile in tiles:
-            arrays, valid = reader.read(tile.window)
-            self._report.add_tile(arrays, valid)
-            example = dict(arrays, valid=valid.astype(np.uint8),
-                           scene_id=scene.scene_id, crs=crs,
-                           transform=np.asarray(tuple(tile.transform)[:6],
-                                                np.float64),
-                           tile_row=np.int32(tile.row),
-                           tile_col=np.int32(tile.col))
-            yield f"{scene.scene_id}/{tile.row:04d}_{tile.col:04d}", example
-            done += 1
-            progress.update(done)
+    items = [(scene, tuple(tiles[start:start + TILES_PER_ITEM]))
+             for scene, tiles in plan
+             for start in range(0, len(tiles), TILES_PER_ITEM)]
+    examples = example_generation.generate(
+        items, functools.partial(tile_examples, config=self.builder_config),
+        beam=self._beam)
+    if example_generation.is_beam(examples):
+      return worker_statistics.with_statistics(
+          examples, self._report.statistics_function(), self.data_dir, split)
+    return self._reported(console.counted(examples, f"writing {split}",
+                                          "tiles", total=count))
+
+  def _reported(self, examples):
+    """Yields `examples`, adding each to the build report."""
+    for key, example in examples:
+      self._report.add_example(example)
+      yield key, example

@@ -32,12 +32,19 @@ scenes of the authors' `splits/SEN12MS_holdOutScenes.txt` (about 10% of the
 patches, chosen by them for balanced seasons and regions) are the test split
 and the other scenes are split train/validation by `split_ratios`. Patches
 with non-finite values (the authors' loaders drop one, summer 146 p202) are
-skipped and counted in the log.
+skipped and named in the log.
+
+The build runs in this process, or on Apache Beam when the download config
+names a Beam runner or options (`tfds build --beam_pipeline_options=...`):
+both make each triplet with `triplet_examples`
+(`data_builders.example_generation`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -79,6 +86,13 @@ of the seasons you want (about 420 GB for all) and extract them into manual_dir:
 Folders per season and modality (ROIs1158_spring_s1/s1_<n>/...) also work.
 Every s1 patch needs its s2 and lc partner. Then:
   tfds build data_builders/sen12ms --manual_dir=<manual_dir> [--config=rgbn]
+On Apache Beam (a cluster, or DirectRunner on this machine), by module so that
+Beam's workers import the same code:
+  tfds build sen12ms/rgbn --imports data_builders.sen12ms.sen12ms_dataset_builder \
+    --manual_dir=<manual_dir> --data_dir=<data_dir> \
+    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\
+temp_location=gs://<bucket>/tmp,setup_file=<rsjax>/pyproject.toml
+(manual_dir and data_dir where every worker can read and write them).
 """
 
 
@@ -106,6 +120,39 @@ class BuilderConfig(tfds.core.BuilderConfig):
   split_seed: int = 0
   s2_units: str = "dn"
   s1_units: str = "db"
+
+
+def triplet_examples(patch: sen12_common.Patch, *, s2_bands: Sequence[str],
+                     lc_band: str, s1_units: str, s2_units: str):
+  """The example of one triplet keyed by the patch id, or none if a read has
+  non-finite or nodata pixels (plain and Beam builds alike); the config's
+  bands and units are passed as plain values (picklable for Beam)."""
+  s2_indexes = sen12_common.band_indexes(s2_bands)
+  s1_file = dataclasses.replace(sen12_common.S1_DB, units=s1_units)
+  s2_file = dataclasses.replace(sen12_common.S2_DN, units=s2_units)
+  # IGBP codes are checked against the class table; LCCS bands have none.
+  lc_file = None if lc_band != "igbp" else sen12_common.FileUnits(
+      "lc", "labels", units_lib.class_codes(IGBP_CLASSES), LC_BANDS)
+
+  def read_patch(patch):
+    return {
+        "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2,
+                                        units=s1_file),
+        "s2": sen12_common.read_geotiff(patch.paths["s2"], expected_bands=13,
+                                        bands=s2_indexes, units=s2_file),
+        "lc": sen12_common.read_geotiff(
+            patch.paths["lc"], expected_bands=4,
+            bands=[LC_BANDS.index(lc_band) + 1], units=lc_file),
+    }
+
+  for patch, reads in sen12_common.valid_patches([patch], read_patch,
+                                                 dataset="sen12ms"):
+    yield patch.id, {
+        "s1": sen12_common.s1_db(reads["s1"].data, s1_units),
+        "s2": sen12_common.s2_reflectance(reads["s2"].data, s2_units),
+        "lulc": reads["lc"].data[..., 0].astype(np.uint8),
+        **sen12_common.metadata_values(patch, reads["s1"]),
+    }
 
 
 class Builder(sen12_common.PatchBuilder):
@@ -155,32 +202,9 @@ class Builder(sen12_common.PatchBuilder):
              if config.official_holdout else {})
     return config.split_ratios, fixed
 
-  def _generate_examples(self, patches):
+  def _patch_examples(self):
     config = self.builder_config
-    s2_indexes = sen12_common.band_indexes(config.s2_bands)
-    s1_units = dataclasses.replace(sen12_common.S1_DB, units=config.s1_units)
-    s2_units = dataclasses.replace(sen12_common.S2_DN, units=config.s2_units)
-    # IGBP codes are checked against the class table; LCCS bands have none.
-    lc_units = None if config.lc_band != "igbp" else sen12_common.FileUnits(
-        "lc", "labels", units_lib.class_codes(IGBP_CLASSES), LC_BANDS)
-
-    def read_patch(patch):
-      return {
-          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2,
-                                          units=s1_units),
-          "s2": sen12_common.read_geotiff(patch.paths["s2"], expected_bands=13,
-                                          bands=s2_indexes, units=s2_units),
-          "lc": sen12_common.read_geotiff(
-              patch.paths["lc"], expected_bands=4,
-              bands=[LC_BANDS.index(config.lc_band) + 1], units=lc_units),
-      }
-
-    for patch, reads in sen12_common.valid_patches(patches, read_patch,
-                                                   dataset="sen12ms"):
-      yield patch.id, {
-          "s1": sen12_common.s1_db(reads["s1"].data, config.s1_units),
-          "s2": sen12_common.s2_reflectance(reads["s2"].data,
-                                            config.s2_units),
-          "lulc": reads["lc"].data[..., 0].astype(np.uint8),
-          **sen12_common.metadata_values(patch, reads["s1"]),
-      }
+    return functools.partial(triplet_examples, s2_bands=config.s2_bands,
+                             lc_band=config.lc_band,
+                             s1_units=config.s1_units,
+                             s2_units=config.s2_units)

@@ -23,12 +23,19 @@ Features: `s1` (256, 256, 2) float32 dB; `s2` and `s2_cloudy` (256, 256,
 bands) float32 TOA reflectance (DN x 1e-4) for the config's bands; plus id,
 season, scene, patch, CRS (WKT) and affine transform. Splits are by scene
 (`split_ratios`, `split_seed`). Patches with non-finite or nodata pixels are
-skipped and counted in the log.
+skipped and named in the log.
+
+The build runs in this process, or on Apache Beam when the download config
+names a Beam runner or options (`tfds build --beam_pipeline_options=...`):
+both make each triplet with `triplet_examples`
+(`data_builders.example_generation`).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
+from collections.abc import Sequence
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -51,6 +58,14 @@ seasons you want and extract each into manual_dir, so that it holds:
 
 Every s1 patch needs its s2 and s2_cloudy partner. Then:
   tfds build data_builders/sen12ms_cr --manual_dir=<manual_dir> [--config=rgbn]
+On Apache Beam (a cluster, or DirectRunner on this machine), by module so that
+Beam's workers import the same code:
+  tfds build sen12ms_cr/rgbn \
+    --imports data_builders.sen12ms_cr.sen12ms_cr_dataset_builder \
+    --manual_dir=<manual_dir> --data_dir=<data_dir> \
+    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\
+temp_location=gs://<bucket>/tmp,setup_file=<rsjax>/pyproject.toml
+(manual_dir and data_dir where every worker can read and write them).
 """
 
 
@@ -73,6 +88,35 @@ class BuilderConfig(tfds.core.BuilderConfig):
   split_seed: int = 0
   s2_units: str = "dn"
   s1_units: str = "db"
+
+
+def triplet_examples(patch: sen12_common.Patch, *, s2_bands: Sequence[str],
+                     s1_units: str, s2_units: str):
+  """The example of one triplet keyed by the patch id, or none if a read has
+  non-finite or nodata pixels (plain and Beam builds alike); the config's
+  bands and units are passed as plain values (picklable for Beam)."""
+  indexes = sen12_common.band_indexes(s2_bands)
+  s1_file = dataclasses.replace(sen12_common.S1_DB, units=s1_units)
+
+  def read_patch(patch):
+    return {
+        "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2,
+                                        units=s1_file),
+        **{name: sen12_common.read_geotiff(
+            patch.paths[name], expected_bands=13, bands=indexes,
+            units=dataclasses.replace(sen12_common.S2_DN, source=name,
+                                      units=s2_units))
+           for name in ("s2", "s2_cloudy")},
+    }
+
+  for patch, reads in sen12_common.valid_patches([patch], read_patch,
+                                                 dataset="sen12ms_cr"):
+    yield patch.id, {
+        "s1": sen12_common.s1_db(reads["s1"].data, s1_units),
+        **{name: sen12_common.s2_reflectance(reads[name].data, s2_units)
+           for name in ("s2", "s2_cloudy")},
+        **sen12_common.metadata_values(patch, reads["s1"]),
+    }
 
 
 class Builder(sen12_common.PatchBuilder):
@@ -107,28 +151,8 @@ class Builder(sen12_common.PatchBuilder):
                 for name in ("s2", "s2_cloudy")})),
     )
 
-  def _generate_examples(self, patches):
+  def _patch_examples(self):
     config = self.builder_config
-    indexes = sen12_common.band_indexes(config.s2_bands)
-    s1_units = dataclasses.replace(sen12_common.S1_DB, units=config.s1_units)
-
-    def read_patch(patch):
-      return {
-          "s1": sen12_common.read_geotiff(patch.paths["s1"], expected_bands=2,
-                                          units=s1_units),
-          **{name: sen12_common.read_geotiff(
-              patch.paths[name], expected_bands=13, bands=indexes,
-              units=dataclasses.replace(sen12_common.S2_DN, source=name,
-                                        units=config.s2_units))
-             for name in ("s2", "s2_cloudy")},
-      }
-
-    for patch, reads in sen12_common.valid_patches(patches, read_patch,
-                                                   dataset="sen12ms_cr"):
-      yield patch.id, {
-          "s1": sen12_common.s1_db(reads["s1"].data, config.s1_units),
-          **{name: sen12_common.s2_reflectance(reads[name].data,
-                                               config.s2_units)
-             for name in ("s2", "s2_cloudy")},
-          **sen12_common.metadata_values(patch, reads["s1"]),
-      }
+    return functools.partial(triplet_examples, s2_bands=config.s2_bands,
+                             s1_units=config.s1_units,
+                             s2_units=config.s2_units)

@@ -20,6 +20,10 @@ metadata records these bands and units (`rsjax.data.field_layout`).
 
 Splits are by scene (season + ROI number), so patches of one scene never land
 in two splits; `split_ratios` and `split_seed` select the assignment.
+
+The build runs in this process, or on Apache Beam when the download config
+names a Beam runner or options (`tfds build --beam_pipeline_options=...`):
+both make each pair with `pair_examples` (`data_builders.example_generation`).
 """
 
 from __future__ import annotations
@@ -53,6 +57,13 @@ that manual_dir holds the season folders directly:
 
 Seasons you did not download are skipped; every s1 patch needs its s2 partner.
 Then: tfds build data_builders/sen1_2 --manual_dir=<manual_dir>
+On Apache Beam (a cluster, or DirectRunner on this machine), by module so that
+Beam's workers import the same code:
+  tfds build sen1_2 --imports data_builders.sen1_2.sen1_2_dataset_builder \
+    --manual_dir=<manual_dir> --data_dir=<data_dir> \
+    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\
+temp_location=gs://<bucket>/tmp,setup_file=<rsjax>/pyproject.toml
+(manual_dir and data_dir where every worker can read and write them).
 """
 
 
@@ -81,6 +92,16 @@ def _read_png(path, channels: int) -> np.ndarray:
         f"sen1_2: {path} is {array.shape[1]}x{array.shape[0]} pixels, "
         f"expected {PATCH}x{PATCH}.")
   return array
+
+
+def pair_examples(patch: sen12_common.Patch):
+  """The example of one S1/S2 pair, keyed by the patch id (plain and Beam
+  builds alike)."""
+  yield patch.id, {
+      "s1": _read_png(patch.paths["s1"], 1),
+      "s2": _read_png(patch.paths["s2"], 3),
+      **sen12_common.metadata_values(patch),
+  }
 
 
 class Builder(sen12_common.PatchBuilder):
@@ -114,10 +135,5 @@ class Builder(sen12_common.PatchBuilder):
         "IV-1, 141-146.",
     )
 
-  def _generate_examples(self, patches):
-    for patch in patches:
-      yield patch.id, {
-          "s1": _read_png(patch.paths["s1"], 1),
-          "s2": _read_png(patch.paths["s2"], 3),
-          **sen12_common.metadata_values(patch),
-      }
+  def _patch_examples(self):
+    return pair_examples
