@@ -20,6 +20,17 @@ version folder and prints its summary (`build_report`): scenes read, tiles
 kept and dropped per reason, splits per scene and block against 7:2:1, the
 land-cover class histogram and the value ranges per band of each source.
 
+Scale-out: given Beam options or a Beam runner in the download config
+(`tfds build ... --beam_pipeline_options=runner=...`), the tiles are read and
+written on Apache Beam's workers, a few tiles of a scene per work item
+(`tile_examples`, the function the plain build loops over;
+`data_builders.example_generation`); scenes, units checks, the nodata filter
+and the split plan stay in this process, which reads every tile once for the
+filter. The report's classes and ranges are combined on the workers
+(`worker_statistics`) and equal the plain build's. Synthetic scenes are
+written to a local temporary folder, so they build on Beam only with workers
+on this machine (DirectRunner).
+
 Configs:
   geotiff: scene folders you export (e.g. from Earth Engine) into manual_dir;
     see `MANUAL_DOWNLOAD_INSTRUCTIONS`.
@@ -119,6 +130,15 @@ cloud_mask.tif (0 clear, 1 cloud, 2 shadow) for 'clouds'; s2_t2.tif, s1_t2.tif,
 lulc_t2.tif for 'second_date'; s2_coarse.tif (4 bands, any coarser resolution)
 for 'coarse'. Nodata must be set in the files (or NaN); pixels without data are
 masked, and tiles with more than max_nodata_fraction of them are dropped.
+
+Large areas build on Apache Beam (a cluster, or DirectRunner here): name the
+builder by module, and put manual_dir on a file system mounted at the same
+path on every worker (it is listed with os.scandir; data_dir may be gs://):
+  tfds build rs_multisource/geotiff \\
+    --imports data_builders.rs_multisource.rs_multisource_dataset_builder \\
+    --manual_dir=<shared scenes> --data_dir=<data_dir> \\
+    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\\
+temp_location=gs://<bucket>/tmp,setup_file=<rsjax>/pyproject.toml
 """
 
 

@@ -88,9 +88,9 @@ Every s1 patch needs its s2 and lc partner. Then:
   tfds build data_builders/sen12ms --manual_dir=<manual_dir> [--config=rgbn]
 On Apache Beam (a cluster, or DirectRunner on this machine), by module so that
 Beam's workers import the same code:
-  tfds build sen12ms/rgbn --imports data_builders.sen12ms.sen12ms_dataset_builder \
-    --manual_dir=<manual_dir> --data_dir=<data_dir> \
-    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\
+  tfds build sen12ms/rgbn --imports data_builders.sen12ms.sen12ms_dataset_builder \\
+    --manual_dir=<manual_dir> --data_dir=<data_dir> \\
+    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\\
 temp_location=gs://<bucket>/tmp,setup_file=<rsjax>/pyproject.toml
 (manual_dir and data_dir where every worker can read and write them).
 """

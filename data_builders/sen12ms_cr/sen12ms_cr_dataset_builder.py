@@ -60,10 +60,10 @@ Every s1 patch needs its s2 and s2_cloudy partner. Then:
   tfds build data_builders/sen12ms_cr --manual_dir=<manual_dir> [--config=rgbn]
 On Apache Beam (a cluster, or DirectRunner on this machine), by module so that
 Beam's workers import the same code:
-  tfds build sen12ms_cr/rgbn \
-    --imports data_builders.sen12ms_cr.sen12ms_cr_dataset_builder \
-    --manual_dir=<manual_dir> --data_dir=<data_dir> \
-    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\
+  tfds build sen12ms_cr/rgbn \\
+    --imports data_builders.sen12ms_cr.sen12ms_cr_dataset_builder \\
+    --manual_dir=<manual_dir> --data_dir=<data_dir> \\
+    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\\
 temp_location=gs://<bucket>/tmp,setup_file=<rsjax>/pyproject.toml
 (manual_dir and data_dir where every worker can read and write them).
 """

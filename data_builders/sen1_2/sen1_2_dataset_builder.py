@@ -59,9 +59,9 @@ Seasons you did not download are skipped; every s1 patch needs its s2 partner.
 Then: tfds build data_builders/sen1_2 --manual_dir=<manual_dir>
 On Apache Beam (a cluster, or DirectRunner on this machine), by module so that
 Beam's workers import the same code:
-  tfds build sen1_2 --imports data_builders.sen1_2.sen1_2_dataset_builder \
-    --manual_dir=<manual_dir> --data_dir=<data_dir> \
-    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\
+  tfds build sen1_2 --imports data_builders.sen1_2.sen1_2_dataset_builder \\
+    --manual_dir=<manual_dir> --data_dir=<data_dir> \\
+    --beam_pipeline_options=runner=DataflowRunner,project=<p>,region=<r>,\\
 temp_location=gs://<bucket>/tmp,setup_file=<rsjax>/pyproject.toml
 (manual_dir and data_dir where every worker can read and write them).
 """
