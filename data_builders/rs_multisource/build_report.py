@@ -45,7 +45,7 @@ from . import splits as splits_lib
 
 FILENAME = "build_report.json"
 # Scenes listed one per line in the text; the rest only in the JSON.
-TEXT_SCENES = 20
+TEXT_SCENES = 8
 # Drop reasons of tiles, in report order.
 DROP_REASONS = ("nodata", "split_border")
 
@@ -262,22 +262,26 @@ class BuildReport:
     ]
     for scene_id, reason in report["scenes_without_tiles"].items():
       lines.append(f"  no tile from {scene_id}: {reason}")
-    for index, scene in enumerate(self.scenes.values()):
-      if index == TEXT_SCENES:
-        lines.append(f"  ... {len(self.scenes) - TEXT_SCENES} more scenes in "
-                     f"{FILENAME}")
-        break
-      if scene.kept:
-        lines.append(f"  {scene.scene_id}: " + ", ".join(
-            f"{s} {scene.splits.get(s, 0)}" for s in SPLITS)
-                     + f" tiles in {len(scene.blocks)} block(s)")
+    kept = [scene for scene in self.scenes.values() if scene.kept]
+    if kept:  # one line: the console of a build stays short
+      shown = ", ".join(
+          f"{scene.scene_id} " + "/".join(str(scene.splits.get(s, 0))
+                                          for s in SPLITS)
+          for scene in kept[:TEXT_SCENES])
+      more = (f", ... {len(kept) - TEXT_SCENES} more in {FILENAME}"
+              if len(kept) > TEXT_SCENES else "")
+      lines.append(f"  tiles per scene ({'/'.join(SPLITS)}): {shown}{more}")
+    classes = []
     for source, counts in report["classes"].items():
       total = sum(counts.values()) or 1
-      lines.append(f"  {source} classes: " + ", ".join(
+      classes.append(f"{source} " + ", ".join(
           f"{name} {count / total:.1%}" for name, count in counts.items()))
-    for source, ranges in self.tile_ranges.items():
-      lines.append(f"  {source} stored: "
-                   + ", ".join(f"{r.band} {r.observed()}" for r in ranges))
+    if classes:
+      lines.append("  classes: " + "; ".join(classes))
+    if self.tile_ranges:
+      lines.append("  stored ranges: " + "; ".join(
+          f"{source} " + ", ".join(f"{r.band} {r.observed()}" for r in ranges)
+          for source, ranges in self.tile_ranges.items()))
     return "\n".join(lines)
 
   def write(self, directory: str | os.PathLike) -> str:
