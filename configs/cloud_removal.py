@@ -31,6 +31,9 @@ The arg is a comma-separated list of variants:
                            data_builders/sen1_2 --data_dir=DIR`, then
                            --config.data.data_dir=DIR): 8-bit VV and RGB,
                            synthetic clouds
+  sen12ms_cr               train on SEN12MS-CR's real clouds (implies
+                           'dataset'; B2, B3, B4 of the 13 bands, VV; its
+                           builder's difference cloud mask splits the scores)
 
   python -m launch.train --config configs/cloud_removal.py --workdir workdir/cloud_removal
   python -m launch.train --config configs/cloud_removal.py:arch=unet-drib,loss=l1-l1 --workdir ...
@@ -69,7 +72,7 @@ ARGS = variants.Spec(
     "configs/cloud_removal.py",
     variants.Key("arch", ARCHS, default="drib-drib"),
     variants.Key("loss", LOSS_PAIRS, default="ssim+l1-ssim+l1"),
-    variants.OneOf("data", ("sen1_2",)),
+    variants.OneOf("data", ("sen1_2", "sen12ms_cr")),
     *(variants.Flag(flag) for flag in FLAGS))
 SYNTHETIC_CLOUDS = dict(
     coverage=(0.1, 0.6),            # per-image cloud fraction, uniform in range
@@ -107,7 +110,8 @@ def get_config(arg: str | None = None):
     common.apply_demo(config)
   config.sar_bands = (0,)                 # VV only (Sec. 2.3)
   config.optical_bands = (0, 1, 2)        # B2, B3, B4: the paper's RGB
-  config.clouds = "dataset" if variant["dataset"] else "synthetic"
+  real_clouds = variant["dataset"] or variant["data"] == "sen12ms_cr"
+  config.clouds = "dataset" if real_clouds else "synthetic"
   config.eval_clouds = common.optional(str)   # None: as config.clouds
   config.synthetic_clouds = ml_collections.ConfigDict(SYNTHETIC_CLOUDS)
   config.schedule = "joint" if variant["joint"] else "sequential"
@@ -115,7 +119,7 @@ def get_config(arg: str | None = None):
   config.train_crop = common.optional(int)    # None: train on whole tiles
   config.ema_decay = 0.0                  # no EMA here (others are refused)
   config.data.fields = ("s2", "s1", "valid") + (
-      ("s2_cloudy", "cloud_mask") if variant["dataset"] else ())
+      ("s2_cloudy", "cloud_mask") if real_clouds else ())
   if variant["data"] is not None:
     datasets.apply(config, variant["data"])
 

@@ -15,7 +15,8 @@ then train on it:
                name, S1 VV + VH in dB, IGBP land cover (codes 1-17, so 18
                classes with an unused 0). No DEM.
   sen12ms_cr   SEN12MS-CR: S1, clear and cloudy S2 (13 bands built, the
-               cloud-removal bands B2, B3, B4 picked); no cloud mask.
+               cloud-removal bands B2, B3, B4 picked), real clouds, and the
+               builder's difference cloud mask (an approximation).
   gid15        GID-15 (the CSEBGAN paper): Gaofen-2 RGB, 8-bit; 15 classes
                and unknown (0, ignored by segmentation losses and scores).
   whu_opt_sar  WHU-OPT-SAR (the fusion review): Gaofen-1 RGB + NIR and
@@ -55,7 +56,8 @@ DATASETS = {
     "sen1_2": Dataset("sen1_2", ("s2", "s1"),
                       bands={"s1": ("VV",), "s2": ("B2", "B3", "B4")}),
     "sen12ms": Dataset("sen12ms/all", ("s2", "s1", "lulc"), num_classes=18),
-    "sen12ms_cr": Dataset("sen12ms_cr/all", ("s2", "s1", "s2_cloudy"),
+    "sen12ms_cr": Dataset("sen12ms_cr/all",
+                          ("s2", "s1", "s2_cloudy", "cloud_mask"),
                           bands={"s2": ("B2", "B3", "B4"),
                                  "s2_cloudy": ("B2", "B3", "B4")}),
     "gid15": Dataset("gid15/rgb", ("s2", "lulc"),

@@ -20,7 +20,11 @@ its own folder, as the authors' loader (github.com/PatrickTUM/SEN12MS-CR-TS,
     ... likewise ROIs1868_summer, ROIs1970_fall, ROIs2017_winter.
 
 Features: `s1` (256, 256, 2) float32 dB; `s2` and `s2_cloudy` (256, 256,
-bands) float32 TOA reflectance (DN x 1e-4) for the config's bands; plus id,
+bands) float32 TOA reflectance (DN x 1e-4) for the config's bands;
+`cloud_mask` (256, 256) uint8, 0 clear, 1 cloud, 2 shadow, from the
+difference of the cloudy and the clear image's visible bands
+(`rsjax.geo.cloud_difference`: an approximation; the dataset has no masks,
+its authors use the s2cloudless detector); plus id,
 season, scene, patch, CRS (WKT) and affine transform. Splits are by scene
 (`split_ratios`, `split_seed`). Patches with non-finite or nodata pixels are
 skipped and named in the log.
@@ -40,8 +44,10 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow_datasets as tfds
 
+from data_builders import field_features
 from data_builders import sen12_common
 from rsjax.data import field_layout
+from rsjax.geo import cloud_difference
 
 PATCH = 256
 
@@ -81,6 +87,9 @@ class BuilderConfig(tfds.core.BuilderConfig):
     s2_units: what the s2 / s2_cloudy files hold: 'dn' (as published) or
       'reflectance' (a copy exported as 0..1).
     s1_units: what the s1 files hold: 'db' (as published) or 'linear'.
+    cloud_threshold, shadow_threshold: visible reflectance gain / loss of
+      the cloudy image over the clear one that makes a pixel cloud / shadow
+      in `cloud_mask` (`rsjax.geo.cloud_difference`).
   """
   s2_bands: tuple[str, ...] = sen12_common.S2_BANDS
   seasons: tuple[str, ...] = sen12_common.SEASONS
@@ -88,10 +97,15 @@ class BuilderConfig(tfds.core.BuilderConfig):
   split_seed: int = 0
   s2_units: str = "dn"
   s1_units: str = "db"
+  cloud_threshold: float = cloud_difference.CLOUD_THRESHOLD
+  shadow_threshold: float = cloud_difference.SHADOW_THRESHOLD
 
 
 def triplet_examples(patch: sen12_common.Patch, *, s2_bands: Sequence[str],
-                     s1_units: str, s2_units: str):
+                     s1_units: str, s2_units: str,
+                     cloud_threshold: float = cloud_difference.CLOUD_THRESHOLD,
+                     shadow_threshold: float = cloud_difference.SHADOW_THRESHOLD
+                     ):
   """The example of one triplet keyed by the patch id, or none if a read has
   non-finite or nodata pixels (plain and Beam builds alike); the config's
   bands and units are passed as plain values (picklable for Beam)."""
@@ -111,10 +125,15 @@ def triplet_examples(patch: sen12_common.Patch, *, s2_bands: Sequence[str],
 
   for patch, reads in sen12_common.valid_patches([patch], read_patch,
                                                  dataset="sen12ms_cr"):
+    optical = {name: sen12_common.s2_reflectance(reads[name].data, s2_units)
+               for name in ("s2", "s2_cloudy")}
     yield patch.id, {
         "s1": sen12_common.s1_db(reads["s1"].data, s1_units),
-        **{name: sen12_common.s2_reflectance(reads[name].data, s2_units)
-           for name in ("s2", "s2_cloudy")},
+        **optical,
+        "cloud_mask": cloud_difference.difference_mask(
+            optical["s2"], optical["s2_cloudy"], s2_bands,
+            cloud_threshold=cloud_threshold,
+            shadow_threshold=shadow_threshold),
         **sen12_common.metadata_values(patch, reads["s1"]),
     }
 
@@ -127,16 +146,23 @@ class Builder(sen12_common.PatchBuilder):
   MODALITIES = ("s1", "s2", "s2_cloudy")
   EXT = "tif"
   LAYOUTS = (sen12_common.MODALITY_FOLDER,)
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {"1.0.0": "Initial release.",
-                   "1.1.0": "Bands and units of the fields in the metadata."}
+                   "1.1.0": "Bands and units of the fields in the metadata.",
+                   "1.2.0": "cloud_mask from the cloudy / clear difference."}
 
   def _info(self) -> tfds.core.DatasetInfo:
     bands = self.builder_config.s2_bands
     sen12_common.band_indexes(bands)
     sen12_common.check_units(self.builder_config)
+    missing = [b for b in cloud_difference.VISIBLE_BANDS if b not in bands]
+    if missing:
+      raise ValueError(f"sen12ms_cr: s2_bands {list(bands)} lack {missing}, "
+                       "which the cloud mask is computed from.")
     features = sen12_common.geotiff_features(
         self.MODALITIES, PATCH, bands={"s2": bands, "s2_cloudy": bands})
+    features["cloud_mask"] = field_features.feature(
+        "cloud_mask", PATCH, encoding="zlib")
     return self.dataset_info_from_configs(
         description=__doc__,
         features=tfds.features.FeaturesDict(features),
@@ -155,4 +181,6 @@ class Builder(sen12_common.PatchBuilder):
     config = self.builder_config
     return functools.partial(triplet_examples, s2_bands=config.s2_bands,
                              s1_units=config.s1_units,
-                             s2_units=config.s2_units)
+                             s2_units=config.s2_units,
+                             cloud_threshold=config.cloud_threshold,
+                             shadow_threshold=config.shadow_threshold)

@@ -23,6 +23,7 @@ from data_builders import make_public_dummy_data as dummy
 from data_builders.gid15 import gid15_dataset_builder
 from data_builders.sen1_2 import sen1_2_dataset_builder
 from data_builders.sen12ms import sen12ms_dataset_builder
+from data_builders.sen12ms_cr import sen12ms_cr_dataset_builder
 from data_builders.whu_opt_sar import whu_opt_sar_dataset_builder
 from rsjax.data import field_layout, pipeline
 from rsjax.eval.report import evaluate as evaluate_lib
@@ -35,6 +36,7 @@ pytestmark = pytest.mark.slow
 BUILDS = {
     "sen1_2": (sen1_2_dataset_builder, "default", {"extra_scenes": 8}),
     "sen12ms": (sen12ms_dataset_builder, "all", {"extra_scenes": 8}),
+    "sen12ms_cr": (sen12ms_cr_dataset_builder, "all", {"extra_scenes": 8}),
     "gid15": (gid15_dataset_builder, "rgb", {"height": 780}),
     "whu_opt_sar": (whu_opt_sar_dataset_builder, "default", {"height": 520}),
 }
@@ -109,6 +111,8 @@ def _csebgan(arg):
 
 RUNS = {
     "cloud_removal:sen1_2": ("sen1_2", lambda: _cloud_removal("sen1_2")),
+    "cloud_removal:sen12ms_cr": ("sen12ms_cr",
+                                 lambda: _cloud_removal("sen12ms_cr")),
     "csebgan:gid15": ("gid15", lambda: _csebgan("gid15")),
     "rs_spade:sen12ms": ("sen12ms", lambda: _paired(rs_spade, "sen12ms")),
     "pix2pix:sen12ms": ("sen12ms", lambda: _paired(pix2pix, "sen12ms")),
