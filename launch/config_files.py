@@ -25,7 +25,7 @@ import configs
 from absl import flags
 from ml_collections.config_flags import config_flags as config_flags_lib
 
-HELPERS = ("__init__", "common", "variants")
+HELPERS = ("__init__", "common", "datasets", "variants")
 """Modules of the configs package that are no config."""
 
 
