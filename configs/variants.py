@@ -58,8 +58,9 @@ class OneOf:
   def usage(self) -> str:
     if self.values is None:
       return f"<{self.name}> (any name; default {self.default})"
-    return (f"one of {', '.join(self.values)} "
-            f"({self.name}; default {self.default})")
+    default = ("none" if self.default is None
+               else f"default {self.default}")
+    return f"one of {', '.join(self.values)} ({self.name}; {default})"
 
 
 @dataclasses.dataclass(frozen=True)

@@ -176,7 +176,8 @@ def test_an_unknown_variant_names_the_valid_ones(capsys):
   assert message.startswith("FATAL Flags parsing error:\n")
   assert ("configs/pix2pix.py: unknown variant 'demoo' in arg 'demoo'; valid "
           "parts, comma-separated: one of s1, lulc, lulc+s1, lulc+dem, "
-          "s1+dem, s1+lulc+dem (sources; default s1+lulc+dem); demo"
+          "s1+dem, s1+lulc+dem (sources; default s1+lulc+dem); one of "
+          "sen12ms (dataset; none); demo"
           ) in message
 
 
