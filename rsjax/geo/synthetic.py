@@ -28,6 +28,10 @@ overlap. Which relation produces each file:
   date where patches covering about that fraction changed class.
 - with `coarse_ratio`: `s2_coarse.tif`, the optical image blurred by a
   Gaussian PSF and downsampled by the ratio (3: Landsat-like, 50: MODIS-like).
+  With a second date it views the second date's reflectance (`s2_t2`): in the
+  fusion paper (Jiang, Shen & Li, TGRS 2022, Sec. II and Tables I, V) the LR
+  image is the one of the target date t2 (MODIS or Landsat 8 at t2) and the
+  HR image of t1 the auxiliary one; without a second date it views `s2`.
 - with `cloud_coverage`: `s2_cloudy.tif`, the optical image under synthetic
   clouds and their shadows (`rsjax.geo.clouds`), and `cloud_mask.tif` (uint8:
   0 clear, 1 cloud, 2 cloud shadow).
@@ -97,7 +101,8 @@ def make_scene(seed, out_dir, *, size=512, resolution_m=10.0,
     dem_margin_m: how far the DEM extends beyond the optical and SAR extents.
     change_fraction: fraction of land cover that changes at a second date; 0
       writes no second date.
-    coarse_ratio: if set, also write a coarse image downsampled by this ratio.
+    coarse_ratio: if set, also write a coarse image downsampled by this ratio
+      (of the second date's optical image when there is one).
     cloud_coverage: if set, also write a cloudy copy with this cloud fraction.
     cloud_height_m: cloud height above ground; sets the shadow's offset.
     water_fraction, snow_fraction, built_fraction: approximate area fractions
@@ -156,13 +161,15 @@ def make_scene(seed, out_dir, *, size=512, resolution_m=10.0,
       (rows, cols), dem_margin_m)
 
   changed_fraction = None
+  latest = reflectance      # the last date's reflectance, seen by s2_coarse
   if change_fraction > 0:
     cover_t2 = landscape.land_cover(surface, date=1)
     changed_fraction = float(np.mean(cover_t2 != cover))
     write("lulc_t2", cover_t2[None], s2_transform, LULC_NODATA, ("lulc",),
           {"classes": ",".join(CLASS_NAMES), "date": "2"})
-    _write_optical(write, "s2_t2", sensors.optical_reflectance(
-        landscape, surface, cover_t2, s2_t2_rng, date=1), s2_transform)
+    latest = sensors.optical_reflectance(landscape, surface, cover_t2,
+                                         s2_t2_rng, date=1)
+    _write_optical(write, "s2_t2", latest, s2_transform)
     sar_cover_t2 = landscape.land_cover(sar_surface, date=1)
     _write_sar(write, "s1_t2", sensors.sar_sigma0(
         sar_surface, sar_cover_t2, s1_t2_rng), sar_transform)
@@ -173,7 +180,7 @@ def make_scene(seed, out_dir, *, size=512, resolution_m=10.0,
       raise ValueError(f"make_scene: coarse_ratio must be in [2, "
                        f"{min(rows, cols)}] for this size, got {coarse_ratio}")
     coarse_transform = s2_transform @ Affine.scale(ratio)
-    _write_optical(write, "s2_coarse", sensors.coarse_image(reflectance, ratio),
+    _write_optical(write, "s2_coarse", sensors.coarse_image(latest, ratio),
                    coarse_transform, {"coarse_ratio": str(ratio)})
 
   coverage = None

@@ -192,19 +192,39 @@ def test_second_date_changes_about_the_requested_fraction(scene):
   assert difference[changed].mean() > 2 * difference[~changed].mean()
 
 
+def _block_means(image):
+  return image.astype(np.float64).reshape(
+      4, SIZE // RATIO, RATIO, SIZE // RATIO, RATIO).mean(axis=(2, 4))
+
+
 def test_coarse_image_is_the_blurred_downsampled_optical(scene):
+  """The coarse image views the second date (the fusion paper's LR image is
+  the t2 one, Sec. II, Tables I and V)."""
   with rasterio.open(scene.paths["s2_coarse"]) as src:
     coarse = src.read().astype(np.float64)
     assert src.shape == (SIZE // RATIO, SIZE // RATIO)
     assert src.transform.c == scene.transform.c
     assert src.transform.f == scene.transform.f
-  fine = _read(scene, "s2").astype(np.float64)
-  block_means = fine.reshape(4, SIZE // RATIO, RATIO, SIZE // RATIO,
-                             RATIO).mean(axis=(2, 4))
+  fine = _read(scene, "s2_t2").astype(np.float64)
+  block_means = _block_means(fine)
   # The PSF is wider than a block, so close to but smoother than block means.
   relative = np.abs(coarse - block_means).mean() / fine.mean()
   assert relative < 0.15
   assert coarse.std() < block_means.std()
+
+
+def test_coarse_image_is_of_the_second_date_where_land_cover_changed(scene):
+  """On coarse pixels whose land cover changed between the dates, the coarse
+  image is far closer to the t2 image's block means than to the t1 ones."""
+  with rasterio.open(scene.paths["s2_coarse"]) as src:
+    coarse = src.read().astype(np.float64)
+  changed = _block_means(
+      (_read(scene, "lulc") != _read(scene, "lulc_t2"))[0][None]
+      .repeat(4, 0))[0] > 0.75
+  assert changed.sum() >= 10  # enough changed coarse pixels to judge
+  to_t1 = np.abs(coarse - _block_means(_read(scene, "s2")))[:, changed]
+  to_t2 = np.abs(coarse - _block_means(_read(scene, "s2_t2")))[:, changed]
+  assert to_t2.mean() < 0.5 * to_t1.mean()
 
 
 def test_cloudy_copy_and_its_mask(scene):
