@@ -22,9 +22,9 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
+from data_builders import example_statistics
 from data_builders.rs_multisource import build_report
 from data_builders.rs_multisource import rs_multisource_dataset_builder as rsms
-from data_builders.rs_multisource import worker_statistics
 from data_builders.sen12ms import sen12ms_dataset_builder as sen12ms
 from data_builders.sen12ms_cr import sen12ms_cr_dataset_builder as sen12ms_cr
 from data_builders.sen1_2 import sen1_2_dataset_builder as sen1_2
@@ -118,10 +118,15 @@ def test_beam_build_equals_plain_build(case, tmp_path):
     assert plain_examples.keys() == beam_examples.keys(), split
     for key, example in plain_examples.items():
       _assert_bitwise_equal(example, beam_examples[key], (split, key))
+  reports = [json.loads(pathlib.Path(builder.data_dir, build_report.FILENAME)
+                        .read_text()) for builder in (plain, beamed)]
+  assert reports[0] == reports[1]
   if case.startswith("rs_multisource"):
-    reports = [json.loads(pathlib.Path(builder.data_dir, build_report.FILENAME)
-                          .read_text()) for builder in (plain, beamed)]
-    assert reports[0] == reports[1]
     assert reports[0]["classes"]["lulc"] and reports[0]["tile_ranges"]["s2"]
-    assert not [name for name in os.listdir(beamed.data_dir)
-                if name.startswith(worker_statistics.FILENAME.split("{")[0])]
+  else:  # public_report: examples per split and the stored ranges
+    assert reports[0]["examples"] == {
+        split: plain.info.splits[split].num_examples
+        for split in plain.info.splits}
+    assert reports[0]["ranges"]["s2"]
+  assert not [name for name in os.listdir(beamed.data_dir)
+              if name.startswith(example_statistics.FILENAME.split("{")[0])]

@@ -43,10 +43,13 @@ from etils import epath
 from rasterio.windows import Window
 
 from data_builders import example_generation
+from data_builders import example_statistics
 from data_builders import field_features
+from data_builders import public_report
 from rsjax import console
 from rsjax.geo import io as geo_io
 from rsjax.geo import tiles as geo_tiles
+from rsjax.store import paths
 
 SPLITS = ("train", "validation", "test")
 
@@ -263,11 +266,30 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     return self.builder_config.split_ratios, {}
 
   _beam = False  # set per build by _download_and_prepare
+  _report = None  # the build's public_report.PublicReport
+  _beam_splits: list = []  # splits whose statistics Beam's workers wrote
+
+  def download_and_prepare(self, *args, **kwargs):
+    """TFDS's build; then prints the build report of what it wrote."""
+    self._report = None
+    super().download_and_prepare(*args, **kwargs)
+    if self._report is not None:
+      logging.getLogger(__name__).info(
+          "%s\n  report: %s", self._report.text(),
+          paths.join(self.data_dir, public_report.FILENAME))
 
   def _download_and_prepare(self, dl_manager, download_config):
     self._beam = example_generation.beam_requested(download_config)
     super()._download_and_prepare(dl_manager=dl_manager,
                                   download_config=download_config)
+    if self._report is not None:
+      for split in self._beam_splits:
+        self._report.add_statistics(
+            split, example_statistics.take_split_statistics(self.data_dir,
+                                                            split))
+      # self.data_dir is TFDS's temporary folder here: the report appears
+      # with the dataset, or not at all.
+      self._report.write(self.data_dir)
 
   def _split_generators(self, dl_manager: tfds.download.DownloadManager):
     items = self._scan(dl_manager.manual_dir)
@@ -281,9 +303,22 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
       logging.getLogger(__name__).warning(
           "%s has no Beam path: it builds in this process and leaves the "
           "Beam options unused.", self.name)
-    return {split: (examples if example_generation.is_beam(examples) else
-                    console.counted(examples, f"writing {split}", "examples"))
-            for split, examples in generators.items()}
+    report = public_report.new_report(
+        f"{self.name}/{self.builder_config.name}", self.info.metadata,
+        list(self.info.features))
+    for split, split_items_ in splits.items():
+      report.items[split] = len(split_items_)
+      report.groups[split] = len({self._group(i) for i in split_items_})
+    self._report, self._beam_splits, out = report, [], {}
+    for split, examples in generators.items():
+      if example_generation.is_beam(examples):
+        self._beam_splits.append(split)
+        out[split] = example_statistics.with_statistics(
+            examples, report.statistics_function(), self.data_dir, split)
+      else:
+        out[split] = report.reported(split, console.counted(
+            examples, f"writing {split}", "examples"))
+    return out
 
 
 def tile_features(tfds_features) -> dict:

@@ -1,9 +1,9 @@
 """The report of an rs_multisource build: what was read, kept, dropped, split.
 
 The builder fills a `BuildReport` while it works (the tiles' classes and
-ranges from each written example's `tile_statistics`: added one by one in a
-plain build, combined by Beam with `merge_statistics` in a Beam build,
-`worker_statistics`; the same numbers either way) and, once every split is
+ranges from each written example's statistics: added one by one in a
+plain build, combined by Beam's workers in a Beam build,
+`data_builders.example_statistics`; the same numbers either way) and, once every split is
 written, stores it as `build_report.json` in the dataset's version folder
 (`<data_dir>/rs_multisource/<config>/<version>/`, written with
 `rsjax.store.atomic` inside TFDS's temporary folder, so it appears with the
@@ -31,12 +31,12 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import math
 import os
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from data_builders import example_statistics
 from rsjax.geo import units as geo_units
 from rsjax.geo.tiles import SPLITS
 from rsjax.store import atomic
@@ -75,49 +75,6 @@ def _merge(total: dict[str, list[geo_units.BandRange]], source: str,
     into.count += band.count
     into.minimum = min(into.minimum, band.minimum)
     into.maximum = max(into.maximum, band.maximum)
-
-
-def tile_statistics(example: Mapping[str, np.ndarray], *,
-                    band_names: Mapping[str, Sequence[str]],
-                    labels: Sequence[str], num_classes: int) -> dict:
-  """What one written example adds to the report, as JSON-ready data.
-
-  Over the example's valid pixels (`valid`): per source of `band_names` and
-  band [band, count, min, max] of the stored values, and per land-cover
-  source in `labels` the pixel count of each class 0..num_classes - 1.
-  """
-  valid = np.asarray(example["valid"]).astype(bool)
-  statistics = {"tile_ranges": {}, "classes": {}}
-  for source, names in band_names.items():
-    values = np.asarray(example[source])[valid]  # (pixels,) or (pixels, bands)
-    if values.ndim == 1:
-      values = values[:, None]
-    ranges = geo_units.band_ranges(values.T[:, :, None], band_names=names)
-    statistics["tile_ranges"][source] = [
-        [r.band, r.count, r.minimum, r.maximum] for r in ranges]
-    if source in labels:
-      statistics["classes"][source] = np.bincount(
-          values[:, 0].astype(np.int64), minlength=num_classes).tolist()
-  return statistics
-
-
-def merge_statistics(statistics: Iterable[Mapping[str, Mapping]]) -> dict:
-  """The sum of `tile_statistics` (counts added, ranges widened); new data,
-  the inputs are not changed. Exact and independent of order, so tiles
-  counted on many Beam workers give the numbers of a plain build."""
-  merged = {"tile_ranges": {}, "classes": {}}
-  for one in statistics:
-    for source, ranges in one["tile_ranges"].items():
-      into = merged["tile_ranges"].setdefault(
-          source, [[band, 0, math.inf, -math.inf] for band, *_ in ranges])
-      for row, (_, count, low, high) in zip(into, ranges):
-        row[1] += count
-        row[2] = min(row[2], low)
-        row[3] = max(row[3], high)
-    for source, counts in one["classes"].items():
-      total = merged["classes"].get(source, [0] * len(counts))
-      merged["classes"][source] = [a + b for a, b in zip(total, counts)]
-  return merged
 
 
 @dataclasses.dataclass
@@ -180,10 +137,10 @@ class BuildReport:
             f"({reasons})")
 
   def statistics_function(self):
-    """example -> its `tile_statistics` under this report's bands and
+    """example -> its `example_statistics` under this report's bands and
     classes (picklable, for Beam's workers)."""
     return functools.partial(
-        tile_statistics, band_names={k: tuple(v) for k, v in
+        example_statistics.example_statistics, band_names={k: tuple(v) for k, v in
                                      self.band_names.items()},
         labels=tuple(self.labels), num_classes=len(self.class_names))
 
@@ -192,7 +149,7 @@ class BuildReport:
     self.add_statistics(self.statistics_function()(example))
 
   def add_statistics(self, statistics: Mapping[str, Mapping]) -> None:
-    """Adds `tile_statistics` of written tiles (or their `merge_statistics`)."""
+    """Adds the `example_statistics` of written tiles (or their sum)."""
     for source, ranges in statistics["tile_ranges"].items():
       _merge(self.tile_ranges, source, [
           geo_units.BandRange(band, count=count, minimum=low, maximum=high)

@@ -27,7 +27,7 @@ written on Apache Beam's workers, a few tiles of a scene per work item
 `data_builders.example_generation`); scenes, units checks, the nodata filter
 and the split plan stay in this process, which reads every tile once for the
 filter. The report's classes and ranges are combined on the workers
-(`worker_statistics`) and equal the plain build's. Synthetic scenes are
+(`data_builders.example_statistics`) and equal the plain build's. Synthetic scenes are
 written to a local temporary folder, so they build on Beam only with workers
 on this machine (DirectRunner).
 
@@ -77,6 +77,7 @@ import tensorflow_datasets as tfds
 from etils import epath
 
 from data_builders import example_generation
+from data_builders import example_statistics
 from data_builders import field_features
 from rsjax import console
 from rsjax.data import fields as fields_lib
@@ -88,7 +89,6 @@ from . import build_report as build_report_lib
 from . import scenes as scenes_lib
 from . import source_units
 from . import splits as splits_lib
-from . import worker_statistics
 
 log = logging.getLogger(__name__)
 
@@ -350,7 +350,9 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     super()._download_and_prepare(dl_manager=dl_manager,
                                   download_config=download_config)
     if self._beam and getattr(self, "_report", None) is not None:
-      worker_statistics.collect(self._report, self.data_dir, SPLITS)
+      for split in SPLITS:
+        self._report.add_statistics(example_statistics.take_split_statistics(
+            self.data_dir, split))
     if getattr(self, "_report", None) is not None:
       # self.data_dir is TFDS's temporary folder here: the report appears
       # with the dataset, or not at all.
@@ -480,7 +482,7 @@ class Builder(tfds.core.GeneratorBasedBuilder):
         items, functools.partial(tile_examples, config=self.builder_config),
         beam=self._beam)
     if example_generation.is_beam(examples):
-      return worker_statistics.with_statistics(
+      return example_statistics.with_statistics(
           examples, self._report.statistics_function(), self.data_dir, split)
     return self._reported(console.counted(examples, f"writing {split}",
                                           "tiles", total=count))

@@ -194,3 +194,42 @@ def test_a_copy_in_reflectance_and_linear_power_builds_the_same_dataset(
     np.testing.assert_allclose(other["s1"], example["s1"], rtol=0,
                                atol=5e-6)
     np.testing.assert_array_equal(other["lulc"], example["lulc"])
+
+
+def test_build_report_counts_items_examples_classes_and_ranges(tmp_path):
+  """build_report.json of the dummy data, against the fixture written out:
+  5 patches (the hold-out spring scene 15 is the test split), every patch
+  written, IGBP codes of make_public_dummy_data, DN / 10000 ranges."""
+  import json  # pylint: disable=g-import-not-at-top
+  import pathlib  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import rasterio  # pylint: disable=g-import-not-at-top
+  dummy = pathlib.Path(str(sen12ms_dataset_builder.Builder.code_path.parent
+                           / "dummy_data"))
+  builder = sen12ms_dataset_builder.Builder(config="rgbn",
+                                            data_dir=tmp_path / "data")
+  builder.download_and_prepare(
+      download_config=tfds.download.DownloadConfig(manual_dir=dummy))
+  report = json.loads((builder.data_path / "build_report.json").read_text())
+  assert report["items"] == {"train": 3, "validation": 1, "test": 1}
+  assert report["examples"] == report["items"]
+  assert set(report["not_written"].values()) == {0}
+  # The IGBP codes the fixture holds, counted with an independent read.
+  counts = {}
+  for path in sorted(dummy.rglob("*_lc_*_p*.tif")):
+    with rasterio.open(path) as f:
+      codes, n = np.unique(f.read(1), return_counts=True)
+    for code, c in zip(codes.tolist(), n.tolist()):
+      name = sen12ms_dataset_builder.IGBP_CLASSES[code]
+      counts[name] = counts.get(name, 0) + c
+  assert report["classes"]["lulc"] == counts
+  # B2's stored range is the files' band 2 range / 10000 (float32 product).
+  low, high = [], []
+  for path in sorted(dummy.rglob("*_s2_*_p*.tif")):
+    with rasterio.open(path) as f:
+      band = f.read(2)
+    low.append(band.min()), high.append(band.max())
+  (b2,) = [r for r in report["ranges"]["s2"] if r["band"] == "B2"]
+  scale = np.float32(1e-4)
+  assert b2["min"] == float(np.float32(min(low)) * scale)
+  assert b2["max"] == float(np.float32(max(high)) * scale)
