@@ -83,6 +83,26 @@ def merge_statistics(statistics: Iterable[Mapping[str, Mapping]]) -> dict:
   return merged
 
 
+def summary_lines(classes: Mapping[str, Mapping[str, int]],
+                  ranges: Mapping[str, Sequence[geo_units.BandRange]]
+                  ) -> list[str]:
+  """A report's console lines of class shares and stored band ranges: one
+  line each, whatever the number of fields."""
+  lines = []
+  shares = []
+  for source, counts in classes.items():
+    total = sum(counts.values()) or 1
+    shares.append(f"{source} " + ", ".join(
+        f"{name} {count / total:.1%}" for name, count in counts.items()))
+  if shares:
+    lines.append("  classes: " + "; ".join(shares))
+  if ranges:
+    lines.append("  stored ranges: " + "; ".join(
+        f"{source} " + ", ".join(f"{r.band} {r.observed()}" for r in bands)
+        for source, bands in ranges.items()))
+  return lines
+
+
 def _path(directory: str, split: str) -> str:
   return str(epath.Path(directory) / FILENAME.format(split=split))
 

@@ -123,17 +123,7 @@ class PublicReport:
             + (f" ({report['not_written'][s]} item(s) gave none)"
                if report["not_written"][s] > 0 else "") for s in splits),
     ]
-    classes = []
-    for source, counts in report["classes"].items():
-      total = sum(counts.values()) or 1
-      classes.append(f"{source} " + ", ".join(
-          f"{name} {count / total:.1%}" for name, count in counts.items()))
-    if classes:
-      lines.append("  classes: " + "; ".join(classes))
-    if self.ranges:
-      lines.append("  stored ranges: " + "; ".join(
-          f"{source} " + ", ".join(f"{r.band} {r.observed()}" for r in ranges)
-          for source, ranges in self.ranges.items()))
+    lines += example_statistics.summary_lines(report["classes"], self.ranges)
     return "\n".join(lines)
 
   def write(self, directory: str) -> str:

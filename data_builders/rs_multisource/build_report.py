@@ -228,17 +228,8 @@ class BuildReport:
       more = (f", ... {len(kept) - TEXT_SCENES} more in {FILENAME}"
               if len(kept) > TEXT_SCENES else "")
       lines.append(f"  tiles per scene ({'/'.join(SPLITS)}): {shown}{more}")
-    classes = []
-    for source, counts in report["classes"].items():
-      total = sum(counts.values()) or 1
-      classes.append(f"{source} " + ", ".join(
-          f"{name} {count / total:.1%}" for name, count in counts.items()))
-    if classes:
-      lines.append("  classes: " + "; ".join(classes))
-    if self.tile_ranges:
-      lines.append("  stored ranges: " + "; ".join(
-          f"{source} " + ", ".join(f"{r.band} {r.observed()}" for r in ranges)
-          for source, ranges in self.tile_ranges.items()))
+    lines += example_statistics.summary_lines(report["classes"],
+                                              self.tile_ranges)
     return "\n".join(lines)
 
   def write(self, directory: str | os.PathLike) -> str:
