@@ -16,12 +16,17 @@ The papers use Inception features; rsjax feeds whatever extractor the caller
 has (CSEBGAN's system: pooled VGG19 relu5_1), so values compare only between
 runs that share the extractor.
 
-LPIPS-style distance (Zhang et al. 2018, without the learned per-channel
-weights): feature maps are unit-normalized over channels, the squared
-difference is summed over channels, giving one distance map per layer; a
-pair's distance is the sum over layers of the map's spatial mean
-(`distance_maps` -> `image_distance`). Diversity is the mean distance over all
-pairs of images generated for the same mask (`pairwise_diversity`).
+LPIPS (Zhang et al. 2018, the `lpips` package's `LPIPS.forward`, version
+0.1): feature maps are unit-normalized over channels (x / (|x| + 1e-10)), the
+squared difference is weighted per channel by the learned 1x1 linear layer
+(`channel_weights`, one (C,) vector per layer; without them every channel
+weighs 1: the unlearned "LPIPS-style" distance), giving one distance map per
+layer; a pair's distance is the sum over layers of the map's spatial mean
+(`distance_maps` -> `image_distance`). `rsjax.nn.lpips` holds the learned
+trunks and weights. Diversity is the mean distance over all pairs of images
+generated for the same mask (`pairwise_diversity`), or, as the CSEBGAN paper
+has it (Sec. IV-A 4: 10 images per mask, 10 random pairs per mask), over
+`num_pairs` pairs drawn per mask without replacement (`sampled_pairs`).
 
 mCSD / mOCD (GroupDNet, Zhu et al. 2020; INADE, Tan et al. 2021): the semantic
 embedding of one class c is resampled, everything else fixed; the distance
@@ -104,12 +109,40 @@ def statistics_from_sums(sums: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarra
   return mean, cov
 
 
+def frechet_distance_float64(mu_a, cov_a, mu_b, cov_b) -> float:
+  """`frechet_distance` on the host in float64 (numpy).
+
+  The square roots of the covariances' eigenvalues amplify round-off: with
+  2048-d Inception features and fewer than 2049 images the covariances are
+  singular, and float32 eigenvalues of ~|S| 1e-7 that should be 0 add
+  sqrt(|S| 1e-7) each, ~1 % of the distance (measured against pytorch-fid's
+  scipy result in tests/nn/test_inception_lpips_reference.py); float64 makes
+  that term ~1e-5 smaller.
+  """
+  mu_a, mu_b = np.asarray(mu_a, np.float64), np.asarray(mu_b, np.float64)
+  cov_a, cov_b = np.asarray(cov_a, np.float64), np.asarray(cov_b, np.float64)
+  if mu_a.shape != mu_b.shape or cov_a.shape != cov_b.shape or (
+      cov_a.shape != mu_a.shape * 2):
+    raise ValueError(f"frechet_distance: means {mu_a.shape}, {mu_b.shape} and "
+                     f"covariances {cov_a.shape}, {cov_b.shape} do not match")
+  values, vectors = np.linalg.eigh(0.5 * (cov_a + cov_a.T))
+  root_a = (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+  middle = root_a @ cov_b @ root_a
+  trace_sqrt = np.sum(np.sqrt(np.clip(
+      np.linalg.eigvalsh(0.5 * (middle + middle.T)), 0.0, None)))
+  diff = mu_a - mu_b
+  return float(diff @ diff + np.trace(cov_a) + np.trace(cov_b)
+               - 2.0 * trace_sqrt)
+
+
 def frechet_distance_from_sums(real_sums, fake_sums) -> float:
-  """Frechet distance between the features summed by `feature_sums`."""
+  """Frechet distance between the features summed by `feature_sums`
+  (float64 on the host: `frechet_distance_float64`)."""
   mu_r, cov_r = statistics_from_sums(real_sums)
   mu_f, cov_f = statistics_from_sums(fake_sums)
-  # Centre both on the real mean: smaller numbers for the float32 algebra.
-  return float(frechet_distance(np.zeros_like(mu_r), cov_r, mu_f - mu_r, cov_f))
+  # Centre both on the real mean: smaller numbers for the algebra.
+  return frechet_distance_float64(np.zeros_like(mu_r), cov_r, mu_f - mu_r,
+                                  cov_f)
 
 
 def pooled(feature_map: jax.Array) -> jax.Array:
@@ -124,14 +157,26 @@ def unit_normalize(features: jax.Array, eps: float = 1e-10) -> jax.Array:
   return features / (norm + eps)
 
 
-def distance_maps(features_a: FeatureMaps, features_b: FeatureMaps
+def distance_maps(features_a: FeatureMaps, features_b: FeatureMaps,
+                  channel_weights: Sequence[jax.Array] | None = None
                   ) -> list[jax.Array]:
-  """Per layer (N, h, w): squared distance of unit-normalized features."""
+  """Per layer (N, h, w): squared distance of unit-normalized features,
+  summed over channels with `channel_weights[layer]` ((C,), LPIPS's learned
+  linear layers; None: all 1)."""
   if len(features_a) != len(features_b) or not features_a:
     raise ValueError(f"distance_maps: need the same non-empty layer lists, got "
                      f"{len(features_a)} and {len(features_b)} layers")
-  return [jnp.sum((unit_normalize(a) - unit_normalize(b))**2, axis=-1)
-          for a, b in zip(features_a, features_b)]
+  if channel_weights is not None and len(channel_weights) != len(features_a):
+    raise ValueError(f"distance_maps: {len(channel_weights)} channel weight "
+                     f"vectors for {len(features_a)} layers")
+  maps = []
+  for layer, (a, b) in enumerate(zip(features_a, features_b)):
+    squared = (unit_normalize(a) - unit_normalize(b))**2
+    if channel_weights is None:
+      maps.append(jnp.sum(squared, axis=-1))
+    else:
+      maps.append(squared @ jnp.asarray(channel_weights[layer], jnp.float32))
+  return maps
 
 
 def pixel_distance_maps(images_a: jax.Array, images_b: jax.Array
@@ -169,26 +214,61 @@ def region_mean_distance(maps: Sequence[jax.Array], region=None
   return total
 
 
-def image_distance(features_a: FeatureMaps, features_b: FeatureMaps
+def image_distance(features_a: FeatureMaps, features_b: FeatureMaps,
+                   channel_weights: Sequence[jax.Array] | None = None
                    ) -> jax.Array:
-  """(N,) LPIPS-style distance of each pair of images (no learned weights)."""
-  return region_mean_distance(distance_maps(features_a, features_b))
+  """(N,) LPIPS distance of each pair of images (learned with
+  `channel_weights`, else the unweighted LPIPS-style distance)."""
+  return region_mean_distance(distance_maps(features_a, features_b,
+                                            channel_weights))
 
 
-def pairwise_diversity(samples: Sequence[FeatureMaps] | Sequence[jax.Array],
-                       *, pixels: bool = False) -> jax.Array:
-  """(N,) mean distance over all pairs of S >= 2 samples per mask.
+def pair_distances(samples: Sequence[FeatureMaps] | Sequence[jax.Array], *,
+                   pixels: bool = False,
+                   channel_weights: Sequence[jax.Array] | None = None
+                   ) -> jax.Array:
+  """(N, S (S - 1) / 2) distance of every pair i < j of S >= 2 samples per
+  mask, pairs in the order (0, 1), (0, 2), ..., (S - 2, S - 1).
 
   `samples[s]` is the feature-map list of sample s (N images each), or with
   `pixels=True` the (N, H, W, C) images themselves.
   """
   if len(samples) < 2:
-    raise ValueError(f"pairwise_diversity needs >= 2 samples per mask, got "
+    raise ValueError(f"diversity needs >= 2 samples per mask, got "
                      f"{len(samples)}")
-  maps_fn = pixel_distance_maps if pixels else distance_maps
+  if pixels:
+    maps_fn = pixel_distance_maps
+  else:
+    maps_fn = lambda a, b: distance_maps(a, b, channel_weights)  # noqa: E731
   pairs = [region_mean_distance(maps_fn(samples[i], samples[j]))
            for i in range(len(samples)) for j in range(i + 1, len(samples))]
-  return jnp.mean(jnp.stack(pairs), axis=0)
+  return jnp.stack(pairs, axis=1)
+
+
+def pairwise_diversity(samples: Sequence[FeatureMaps] | Sequence[jax.Array],
+                       *, pixels: bool = False,
+                       channel_weights: Sequence[jax.Array] | None = None
+                       ) -> jax.Array:
+  """(N,) mean distance over all pairs of S >= 2 samples per mask."""
+  return jnp.mean(pair_distances(samples, pixels=pixels,
+                                 channel_weights=channel_weights), axis=1)
+
+
+def sampled_pairs(distances: jax.Array, num_pairs: int | None,
+                  key: jax.Array) -> jax.Array:
+  """(N,) mean of `num_pairs` of the (N, P) pair distances, drawn per row
+  without replacement (the CSEBGAN paper's "randomly sample 10 pairs per
+  mask"); all P pairs when `num_pairs` is None or >= P."""
+  distances = jnp.asarray(distances, jnp.float32)
+  total = distances.shape[1]
+  if num_pairs is None or num_pairs >= total:
+    return jnp.mean(distances, axis=1)
+  if num_pairs < 1:
+    raise ValueError(f"sampled_pairs: num_pairs must be >= 1, got {num_pairs}")
+  keys = jax.random.split(key, distances.shape[0])
+  order = jax.vmap(lambda k: jax.random.permutation(k, total))(keys)
+  picked = jnp.take_along_axis(distances, order[:, :num_pairs], axis=1)
+  return jnp.mean(picked, axis=1)
 
 
 def region_distance(maps: Sequence[jax.Array], class_region: jax.Array,
