@@ -6,13 +6,35 @@ deconvs, 7x7 + tanh), two 70x70 PatchGANs, LSGAN, content loss 50 L1 + 100
 cloud-masked L1 + 50 cycle L1, Adam 2e-4 (betas 0.5, 0.999: the paper gives
 none) constant for the first half, then linear decay to 0. The paper's RGB
 bands (B2, B3, B4) by default; the t2 LR image is simulated from the t2
-reference by the resize branch at `resolution_ratio` (the paper's simulated
-experiments; 4 divides the 256 and 64 pixel tiles of the synthetic datasets).
+reference by the resize branch at `resolution_ratio` (`low_res =
+'dataset'` reads `s2_coarse` instead, a t2 image in rs_multisource).
 
-The arg picks the mode and variants, joined by commas:
+The paper's three experiments (Sec. III), one variant each; the default is
+the first, the resolution improvement experiment:
+  modis       Sec. III-A, Tables I-II: t2 MODIS (500 m) with S2 at 10 m:
+              resolution_ratio 50, patch_size 200 (the paper's 1984 patches
+              of 200 x 200; 4 x 4 LR pixels a patch), clear
+  s2_clouds   Sec. III-B, Tables III-IV: thick cloud removal, the LR input is
+              the cloudy t2 S2 at the same 10 m: resolution_ratio 1 (resize =
+              the cloud mask only), patch_size 128 (the paper's 8112 patches
+              of 128 x 128), cloudy
+  landsat     Sec. III-C, Tables V-VI: t2 cloudy Landsat 8 (30 m):
+              resolution_ratio 3, patch_size 132 (the paper's 128 is no
+              multiple of 3; 132 = 11 x lcm(3, 4), the nearest size that the
+              ratio and the generator's two stride-2 convs both accept),
+              cloudy
+Each trains on random windows of patch_size from the dataset's tiles
+(rs_multisource/synthetic by default: 256 px tiles at 10 m, s2_coarse
+made at S = 3) and evaluates on their central window; any dataset with tiles
+of at least patch_size px works (`config.data`; the memory source needs
+`data.tile_size` >= patch_size).
+
+The arg picks the experiment, the mode and variants, joined by commas:
+  modis | s2_clouds | landsat   the experiment (default modis)
   hss | st | hsts   forward input (Y, X^), (Z, X^) or (Y, Z, X^) (default hsts)
   cloudy            thick clouds on the LR image (the dataset's cloud_mask),
-                    the cloud-masked L1 term active (Tables IV, VI)
+                    the cloud-masked L1 term active (Tables IV, VI; on in
+                    s2_clouds and landsat)
   rgbn              all four bands B2, B3, B4, B8
   demo              a few CPU minutes on rs_multisource/synthetic (see
                     `apply_demo`: S = 16, lr 5e-4, 300 steps, and the
@@ -20,7 +42,10 @@ The arg picks the mode and variants, joined by commas:
 
   python -m launch.train --config configs/cycle_fusion.py \
       --workdir workdir/cycle_fusion
-  python -m launch.train --config configs/cycle_fusion.py:st,cloudy --workdir ...
+  python -m launch.train --config configs/cycle_fusion.py:s2_clouds,st \
+      --workdir ...
+  python -m launch.train --config configs/cycle_fusion.py:landsat,hsts \
+      --workdir ...
   python -m launch.train --config configs/cycle_fusion.py:hsts,demo \
       --workdir /tmp/cf_demo
 """
@@ -33,7 +58,14 @@ from configs import common
 from configs import variants
 
 MODES = ("hss", "st", "hsts")
+EXPERIMENTS = {
+    # name: (resolution_ratio, patch_size, cloudy), see the module docstring
+    "modis": (50, 200, False),       # Sec. III-A, Tables I-II
+    "s2_clouds": (1, 128, True),     # Sec. III-B, Tables III-IV
+    "landsat": (3, 132, True),       # Sec. III-C, Tables V-VI
+}
 ARGS = variants.Spec("configs/cycle_fusion.py",
+                     variants.OneOf("experiment", tuple(EXPERIMENTS), "modis"),
                      variants.OneOf("mode", MODES, "hsts"),
                      variants.Flag("cloudy"), variants.Flag("rgbn"),
                      variants.Flag("demo"))
@@ -42,16 +74,20 @@ ARGS = variants.Spec("configs/cycle_fusion.py",
 def get_config(arg: str | None = None):
   args = ARGS.parse(arg)
   config = common.base_config("cycle_fusion")
+  ratio, patch_size, cloudy = EXPERIMENTS[args.experiment]
+  config.experiment = args.experiment
   config.mode = args.mode
   config.target = "s2_t2"              # X: t2 HR MS (label)
   config.sar_field = "s1_t2"           # Y: t2 HR SAR
   config.t1_field = "s2"               # Z: t1 HR MS
   config.low_res = "simulate"          # X^: 'simulate' (resize of X) | 'dataset'
   config.low_res_field = "s2_coarse"   # X^ when low_res = 'dataset'
-  config.resolution_ratio = 4          # S = LR / HR pixel size
+  config.resolution_ratio = ratio      # S = LR / HR pixel size (1: same)
+  config.patch_size = common.optional(int)    # None: whole tiles
+  config.patch_size = patch_size              # the experiment's patches
   config.resize = ml_collections.ConfigDict(
       dict(upsample="bicubic", cloud_value=1.0))
-  config.cloudy = args.cloudy
+  config.cloudy = args.cloudy or cloudy
   config.cloud_mask_field = "cloud_mask"
   config.cloud_classes = (1,)          # cloud_mask: 0 clear, 1 cloud, 2 shadow
   config.bands = (0, 1, 2, 3) if args.rgbn else (0, 1, 2)
@@ -92,9 +128,10 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
   """`common.apply_demo` (ngf = ndf = 8, batch 4) plus what a few CPU minutes
   need here: 3 residual blocks, 300 steps at 2.5x the paper's learning rate
   (5e-4), the raw PatchGAN map in the MSE (LSGAN / CycleGAN; a sigmoid's
-  saturation slows short runs), and a wider resolution gap S = 16 (towards
-  the paper's MODIS experiment, S = 50): at S = 4 the bicubic LR image alone
-  scores 33.7 dB PSNR on the synthetic validation tiles, beyond what minutes
+  saturation slows short runs), and for `modis` a resolution gap S = 16 on
+  whole 256 px tiles (towards the paper's S = 50, which needs its 200 px
+  patches; `s2_clouds,demo` and `landsat,demo` keep their S and patches):
+  at S = 4 the bicubic LR image alone scores 33.7 dB PSNR on the synthetic validation tiles, beyond what minutes
   of training reach.
 
   A deviation from the paper, for the demo only: `model.global_skip =
@@ -113,7 +150,9 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
   (SAM 5.45 vs 5.42 deg and SSIM not)."""
   common.apply_demo(config)
   config.model.generator_kwargs.num_blocks = 3
-  config.resolution_ratio = 16
+  if config.experiment == "modis":  # the other experiments keep S and P
+    config.resolution_ratio = 16
+    config.patch_size = None  # whole 256 px tiles, as measured below
   config.total_steps = 300
   config.eval_every = 300
   for network in ("generator", "discriminator"):

@@ -140,11 +140,33 @@ def memory_csebgan(steps=4, seed=0):
 
 def memory_cycle_fusion(steps=4, seed=0):
   """Cycle fusion 'hsts,cloudy' with ResNet generators of ngf 2 and 1 block
-  and 2-layer PatchGANs."""
+  and 2-layer PatchGANs, at S = 4 on whole 32-pixel tiles."""
   config = cycle_fusion.get_config("hsts,cloudy")
+  config.resolution_ratio = 4
+  config.patch_size = None
+  _tiny_cycle_fusion_networks(config)
+  return _memory_run(config, steps, seed)
+
+
+CYCLE_FUSION_TILES = {"modis": 250, "s2_clouds": 160, "landsat": 150}
+"""Memory tiles per paper experiment: larger than its patch (200, 128, 132),
+so a window is cut, and a multiple of its S (50, 1, 3)."""
+
+
+def memory_cycle_fusion_experiment(experiment, steps=2, seed=0):
+  """A paper experiment's variant (its S, patch size and clouds unchanged)
+  with the tiny networks, on 8 random tiles of CYCLE_FUSION_TILES px (one
+  batch)."""
+  config = cycle_fusion.get_config(experiment)
+  _tiny_cycle_fusion_networks(config)
+  config = _memory_run(config, steps, seed, examples=8)
+  config.data.tile_size = CYCLE_FUSION_TILES[experiment]
+  return config
+
+
+def _tiny_cycle_fusion_networks(config):
   config.model.generator_kwargs = dict(ngf=2, num_blocks=1)
   config.model.discriminator_kwargs = dict(ndf=4, num_layers=2)
-  return _memory_run(config, steps, seed)
 
 
 def tiny_augment(generator_workdir, fractions=(0.5, 1.0)):

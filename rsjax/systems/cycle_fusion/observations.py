@@ -9,8 +9,11 @@ system (`system.CycleFusion`): `FusionInputs(config)` reads the config keys
   target          X, t2 HR MS label ('s2_t2'), `bands`
   low_res         how X^ (t2 LR MS, upsampled to the HR grid) is formed:
                   'simulate' = resize(X) (the paper's simulated experiments)
-                  or 'dataset' = `low_res_field` ('s2_coarse') as stored
+                  or 'dataset' = `low_res_field` ('s2_coarse') as stored: an
+                  image of the t2 date, as the paper's LR image (Sec. II;
+                  the synthetic world's s2_coarse views s2_t2)
   resolution_ratio, resize.upsample, resize.cloud_value   the resize branch
+                  (S = 1: same-resolution thick-cloud removal, Sec. III-B)
   cloudy, cloud_mask_field, cloud_classes   M = mask field in the classes;
                   X^ (and the regenerated X^*) get M's pixels filled
   bands           indices into B2, B3, B4, B8 (the paper: RGB = 0, 1, 2)
@@ -34,7 +37,7 @@ import numpy as np
 from rsjax.data import fields as fields_lib
 from rsjax.systems import base, checks
 from rsjax.systems import inputs as inputs_lib
-from rsjax.systems.cycle_fusion import resize_branch
+from rsjax.systems.cycle_fusion import patches, resize_branch
 
 MODES = {"hss": ("sar", "lowres"), "st": ("t1", "lowres"),
          "hsts": ("sar", "t1", "lowres")}
@@ -94,10 +97,12 @@ class FusionInputs:
                      "t1": len(self.bands), "lowres": len(self.bands)}
     self.backward_parts = tuple(p for p in self.parts if p != "lowres")
 
-  def check_batch(self, batch: Mapping[str, Any],
-                  size_multiple: int = 1) -> None:
+  def check_batch(self, batch: Mapping[str, Any], size_multiple: int = 1,
+                  patch_size: int | None = None) -> None:
     """Clear errors for missing fields, bad shapes or an unusable tile size
-    (static shapes: works under jit and eval_shape, i.e. at start)."""
+    (static shapes: works under jit and eval_shape, i.e. at start). With
+    `patch_size` (`patches`), the P x P windows must fit in the tiles, and
+    the ratio and the generator see those windows instead of whole tiles."""
     checks.require_fields(batch, self.required_fields,
                           f"cycle_fusion mode {self.mode!r}")
     target = batch[self.fields["target"]]
@@ -115,8 +120,13 @@ class FusionInputs:
                          (target.shape[:3], target.shape[:3] + (1,)),
                          f"config.cloud_mask_field {self.fields['cloud']!r}",
                          "(one class per HR pixel)")
+    shape = tuple(target.shape)
+    if patch_size is not None:
+      patches.check_fits(patch_size, height, width)
+      height = width = patch_size
+      shape = (shape[0], patch_size, patch_size) + shape[3:]
     resize_branch.check_ratio(self.ratio, height, width)
-    checks.check_tile_size(target.shape, size_multiple, "config.model.generator")
+    checks.check_tile_size(shape, size_multiple, "config.model.generator")
 
   def optical(self, batch, part: str) -> jax.Array:
     """An optical field's `bands` as float32."""

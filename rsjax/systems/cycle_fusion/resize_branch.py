@@ -25,6 +25,12 @@ that input from the fusion result with the same, parameter-free operator,
         cloud), so the observed cloudy X^ and the regenerated X^* hide the
         same pixels.
 
+S = 1 is the thick-cloud-removal experiment (Sec. III-B, Tables III-IV): the
+"LR" image is the cloudy t2 Sentinel-2 image at the HR image's own 10 m
+resolution, synthesized "by adding a cloud mask to the observed t2 cloudless
+Sentinel-2 MS image"; resize is then the identity followed by the cloud mask
+(no blur: B, D and U are all the identity at S = 1).
+
 Images are (N, H, W, C) with H and W multiples of S (`check_ratio`).
 Everything is jit-compatible and differentiable (the cycle loss trains the
 forward generator through it); the matrices are numpy constants built from
@@ -44,11 +50,16 @@ UPSAMPLING = {"bicubic": "cubic", "bilinear": "linear"}
 
 def check_ratio(ratio, height: int | None = None, width: int | None = None,
                 key: str = "config.resolution_ratio") -> int:
-  """`ratio` as an int >= 2 (dividing the tile size if given), or a ValueError."""
+  """`ratio` as an int >= 1 (dividing the tile size if given), or a ValueError.
+
+  1 is the paper's same-resolution thick-cloud removal (Sec. III-B); 3 its
+  Landsat 8 (30 m, Sec. III-C) and 50 its MODIS (500 m, Sec. III-A) images
+  against Sentinel-2's 10 m."""
   if isinstance(ratio, bool) or not isinstance(ratio, (int, np.integer)) \
-      or ratio < 2:
-    raise ValueError(f"{key} must be an int >= 2 (HR pixels per LR pixel), "
-                     f"got {ratio!r}")
+      or ratio < 1:
+    raise ValueError(f"{key} must be an int >= 1 (HR pixels per LR pixel; 1: "
+                     f"the same resolution, thick-cloud removal), got "
+                     f"{ratio!r}")
   if height is not None and (height % ratio or width % ratio):
     raise ValueError(f"{key}={ratio} does not divide the tile size "
                      f"{height}x{width}: the LR grid must tile the HR grid "
@@ -65,10 +76,12 @@ def check_upsampling(method: str, key: str = "config.resize.upsample") -> str:
 
 
 def downsample(image, ratio: int) -> jax.Array:
-  """Blur + decimate (N, H, W, C) -> (N, H/S, W/S, C), float32."""
+  """Blur + decimate (N, H, W, C) -> (N, H/S, W/S, C), float32 (the image
+  itself at S = 1)."""
   image = jnp.asarray(image, jnp.float32)
   _, height, width, _ = image.shape
-  check_ratio(ratio, height, width, key="downsample ratio")
+  if check_ratio(ratio, height, width, key="downsample ratio") == 1:
+    return image
   rows = jnp.asarray(coarse_sensor_matrix(height, ratio), jnp.float32)
   cols = jnp.asarray(coarse_sensor_matrix(width, ratio), jnp.float32)
   return jnp.einsum("ih,nhwc,jw->nijc", rows, image, cols,
@@ -76,8 +89,12 @@ def downsample(image, ratio: int) -> jax.Array:
 
 
 def upsample(image, ratio: int, method: str = "bicubic") -> jax.Array:
-  """(N, h, w, C) -> (N, h S, w S, C) by bicubic or bilinear interpolation."""
+  """(N, h, w, C) -> (N, h S, w S, C) by bicubic or bilinear interpolation
+  (the image itself at S = 1)."""
   image = jnp.asarray(image, jnp.float32)
+  check_upsampling(method, "method")
+  if check_ratio(ratio, key="upsample ratio") == 1:
+    return image
   batch, height, width, channels = image.shape
   return jax.image.resize(image, (batch, height * ratio, width * ratio, channels),
                           method=UPSAMPLING[check_upsampling(method, "method")],

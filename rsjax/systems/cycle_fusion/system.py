@@ -8,9 +8,10 @@ and in normalized units:
   Y   t2 HR SAR            `config.sar_field` ('s1_t2'), all channels
   Z   t1 HR MS             `config.t1_field` ('s2'), `config.bands`
   X^  t2 LR MS, upsampled  `config.low_res`: 'simulate' = resize(X) of the
-                           target (the paper's simulated experiments; the
-                           synthetic world's `s2_coarse` views t1, not t2) or
-                           'dataset' = `config.low_res_field` ('s2_coarse')
+                           target (the paper's simulated experiments) or
+                           'dataset' = `config.low_res_field` ('s2_coarse',
+                           which views the t2 date like the paper's MODIS and
+                           Landsat 8 images, Tables I and V)
   X   t2 HR MS (label)     `config.target` ('s2_t2'), `config.bands`
   M   binary cloud mask    `config.cloudy`: `config.cloud_mask_field` in
                            `config.cloud_classes`; X^ gets its pixels filled
@@ -44,6 +45,11 @@ betas, so pix2pix / CycleGAN's (0.5, 0.999) (`config.optimizer`). Each
 discriminator's step is `rsjax.systems.gan.discriminator_update`. Scores of
 the paper's tables: `scores`; the fixed resize branch: `resize_branch`.
 
+`config.resolution_ratio` S is the paper's 50 (MODIS, Sec. III-A), 1 (thick
+cloud removal, the cloudy S2 image at 10 m, Sec. III-B) or 3 (Landsat 8,
+Sec. III-C); `config.patch_size` (`patches`) trains on random windows of
+the paper's patch size and evaluates / predicts on the central window.
+
 `config.model.global_skip` (not in the paper; default None = Fig. 2's
 generator unchanged): 'low_res' makes the forward generator learn a residual
 on the upsampled LR image, X_f = clip(X^ + G_F(...), -1, 1): G_F's tanh
@@ -66,6 +72,7 @@ import ml_collections
 from rsjax import losses
 from rsjax.nn import registry
 from rsjax.systems import base, gan, trained
+from rsjax.systems.cycle_fusion import patches
 from rsjax.systems.cycle_fusion import scores as scores_lib
 from rsjax.systems.cycle_fusion.observations import FusionInputs, choice
 from rsjax.systems.networks import (build_module, config_kwargs,
@@ -97,6 +104,9 @@ class CycleFusion:
                                          for p in inputs.backward_parts)},
         self.dtype)
     self.size_multiple = generator_size_multiple(self.forward_generator, g_name)
+    self.patch_size = patches.check_patch_size(
+        config.get("patch_size"), inputs.ratio, self.size_multiple,
+        f"config.model.generator {g_name!r}")
     self.discriminator = build_module(
         "config.model.discriminator", registry.get_discriminator,
         config.model.discriminator,
@@ -119,7 +129,8 @@ class CycleFusion:
   # ------------------------------------------------------------------ init --
 
   def init(self, rng: jax.Array, batch) -> base.State:
-    self.inputs.check_batch(batch, self.size_multiple)
+    self.inputs.check_batch(batch, self.size_multiple, self.patch_size)
+    batch = self.central(batch)
     keys = dict(zip(GENERATORS + DISCRIMINATORS + ("state",),
                     jax.random.split(rng, 5)))
     observed = self.inputs.observations(batch)
@@ -144,6 +155,11 @@ class CycleFusion:
 
   # ----------------------------------------------------------------- train --
 
+  def central(self, batch):
+    """The batch's central `config.patch_size` window (whole tiles if None)."""
+    return patches.central(batch, self.patch_size, self.inputs.ratio,
+                           self.config.target)
+
   def fuse(self, output, observed) -> jax.Array:
     """X_f from the forward generator's float32 output: itself, or with
     `global_skip` = 'low_res' the residual on X^ (see the module docstring)."""
@@ -164,7 +180,10 @@ class CycleFusion:
                                            fake_logits)
 
   def train_step(self, state: base.State, batch):
-    """One joint generator update, then both discriminators (float32 metrics)."""
+    """One joint generator update, then both discriminators (float32 metrics),
+    on one random `config.patch_size` window of the batch if set."""
+    batch = patches.random(batch, self.patch_size, self.inputs.ratio,
+                           self.config.target, state.step_rng("patch"))
     observed = self.inputs.observations(batch)
     real_input = self.inputs.forward_input(observed)
     target = self.inputs.optical(batch, "target")
@@ -232,7 +251,9 @@ class CycleFusion:
   # ------------------------------------------------------------------ eval --
 
   def predict(self, state: base.State, batch) -> jax.Array:
-    """X_f = G_F(observations), inference mode, normalized units of s2."""
+    """X_f = G_F(observations), inference mode, normalized units of s2 (of
+    the central `config.patch_size` window if set)."""
+    batch = self.central(batch)
     observed = self.inputs.observations(batch)
     output = self.forward_generator.apply(
         {"params": state.params["forward_generator"],
@@ -242,7 +263,9 @@ class CycleFusion:
 
   def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
     """Sums of the tables' indices for X_f, and for the trivial baselines
-    X^ ('lowres_') and Z ('t1_', when the mode reads it) if eval_baselines."""
+    X^ ('lowres_') and Z ('t1_', when the mode reads it) if eval_baselines;
+    on the central `config.patch_size` window if set."""
+    batch = self.central(batch)
     images = {"": self.predict(state, batch)}
     if self.eval_baselines:
       observed = self.inputs.observations(batch)
@@ -262,8 +285,9 @@ class CycleFusion:
 
   def panels(self, batch: Mapping[str, Any], prediction
              ) -> dict[str, base.Panel]:
-    """Host panels of the observations, X_f and X (real examples only)."""
-    return self.inputs.panels(batch, prediction,
+    """Host panels of the observations, X_f and X (real examples only; the
+    central `config.patch_size` window, as `predict`)."""
+    return self.inputs.panels(self.central(batch), prediction,
                               trained.normalization(self.config))
 
 

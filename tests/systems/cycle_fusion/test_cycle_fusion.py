@@ -31,6 +31,8 @@ SCALARS = {"g_loss", "g_adv_forward", "g_adv_backward", "g_l1", "g_cloud_l1",
 
 def tiny_config(arg="hsts,cloudy", **overrides):
   config = cycle_fusion_config.get_config(arg)
+  config.resolution_ratio = 4      # whole 32 px tiles (modis: S 50, 200 px)
+  config.patch_size = None
   config.model.generator_kwargs = dict(ngf=2, num_blocks=1)
   config.model.discriminator_kwargs = dict(ndf=4, num_layers=2)
   config.total_steps = 100
@@ -284,7 +286,7 @@ def test_fusion_scores_per_band_match_the_metrics():
 @pytest.mark.parametrize("overrides,error,message", [
     ({"mode": "fusion"}, ValueError, "config.mode.*hss, st, hsts"),
     ({"low_res": "real"}, ValueError, "config.low_res"),
-    ({"resolution_ratio": 1}, ValueError, "config.resolution_ratio"),
+    ({"resolution_ratio": 0}, ValueError, "config.resolution_ratio"),
     ({"bands": (0, 5)}, ValueError, "config.bands"),
     ({"sar_field": "s3"}, ValueError, "config.sar_field"),
     ({"data.fields": ("s2_t2", "s2")}, ValueError,
