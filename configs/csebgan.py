@@ -85,8 +85,17 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
   config.conductor = ml_collections.ConfigDict(dict(
       enabled=True, trainable=True, real_images=True,
       workdir=common.optional(str)))          # pre-trained segmentation run
+  # The paper's protocol (Sec. IV-A 3-4): 10 images per mask, LPIPS over 10
+  # random pairs per mask (num_pairs 0: all pairs); FID on pytorch-fid's
+  # Inception-v3 and learned LPIPS from weights the user converts:
+  #   python -m rsjax.nn.inception_convert pt_inception-2015-12-05-6726825d.pth fid_inception.npz
+  #   python -m rsjax.nn.lpips_convert alex.pth alexnet-owt-7be5be79.pth lpips_alex.npz
+  # Without them FID / diversity / mCSD / mOCD are computed on VGG19 features
+  # (config.vgg_weights) and reported as vgg_fid, vgg_diversity, ...
   config.evaluation = ml_collections.ConfigDict(dict(
-      num_samples=2, semantic_diversity=True,
+      num_samples=10, num_pairs=10, semantic_diversity=True,
+      inception_weights=common.optional(str),   # rsjax.nn.inception_convert
+      lpips_weights=common.optional(str),       # rsjax.nn.lpips_convert
       segmenter_workdir=common.optional(str)))  # U-Net scoring generated images
 
   for network, lr in (("generator", 1e-4), ("discriminator", 4e-4),
@@ -122,3 +131,5 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
   config.eval_every = 150
   config.checkpoint_every = 50
   config.num_eval_batches = 4
+  config.evaluation.num_samples = 2     # not the paper's 10: a CPU demo
+  config.evaluation.num_pairs = 0

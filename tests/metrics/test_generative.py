@@ -373,3 +373,62 @@ def test_pooled_is_the_spatial_mean():
 def test_feature_sums_reject_feature_maps():
   with pytest.raises(ValueError, match=r"^feature_sums: expected \(N, D\)"):
     gen.feature_sums(np.zeros((2, 3, 4)))
+
+
+def test_learned_lpips_channel_weights_by_hand():
+  """LPIPS (lpips package, v0.1): per layer sum_c w_c (a_c/|a| - b_c/|b|)^2,
+  spatial mean, summed over layers; all-ones weights give the unlearned
+  distance."""
+  rng = np.random.default_rng(4)
+  layers_a = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 2, 2, 5))]
+  layers_b = [rng.normal(size=(2, 4, 4, 3)), rng.normal(size=(2, 2, 2, 5))]
+  weights = [rng.uniform(size=3), rng.uniform(size=5)]
+  expected = 0.0
+  for a, b, w in zip(layers_a, layers_b, weights):
+    na = a / np.linalg.norm(a, axis=-1, keepdims=True)
+    nb = b / np.linalg.norm(b, axis=-1, keepdims=True)
+    expected = expected + (w * (na - nb)**2).sum(-1).mean((1, 2))
+  np.testing.assert_allclose(gen.image_distance(layers_a, layers_b, weights),
+                             expected, rtol=1e-5)
+  ones = [np.ones(3), np.ones(5)]
+  np.testing.assert_allclose(gen.image_distance(layers_a, layers_b, ones),
+                             gen.image_distance(layers_a, layers_b), rtol=1e-6)
+  with pytest.raises(ValueError, match="channel weight"):
+    gen.distance_maps(layers_a, layers_b, weights[:1])
+
+
+def test_sampled_pairs_draw_distinct_pairs_per_mask():
+  """The paper's "10 random pairs per mask": distances 2^p make the sum of
+  the picked pairs name them (exact in float32 below 2^24)."""
+  import jax  # pylint: disable=import-outside-toplevel
+  samples = [jnp.zeros((3, 2, 2, 1)) for _ in range(6)]
+  pairs = gen.pair_distances(samples, pixels=True)
+  assert pairs.shape == (3, 15)
+  distances = jnp.tile(2.0 ** jnp.arange(15), (3, 1))
+  picked = gen.sampled_pairs(distances, 5, jax.random.key(0)) * 5
+  chosen = [{p for p in range(15) if int(value) >> p & 1}
+            for value in np.asarray(picked)]
+  assert all(len(c) == 5 for c in chosen)           # no pair twice
+  assert len({frozenset(c) for c in chosen}) > 1    # drawn per mask
+  np.testing.assert_allclose(gen.sampled_pairs(distances, None, None),
+                             distances.mean(1))
+  np.testing.assert_allclose(gen.sampled_pairs(distances, 15, None),
+                             distances.mean(1))
+  with pytest.raises(ValueError, match="num_pairs"):
+    gen.sampled_pairs(distances, 0, jax.random.key(0))
+
+
+def test_frechet_distance_from_sums_is_float64():
+  """Rank-1 covariances in 512-d (two images per side): float32 eigenvalues
+  would add ~sqrt(|C| 1e-7) per zero eigenvalue; the host path matches the
+  closed form |mu_a - mu_b|^2 + |u|^2 + |v|^2 - 2 |u.v| to 1e-5."""
+  rng = np.random.default_rng(5)
+  a = rng.normal(2.0, 3.0, size=(2, 512))
+  b = rng.normal(1.0, 2.0, size=(2, 512))
+  u, v = (a[0] - a[1]) / np.sqrt(2), (b[0] - b[1]) / np.sqrt(2)
+  exact = (np.sum((a.mean(0) - b.mean(0))**2) + u @ u + v @ v
+           - 2 * abs(u @ v))
+  sums_a = {"sum": a.sum(0), "outer_sum": a.T @ a, "count": 2.0}
+  sums_b = {"sum": b.sum(0), "outer_sum": b.T @ b, "count": 2.0}
+  np.testing.assert_allclose(gen.frechet_distance_from_sums(sums_a, sums_b),
+                             exact, rtol=1e-5)

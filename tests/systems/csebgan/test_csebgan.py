@@ -310,8 +310,10 @@ def test_perceptual_loss_with_vgg_weights(tmp_path, caplog):
   _, metrics = jax.eval_shape(system.train_step, shapes, batch)
   assert {"g_perceptual", "g_perceptual_on"} <= set(metrics)
   sums = jax.eval_shape(system.eval_step, shapes, dict(batch, mask=np.ones(8)))
-  assert {"diversity_sum", "fid_real", "fid_fake", "csd_sum", "ocd_sum"} <= set(sums)
-  assert sums["fid_real"]["outer_sum"].shape == (512, 512)
+  assert {"vgg_diversity_sum", "vgg_fid_real", "vgg_fid_fake", "vgg_csd_sum",
+          "vgg_ocd_sum"} <= set(sums)
+  assert not {"diversity_sum", "fid_real", "csd_sum"} & set(sums)  # not paper's
+  assert sums["vgg_fid_real"]["outer_sum"].shape == (512, 512)
   # The loss is rsjax.losses.perceptual_loss on the loaded VGG19 (B4, B3, B2).
   from rsjax import losses
   image = jnp.asarray(batch["s2"][:1, :16, :16])
@@ -380,14 +382,14 @@ def test_fid_compares_real_with_generated_features(tmp_path):
   real_f = np.asarray(pooled_relu5(state.params["vgg"], real), np.float64)
   fake_f = np.asarray(pooled_relu5(state.params["vgg"], fake), np.float64)
   scale = max(np.abs(real_f.sum(0)).max(), np.abs(fake_f.sum(0)).max())
-  for name, f in (("fid_real", real_f), ("fid_fake", fake_f)):
+  for name, f in (("vgg_fid_real", real_f), ("vgg_fid_fake", fake_f)):
     np.testing.assert_allclose(sums[name]["sum"], f.sum(0), rtol=0,
                                atol=1e-3 * scale, err_msg=name)
     np.testing.assert_allclose(sums[name]["outer_sum"], f.T @ f, rtol=0,
                                atol=1e-3 * np.abs(f.T @ f).max(), err_msg=name)
     assert float(sums[name]["count"]) == 4.0
   assert np.abs(real_f.sum(0) - fake_f.sum(0)).max() > 0.1 * scale
-  fid = system.finalize_eval(sums)["fid"]
+  fid = system.finalize_eval(sums)["vgg_fid"]
   assert np.isfinite(fid) and fid > 0
 
   # The identity "generator" (the real image back): both sides' sums agree.
@@ -396,5 +398,6 @@ def test_fid_compares_real_with_generated_features(tmp_path):
   identity.generate_from_noise = lambda state, mask, noise: real
   same = jax.device_get(fast_jit(identity.eval_step)(state, batch))
   for key in ("sum", "outer_sum"):
-    np.testing.assert_allclose(same["fid_fake"][key], same["fid_real"][key],
-                               rtol=0, atol=1e-3 * np.abs(same["fid_real"][key]).max())
+    np.testing.assert_allclose(
+        same["vgg_fid_fake"][key], same["vgg_fid_real"][key], rtol=0,
+        atol=1e-3 * np.abs(same["vgg_fid_real"][key]).max())
