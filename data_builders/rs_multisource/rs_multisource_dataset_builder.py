@@ -308,8 +308,11 @@ def tile_examples(item: tuple[scenes_lib.Scene, tuple[geo_tiles.Tile, ...]],
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Registered multi-source tiles (S2, S1, LULC, DEM + optional sources)."""
 
-  VERSION = tfds.core.Version("1.0.0")
-  RELEASE_NOTES = {"1.0.0": "Initial release."}
+  VERSION = tfds.core.Version("1.1.0")
+  RELEASE_NOTES = {
+      "1.0.0": "Initial release.",
+      "1.1.0": "Units checked before reading, build_report.json, small "
+               "areas split; synthetic s2_coarse views the second date."}
   BUILDER_CONFIGS = [GEOTIFF, SYNTHETIC, SYNTHETIC_TINY]
   DEFAULT_BUILDER_CONFIG_NAME = "synthetic"
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS

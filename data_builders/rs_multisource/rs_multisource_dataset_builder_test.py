@@ -183,7 +183,8 @@ def test_bad_manual_dir_fails_clearly(tmp_path, damage, expected):
   damage(root)
   with pytest.raises((AssertionError, ValueError), match=re.escape(expected)):
     _build(GEOTIFF_TEST, tmp_path / "data", root)
-  version_dir = tmp_path / "data" / "rs_multisource" / "geotiff_test" / "1.0.0"
+  version_dir = (tmp_path / "data" / "rs_multisource" / "geotiff_test"
+                 / str(rsms.Builder.VERSION))
   assert not (version_dir / "dataset_info.json").exists()
 
 
