@@ -275,8 +275,8 @@ class ManualBuilder(tfds.core.GeneratorBasedBuilder, skip_registration=True):
     super().download_and_prepare(*args, **kwargs)
     if self._report is not None:
       logging.getLogger(__name__).info(
-          "%s\n  report: %s", self._report.text(),
-          paths.join(self.data_dir, public_report.FILENAME))
+          "%s", self._report.text(
+              paths.join(self.data_dir, public_report.FILENAME)))
 
   def _download_and_prepare(self, dl_manager, download_config):
     self._beam = example_generation.beam_requested(download_config)

@@ -110,12 +110,14 @@ class PublicReport:
                    for source, ranges in self.ranges.items()},
     }
 
-  def text(self) -> str:
-    """The short summary printed at the end of a build."""
+  def text(self, path: str | None = None) -> str:
+    """The short summary printed at the end of a build (naming the JSON
+    file at `path`, when given)."""
     report = self.as_dict()
     splits = list(self.items)
     lines = [
-        f"build report of {self.dataset}: "
+        f"build report of {self.dataset}"
+        + (f" ({path})" if path else "") + ": "
         + ", ".join(f"{s} {self.items[s]} item(s) of {self.groups[s]} "
                     f"group(s)" for s in splits),
         "  examples written: " + ", ".join(

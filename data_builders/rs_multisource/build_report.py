@@ -197,15 +197,17 @@ class BuildReport:
         "scenes": [dataclasses.asdict(r) for r in self.scenes.values()],
     }
 
-  def text(self) -> str:
-    """The short report printed at the end of a build."""
+  def text(self, path: str | None = None) -> str:
+    """The short report printed at the end of a build (naming the JSON file
+    at `path`, when given): five lines and one per scene without tiles."""
     report = self.as_dict()
     tiles, splits = report["tiles"], report["splits"]
     lines = [
-        f"build report of rs_multisource/{self.config}: "
+        f"build report of rs_multisource/{self.config}"
+        + (f" ({path})" if path else "") + ": "
         f"{report['scenes_read']} scene(s) read, "
-        f"{len(report['scenes_without_tiles'])} without tiles",
-        f"  tiles of {self.tile_size} px: {tiles['in_grids']} in the grids, "
+        f"{len(report['scenes_without_tiles'])} without tiles; tiles of "
+        f"{self.tile_size} px: {tiles['in_grids']} in the grids, "
         f"{tiles['kept']} kept, dropped: " + ", ".join(
             f"{reason} {count}" for reason, count in tiles["dropped"].items()),
         "  splits: " + ", ".join(

@@ -343,8 +343,8 @@ class Builder(tfds.core.GeneratorBasedBuilder):
     self._report = None
     super().download_and_prepare(*args, **kwargs)
     if self._report is not None:
-      log.info("%s\n  report: %s", self._report.text(),
-               os.path.join(self.data_dir, build_report_lib.FILENAME))
+      log.info("%s", self._report.text(
+          os.path.join(self.data_dir, build_report_lib.FILENAME)))
 
   _beam = False  # set per build by _download_and_prepare
 
@@ -421,9 +421,6 @@ class Builder(tfds.core.GeneratorBasedBuilder):
           "use a stride of tile_size.")
     report.add_plan(plan, block_size)
     self._report = report
-    log.info("%d tiles of %d px in %d scenes: %s", sum(counts.values()),
-             config.tile_size, len(scenes),
-             ", ".join(f"{split} {counts[split]}" for split in SPLITS))
     by_id = {scene.scene_id: scene for scene in scenes}
     return {split: self._generate_examples(
         split, counts[split],
