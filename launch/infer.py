@@ -86,9 +86,11 @@ _ALLOW_RESOLUTION_MISMATCH = flags.DEFINE_bool(
     "allow_resolution_mismatch", False, "Run on a --resolution more than a "
     "factor 2 off the training pixel size (a warning instead of an error).")
 _S2_SCALE = flags.DEFINE_float("s2_scale", 1e-4, "Reflectance per DN of "
-                               "optical inputs.")
+                               "optical inputs (1: the files hold "
+                               "reflectance). Checked against the files.")
 _S1_UNITS = flags.DEFINE_enum("s1_units", "linear", ["linear", "db"],
-                              "Units of the SAR inputs.")
+                              "Units of the SAR inputs. Checked against the "
+                              "files.")
 _PROGRESS = flags.DEFINE_bool(
     "progress", True, "Log windows done, rate and time left every 20 s.")
 
@@ -113,6 +115,7 @@ def main(argv):
   signal.signal(signal.SIGTERM, _exit_on_sigterm)
   # pylint: disable=g-import-not-at-top
   from rsjax.eval.inference import full_scene, grid_checks, nodata_checks
+  from rsjax.geo import units as geo_units
   sources = _parse_sources(_SOURCES.value)
   if _SCENE.value is None and not sources:
     raise app.UsageError("give --scene and/or --source name=path.")
@@ -126,7 +129,8 @@ def main(argv):
         allow_resolution_mismatch=_ALLOW_RESOLUTION_MISMATCH.value,
         s2_scale=_S2_SCALE.value, s1_units=_S1_UNITS.value,
         progress=_PROGRESS.value)
-  except (grid_checks.GridError, nodata_checks.NoDataError) as refused:
+  except (grid_checks.GridError, nodata_checks.NoDataError,
+          geo_units.UnitsError) as refused:
     logging.error("refused, nothing written: %s", refused)
     sys.exit(REFUSED_EXIT_STATUS)
   logging.info("wrote %s: %dx%d pixels, %d windows in %.1f s (%.2f MP/s)",

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from rsjax.geo import scene as geo_scene
 from rsjax.geo import units as geo_units
 
 from . import scenes as scenes_lib
@@ -23,9 +22,7 @@ from . import scenes as scenes_lib
 
 def declared_units(source: str, *, s2_units: str, s1_units: str) -> str:
   """The unit name a config declares for one source."""
-  kind = geo_scene.SOURCE_SPECS[source].kind
-  return {"optical": s2_units, "sar": s1_units}.get(
-      kind, next(iter(geo_units.DECLARED[kind])))
+  return geo_units.source_units(source, s2_units=s2_units, s1_units=s1_units)
 
 
 def check_scene(scene: scenes_lib.Scene, *, s2_units: str, s1_units: str,
@@ -37,14 +34,8 @@ def check_scene(scene: scenes_lib.Scene, *, s2_units: str, s1_units: str,
     rsjax.geo.units.UnitsError: the first band whose values its declared
       units cannot hold.
   """
-  ranges = {}
-  for source, path in scene.paths.items():
-    kind = geo_scene.SOURCE_SPECS[source].kind
-    ranges[source] = geo_units.check_file(
-        path, source=source,
-        units=declared_units(source, s2_units=s2_units, s1_units=s1_units),
-        class_map=class_map if kind == "labels" else None)
-  return ranges
+  return geo_units.check_sources(scene.paths, s2_units=s2_units,
+                                 s1_units=s1_units, class_map=class_map)
 
 
 def empty_sources(scene: scenes_lib.Scene,

@@ -31,12 +31,17 @@ The API:
                               the declaration does not accept.
   check_range(values, ...)    band_ranges + check_ranges on an array.
   check_file(path, ...)       scan_file + check_ranges on a file.
+  check_sources(paths, ...)   check_file on every file of a scene, each in
+                              the units a builder config or inference
+                              declares for its source.
 
 The checks take `kind` (a source kind above) for sources that are not scene
 sources (a public dataset's), a `Units` of their own (`class_codes(names)`
 for another class table), and `setting`, the name of the config key that
-chooses the units, for the message. The units check is a builder's: the
-scene reader (`rsjax.geo.scene`) reads what it is told.
+chooses the units, for the message (`UnitsOptions` where units are chosen otherwise, e.g. by
+inference's flags). The units check is run by builders and by full-scene
+inference before they read a scene: the scene reader (`rsjax.geo.scene`)
+itself reads what it is told.
 
 A band without a valid pixel passes the check (it has no value to judge);
 its `BandRange.count` is 0, and the caller reports the file as empty.
@@ -160,6 +165,29 @@ DECLARED: Mapping[str, Mapping[str, Units]] = {
 }
 # The builder-config setting that chooses the units of a source kind.
 SETTINGS: Mapping[str, str] = {"optical": "s2_units", "sar": "s1_units"}
+
+
+@dataclasses.dataclass(frozen=True)
+class UnitsOptions:
+  """How the program reading source files is told their units, for messages.
+
+  Attributes:
+    names: {source kind: the option's name}, e.g. {'optical': 's2_units'}.
+    values: {source kind: {unit name: the option as a user writes it}},
+      e.g. {'optical': {'reflectance': "s2_units='reflectance'"}}.
+    verb, where: the fix reads "{verb} {value} {where}".
+  """
+  names: Mapping[str, str]
+  values: Mapping[str, Mapping[str, str]]
+  verb: str = "set"
+  where: str = "in the builder config"
+
+  @classmethod
+  def of_builder(cls, names: Mapping[str, str] = SETTINGS) -> UnitsOptions:
+    """A builder config's keys: `names[kind]='unit'`."""
+    return cls(names, {kind: {unit: f"{name}={unit!r}"
+                              for unit in DECLARED[kind]}
+                       for kind, name in names.items()})
 
 
 def declared(kind: str, units: str) -> Units:
@@ -339,7 +367,8 @@ def check_ranges(ranges: Sequence[BandRange], *, source: str,
                  units: str | Units, path: str | os.PathLike, dtype: str,
                  kind: str | None = None,
                  class_map: Mapping[int, int] | None = None,
-                 setting: str | None = None) -> None:
+                 setting: str | None = None,
+                 options: UnitsOptions | None = None) -> None:
   """Raises a `UnitsError` for the first band `units` cannot hold.
 
   Args:
@@ -355,6 +384,9 @@ def check_ranges(ranges: Sequence[BandRange], *, source: str,
     setting: the name of the builder-config key that chooses this source's
       units, for the message; `SETTINGS[kind]` by default (rs_multisource's
       's2_units' / 's1_units').
+    options: how units are chosen where the file is read, when not by a
+      builder config's key (inference's command-line flags); overrides
+      `setting`.
   """
   path = os.fspath(path)
   if kind is None and source in scene_lib.SOURCE_SPECS:
@@ -368,12 +400,15 @@ def check_ranges(ranges: Sequence[BandRange], *, source: str,
     problem = _problem(band, units, dtype, class_map)
     if problem is None:
       continue
-    setting_name = setting or SETTINGS.get(kind)
+    if options is None:
+      options = UnitsOptions.of_builder(
+          {kind: setting} if setting and kind in SETTINGS else SETTINGS)
+    setting_name = options.names.get(kind)
     accepting = _accepting(kind, ranges, dtype, units.name)
     if accepting:
-      accepted_by = f"{setting_name}={accepting[0]!r}"
-      fix = (f"set {accepted_by} in the builder config if the file holds "
-             f"{DECLARED[kind][accepting[0]].description}")
+      accepted_by = options.values[kind][accepting[0]]
+      fix = (f"{options.verb} {accepted_by} {options.where} if the file "
+             f"holds {DECLARED[kind][accepting[0]].description}")
     else:
       accepted_by = None
       if units.classes is not None and band.fraction_example is not None:
@@ -419,7 +454,8 @@ def check_file(path: str | os.PathLike, *, source: str, units: str | Units,
                kind: str | None = None,
                band_names: Sequence[str] | None = None,
                class_map: Mapping[int, int] | None = None,
-               setting: str | None = None) -> list[BandRange]:
+               setting: str | None = None,
+               options: UnitsOptions | None = None) -> list[BandRange]:
   """Checks every valid pixel of a GeoTIFF against its declared units.
 
   `band_names` default to the scene source's (`SOURCE_SPECS`). Returns the
@@ -430,7 +466,41 @@ def check_file(path: str | os.PathLike, *, source: str, units: str | Units,
   ranges, dtype = scan_file(path, band_names=band_names,
                             codes=_is_classes(units, kind, source))
   check_ranges(ranges, source=source, units=units, path=path, dtype=dtype,
-               kind=kind, class_map=class_map, setting=setting)
+               kind=kind, class_map=class_map, setting=setting,
+               options=options)
+  return ranges
+
+
+def source_units(source: str, *, s2_units: str, s1_units: str) -> str:
+  """The unit name declared for a scene source: optical sources in
+  `s2_units`, SAR in `s1_units`, the others in their kind's one unit."""
+  kind = scene_lib.SOURCE_SPECS[source].kind
+  return {"optical": s2_units, "sar": s1_units}.get(
+      kind, next(iter(DECLARED[kind])))
+
+
+def check_sources(paths: Mapping[str, str | os.PathLike], *, s2_units: str,
+                  s1_units: str, class_map: Mapping[int, int] | None = None,
+                  options: UnitsOptions | None = None,
+                  ) -> dict[str, list[BandRange]]:
+  """{source: `BandRange` per band} of a scene's files, each checked.
+
+  `paths` maps scene source names (`rsjax.geo.scene.SOURCE_SPECS`) to their
+  files, as `scene.find_sources` gives them; each file is read whole, in
+  strips, and checked against `source_units`; `class_map` applies to land
+  cover. A dataset build and full-scene inference both check a scene so
+  before reading a tile of it.
+
+  Raises:
+    UnitsError: the first band whose values its declared units cannot hold.
+  """
+  ranges = {}
+  for source, path in paths.items():
+    kind = scene_lib.SOURCE_SPECS[source].kind
+    ranges[source] = check_file(
+        path, source=source,
+        units=source_units(source, s2_units=s2_units, s1_units=s1_units),
+        class_map=class_map if kind == "labels" else None, options=options)
   return ranges
 
 

@@ -50,9 +50,11 @@ from rsjax.eval.inference import full_scene
 from rsjax.eval.inference import grid_checks
 from rsjax.eval.inference import nodata_checks
 from rsjax.geo import align
+from rsjax.geo import bands as geo_bands
 from rsjax.geo import io as geo_io
 from rsjax.geo import scene as scene_lib
 from rsjax.geo import synthetic
+from rsjax.geo import units as geo_units
 from rsjax.store import checkpoint
 from rsjax.store import run_config
 from rsjax.store import workdir_lock
@@ -491,6 +493,15 @@ def _read_whole_scene(made):
     reader.read(reader.grid.full_window)
 
 
+def _check_scene_units(made):
+  """The units check of full-scene inference, with its default flags, on
+  every file of the scene (the tiny pix2pix run reads no s2)."""
+  geo_units.check_sources(
+      scene_lib.find_sources(made["scene"], SCENE_SOURCES),
+      s2_units=full_scene.s2_units_of_scale(geo_bands.S2_REFLECTANCE_PER_DN),
+      s1_units="linear", options=full_scene.UNITS_OPTIONS)
+
+
 def _read_aligned_on_own_grid(made):
   align.read_aligned(made["file"], align.ReferenceGrid.from_raster(
       made["file"]))
@@ -606,17 +617,11 @@ RASTERS = [
     BadInput("dem moved 50 km away: no overlap", _scene_rewritten(
         "dem", _moved_far_away), _read_whole_scene, geo_io.RasterError,
              ("do not overlap", "{scene}/dem.tif")),
-    BadInput("s2 as float32 reflectance (wrong dtype)", _scene_rewritten(
-        "s2", _as_reflectance),
-             _read_whole_scene, geo_io.RasterError, ("{file}", "dtype"),
-             xfail="issue 16: an S2 raster of float reflectance instead of "
-             "uint16 DN is read silently as DN (x 1e-4 too dark)"),
-    BadInput("s1 in dB read as linear (wrong units)", _scene_with(
-        "s1", _to_db),
-             _read_whole_scene, geo_io.RasterError, ("{file}", "dB"),
-             xfail="issue 16: dB values read as linear sigma0 (the default "
-             "s1_units) are floored to the noise floor, one value for every "
-             "pixel, without a word about the units"),
+    BadInput("s2 as float32 reflectance read with the DN scale",
+             _scene_rewritten("s2", _as_reflectance), _check_scene_units,
+             geo_units.UnitsError,
+             ("{file}: band 1 (B2)", "Sentinel-2 reflectance",
+              "pass --s2_scale=1 to launch.infer")),
     BadInput("s1_units neither linear nor db", _scene_copy_made,
              _read_scene_as(s1_units="decibel"), ValueError,
              ("s1_units", "'decibel'")),
@@ -818,8 +823,11 @@ INFERENCE = [
         "dem", _fill(np.nan))), _infer(), nodata_checks.NoDataError,
              ("{file}: band 1 (elevation)",)),
     BadInput("lulc outside the classes", _with_run(_scene_with(
-        "lulc", _fill(100))), _infer(), nodata_checks.NoDataError,
-             ("{file}: band 1 (label)", "classes 0..8")),
+        "lulc", _fill(100))), _infer(), geo_units.UnitsError,
+             ("{file}: band 1 (label)", "codes [100]", "class table")),
+    BadInput("s1 in dB read as linear (the default --s1_units)", _with_run(
+        _scene_with("s1", _to_db)), _infer(), geo_units.UnitsError,
+             ("{file}: band 1 (VV)", "pass --s1_units=db to launch.infer")),
     BadInput("inputs that never meet: all-nodata output",
              _inputs_that_never_meet, _infer(), nodata_checks.NoDataError,
              ("{output}: not written", "do not meet")),

@@ -29,7 +29,10 @@ Cloud removal with `composite=True` keeps the clear pixels of the cloudy input
 (cloud_mask == 0, `COMPOSITE_INPUT`) and takes the generator's output under
 clouds and shadows.
 
-Guards: the scene is read on the pixel size the run was trained on (read from
+Guards: every input file is checked against the units it is declared in
+(`--s2_scale`, `--s1_units`; `rsjax.geo.units`) as a dataset build checks
+its scenes, so reflectance read as digital numbers or dB read as linear power
+stops with the file, band and flag named. The scene is read on the pixel size the run was trained on (read from
 its dataset's tiles, `training_grid`) unless told otherwise, and the grid is
 refused (`grid_checks.GridError`) if its CRS is not in metres, if the
 projection distorts the scene's scale by more than 5 %, or if its pixel size
@@ -66,6 +69,7 @@ from rsjax.eval.inference import training_grid
 from rsjax.eval.inference import windows as windows_lib
 from rsjax.geo import bands as geo_bands
 from rsjax.geo import scene as scene_lib
+from rsjax.geo import units as geo_units
 from rsjax.store import paths as paths_lib
 from rsjax.store import staging
 
@@ -74,6 +78,19 @@ CLOUD_MASK = "cloud_mask"
 GDAL_CACHE_MB = 64   # block cache while reading and writing (see predict_scene)
 DEFAULT_RESOLUTION = 10.0   # metres, where the run's training grid is unknown
 LEGACY_SCALE_TAG = "scale_factor"   # reflectance per DN, a dataset tag
+# How inference is told the units of its inputs (launch.infer's flags).
+UNITS_OPTIONS = geo_units.UnitsOptions(
+    names={"optical": "--s2_scale", "sar": "--s1_units"},
+    values={"optical": {"dn": f"--s2_scale={geo_bands.S2_REFLECTANCE_PER_DN:g}",
+                        "reflectance": "--s2_scale=1"},
+            "sar": {"db": "--s1_units=db", "linear": "--s1_units=linear"}},
+    verb="pass", where="to launch.infer")
+
+
+def s2_units_of_scale(s2_scale: float) -> str:
+  """The units an S2 file read with `s2_scale` reflectance per value holds:
+  'reflectance' at 1, else digital numbers."""
+  return "reflectance" if s2_scale == 1 else "dn"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -265,9 +282,15 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
       run's training tiles, `training_grid.of_run`; 10 m where unknown).
     allow_resolution_mismatch: run on a pixel size more than a factor 2 off
       the training one, with a warning instead of a `GridError`.
-    s2_scale, s1_units: input units, as the dataset builder's config.
+    s2_scale, s1_units: input units, as the dataset builder's config:
+      every band of every input file is checked against them (and land
+      cover against the class table) before the checkpoint is restored
+      (`rsjax.geo.units.check_sources`; each file is read once more for it).
 
   Raises:
+    rsjax.geo.units.UnitsError: an input file whose values its declared
+      units cannot hold (e.g. reflectance read with the DN scale, dB read
+      as linear power), naming the file, band and the flag that reads it.
     grid_checks.GridError: a grid CRS not in metres, one that distorts the
       scene's scale, or a pixel size far from the training one.
     nodata_checks.NoDataError: an input band without data over the grid, or
@@ -293,6 +316,8 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
           scene, names, overrides=sources,
           hint="pass --source NAME=PATH for a file kept elsewhere",
           stage=stage))
+      geo_units.check_sources(paths, s2_units=s2_units_of_scale(s2_scale),
+                              s1_units=s1_units, options=UNITS_OPTIONS)
       if crs is not None:   # before the grid: 10-degree pixels cover nothing
         grid_checks.check_metric_crs(
             crs, flag=crs_flag,

@@ -49,6 +49,7 @@ from rsjax.eval.inference import predictor as predictor_lib
 from rsjax.eval.inference import training_grid
 from rsjax.geo import align, synthetic
 from rsjax.geo import scene as scene_lib
+from rsjax.geo import units as geo_units
 from rsjax.store import run_config
 from rsjax.train import trainer
 from tiny_configs import memory_config
@@ -644,12 +645,20 @@ def _class_200(data, _):
   data[:] = 200                 # not the nodata value, outside classes 0..8
 
 
+def _to_db(data, _):
+  data[:] = 10 * np.log10(np.maximum(data, 1e-6))
+
+
 def _zero_is_nodata(data, _):
   data[:] = 0
 
 
+# Sources of INPUT_CASES read by the CopyBands double through predict_scene:
+# {source: the input bands it copies into the 4-band output}.
+DIRECT_CASES = {"s2": None, "lulc": (0, 1, 2, 3)}
 INPUT_CASES = {
-    # case: (source, edit, texts); pix2pix reads s1, lulc, dem
+    # case: (source, edit, texts); pix2pix reads s1, lulc, dem; infer stops
+    # codes outside the class table earlier (see the units test below)
     "s1_vv_all_nan": ("s1", _nan_band_1, ["s1.tif: band 1 (VV)"]),
     "dem_nan_over_the_grid": ("dem", _nan_over_the_grid,
                               ["dem.tif: band 1 (elevation)"]),
@@ -663,16 +672,46 @@ INPUT_CASES = {
 }
 
 
+def test_inputs_in_other_units_than_declared_stop_before_the_restore(
+    workdir, utm34_scene, tmp_path, monkeypatch):
+  """infer checks every input file against --s2_scale / --s1_units and the
+  class table (rsjax.geo.units) before it restores the run."""
+  def restore_not_reached(*args, **kwargs):
+    raise AssertionError("the checkpoint was restored")
+
+  output = str(_output_folder(tmp_path) / "out.tif")
+  monkeypatch.setattr(predictor_lib.trained, "load_run", restore_not_reached)
+
+  def refused(name, edit, texts):
+    folder = _scene_with_edited(utm34_scene, tmp_path / name, name, edit)
+    with pytest.raises(geo_units.UnitsError) as raised:
+      full_scene.infer(workdir, folder, output, window=64, overlap=16,
+                       progress=False)
+    _assert_refused(str(raised.value), texts, os.path.dirname(output))
+    return folder, raised.value
+
+  refused("lulc", _class_200, ["lulc.tif: band 1 (label) of source 'lulc'",
+                               "codes [200]"])
+  # s1 in dB: the message names the flag that reads it, and the flag does.
+  folder, error = refused("s1", _to_db, [
+      "s1.tif: band 1 (VV)", "pass --s1_units=db to launch.infer"])
+  assert error.setting == "--s1_units=db"
+  monkeypatch.undo()
+  full_scene.infer(workdir, folder, output, window=64, overlap=16,
+                   progress=False, s1_units="db")
+  assert os.path.exists(output)
+
+
 @pytest.mark.parametrize("case", INPUT_CASES)
 def test_input_band_without_data_is_refused_before_anything_runs(
     case, workdir, scene, utm34_scene, tmp_path):
   name, edit, texts = INPUT_CASES[case]
   output = str(_output_folder(tmp_path) / "out.tif")
-  if name == "s2":
-    empty = _edited_copy(scene["s2"], tmp_path / "s2.tif", edit)
-    system = CopyBands("s2")
+  if name in DIRECT_CASES:   # predict_scene itself, past infer's units check
+    empty = _edited_copy(scene[name], tmp_path / f"{name}.tif", edit)
+    system = CopyBands(name, bands=DIRECT_CASES[name])
     with pytest.raises(nodata_checks.NoDataError) as refused:
-      _run(system, {"s2": empty}, output)
+      _run(system, {name: empty}, output)
     assert system.traces == 0                    # nothing was predicted
   else:
     folder = _scene_with_edited(utm34_scene, tmp_path, name, edit)
@@ -742,19 +781,22 @@ def test_output_that_would_be_all_nodata_is_not_written(case, scene,
 
 LAUNCH_CASES = {
     # the two examples of issue 18: a polar CRS, an all-NaN S1 band
-    "polar_crs": (None, ["--crs=EPSG:3031"], [
+    "polar_crs": (None, None, ["--crs=EPSG:3031"], [
         "--crs EPSG:3031", "scale factor", "--crs EPSG:32634"]),
-    "s1_vv_all_nan": ("s1", [], ["s1.tif: band 1 (VV)"]),
+    "s1_vv_all_nan": ("s1", _nan_band_1, [], ["s1.tif: band 1 (VV)"]),
+    # issue 16: units checked at the door
+    "s1_in_db_read_as_linear": ("s1", _to_db, [], [
+        "s1.tif: band 1 (VV)", "pass --s1_units=db to launch.infer"]),
 }
 
 
 @pytest.mark.parametrize("case", LAUNCH_CASES)
 def test_launch_infer_refusal_exits_1_and_writes_nothing(
     case, workdir, utm34_scene, tmp_path):
-  name, flags, texts = LAUNCH_CASES[case]
+  name, edit, flags, texts = LAUNCH_CASES[case]
   folder = utm34_scene
   if name is not None:
-    folder = _scene_with_edited(utm34_scene, tmp_path, name, _nan_band_1)
+    folder = _scene_with_edited(utm34_scene, tmp_path, name, edit)
   out_dir = _output_folder(tmp_path)
   result = _launch_infer(workdir, folder, str(out_dir / "out.tif"), *flags)
   assert result.returncode == 1, result.stderr[-3000:]
