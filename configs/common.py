@@ -72,7 +72,7 @@ def data_config() -> ml_collections.ConfigDict:
       # None: rsjax.data.normalize's defaults; a mapping {source: {key:
       # value}} overlays them (a dict literal on the command line).
       "normalization": optional(object),
-      "augment": "dihedral",                  # 'dihedral' | 'flips' | 'none'
+      "augment": "none",                      # 'none' (the papers) | 'flips' | 'dihedral'
       "shuffle": True,
       "shuffle_buffer": 1024,                 # tf_data read mode only
       "seed": 0,

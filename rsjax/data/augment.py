@@ -1,5 +1,14 @@
 """Consistent geometric augmentation of a whole batch: the 8 dihedral ops.
 
+Off unless asked for (`config.data.augment`, default 'none'): none of the five
+papers rsjax follows states a geometric augmentation of its training data.
+RS-SPADE (Sec. 3.2, 4.2), the cloud-removal GANs (Sec. 2.3, 3.1) and the
+residual cycle GAN (Sec. II-B, III-A to III-C) describe their data and
+training without one; CSEBGAN (Sec. IV-A) names flips and rotations only as
+the model-free augmentation its generated images compete with (Sec. II-B);
+the review (fusion zoo) reports other papers' methods.
+'dihedral' and 'flips' are rsjax's own options for runs that want them.
+
 Each example gets one of the 8 symmetries of the square (identity, 3
 rotations by 90 degrees, 4 reflections), and the *same* op is applied to every
 spatial field of that example (s2, s1, lulc, dem, masks, second dates...), so
@@ -24,7 +33,8 @@ applies this to the aspect channel (`aspect=('dem', 2)`, in degrees, so augment
 before normalizing) where the slope is non-zero. Hillshade is a rendering with a
 fixed sun and cannot be corrected: after a mirror it is the shading of the
 mirrored terrain under the mirrored sun. SAR look direction changes the same
-way; the papers augment SAR regardless.
+way and is not corrected either: a mirrored SAR tile is an image of a
+mirrored acquisition geometry.
 """
 
 from __future__ import annotations

@@ -104,7 +104,7 @@ def default_config() -> ml_collections.ConfigDict:
       "bands": None,                          # {field: band names}; None: declared
       "normalize": True,
       "normalization": None,                  # None: normalize.default_config()
-      "augment": "dihedral",                  # 'dihedral' | 'flips' | 'none'
+      "augment": "none",                      # 'none' (the papers) | 'flips' | 'dihedral'
       "shuffle": True,
       "shuffle_buffer": 1024,                 # tf_data read mode only
       "seed": 0,

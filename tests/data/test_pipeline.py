@@ -221,7 +221,8 @@ def test_tfds_augmentation_keeps_real_sources_aligned(devices, tiny_data_dir):
   config = _tfds_config(tiny_data_dir["array_record"])
   plain = _take(pipeline.create_iterator(dict(config, augment="none"), mesh,
                                          start_step=1), 1)[0]
-  augmented = _take(pipeline.create_iterator(config, mesh, start_step=1), 1)[0]
+  augmented = _take(pipeline.create_iterator(
+      dict(config, augment="dihedral"), mesh, start_step=1), 1)[0]
   ops = augment.sample_ops(1, 1, 8)
   for name in ("s2", "s1", "lulc", "valid"):
     expected = np.asarray(augment.apply_ops(jax.numpy.asarray(plain[name]),
@@ -510,6 +511,24 @@ def test_evaluation_reads_its_split_in_order_without_augmentation(devices):
     np.testing.assert_array_equal(evaluated[i]["tile_col"],
                                   np.arange(16 * i, 16 * i + 16))
     np.testing.assert_array_equal(evaluated[i]["s2"], plain[i]["s2"])
+
+
+def test_training_batches_are_not_augmented_by_default(devices):
+  """None of the papers states a geometric augmentation (rsjax/data/augment.py
+  lists the sections), so a config that does not ask for one trains on the
+  examples as stored: the default training batches, unshuffled, are the
+  evaluation pass's (stored order, never augmented) pixel for pixel."""
+  assert pipeline.default_config().augment == "none"
+  config = dict(MEMORY, fields=("s2", "lulc", "dem"), normalize=False,
+                shuffle=False)
+  mesh = _mesh()
+  trained = _take(pipeline.create_iterator(config, mesh), 2)
+  stored = _take(pipeline.create_iterator(config, mesh, train=False,
+                                          split="train"), 2)
+  for i in range(2):
+    for name in ("s2", "lulc", "dem"):
+      np.testing.assert_array_equal(trained[i][name], stored[i][name],
+                                    err_msg=name)
 
 
 def test_memory_splits_are_different_examples(devices):
