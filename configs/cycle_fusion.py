@@ -36,6 +36,15 @@ The arg picks the experiment, the mode and variants, joined by commas:
                     the cloud-masked L1 term active (Tables IV, VI; on in
                     s2_clouds and landsat)
   rgbn              all four bands B2, B3, B4, B8
+  aihs              Table II's "AIHS" row (Rahmani et al. 2010): the
+                    classical adaptive IHS pan-sharpening of X^ with the t2
+                    SAR as the PAN image (mode hss unless st is given);
+                    nothing trains: `launch.train` runs the steps as a
+                    counter and `launch.evaluate` scores it like the GAN
+  esrcnn            Table II's "ESRCNN" row (Shao et al. 2019): the
+                    SRCNN-style 9-1-5 network on (Z, X^) (mode st unless
+                    hss or hsts is given), MSE to X, Adam 1e-4 (rsjax's
+                    choice: the fusion paper gives no settings for it)
   demo              a few CPU minutes on rs_multisource/synthetic (see
                     `apply_demo`: S = 16, lr 5e-4, 300 steps, and the
                     residual on X^, `model.global_skip`, not in the paper)
@@ -48,6 +57,10 @@ The arg picks the experiment, the mode and variants, joined by commas:
       --workdir ...
   python -m launch.train --config configs/cycle_fusion.py:hsts,demo \
       --workdir /tmp/cf_demo
+  python -m launch.train --config configs/cycle_fusion.py:modis,aihs \
+      --workdir workdir/cf_aihs
+  python -m launch.train --config configs/cycle_fusion.py:modis,esrcnn \
+      --workdir workdir/cf_esrcnn
 """
 
 from __future__ import annotations
@@ -58,6 +71,8 @@ from configs import common
 from configs import variants
 
 MODES = ("hss", "st", "hsts")
+BASELINES = {"aihs": "hss", "esrcnn": "st"}
+"""Table II's comparison methods and the mode (inputs) each reads there."""
 EXPERIMENTS = {
     # name: (resolution_ratio, patch_size, cloudy), see the module docstring
     "modis": (50, 200, False),       # Sec. III-A, Tables I-II
@@ -66,7 +81,8 @@ EXPERIMENTS = {
 }
 ARGS = variants.Spec("configs/cycle_fusion.py",
                      variants.OneOf("experiment", tuple(EXPERIMENTS), "modis"),
-                     variants.OneOf("mode", MODES, "hsts"),
+                     variants.OneOf("mode", MODES),
+                     variants.OneOf("baseline", tuple(BASELINES)),
                      variants.Flag("cloudy"), variants.Flag("rgbn"),
                      variants.Flag("demo"))
 
@@ -76,7 +92,11 @@ def get_config(arg: str | None = None):
   config = common.base_config("cycle_fusion")
   ratio, patch_size, cloudy = EXPERIMENTS[args.experiment]
   config.experiment = args.experiment
-  config.mode = args.mode
+  config.mode = args.mode or BASELINES.get(args.baseline, "hsts")
+  # None: the residual cycle GAN; 'aihs' | 'esrcnn': a comparison method of
+  # Table II (`rsjax.systems.cycle_fusion.baselines`), same inputs and scores.
+  config.baseline = common.optional(str)
+  config.baseline = args.baseline
   config.target = "s2_t2"              # X: t2 HR MS (label)
   config.sar_field = "s1_t2"           # Y: t2 HR SAR
   config.t1_field = "s2"               # Z: t1 HR MS
@@ -111,7 +131,7 @@ def get_config(arg: str | None = None):
                                             decay_start=0.5)
 
   fields = {"hss": ("s1_t2",), "st": ("s2",), "hsts": ("s1_t2", "s2")}[
-      args.mode]
+      config.mode]
   config.data.fields = ("s2_t2",) + fields + (
       ("cloud_mask",) if config.cloudy else ())
   config.data.batch_size = 8
@@ -119,9 +139,22 @@ def get_config(arg: str | None = None):
   config.log_every = 100
   config.eval_every = 2_000
   config.checkpoint_every = 2_000
+  if args.baseline is not None:
+    apply_baseline(config, args.baseline)
   if args.demo:
     apply_demo(config)
   return config
+
+
+def apply_baseline(config: ml_collections.ConfigDict, baseline: str) -> None:
+  """Table II's comparison method `baseline`: one network ('generator') for
+  ESRCNN, none for AIHS; the cycle GAN's networks and losses are dropped."""
+  config.model = ml_collections.ConfigDict(dict(generator=baseline))
+  config.loss = ml_collections.ConfigDict()
+  config.optimizer = ml_collections.ConfigDict()
+  if baseline == "esrcnn":
+    config.optimizer.generator = common.adam(lr=1e-4, b1=0.9, b2=0.999,
+                                             decay_start=1.0)
 
 
 def apply_demo(config: ml_collections.ConfigDict) -> None:
@@ -149,12 +182,14 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
   image on PSNR, SSIM, Q and ERGAS (not SAM), t1 on PSNR, Q and ERGAS
   (SAM 5.45 vs 5.42 deg and SSIM not)."""
   common.apply_demo(config)
-  config.model.generator_kwargs.num_blocks = 3
   if config.experiment == "modis":  # the other experiments keep S and P
     config.resolution_ratio = 16
     config.patch_size = None  # whole 256 px tiles, as measured below
   config.total_steps = 300
   config.eval_every = 300
+  if config.baseline is not None:   # Table II's methods: their own settings
+    return
+  config.model.generator_kwargs.num_blocks = 3
   for network in ("generator", "discriminator"):
     config.optimizer[network].lr = 5e-4
   config.model.discriminator_sigmoid = False

@@ -50,6 +50,10 @@ cloud removal, the cloudy S2 image at 10 m, Sec. III-B) or 3 (Landsat 8,
 Sec. III-C); `config.patch_size` (`patches`) trains on random windows of
 the paper's patch size and evaluates / predicts on the central window.
 
+`config.baseline` ('aihs' or 'esrcnn', Table II's comparison methods; None,
+the default, is the cycle GAN) makes `CycleFusion(config)` build
+`baselines.FusionBaseline` instead: the same observations and scores.
+
 `config.model.global_skip` (not in the paper; default None = Fig. 2's
 generator unchanged): 'low_res' makes the forward generator learn a residual
 on the upsampled LR image, X_f = clip(X^ + G_F(...), -1, 1): G_F's tanh
@@ -72,7 +76,7 @@ import ml_collections
 from rsjax import losses
 from rsjax.nn import registry
 from rsjax.systems import base, gan, trained
-from rsjax.systems.cycle_fusion import patches
+from rsjax.systems.cycle_fusion import baselines, patches
 from rsjax.systems.cycle_fusion import scores as scores_lib
 from rsjax.systems.cycle_fusion.observations import FusionInputs, choice
 from rsjax.systems.networks import (build_module, config_kwargs,
@@ -84,6 +88,11 @@ DISCRIMINATORS = ("forward_discriminator", "backward_discriminator")
 
 class CycleFusion:
   """The residual cycle GAN system (see the module docstring)."""
+
+  def __new__(cls, config: ml_collections.ConfigDict):
+    if config.get("baseline") is not None:   # Table II's comparison methods
+      return baselines.FusionBaseline(config)
+    return super().__new__(cls)
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config

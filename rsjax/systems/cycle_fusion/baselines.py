@@ -1,0 +1,168 @@
+"""The comparison methods of the fusion paper's Table II, as systems.
+
+Jiang, Shen & Li (TGRS 2022), Sec. III-A, Table II (resolution improvement,
+t2 MODIS 500 m -> S2 10 m) compares its proposed-HSS with AIHS (MODIS + t2
+SAR) and its proposed-ST with ESRCNN (MODIS + t1 S2). `config.baseline`
+picks one; the system then sees the same observations as the cycle GAN
+(`observations.FusionInputs`: `config.mode`, bands, resolution ratio, patch
+windows, clouds) and is scored by the same indices (`scores`, SAM in
+degrees), so its rows land in the same report table:
+
+  'aihs'    Rahmani et al. 2010 (`aihs`): no parameters, nothing to train;
+            the PAN image is the t2 SAR (mode 'hss', its channels averaged)
+            or the t1 image (mode 'st', its bands averaged), the MS image the
+            upsampled X^. `train_step` only counts steps, so `launch.train`
+            writes a checkpoint that `launch.evaluate` scores.
+  'esrcnn'  Shao et al. 2019 (`rsjax.nn.esrcnn`): the 9-1-5 network on the
+            stacked forward input of the mode ((Z, X^) in 'st'), trained on
+            the mean squared error to X (SRCNN's loss) with
+            `config.optimizer.generator` (Adam).
+
+Both output in normalized units; the prediction is clipped to [-1, 1], the
+range of the target's normalization, before scoring.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+from rsjax.nn.esrcnn import ESRCNN
+from rsjax.systems import base, trained
+from rsjax.systems.cycle_fusion import aihs as aihs_lib
+from rsjax.systems.cycle_fusion import patches
+from rsjax.systems.cycle_fusion import scores as scores_lib
+from rsjax.systems.cycle_fusion.observations import FusionInputs
+
+BASELINES = ("aihs", "esrcnn")
+NETWORK = "generator"
+AIHS_MODES = {"hss": "sar", "st": "t1"}
+"""AIHS's PAN image per mode."""
+
+
+def to_unit(image) -> jax.Array:
+  """Normalized [-1, 1] -> reflectance [0, 1] (the scores' mapping)."""
+  return (jnp.asarray(image, jnp.float32) + 1.0) / 2.0
+
+
+class FusionBaseline:
+  """A comparison method of Table II behind the System contract."""
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.method = config.get("baseline")
+    if self.method not in BASELINES:
+      raise ValueError(f"config.baseline: unknown method {self.method!r}; "
+                       f"valid: {', '.join(BASELINES)} (or None: the cycle GAN)")
+    self.inputs = inputs = FusionInputs(config)
+    self.band_names = inputs.band_names
+    self.predict_fields = inputs.predict_fields
+    self.output_field = config.target
+    self.output_bands = inputs.bands
+    self.q_block_size = config.get("q_block_size")
+    self.eval_baselines = bool(config.get("eval_baselines", True))
+    if self.method == "aihs":
+      if inputs.mode not in AIHS_MODES:
+        raise ValueError(f"config.mode {inputs.mode!r}: AIHS fuses the LR "
+                         f"image with one PAN-like image, so mode 'hss' (the "
+                         f"SAR, Table II) or 'st' (the t1 image)")
+      self.network, self.tx = None, {}
+      self.size_multiple = 1
+    else:
+      self.network = ESRCNN(out_channels=len(inputs.bands),
+                            dtype=base.compute_dtype(config))
+      self.tx = {NETWORK: base.adam(config.optimizer.generator,
+                                    int(config.total_steps))}
+      self.size_multiple = 1
+    self.patch_size = patches.check_patch_size(
+        config.get("patch_size"), inputs.ratio, self.size_multiple,
+        f"config.baseline {self.method!r}")
+
+  def central(self, batch):
+    return patches.central(batch, self.patch_size, self.inputs.ratio,
+                           self.config.target)
+
+  def init(self, rng: jax.Array, batch) -> base.State:
+    self.inputs.check_batch(batch, self.size_multiple, self.patch_size)
+    batch = self.central(batch)
+    net_key, state_key = jax.random.split(rng)
+    params, stats = {}, {}
+    if self.network is not None:
+      observed = self.inputs.observations(batch)
+      variables = self.network.init(net_key, self.inputs.forward_input(observed))
+      params[NETWORK], stats[NETWORK] = variables["params"], {}
+    return base.State(
+        step=jnp.zeros((), jnp.int32), rng=state_key, params=params,
+        batch_stats=stats,
+        opt_state={n: self.tx[n].init(params[n]) for n in self.tx})
+
+  def fuse(self, params, observed) -> jax.Array:
+    """The method's fused image, normalized units (not yet clipped)."""
+    if self.network is None:
+      pan = observed[AIHS_MODES[self.inputs.mode]]
+      if AIHS_MODES[self.inputs.mode] == "sar":
+        pan = jnp.clip(pan, -1.0, 1.0)
+      fused = aihs_lib.aihs(to_unit(observed["lowres"]), to_unit(pan))
+      return fused * 2.0 - 1.0
+    output = self.network.apply({"params": params[NETWORK]},
+                                self.inputs.forward_input(observed))
+    return output.astype(jnp.float32)
+
+  def train_step(self, state: base.State, batch):
+    """AIHS: the step count only. ESRCNN: one Adam step on the MSE to X, on
+    a random `config.patch_size` window."""
+    if self.network is None:
+      metrics = {"loss_is_finite": jnp.ones((), jnp.float32)}
+      return state.replace(step=state.step + 1), metrics
+    batch = patches.random(batch, self.patch_size, self.inputs.ratio,
+                           self.config.target, state.step_rng("patch"))
+    observed = self.inputs.observations(batch)
+    target = self.inputs.optical(batch, "target")
+
+    def loss_fn(params):
+      fused = self.fuse({NETWORK: params}, observed)
+      return jnp.mean((fused - target) ** 2)
+
+    loss, grads = jax.value_and_grad(loss_fn)(state.params[NETWORK])
+    params, opt_state = base.optimizer_step(
+        self.tx[NETWORK], grads, state.opt_state[NETWORK], state.params[NETWORK])
+    new_state = state.replace(step=state.step + 1, params={NETWORK: params},
+                              opt_state={NETWORK: opt_state})
+    return new_state, {"g_mse": loss.astype(jnp.float32),
+                       "loss_is_finite": jnp.isfinite(loss).astype(jnp.float32)}
+
+  def predict(self, state: base.State, batch) -> jax.Array:
+    """The fused image of the central window, normalized, in [-1, 1]."""
+    batch = self.central(batch)
+    observed = self.inputs.observations(batch)
+    return jnp.clip(self.fuse(state.params, observed), -1.0, 1.0)
+
+  def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
+    """The cycle GAN's sums (`scores`) for the fused image and, with
+    eval_baselines, for X^ and Z."""
+    batch = self.central(batch)
+    images = {"": self.predict(state, batch)}
+    if self.eval_baselines:
+      observed = self.inputs.observations(batch)
+      images.update({f"{p}_": observed[p] for p in ("lowres", "t1")
+                     if p in observed})
+    return scores_lib.score_sums(
+        images, self.inputs.optical(batch, "target"), batch.get("mask"),
+        ratio=self.inputs.ratio, band_names=self.band_names,
+        q_block_size=self.q_block_size)
+
+  def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
+    scores = scores_lib.finalize(sums)
+    for prefix in ("lowres_", "t1_"):
+      if f"{prefix}count" in sums:
+        scores.update(scores_lib.finalize(sums, prefix))
+    return scores
+
+  def panels(self, batch: Mapping[str, Any], prediction
+             ) -> dict[str, base.Panel]:
+    return self.inputs.panels(self.central(batch), prediction,
+                              trained.normalization(self.config))
