@@ -26,14 +26,30 @@ The arg is a comma-separated list of variants:
                            synthetic clouds
   demo                     a few minutes on 2 CPU cores (common.apply_demo,
                            narrow networks, 64-pixel training windows)
-  sen1_2                   train on SEN1-2, the paper's dataset
-                           (configs/datasets.py; `tfds build
-                           data_builders/sen1_2 --data_dir=DIR`, then
-                           --config.data.data_dir=DIR): 8-bit VV and RGB,
-                           synthetic clouds
+  sen1_2                   train on SEN1-2, the paper's dataset, at the
+                           paper's split sizes (below): the builder's
+                           'paper' config (`tfds build data_builders/sen1_2
+                           --config=paper --manual_dir=M --data_dir=DIR`,
+                           then --config.data.data_dir=DIR); 8-bit VV and
+                           RGB, synthetic clouds
   sen12ms_cr               train on SEN12MS-CR's real clouds (implies
                            'dataset'; B2, B3, B4 of the 13 bands, VV; its
                            builder's difference cloud mask splits the scores)
+  baseline=<name>          a comparison row of Tables 3-4 in this system
+                           (sets arch, loss and the discriminators; not
+                           combined with arch= or loss=):
+    pix2pix      Table 3, Bermudez et al. 2018: SAR-to-optical pix2pix,
+                 i.e. stage 1 a U-Net (ngf 64, 8 levels) with pix2pix's
+                 70x70 PatchGAN (`patchgan`) and cGAN + 100 L1 (no SSIM);
+                 Table 3's columns are the run's stage1_psnr / stage1_ssim
+                 (stage 2 stays the paper's and trains after it).
+    grohnfeldt   Table 4, Grohnfeldt et al. 2018: one cGAN from SAR +
+                 cloudy optical to cloud-free optical, no translation
+                 (arch none-unet: G2 a U-Net on the cloudy bands and VV),
+                 70x70 PatchGAN, cGAN + 100 L1. Their network read 2 SAR
+                 and 13 optical bands; on SEN1-2, as in the paper's
+                 comparison, VV and RGB. Scores: psnr, ssim, psnr_cloudy,
+                 psnr_clear.
 
   python -m launch.train --config configs/cloud_removal.py --workdir workdir/cloud_removal
   python -m launch.train --config configs/cloud_removal.py:arch=unet-drib,loss=l1-l1 --workdir ...
@@ -52,6 +68,36 @@ understood, the demo is not re-tuned for it):
   output = mean image      22.1 / 0.611   24.4 / 0.657
 The outputs are still blurry: clear pixels are not yet copied (validation
 psnr_clear 27.0 dB, psnr_cloudy 25.8 dB).
+
+Data protocol (Sec. 2.3). The paper trains the SAR-to-optical GAN on 18,712
+SEN1-2 pairs and tests it on 4,678 (PAPER_PAIRS); `sen1_2` reads the
+builder's 'paper' config, whose train and test splits hold exactly these
+counts (scenes picked by a seeded hash, none in two splits; 500 validation
+pairs of other scenes for the trainer's evaluations, which the paper does
+not have): `python -m launch.evaluate --workdir W --split test` gives
+Table 3 (stage1_psnr, stage1_ssim) and Table 4 (psnr, ssim, psnr_cloudy,
+psnr_clear). An archive with fewer pairs stops the build, naming the counts.
+Where rsjax differs:
+  - The paper trains its cloud-removal GAN on 2,000 cloudy pairs and tests
+    it on 500 (Tables 4-6). rsjax's two stages read one dataset: stage 2
+    trains on the 18,712 training pairs, each step under fresh clouds, and
+    is scored on the 4,678 test pairs under fixed clouds (a function of each
+    image). `--config.num_eval_batches` scores a prefix of the split instead.
+  - Clouds (`rsjax.geo.clouds`, `rsjax.systems.cloud_removal.clouds`): the
+    paper blends thick clouds "clipped from real cloudy images" over the
+    clear image by Porter-Duff alpha blending, removing the ground under
+    them. rsjax blends the same way (cloudy = a c + (1 - a) x in [0, 1]
+    units: the "over" operator on an opaque ground), but its clouds are
+    procedural, not real clips: a fractal-noise mask thresholded to a
+    coverage drawn uniformly from `synthetic_clouds.coverage` (10-60 %;
+    the paper shows "different cloud percentages" without a range), a
+    flat bright cloud colour (reflectance 0.9, up to 10 % darker at the
+    edges) instead of real cloud texture, and opacity 1 inside the cloud
+    with a soft rim (opacity rising from 0 to 1 over 0.3 noise standard
+    deviations, a few pixels) where the ground still shows a little. No
+    cloud shadows, as in the paper. Reason: rsjax ships no cloud
+    cut-outs and makes clouds on device for any image; the mask is exact
+    either way. Real clouds: `sen12ms_cr`.
 """
 
 from __future__ import annotations
@@ -68,10 +114,24 @@ LOSSES = {"l1": (100.0, 0.0), "ssim": (0.0, 100.0), "ssim+l1": (100.0, 100.0)}
 ARCHS = tuple(f"{g1}-{g2}" for g1 in (*GENERATORS, "none") for g2 in GENERATORS)
 LOSS_PAIRS = tuple(f"{l1}-{l2}" for l1 in LOSSES for l2 in LOSSES)
 FLAGS = ("joint", "dataset", "demo")
+BASELINES = {
+    # name: ((stage-1, stage-2 generator), (losses), (discriminators))
+    "pix2pix": (("unet", "drib"), ("l1", "ssim+l1"),
+                ("patchgan", "patchgan_78")),
+    "grohnfeldt": (("none", "unet"), ("l1", "l1"),
+                   ("patchgan", "patchgan")),
+}
+"""The Tables 3-4 comparison rows built from this system (see baseline=)."""
+PAPER_PAIRS = {"sar_to_optical": (18_712, 4_678),
+               "cloud_removal": (2_000, 500)}
+"""Sec. 2.3: (training, test) pairs of each GAN; the `sen1_2` variant's
+dataset (the SEN1-2 builder's 'paper' config) holds the first."""
+SEN1_2_PAPER = "sen1_2/paper"
 ARGS = variants.Spec(
     "configs/cloud_removal.py",
     variants.Key("arch", ARCHS, default="drib-drib"),
     variants.Key("loss", LOSS_PAIRS, default="ssim+l1-ssim+l1"),
+    variants.Key("baseline", tuple(BASELINES), default=None),
     variants.OneOf("data", ("sen1_2", "sen12ms_cr")),
     *(variants.Flag(flag) for flag in FLAGS))
 SYNTHETIC_CLOUDS = dict(
@@ -86,20 +146,31 @@ of its clouds module; tests/configs checks they agree)."""
 
 
 def parse_arg(arg: str | None) -> dict:
-  """{'arch': (g1, g2), 'loss': (l1, l2), and each flag: bool}."""
+  """{'arch': (g1, g2), 'loss': (l1, l2), 'discriminators': (d1, d2),
+  'baseline', 'data', and each flag: bool}."""
   args = ARGS.parse(arg)
-  return {"arch": tuple(args.arch.split("-")),
-          "loss": tuple(args.loss.split("-")), "data": args.data,
+  arch, loss = tuple(args.arch.split("-")), tuple(args.loss.split("-"))
+  discriminators = ("patchgan_78", "patchgan_78")
+  if args.baseline is not None:
+    given = [w for w in (arg or "").split(",")
+             if w.startswith(("arch=", "loss="))]
+    if given:
+      raise ARGS.error(f"baseline={args.baseline} sets arch and loss itself, "
+                       f"drop {', '.join(given)}", arg)
+    arch, loss, discriminators = BASELINES[args.baseline]
+  return {"arch": arch, "loss": loss, "discriminators": discriminators,
+          "baseline": args.baseline, "data": args.data,
           **{flag: args[flag] for flag in FLAGS}}
 
 
-def stage_model(generator: str, width_scale: float = 1.0, **generator_kwargs):
+def stage_model(generator: str, width_scale: float = 1.0,
+                discriminator: str = "patchgan_78", **generator_kwargs):
   kwargs = {} if generator == "none" else dict(GENERATORS[generator])
   if "ngf" in kwargs:
     kwargs["ngf"] = max(int(kwargs["ngf"] * width_scale), 1)
   kwargs.update(generator_kwargs)
   return ml_collections.ConfigDict(dict(
-      generator=generator, generator_kwargs=kwargs, discriminator="patchgan_78",
+      generator=generator, generator_kwargs=kwargs, discriminator=discriminator,
       discriminator_kwargs={"ndf": max(int(64 * width_scale), 1)}))
 
 
@@ -122,11 +193,14 @@ def get_config(arg: str | None = None):
       ("s2_cloudy", "cloud_mask") if real_clouds else ())
   if variant["data"] is not None:
     datasets.apply(config, variant["data"])
+  if variant["data"] == "sen1_2":
+    config.data.name = SEN1_2_PAPER       # PAPER_PAIRS' split sizes
 
   scale = 1.0 / 8 if variant["demo"] else 1.0
-  for stage, generator, loss in zip(("stage1", "stage2"), variant["arch"],
-                                    variant["loss"]):
-    config.model[stage] = stage_model(generator, scale)
+  for stage, generator, loss, discriminator in zip(
+      ("stage1", "stage2"), variant["arch"], variant["loss"],
+      variant["discriminators"]):
+    config.model[stage] = stage_model(generator, scale, discriminator)
     l1, ssim = LOSSES[loss]
     config.loss[stage] = ml_collections.ConfigDict(
         dict(adversarial="vanilla", l1=l1, ssim=ssim, report_ssim=False))

@@ -21,6 +21,20 @@ metadata records these bands and units (`rsjax.data.field_layout`).
 Splits are by scene (season + ROI number), so patches of one scene never land
 in two splits; `split_ratios` and `split_seed` select the assignment.
 
+The `paper` config plans the splits to the cloud-removal paper's sizes
+(Darbaghshahi et al., Sec. 2.3: the SAR-to-optical GAN is trained on 18,712
+pairs and tested on 4,678 of SEN1-2, which does not say which), plus 500
+validation pairs of other scenes that the paper does not have (rsjax's
+trainer watches a validation split; the paper's numbers are the test
+split's): `split_sizes` = (train, validation, test) exact example counts.
+Scenes are taken in `split_seed`'s hash order (the order `split_ratios`
+uses) and filled into train, then validation, then test, each scene's
+patches in patch-number order; the scene that completes a split gives it only
+the patches it needs and the rest of that scene is left out, so no scene is
+in two splits. An archive too small for the sizes stops the build with the
+counts it found. The paper's second GAN (cloud removal, 2,000 training and
+500 test pairs) has no split of its own here: see configs/cloud_removal.py.
+
 The build runs in this process, or on Apache Beam when the download config
 names a Beam runner or options (`tfds build --beam_pipeline_options=...`):
 both make each pair with `pair_examples` (`data_builders.example_generation`).
@@ -34,7 +48,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from data_builders import sen12_common
+from data_builders import public_common, sen12_common
 from rsjax.data import field_layout
 
 PATCH = 256
@@ -75,10 +89,54 @@ class BuilderConfig(tfds.core.BuilderConfig):
     seasons: the seasonal ROI sets to read.
     split_ratios: relative train/validation/test sizes, in scenes.
     split_seed: selects which scenes go where.
+    split_sizes: None (split by `split_ratios`), or exact (train,
+      validation, test) example counts (`plan_split_sizes`); the patches
+      that do not fit are left out of the dataset.
   """
   seasons: tuple[str, ...] = sen12_common.SEASONS
   split_ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
   split_seed: int = 0
+  split_sizes: tuple[int, int, int] | None = None
+
+
+PAPER_SPLIT_SIZES = (18_712, 500, 4_678)
+"""The `paper` config's (train, validation, test) pairs: the cloud-removal
+paper's 18,712 / 4,678 (Sec. 2.3) and rsjax's 500 validation pairs."""
+
+
+class TooFewPatches(ValueError):
+  """The archive holds fewer pairs than `split_sizes` needs."""
+
+
+def plan_split_sizes(patches, sizes, *, seed: int,
+                     splits=public_common.SPLITS) -> dict[str, list]:
+  """{split: its patches}, exactly `sizes[i]` for `splits[i]`, no scene in
+  two splits (the order and truncation are the module docstring's).
+
+  Raises TooFewPatches, with the counts, when the scenes run out first.
+  """
+  if len(sizes) != len(splits) or any(int(n) < 1 for n in sizes):
+    raise ValueError(f"sen1_2: split_sizes must be {len(splits)} positive "
+                     f"counts for {tuple(splits)}, got {sizes!r}")
+  by_scene: dict[str, list] = {}
+  for patch in patches:
+    by_scene.setdefault(patch.group, []).append(patch)
+  order = sorted(by_scene, key=lambda g: (public_common._hash_unit(seed, g), g))  # noqa: SLF001
+  out = {split: [] for split in splits}
+  scenes = iter(order)
+  for split, size in zip(splits, sizes):
+    while len(out[split]) < size:
+      scene = next(scenes, None)
+      if scene is None:
+        raise TooFewPatches(
+            f"sen1_2: split_sizes {tuple(sizes)} ({sum(sizes)} pairs) do not "
+            f"fit the {len(patches)} pairs of {len(order)} scenes found: "
+            f"{split!r} has {len(out[split])} of its {size} when the scenes "
+            f"run out (a scene is never shared by two splits). Download more "
+            f"seasons, or build the 'default' config.")
+      ordered = sorted(by_scene[scene], key=lambda p: p.patch)
+      out[split].extend(ordered[:size - len(out[split])])
+  return out
 
 
 def _read_png(path, channels: int) -> np.ndarray:
@@ -111,6 +169,10 @@ class Builder(sen12_common.PatchBuilder):
   BUILDER_CONFIGS = [
       BuilderConfig(name="default", description="All four seasons, split "
                     "8:1:1 by scene."),
+      BuilderConfig(name="paper", split_sizes=PAPER_SPLIT_SIZES,
+                    description="The cloud-removal paper's sizes: 18,712 "
+                    "train and 4,678 test pairs (and 500 validation), by "
+                    "scene."),
   ]
   MODALITIES = ("s1", "s2")
   EXT = "png"
@@ -137,3 +199,20 @@ class Builder(sen12_common.PatchBuilder):
 
   def _patch_examples(self):
     return pair_examples
+
+  _planned: dict | None = None  # {patch id: split} of a split_sizes build
+
+  def _scan(self, manual_dir):
+    patches = super()._scan(manual_dir)
+    sizes = self.builder_config.split_sizes
+    if sizes is None:
+      self._planned = None
+      return patches
+    plan = plan_split_sizes(patches, sizes, seed=self.builder_config.split_seed)
+    self._planned = {p.group: split for split, kept in plan.items()
+                     for p in kept}
+    return [p for kept in plan.values() for p in kept]
+
+  def _split_plan(self):
+    """The config's ratios, or every kept scene's planned split."""
+    return self.builder_config.split_ratios, dict(self._planned or {})
