@@ -41,6 +41,13 @@ def get_config(arg: str | None = None):
   config.test_split = "test"
   config.segmentation = unet_seg.get_config("demo" if args.demo else None)
   config.segmentation.eval_split = "validation"   # the mIoU-vs-step curve
+  # Both arms train the same number of steps (CSEBGAN Sec. IV-A.5: "the same
+  # iterations both under the augmentation and non-augmentation settings");
+  # the 50 epochs of RS-SPADE's U-Net (Sec. 4.2) would give Mix, twice the
+  # examples, twice the steps of True. The experiment compares each run's
+  # last checkpoint with total_steps, so it counts steps.
+  config.segmentation.epochs = None
+  config.segmentation.total_steps = 10_000
   if args.demo:
     config.segmentation.total_steps = 200
     config.segmentation.eval_every = 25

@@ -19,6 +19,13 @@ system's config file. Shared keys:
   num_classes       classes of the land-cover field (Dynamic World: 9)
   model, loss       empty here; the system's config fills them
   optimizer         one `adam(...)` entry per network, added by the system
+  epochs            training length in epochs of the training split, where
+                    a paper states one (cite it beside the value); the
+                    trainer derives total_steps = epochs x floor(examples /
+                    data.batch_size) once the dataset is known
+                    (rsjax.train.training_length). None (the default) or 0:
+                    train total_steps. A config with epochs leaves
+                    total_steps None; both set and disagreeing is an error
   total_steps, log_every, eval_every, checkpoint_every, keep_checkpoints,
   num_eval_batches (None = the whole split), eval_split (the split the
   trainer evaluates on every eval_every steps)
@@ -102,6 +109,7 @@ def base_config(system: str) -> ml_collections.ConfigDict:
   config.loss = ml_collections.ConfigDict()
   config.optimizer = ml_collections.ConfigDict()
 
+  config.epochs = optional(int)       # None: train total_steps
   config.total_steps = 1000
   config.log_every = 50
   config.eval_every = 500
@@ -136,6 +144,7 @@ def apply_demo(config: ml_collections.ConfigDict) -> None:
       config.model.generator_kwargs.embed_features = 8
   config.data.batch_size = 4
   config.data.eval_batch_size = 8
+  config.epochs = None                # the demo counts steps
   config.total_steps = 150
   config.log_every = 25
   config.eval_every = 150

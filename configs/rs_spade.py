@@ -71,6 +71,8 @@ def paper_config(sources: tuple[str, ...]) -> ml_collections.ConfigDict:
   config.ema_decay = 0.0              # 0: no generator EMA
   config.data.batch_size = 8
   config.data.fields = ("s2", "s1", "lulc", "dem", "valid")
+  # Steps, not `epochs`: the paper gives no training length for the GAN
+  # (Sec. 3.2 states the 7:2:1 split, bands and metrics only).
   config.total_steps = 20_000
   config.log_every = 100
   config.eval_every = 2_000

@@ -58,8 +58,8 @@ def _refused(capsys, argv) -> list[str]:
   return lines[:-1]
 
 
-KEYS = ["checkpoint_every", "data", "dtype", "ema_decay", "eval_every",
-        "eval_split", "fsdp_min_size", "grad_reduce_dtype", "inputs",
+KEYS = ["checkpoint_every", "data", "dtype", "ema_decay", "epochs",
+        "eval_every", "eval_split", "fsdp_min_size", "grad_reduce_dtype", "inputs",
         "keep_checkpoints",
         "log_every", "loss", "mesh", "model", "num_classes",
         "num_eval_batches", "optimizer", "seed", "system", "target",

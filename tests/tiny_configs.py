@@ -36,6 +36,7 @@ def _tiny(config, steps=3):
 
 def _short_run(config, steps, *, eval_every, checkpoint_every):
   """`steps` steps, each logged; evaluation on one batch."""
+  config.epochs = None  # a paper length in epochs would disagree with steps
   config.total_steps = steps
   config.log_every = 1
   config.eval_every = eval_every

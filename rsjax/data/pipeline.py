@@ -283,6 +283,22 @@ def check_dataset(config, *, eval_split: str | None = None,
           f"as all zeros. Set --config.num_classes={len(held.classes)}.")
 
 
+def num_training_examples(config) -> int:
+  """Examples in the training split `config` reads: the rows of
+  `train_arrays` (given `train_rows`, those rows), the memory source's
+  `memory_examples`, or the TFDS split `config.split` (from the dataset's
+  metadata; nothing is read). `rsjax.train.training_length` turns epochs
+  into steps with it."""
+  cfg = _resolve(config)
+  if cfg.train_arrays:
+    return len(ArraySource(cfg.train_arrays, rows=cfg.train_rows,
+                           fields=cfg.fields))
+  if cfg.source == "memory":
+    return int(cfg.memory_examples)
+  builder = tfds_builder.open_builder(cfg.name, cfg.data_dir)
+  return tfds_builder.check_split(builder, cfg.name, cfg.split)
+
+
 def make_reader(config, *, train: bool, split: str | None = None,
                 global_batch: int):
   """The host reader of a resolved config (see `rsjax.data.readers`)."""

@@ -40,6 +40,7 @@ from rsjax.systems import base
 from rsjax.train import tpu_chips
 from rsjax.train import tpu_profile
 from rsjax.train import trainer
+from rsjax.train import training_length
 
 
 class StepDoesNotFit(ValueError):
@@ -198,6 +199,10 @@ def compile_steps(config: ml_collections.ConfigDict, mesh: jax.sharding.Mesh,
 
 def _compile_steps(config, mesh, steps) -> dict[str, StepReport]:
   trainer.check_config(config)
+  # A length in epochs needs the dataset, which a compile for another
+  # machine may not have; the step count moves only the schedule's
+  # breakpoints, not the compiled program.
+  config = training_length.stand_in(config)
   system = base.get_system(config)
   batch = pipeline.abstract_batch(config.data, mesh, train=True)
   abstract = jax.eval_shape(system.init, jax.random.PRNGKey(config.seed),

@@ -51,6 +51,7 @@ from rsjax.systems import base
 from rsjax.train import preemption
 from rsjax.train import progress as progress_lib
 from rsjax.train import samples as samples_lib
+from rsjax.train import training_length
 from rsjax.train import writers as writers_lib
 
 
@@ -73,15 +74,37 @@ class ConfigError(ValueError):
 
 
 def check_config(config: ml_collections.ConfigDict) -> None:
-  """`ConfigError` naming the key of a step count below 1 or an unknown
-  system."""
+  """`ConfigError` naming the key of a step count below 1, a bad
+  `config.epochs` or an unknown system. With `config.epochs` set,
+  `total_steps` may still be None (derived once the dataset is known,
+  `resolve_training_length`)."""
+  try:
+    by_epochs = training_length.epochs_of(config) is not None
+  except training_length.TrainingLengthError as error:
+    raise ConfigError(str(error)) from None
   for key in ("total_steps", "log_every", "eval_every", "checkpoint_every"):
     value = config.get(key)
+    if key == "total_steps" and by_epochs and value is None:
+      continue
     if not isinstance(value, int) or value < 1:
       raise ConfigError(f"config.{key} must be a positive int, got {value!r}")
   try:
     base.check_system_name(config)
   except ValueError as error:
+    raise ConfigError(str(error)) from None
+
+
+def resolve_training_length(config: ml_collections.ConfigDict
+                            ) -> ml_collections.ConfigDict:
+  """`config` with `total_steps` derived from `config.epochs` and the size of
+  its training split (`rsjax.train.training_length`); unchanged when it
+  counts steps. Disagreeing epochs and total_steps raise `ConfigError`."""
+  if training_length.epochs_of(config) is None:
+    return config
+  try:
+    return training_length.resolve(
+        config, pipeline.num_training_examples(config.data))
+  except training_length.TrainingLengthError as error:
     raise ConfigError(str(error)) from None
 
 
@@ -222,7 +245,11 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   """Trains `config.system` to `config.total_steps`, resuming from `workdir`.
 
   First the config's step counts and system name and the dataset are
-  checked (`pipeline.check_dataset`): a step count below 1, an unknown
+  checked (`pipeline.check_dataset`), and a length in `config.epochs` becomes
+  `config.total_steps` for the dataset's training split
+  (`resolve_training_length`; the run's config.json holds the derived
+  count): a step count below 1, epochs that disagree with total_steps, an
+  unknown
   system, a dataset that is not built, lacks a split or holds less than one
   training batch raises before the workdir is created. A config refused
   later (an unknown network or input, a batch the mesh cannot split) leaves
@@ -245,6 +272,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str, *,
   check_config(config)
   pipeline.check_dataset(config.data, eval_split=config.eval_split,
                          num_classes=config.get("num_classes"))
+  config = resolve_training_length(config)
+  check_config(config)
   paths.check_reachable(workdir)
   if jax.process_index() != 0:
     return _train_and_evaluate(config, workdir, stop_after)
