@@ -61,13 +61,36 @@ output on the validation and test splits, the same eval clouds for all
 78x78 one the default; one demo run with it on the same data, same seed,
 ended at validation 19.0 / 0.499 (stage 1 25.2 / 0.751) against 26.2 /
 0.792 with the 70x70 D, with near-equal training losses: not yet
-understood, the demo is not re-tuned for it):
+understood, the demo is not re-tuned for it; see "Table 1's D at demo size"
+below):
   demo model               26.0 / 0.789   30.0 / 0.807
   its stage 1 alone        25.5 / 0.770   29.5 / 0.811
   output = cloudy input     7.4 / 0.451    7.5 / 0.460
   output = mean image      22.1 / 0.611   24.4 / 0.657
 The outputs are still blurry: clear pixels are not yet copied (validation
 psnr_clear 27.0 dB, psnr_cloudy 25.8 dB).
+
+Table 1's D at demo size (issue 17 item 2; what was found, without a rerun
+of the demo, so not a confirmed cause). Two differences from the 70x70 D
+matter at the demo's 64-pixel training windows: (1) batch norm on the
+first layer (Table 1's CBL(64,4,2)): D runs in train mode on the real and
+the fake batch separately (as pix2pix does), so each batch's own mean of
+the first convolution's responses is subtracted, and a colour offset shared
+by the whole fake batch barely moves D's logits: 0.03 against 0.34 for the
+70x70 D (logit std 0.29 and 0.39 at initialization, ndf 8, 128-pixel
+tiles; tests/systems/cloud_removal/test_paper_protocol.py pins this); the
+adversarial term then cannot push G2 towards the right overall colour, the
+L1 and SSIM terms alone do. (2) 4x4 logits on a 64-pixel window, each
+seeing 78 pixels, i.e. the whole window and its zero padding (70x70 D: 6x6
+logits). Both are the paper's design, not an rsjax bug; the paper trained
+on 256-pixel tiles (16x16 logits). Neither obviously costs 7 dB while 100 L1
++ 100 SSIM dominate G2's loss. Stage 2 at 19.0 dB is below its own input's
+stage-1 translation (25.2 dB) while the training losses agree, which points
+at G2 under evaluation conditions (whole tiles, BatchNorm running averages)
+rather than at its training fit. Next experiments, each against this demo
+on the same data: `--config.train_crop=256` (whole tiles, as the paper) and
+Table 1's D without its norm (norm='none' added to
+`model.stage2.discriminator_kwargs` in this file).
 
 Data protocol (Sec. 2.3). The paper trains the SAR-to-optical GAN on 18,712
 SEN1-2 pairs and tests it on 4,678 (PAPER_PAIRS); `sen1_2` reads the
@@ -94,8 +117,8 @@ Where rsjax differs:
     flat bright cloud colour (reflectance 0.9, up to 10 % darker at the
     edges) instead of real cloud texture, and opacity 1 inside the cloud
     with a soft rim (opacity rising from 0 to 1 over 0.3 noise standard
-    deviations, a few pixels) where the ground still shows a little. No
-    cloud shadows, as in the paper. Reason: rsjax ships no cloud
+    deviations) where the ground still shows a little. No cloud
+    shadows (the paper mentions none). Reason: rsjax ships no cloud
     cut-outs and makes clouds on device for any image; the mask is exact
     either way. Real clouds: `sen12ms_cr`.
 """

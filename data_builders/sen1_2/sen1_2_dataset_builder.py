@@ -121,7 +121,8 @@ def plan_split_sizes(patches, sizes, *, seed: int,
   by_scene: dict[str, list] = {}
   for patch in patches:
     by_scene.setdefault(patch.group, []).append(patch)
-  order = sorted(by_scene, key=lambda g: (public_common._hash_unit(seed, g), g))  # noqa: SLF001
+  hash_unit = public_common._hash_unit  # noqa: SLF001  split_groups' order
+  order = sorted(by_scene, key=lambda group: (hash_unit(seed, group), group))
   out = {split: [] for split in splits}
   scenes = iter(order)
   for split, size in zip(splits, sizes):

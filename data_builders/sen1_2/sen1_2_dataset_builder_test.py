@@ -88,8 +88,8 @@ def test_planned_split_sizes_are_exact_and_never_share_a_scene():
   plan = sen1_2_dataset_builder.plan_split_sizes(patches, (7, 2, 4), seed=3)
   assert {s: len(p) for s, p in plan.items()} == {
       "train": 7, "validation": 2, "test": 4}
-  order = sorted({p.group for p in patches},
-                 key=lambda g: (public_common._hash_unit(3, g), g))  # noqa: SLF001
+  hash_unit = public_common._hash_unit  # noqa: SLF001
+  order = sorted({p.group for p in patches}, key=lambda g: (hash_unit(3, g), g))
   # train: 3 + 3 + the first 1 of the third scene; validation: 2 of the
   # fourth; test: 3 of the fifth + 1 of the sixth.
   expected = {"train": [(order[0], (1, 2, 3)), (order[1], (1, 2, 3)),

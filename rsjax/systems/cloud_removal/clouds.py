@@ -2,7 +2,9 @@
 
 The two-GAN cloud-removal paper (Darbaghshahi et al., Sec. 2.3, Fig. 4-5)
 makes its cloudy images by alpha blending thick clouds over clear Sentinel-2
-images, so every cloudy input has an exact cloud mask. Two sources:
+images, so every cloudy input has an exact cloud mask. The paper's clouds
+are clipped from real cloudy images; these are procedural (how they differ,
+and why: configs/cloud_removal.py, "Data protocol"). Two sources:
 
   'synthetic'  thick clouds made inside the jitted step with `rsjax.geo.clouds`
                over the clear target bands: Porter-Duff "over" of a fractal
