@@ -68,6 +68,8 @@ class TwoBranchSegmenter(nn.Module):
   width (divisible by 2**(len(channel_multipliers) - 1)). `gate` picks the
   gate kind of `'gated'` fusion; `num_heads` and `attention_grid` configure
   `'cross_attention'` (attention runs on at most grid x grid tokens per stage).
+  `pool_window` is the encoders' max-pool window (`unet.halving_max_pool`:
+  2 Ronneberger's, 3 the RS-SPADE paper's RS-Unet, Sec. 4.2).
   Returns float32 logits (N, H, W, num_classes).
   """
   num_classes: int
@@ -78,6 +80,7 @@ class TwoBranchSegmenter(nn.Module):
   num_heads: int = 4
   attention_grid: int = 16
   dtype: Dtype = jnp.float32
+  pool_window: int = 2
 
   def __post_init__(self):
     check_fusion_name(self.fusion, self.gate)
@@ -100,21 +103,22 @@ class TwoBranchSegmenter(nn.Module):
           f"height and width; got optical {optical.shape}, sar {sar.shape}")
     widths = dict(base_features=self.base_features,
                   channel_multipliers=self.channel_multipliers, dtype=self.dtype)
+    pooling = dict(widths, pool_window=self.pool_window)
     if self.fusion == "early":
       stacked = jnp.concatenate([optical.astype(self.dtype), sar.astype(self.dtype)], -1)
-      return RSUNet(self.num_classes, name="segmenter", **widths)(stacked, train=train)
+      return RSUNet(self.num_classes, name="segmenter", **pooling)(stacked, train=train)
     if self.fusion == "decision":
       optical_logits = RSUNet(self.num_classes, name="optical_segmenter",
-                              **widths)(optical, train=train)
+                              **pooling)(optical, train=train)
       sar_logits = RSUNet(self.num_classes, name="sar_segmenter",
-                          **widths)(sar, train=train)
+                          **pooling)(sar, train=train)
       weights = jax.nn.softmax(self.param(
           "decision_weights", nn.initializers.zeros, (2, self.num_classes),
           jnp.float32), axis=0)
       return weights[0] * optical_logits + weights[1] * sar_logits
 
-    optical_stages = UNetEncoder(name="optical_encoder", **widths)(optical, train=train)
-    sar_stages = UNetEncoder(name="sar_encoder", **widths)(sar, train=train)
+    optical_stages = UNetEncoder(name="optical_encoder", **pooling)(optical, train=train)
+    sar_stages = UNetEncoder(name="sar_encoder", **pooling)(sar, train=train)
     fused = [
         self._fusion_block(o.shape[-1], f"fuse{level}")(o, s, train=train)
         for level, (o, s) in enumerate(zip(optical_stages, sar_stages))]

@@ -12,7 +12,14 @@ first three decoder blocks (the paper's CD512-CD1024-CD1024) and tanh.
 downstream segmentation experiment (Sec. 4, Fig. 7): a stem double-conv block
 (3x3 conv, BN, ReLU, twice), 5 max-pool downsamplings each followed by a double
 conv, 5 upsamplings (2x2 stride-2 transposed conv, skip concatenation, double
-conv) and a 1x1 classifier. It is also CSEBGAN's conductor. Its encoder and
+conv) and a 1x1 classifier. The pooling window is `pool_window`: 2, Ronneberger
+et al.'s 2x2 max-pool (the default: CSEBGAN's conductor and evaluator and the
+fusion zoo cite that U-Net), or 3, the RS-SPADE paper's "convolution layers and
+pooling layers employ 3x3 kernels" (Sec. 4.2, p. 6; configs/unet_seg.py sets
+it on rs_multisource). Either halves the tile (`halving_max_pool`). The
+paper's sentence is read as the blocks' convolutions and the pooling; the
+2x2 up-convolution stays Ronneberger's, which the paper does not restate.
+It is also CSEBGAN's conductor. Its encoder and
 decoder are separate modules (`UNetEncoder`, `UNetDecoder`) so the two-branch
 optical+SAR segmenter in `rsjax.nn.fusion` reuses the same blocks.
 
@@ -43,6 +50,27 @@ def batch_norm(train: bool, dtype: Dtype, name: str) -> nn.BatchNorm:
                       dtype=dtype, param_dtype=jnp.float32, name=name)
 
 
+POOL_WINDOWS = (2, 3)
+
+
+def halving_max_pool(x: jax.Array, window: int) -> jax.Array:
+  """Stride-2 max pool of NHWC `x` that halves H and W (both even).
+
+  window 2: 2x2 blocks, no padding (Ronneberger et al. 2015). window 3
+  (RS-SPADE Sec. 4.2): the 3x3 window around each even pixel, rows and
+  columns 2i-1 .. 2i+1, with one pixel of -inf padding on each side, so the
+  first window sees rows 0..1 only (PyTorch's MaxPool2d(3, 2, padding=1)).
+  The paper gives the kernel but not the padding; a centred window keeps
+  output i on input 2i as the 2x2 pool's does to within half a pixel.
+  """
+  if window == 2:
+    return nn.max_pool(x, (2, 2), strides=(2, 2))
+  if window == 3:
+    return nn.max_pool(x, (3, 3), strides=(2, 2), padding=((1, 1), (1, 1)))
+  raise ValueError(f"pool_window must be one of {list(POOL_WINDOWS)}, got "
+                   f"{window!r}")
+
+
 class DoubleConv(nn.Module):
   """U-Net block: (3x3 conv -> BatchNorm -> ReLU) twice, `features` channels."""
   features: int
@@ -60,11 +88,13 @@ class DoubleConv(nn.Module):
 
 class UNetEncoder(nn.Module):
   """RS-UNet encoder: a stem block, then `len(channel_multipliers) - 1` stages
-  of 2x2 max-pool + double conv. Returns every stage's output, full resolution
-  first (the skips of the decoder; the last one is the bottleneck)."""
+  of stride-2 max-pool (`pool_window` 2 or 3, `halving_max_pool`) + double
+  conv. Returns every stage's output, full resolution first (the skips of
+  the decoder; the last one is the bottleneck)."""
   base_features: int = 32
   channel_multipliers: Sequence[int] = RSUNET_MULTIPLIERS
   dtype: Dtype = jnp.float32
+  pool_window: int = 2
 
   @property
   def stage_features(self) -> tuple[int, ...]:
@@ -82,7 +112,7 @@ class UNetEncoder(nn.Module):
         x.astype(self.dtype), train=train)
     stages = [x]
     for level in range(1, self.num_downs + 1):
-      x = nn.max_pool(x, (2, 2), strides=(2, 2))
+      x = halving_max_pool(x, self.pool_window)
       x = DoubleConv(widths[level], dtype=self.dtype, name=f"down{level}")(
           x, train=train)
       stages.append(x)
@@ -128,17 +158,20 @@ class RSUNet(nn.Module):
 
   5 downsamplings and 5 upsamplings by default (one per entry of
   `channel_multipliers` after the first); input height and width must be
-  divisible by 2**5. Returns float32 logits (N, H, W, num_classes).
+  divisible by 2**5. `pool_window` 3 is the paper's 3x3 pooling (Sec. 4.2),
+  2 Ronneberger et al.'s. Returns float32 logits (N, H, W, num_classes).
   """
   num_classes: int
   base_features: int = 32
   channel_multipliers: Sequence[int] = RSUNET_MULTIPLIERS
   dtype: Dtype = jnp.float32
+  pool_window: int = 2
 
   @nn.compact
   def __call__(self, x: jax.Array, *, train: bool) -> jax.Array:
     stages = UNetEncoder(self.base_features, self.channel_multipliers,
-                         dtype=self.dtype, name="encoder")(x, train=train)
+                         dtype=self.dtype, pool_window=self.pool_window,
+                         name="encoder")(x, train=train)
     features = UNetDecoder(self.base_features, self.channel_multipliers,
                            dtype=self.dtype, name="decoder")(stages, train=train)
     logits = conv(self.num_classes, 1, dtype=self.dtype, name="classifier")(features)

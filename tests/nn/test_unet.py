@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from rsjax.nn import unet
 from rsjax.nn.unet import RSUNet, UNetGenerator
 
 from zoo_checks import fast_jit, host_variables
@@ -165,6 +166,56 @@ def test_rsunet_shapes_jit_bf16(in_channels, num_classes, size, multipliers, che
   # 22 bfloat16 convolutions: close in norm, no element far off.
   assert np.linalg.norm(bf16 - f32) < 0.05 * np.linalg.norm(f32)
   np.testing.assert_allclose(bf16, f32, atol=0.5 * float(np.std(f32)))
+
+
+def _numpy_max_pool(x, window):
+  """Stride-2 max pool written from the definition: output (i, j) is the
+  maximum of input rows and columns 2i .. 2i+1 (window 2) or 2i-1 .. 2i+1,
+  clipped to the image (window 3: one pixel past the edge counts as absent)."""
+  n, h, w, c = x.shape
+  out = np.empty((n, h // 2, w // 2, c), x.dtype)
+  lo = 0 if window == 2 else 1
+  for i in range(h // 2):
+    for j in range(w // 2):
+      rows = slice(max(2 * i - lo, 0), 2 * i + 2)
+      cols = slice(max(2 * j - lo, 0), 2 * j + 2)
+      out[:, i, j] = x[:, rows, cols].max(axis=(1, 2))
+  return out
+
+
+@pytest.mark.parametrize("window", [2, 3])
+def test_halving_max_pool_is_the_papers_pool(window):
+  """window 3: RS-SPADE Sec. 4.2's 3x3 pooling; window 2: Ronneberger's.
+  Maxima are copies of inputs, so the comparison is exact."""
+  x = np.random.default_rng(window).normal(size=(2, 8, 6, 3)).astype(
+      np.float32)
+  pooled = np.asarray(unet.halving_max_pool(jnp.asarray(x), window))
+  assert pooled.shape == (2, 4, 3, 3)
+  np.testing.assert_array_equal(pooled, _numpy_max_pool(x, window))
+
+
+def test_3x3_pool_sees_the_neighbouring_row_the_2x2_pool_does_not():
+  """A single peak at row 1 reaches output row 1 only through the 3x3
+  window (rows 1..3), never through the 2x2 one (rows 2..3)."""
+  x = np.zeros((1, 4, 4, 1), np.float32)
+  x[0, 1, 0, 0] = 1.0
+  assert np.asarray(unet.halving_max_pool(jnp.asarray(x), 3))[0, 1, 0, 0] == 1
+  assert np.asarray(unet.halving_max_pool(jnp.asarray(x), 2))[0, 1, 0, 0] == 0
+  with pytest.raises(ValueError, match="pool_window"):
+    unet.halving_max_pool(jnp.asarray(x), 4)
+
+
+def test_rsunet_pool_window_3_is_used_and_adds_no_parameters():
+  x = jax.random.normal(jax.random.key(1), (1, 32, 32, 4))
+  models = {w: RSUNet(num_classes=3, base_features=2,
+                      channel_multipliers=(1, 2, 4), pool_window=w)
+            for w in (2, 3)}
+  variables = host_variables(models[2], x, train=False)
+  assert jax.tree.structure(variables) == jax.tree.structure(
+      host_variables(models[3], x, train=False))
+  out2, out3 = (models[w].apply(variables, x, train=False) for w in (2, 3))
+  assert out2.shape == out3.shape == (1, 32, 32, 3)
+  assert not np.allclose(out2, out3)
 
 
 def test_rsunet_rejects_indivisible_size():
