@@ -94,7 +94,10 @@ class Evaluator:
     if self.num_pairs is not None and self.num_pairs < 1:
       raise ValueError(f"config.evaluation.num_pairs must be >= 1, or 0 / None "
                        f"for all pairs, got {pairs}")
-    self.semantic = bool(settings.get("semantic_diversity", True))
+    # A generator without class embeddings (Table I's baselines) has no
+    # semantic-level diversity to measure ('-' in the table).
+    self.semantic = bool(settings.get("semantic_diversity", True)) and (
+        system.takes_noise)
     self.segmenter_system, self.segmenter_init = None, None
     workdir = settings.get("segmenter_workdir")
     if workdir:

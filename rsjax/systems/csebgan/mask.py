@@ -44,7 +44,7 @@ class MaskConditioned:
                        f"field {self.label_field!r} (class indices)",
                        f"(as {self.target!r})")
     checks.check_tile_size(target.shape, self.size_multiple,
-                           "config.model.generator_kwargs: SENet")
+                           "config.model.generator_kwargs")
 
   def check_labels(self, batch) -> None:
     """Raises (also inside jit, via a host callback) when a counted pixel of

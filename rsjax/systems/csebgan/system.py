@@ -39,6 +39,15 @@ Ablations of Table II, each a config switch:
   w/o real     `conductor.real_images = False` (C learns from fakes only)
   w/o D        `model.discriminator = None` (no adversarial, no FM loss)
 
+Baselines of Table I (`config.model.generator`): besides 'senet', a
+generator conditioned on the mask alone trains and is evaluated by the same
+code -- 'spade' (Park et al. 2019, `rsjax.nn.spade`) and 'pix2pixhd'
+(Wang et al. 2018's global generator, `rsjax.nn.pix2pixhd`), each with its
+own paper's objective set in `configs/csebgan.py` (the conductor off). They
+take no noise (`takes_noise` False): their samples per mask are identical,
+so the diversity is 0, and the semantic-level scores (mCSD / mOCD, '-' in
+Table I) are not computed.
+
 Semantic-level control: `generate` draws several images per mask from
 different noise keys, `edit_class` resamples the embedding of one class with
 every other class's noise fixed. Evaluation: `evaluation`; the land-cover
@@ -72,6 +81,10 @@ from rsjax.systems.networks import (build_module, config_kwargs,
                                     generator_size_multiple)
 
 GENERATOR, DISCRIMINATOR, CONDUCTOR = "generator", "discriminator", "conductor"
+MASK_GENERATORS = {"spade": None,
+                   "pix2pixhd": "rsjax.nn.pix2pixhd:GlobalGenerator"}
+"""Table I's baselines: generators of the one-hot mask alone (None: the
+model registry's entry of that name)."""
 VGG, EVAL_SEGMENTER = "vgg", "eval_segmenter"
 EVAL_NOISE_SALT = 0x7E57
 
@@ -95,15 +108,21 @@ class CSEBGAN(mask_lib.MaskConditioned):
     self.predict_fields, self.output_field, self.output_bands = (
         inputs, self.target, None)
 
-    if config.model.generator != "senet":
-      raise ValueError(f"config.model.generator = {config.model.generator!r}: "
-                       f"CSEBGAN's generator is 'senet'")
-    self.generator = build_module(
-        "config.model.generator", registry.get_generator, "senet",
-        {"out_channels": self.out_channels,
-         **config_kwargs(config.model.get("generator_kwargs")),
-         "num_classes": self.num_classes}, self.dtype)
-    self.size_multiple = generator_size_multiple(self.generator, "senet")
+    g_name = config.model.generator
+    if g_name != "senet" and g_name not in MASK_GENERATORS:
+      raise ValueError(f"config.model.generator = {g_name!r}: CSEBGAN's "
+                       f"generator is 'senet' (Table I's baselines: "
+                       f"{', '.join(MASK_GENERATORS)})")
+    self.takes_noise = g_name == "senet"
+    g_kwargs = {"out_channels": self.out_channels,
+                **config_kwargs(config.model.get("generator_kwargs"))}
+    if self.takes_noise:
+      g_kwargs["num_classes"] = self.num_classes
+    getter = registry.get_generator if MASK_GENERATORS.get(g_name) is None \
+        else lambda _, **kw: registry.resolve(MASK_GENERATORS[g_name])(**kw)
+    self.generator = build_module("config.model.generator", getter, g_name,
+                                  g_kwargs, self.dtype)
+    self.size_multiple = generator_size_multiple(self.generator, g_name)
     d_name = config.model.get("discriminator")
     self.discriminator = None if d_name in (None, "", "none") else build_module(
         "config.model.discriminator", registry.get_discriminator, d_name,
@@ -175,8 +194,15 @@ class CSEBGAN(mask_lib.MaskConditioned):
   # ------------------------------------------------------------- inputs --
 
   def noise(self, key, batch_size: int) -> jax.Array:
+    """SENet's embedding noise; (B, 0) for a generator that takes none."""
+    if not self.takes_noise:
+      return jnp.zeros((batch_size, 0), jnp.float32)
     return embedding_noise(key, batch_size, self.num_classes,
                            self.generator.embed_dim)
+
+  def generator_inputs(self, mask, noise) -> tuple:
+    """(mask, noise) for SENet, (mask,) for a baseline generator."""
+    return (mask, noise) if self.takes_noise else (mask,)
 
   # --------------------------------------------------------------- init --
 
@@ -186,8 +212,8 @@ class CSEBGAN(mask_lib.MaskConditioned):
     mask, image = self.mask_input(batch), jnp.asarray(batch[self.target],
                                                       jnp.float32)
     noise = self.noise(g_key, mask.shape[0])
-    variables = {GENERATOR: self.generator.init({"params": g_key}, mask, noise,
-                                                train=False)}
+    variables = {GENERATOR: self.generator.init(
+        {"params": g_key}, *self.generator_inputs(mask, noise), train=False)}
     if self.discriminator is not None:
       variables[DISCRIMINATOR] = self.discriminator.init(
           {"params": d_key}, mask, image, train=False)
@@ -259,7 +285,8 @@ class CSEBGAN(mask_lib.MaskConditioned):
 
     def generate(g_params):
       fake, g_stats = base.train_apply(self.generator, g_params,
-                                       stats[GENERATOR], mask, noise)
+                                       stats[GENERATOR],
+                                       *self.generator_inputs(mask, noise))
       return fake.astype(jnp.float32), g_stats
 
     def pair(d_params, d_stats, real_image, fake_image):
@@ -339,7 +366,8 @@ class CSEBGAN(mask_lib.MaskConditioned):
     """G(m, noise) in inference mode (running BatchNorm averages)."""
     output = self.generator.apply(
         {"params": state.params[GENERATOR],
-         "batch_stats": state.batch_stats[GENERATOR]}, mask, noise, train=False)
+         "batch_stats": state.batch_stats[GENERATOR]},
+        *self.generator_inputs(mask, noise), train=False)
     return output.astype(jnp.float32)
 
   def predict(self, state: base.State, batch) -> jax.Array:
@@ -362,6 +390,10 @@ class CSEBGAN(mask_lib.MaskConditioned):
                  noise: jax.Array | None = None) -> jax.Array:
     """`predict`'s images (or those of `noise`) with the embedding of class
     `class_id` resampled from `key`; every other class keeps its noise."""
+    if not self.takes_noise:
+      raise ValueError(f"edit_class: config.model.generator "
+                       f"{self.config.model.generator!r} has no class "
+                       f"embeddings to resample (only 'senet')")
     if isinstance(class_id, (int, np.integer)) and not (
         0 <= class_id < self.num_classes):
       raise ValueError(f"edit_class: class_id {class_id} is not in [0, "
