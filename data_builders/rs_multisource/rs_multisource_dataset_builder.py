@@ -3,7 +3,23 @@
 The dataset of the multi-source generation papers: for each tile of a scene,
 every source resampled onto the Sentinel-2 10 m grid (`rsjax.geo.scene`), SAR
 in dB, terrain derivatives of the DEM, tiles with too much nodata dropped, and
-a spatially blocked 7:2:1 train/validation/test split.
+a spatially blocked 7:2:1 train/validation/test split (RS-SPADE Sec. 3.2).
+
+As RS-SPADE builds it (rs_spade_multisource_fusion): S2 and S1 at 10 m, the
+Copernicus DEM with its terrain bands at 30 m (Sec. 2.1): the `geotiff`
+config computes elevation, slope, aspect and hillshade on a 30 m grid and
+resamples them bilinearly to the 10 m one (`dem_resolution=30.0`,
+`rsjax.geo.coarse_terrain`; the paper names no resampling method). The
+synthetic configs keep the terrain of the 10 m grid (`dem_resolution=None`,
+as in 1.1.0) so their tiles and the numbers measured on them stay as they
+were. Land cover is Dynamic World V1's 'label' band, its 9 classes 0..8
+(Sec. 2.1, 3.2); the paper's list of class names and codes 1..9 (Sec. 3.2:
+"no data" 1, water 2, forest 3, ... snow and ice 9) is not Dynamic World's
+table (it lacks trees, crops, shrub and built), so rsjax keeps Dynamic
+World's own; files holding other codes take a `class_map`. The paper's
+augmentation experiment (Sec. 4.2) uses 1558 training tiles and another 1558
+as validation and test, a split rsjax does not reproduce by count: its
+splits are the 7:2:1 of Sec. 3.2 (`split_ratios`).
 
 Before any tile is read, every band of every file is checked against the
 units the config declares (`s2_units`, `s1_units`, the land-cover class table
@@ -165,6 +181,10 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
       files, e.g. {10: 1, 20: 5, ...} for ESA WorldCover; every code in the
       files must be a key. None: the files hold the classes.
     optional: feature groups to include: 'clouds', 'second_date', 'coarse'.
+    dem_resolution: pixel size (grid CRS units) the terrain bands are
+      computed at before being resampled to the grid; None computes them on
+      the grid. 30.0 for the Copernicus GLO-30 as RS-SPADE uses it (Sec.
+      2.1; `rsjax.geo.coarse_terrain`).
     patterns: {source name: file-name glob in a scene folder}; sources left
       out keep `rsjax.geo.scene.DEFAULT_PATTERNS` ('<name>.tif').
     num_scenes, scene_size, scene_options: synthetic only: how many scenes,
@@ -183,6 +203,7 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
   s1_units: str = "linear"
   class_map: Mapping[int, int] | None = None
   optional: tuple[str, ...] = ()
+  dem_resolution: float | None = None
   patterns: Mapping[str, str] = dataclasses.field(default_factory=dict)
   num_scenes: int = 0
   scene_size: int = 0
@@ -207,6 +228,11 @@ class RsMultisourceConfig(tfds.core.BuilderConfig):
     if unknown:
       raise ValueError(f"config {self.name!r}: patterns for unknown sources "
                        f"{unknown}; valid: {sorted(geo_scene.SOURCE_SPECS)}.")
+    if self.dem_resolution is not None and not (
+        self.dem_resolution >= self.resolution):
+      raise ValueError(f"config {self.name!r}: dem_resolution "
+                       f"{self.dem_resolution!r} must be None or at least "
+                       f"the grid's resolution {self.resolution}.")
     if self.source == "synthetic" and (self.num_scenes < 1
                                        or self.scene_size < self.tile_size):
       raise ValueError(f"config {self.name!r}: a synthetic config needs "
@@ -237,9 +263,13 @@ _SYNTHETIC_ALL = ("clouds", "second_date", "coarse")
 _SYNTHETIC_SCENE = {"change_fraction": 0.2, "coarse_ratio": 3,
                     "cloud_coverage": 0.3}
 
+PAPER_DEM_RESOLUTION = 30.0
+"""RS-SPADE Sec. 2.1: the DEM and its terrain data at 30 m (COP-DEM GLO-30)."""
+
 GEOTIFF = RsMultisourceConfig(
-    name="geotiff", source="geotiff",
-    description="Scene folders exported by the user into manual_dir.")
+    name="geotiff", source="geotiff", dem_resolution=PAPER_DEM_RESOLUTION,
+    description="Scene folders exported by the user into manual_dir; "
+                "terrain at the DEM's 30 m, resampled to 10 m.")
 SYNTHETIC = RsMultisourceConfig(
     name="synthetic", source="synthetic", optional=_SYNTHETIC_ALL,
     num_scenes=7, scene_size=1040, block_size=512,
@@ -285,7 +315,8 @@ def scene_reader(scene: scenes_lib.Scene, config: RsMultisourceConfig,
   return geo_scene.SceneReader(scene.paths, resolution=config.resolution,
                                s2_scale=config.reflectance_per_value,
                                s1_units=config.s1_units,
-                               class_map=config.class_map)
+                               class_map=config.class_map,
+                               dem_resolution=config.dem_resolution)
 
 
 def tile_examples(item: tuple[scenes_lib.Scene, tuple[geo_tiles.Tile, ...]],
@@ -308,11 +339,14 @@ def tile_examples(item: tuple[scenes_lib.Scene, tuple[geo_tiles.Tile, ...]],
 class Builder(tfds.core.GeneratorBasedBuilder):
   """Registered multi-source tiles (S2, S1, LULC, DEM + optional sources)."""
 
-  VERSION = tfds.core.Version("1.1.0")
+  VERSION = tfds.core.Version("1.2.0")
   RELEASE_NOTES = {
       "1.0.0": "Initial release.",
       "1.1.0": "Units checked before reading, build_report.json, small "
-               "areas split; synthetic s2_coarse views the second date."}
+               "areas split; synthetic s2_coarse views the second date.",
+      "1.2.0": "geotiff: terrain bands computed at the DEM's 30 m and "
+               "resampled bilinearly to 10 m (RS-SPADE Sec. 2.1; "
+               "dem_resolution); synthetic configs unchanged."}
   BUILDER_CONFIGS = [GEOTIFF, SYNTHETIC, SYNTHETIC_TINY]
   DEFAULT_BUILDER_CONFIG_NAME = "synthetic"
   MANUAL_DOWNLOAD_INSTRUCTIONS = MANUAL_DOWNLOAD_INSTRUCTIONS

@@ -28,8 +28,14 @@ from rsjax.geo import synthetic
 from rsjax.geo import units as geo_units
 
 DUMMY_DIR = pathlib.Path(__file__).resolve().parent / "dummy_data"
+# The terrain of the 10 m grid (dem_resolution None), whose independent read
+# is test_geotiff_pixels_are_an_independent_read_of_the_scene_files; the
+# geotiff config's 30 m terrain (RS-SPADE Sec. 2.1) is GEOTIFF_30M's.
 GEOTIFF_TEST = dataclasses.replace(rsms.GEOTIFF, name="geotiff_test",
-                                   tile_size=32, block_size=32)
+                                   tile_size=32, block_size=32,
+                                   dem_resolution=None)
+GEOTIFF_30M = dataclasses.replace(rsms.GEOTIFF, name="geotiff_30m",
+                                  tile_size=32, block_size=32)
 
 
 def _build(config, data_dir, manual_dir=None):
@@ -660,3 +666,88 @@ def test_geotiff_pixels_are_an_independent_read_of_the_scene_files(geotiff):
     compared["aspect"] += steep.sum()
   # Most of the 17 * 32 * 32 pixels were compared, not a few corners.
   assert min(compared.values()) > 0.9 * 17 * 32 * 32, compared
+
+
+def test_geotiff_config_is_the_papers_data():
+  """RS-SPADE: DEM and terrain at 30 m (Sec. 2.1), a 7:2:1 split (Sec.
+  3.2), 10 m S2 / S1 grid (Sec. 2.1); synthetic configs keep 1.1.0's
+  terrain."""
+  assert rsms.GEOTIFF.dem_resolution == 30.0
+  assert tuple(rsms.GEOTIFF.split_ratios) == (7.0, 2.0, 1.0)
+  assert rsms.GEOTIFF.resolution == 10.0
+  assert rsms.SYNTHETIC.dem_resolution is None
+  assert str(rsms.Builder.VERSION) == "1.2.0"
+  with pytest.raises(ValueError, match="dem_resolution"):
+    dataclasses.replace(rsms.GEOTIFF, name="finer", dem_resolution=5.0)
+
+
+def test_geotiff_terrain_at_30_m_is_an_independent_read(tmp_path):
+  """The geotiff config's terrain (RS-SPADE Sec. 2.1: the DEM and its
+  terrain at 30 m): per tile, GDAL's bilinear warp of dem.tif onto a 30 m
+  grid with the 10 m grid's origin, Horn's terrain of it written out
+  (`_horn_terrain`, res 30), then scipy's linear interpolation
+  (`map_coordinates`, order 1) at each 10 m centre's position on it,
+  (x - x0) / 30 - 0.5. Fails for terrain taken on the 10 m grid, another
+  lattice origin or a half-pixel shift.
+
+  Tolerances (u = 2**-24, zmax = 512 m): elevation, a convex combination of
+  float32-rounded posts (half an ulp below 512 m, 2**-15) rounded again to
+  float32: 2**-14. Slope and hillshade: the per-post float32 bounds of
+  test_geotiff_pixels_are_an_independent_read_of_the_scene_files with res
+  30 (a convex combination keeps them), doubled for the output rounding.
+  """
+  import rasterio.warp
+  from affine import Affine
+  from scipy import ndimage
+
+  builder = _build(GEOTIFF_30M, tmp_path / "data", DUMMY_DIR)
+  u, zmax, res = 2.0**-24, 512.0, 30.0
+  eps = 30 * u * zmax / (8 * res)
+  examples = [e for s in rsms.SPLITS for e in _examples(builder, s)]
+  assert len(examples) == 17
+  compared = 0
+  scenes = {scene.scene_id: scene for scene in scenes_lib.find_scenes(
+      DUMMY_DIR, scenes_lib.REQUIRED_SOURCES, geo_scene.DEFAULT_PATTERNS)}
+  for example in examples:
+    scene = scenes[example["scene_id"].decode()]
+    with geo_scene.SceneReader(scene.paths) as reader:
+      x0, y0 = reader.grid.transform.c, reader.grid.transform.f
+      crs = reader.grid.crs
+    tile = Affine(*example["transform"])
+    rows, cols = example["valid"].shape
+    col_u = (tile.c + 10.0 * (np.arange(cols) + 0.5) - x0) / res - 0.5
+    row_u = (y0 - (tile.f - 10.0 * (np.arange(rows) + 0.5))) / res - 0.5
+    c0, r0 = int(np.floor(col_u[0])) - 1, int(np.floor(row_u[0])) - 1
+    shape = (int(np.floor(row_u[-1])) + 3 - r0, int(np.floor(col_u[-1])) + 3
+             - c0)
+    with rasterio.open(scene.paths["dem"]) as dem_file:
+      source = dem_file.read(1).astype(np.float64)
+      source[source == dem_file.nodata] = np.nan
+      elevation = np.full(shape, np.nan)
+      rasterio.warp.reproject(
+          source=source, destination=elevation,
+          src_transform=dem_file.transform, src_crs=dem_file.crs,
+          src_nodata=np.nan,
+          dst_transform=Affine(res, 0, x0 + res * c0, 0, -res, y0 - res * r0),
+          dst_crs=crs, dst_nodata=np.nan,
+          resampling=rasterio.warp.Resampling.bilinear)
+    slope, _, hillshade, _ = _horn_terrain(elevation, res)
+    coords = np.meshgrid(row_u - (r0 + 1), col_u - (c0 + 1), indexing="ij")
+    expected = {name: ndimage.map_coordinates(band, coords, order=1)
+                for name, band in (("elevation", elevation[1:-1, 1:-1]),
+                                   ("slope", slope),
+                                   ("hillshade", hillshade))}
+    usable = example["valid"].astype(bool) & np.isfinite(
+        expected["elevation"]) & np.isfinite(expected["slope"])
+    dem = example["dem"]
+    np.testing.assert_allclose(dem[..., 0][usable],
+                               expected["elevation"][usable], rtol=0,
+                               atol=2.0**-14)
+    np.testing.assert_allclose(
+        dem[..., 1][usable], expected["slope"][usable], rtol=0,
+        atol=2 * (np.degrees(np.sqrt(2) * eps) + 8 * u * 128))
+    np.testing.assert_allclose(dem[..., 3][usable],
+                               expected["hillshade"][usable], rtol=0,
+                               atol=2 * (2 * np.sqrt(2) * eps + 8 * u))
+    compared += usable.sum()
+  assert compared > 0.9 * 17 * 32 * 32, compared

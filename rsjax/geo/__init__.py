@@ -8,6 +8,8 @@ The modules, one idea each (import the one you need, this package imports none):
   align     the reference grid (CRS, transform, size) and resampling of every
             source onto windows of it with `rasterio.warp.reproject`.
   terrain   slope, aspect and hillshade (Horn's 3x3 method, gdaldem's formulas).
+  coarse_terrain  terrain at the DEM's own resolution (RS-SPADE: 30 m),
+            resampled bilinearly onto the finer grid.
   sar       Sentinel-1 sigma0 in linear units <-> dB, clipping and normalization.
   tiles     grid tiling, nodata filtering and spatially blocked splits.
   scene     the one reader of a scene folder: find its sources, align them

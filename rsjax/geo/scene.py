@@ -43,7 +43,10 @@ it in physical units:
   hillshade ([0, 1]; `rsjax.geo.terrain`) computed on the metric grid over
   the window grown by a one-pixel halo, so a window's border pixels see
   their real neighbours (adjacent windows agree; no edge replication), and a
-  DEM pixel is valid only if its whole 3x3 neighbourhood is;
+  DEM pixel is valid only if its whole 3x3 neighbourhood is; with
+  `dem_resolution` (RS-SPADE's 30 m, Sec. 2.1) they are computed on a grid
+  of that pixel size and resampled bilinearly to this one
+  (`rsjax.geo.coarse_terrain`);
 - valid: True where every source has data.
 
 Pixels where a source has no data hold 0 in that source's array.
@@ -59,7 +62,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 from rasterio.windows import Window
 
-from rsjax.geo import align, bands, io, sar, terrain
+from rsjax.geo import align, bands, coarse_terrain, io, sar, terrain
 from rsjax.store import paths as paths_lib
 from rsjax.store import staging
 
@@ -272,16 +275,6 @@ def remap_classes(values: np.ndarray, valid: np.ndarray,
   return np.where(known, mapped, 0), known
 
 
-def _erode3(mask: np.ndarray) -> np.ndarray:
-  """True where the whole 3x3 neighbourhood is True; shape shrinks by 2."""
-  rows, cols = mask.shape[0] - 2, mask.shape[1] - 2
-  out = np.ones((rows, cols), bool)
-  for dr in range(3):
-    for dc in range(3):
-      out &= mask[dr:dr + rows, dc:dc + cols]
-  return out
-
-
 class SceneReader:
   """Windows of a scene's sources on one reference grid.
 
@@ -297,7 +290,8 @@ class SceneReader:
                resolution: float = 10.0,
                s2_scale: float = bands.S2_REFLECTANCE_PER_DN,
                s1_units: str = "linear",
-               class_map: Mapping[int, int] | None = None):
+               class_map: Mapping[int, int] | None = None,
+               dem_resolution: float | None = None):
     """Opens the sources (e.g. `find_sources`'s result).
 
     Args:
@@ -310,6 +304,10 @@ class SceneReader:
       s1_units: 'linear' (sigma0, converted to dB) or 'db' (kept).
       class_map: {file code: class} of the land-cover ('labels') sources;
         None reads the codes as classes.
+      dem_resolution: None computes the terrain bands on the grid (the DEM
+        resampled to it first); a pixel size in CRS units (30.0 for the
+        Copernicus GLO-30, RS-SPADE Sec. 2.1) computes them on a grid of
+        that size and resamples them to this one (`rsjax.geo.coarse_terrain`).
     """
     if s1_units not in ("linear", "db"):
       raise ValueError(f"s1_units must be 'linear' or 'db', got "
@@ -323,6 +321,8 @@ class SceneReader:
     self.s2_scale = float(s2_scale)
     self.s1_units = s1_units
     self.class_map = check_class_map(class_map)
+    self.dem_resolution = (None if dem_resolution is None
+                           else float(dem_resolution))
     self.sources = {
         name: align.Source(path, name=name,
                            categorical=SOURCE_SPECS[name].categorical,
@@ -358,6 +358,12 @@ class SceneReader:
                               self.grid, window, allow_empty=True)
 
   def _dem(self, name: str, window: Window) -> tuple[np.ndarray, np.ndarray]:
+    if self.dem_resolution is not None:
+      return coarse_terrain.read_terrain(
+          lambda grid, coarse_window: align.align_window(
+              self._datasets[name], self.sources[name], grid, coarse_window,
+              allow_empty=True),
+          self.grid, window, self.dem_resolution)
     halo = Window(window.col_off - 1, window.row_off - 1, window.width + 2,
                   window.height + 2)
     aligned = self._align(name, halo)
@@ -369,7 +375,7 @@ class SceneReader:
                "hillshade": terrain.hillshade(elevation, res=res)}
     data = np.stack([derived[band][1:-1, 1:-1]
                      for band in bands.TERRAIN_BANDS], axis=-1)
-    return data.astype(np.float32), _erode3(aligned.valid)
+    return data.astype(np.float32), coarse_terrain.erode3(aligned.valid)
 
   def read(self, window: Window) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """({source name: array}, valid) on one window of the grid.

@@ -41,7 +41,7 @@ def tiny_splits(synthetic_tiny):
     # registered builder code, no files
     ("rs_multisource/synthetic", ("rs_multisource", "synthetic")),
     # a version is a folder below the config's: the config's is named
-    ("rs_multisource/synthetic:1.1.0", ("rs_multisource", "synthetic")),
+    ("rs_multisource/synthetic:1.2.0", ("rs_multisource", "synthetic")),
     # a version the code does not have (TFDS asserts)
     ("rs_multisource/synthetic:9.9.9", ("rs_multisource", "synthetic"))])
 def test_a_dataset_that_is_not_built_names_dataset_and_data_dir(
