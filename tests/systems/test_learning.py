@@ -220,6 +220,7 @@ def unet_seg_cfg(steps):
                                        channel_multipliers=(1, 2, 4))
   config.optimizer.segmenter.lr = 3e-3
   config.optimizer.segmenter.decay_start = 1.0
+  config.epochs = None  # steps, not the paper's 50 epochs
   config.total_steps = steps
   return config
 
