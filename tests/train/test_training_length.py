@@ -109,3 +109,22 @@ def test_disagreeing_lengths_stop_the_trainer_before_the_workdir(
 def _mesh():
   import jax
   return jax.make_mesh((8, 1), ("data", "fsdp"))
+
+
+def test_stand_in_only_fills_an_unresolved_length():
+  """What builds networks without a dataset (launch.compile, config checks)
+  gets a placeholder count only where epochs still await the dataset."""
+  waiting = _config(50, None)
+  assert training_length.stand_in(waiting).total_steps == 1
+  assert waiting.total_steps is None
+  for config in (_config(None, 123), _config(50, 9700)):
+    assert training_length.stand_in(config) is config
+
+
+def test_check_config_takes_epochs_instead_of_total_steps():
+  config = tiny_configs.memory_segmentation(steps=3)
+  config.total_steps = None
+  with pytest.raises(trainer.ConfigError, match="total_steps"):
+    trainer.check_config(config)
+  config.epochs = 2
+  trainer.check_config(config)
