@@ -131,7 +131,7 @@ def _segmentation_config():
                                    "channel_multipliers": (1, 2, 4)}
   config.data.update(source="memory", tile_size=32, memory_examples=16,
                      batch_size=8, eval_batch_size=8)
-  config.update(total_steps=1, log_every=1, eval_every=1000,
+  config.update(epochs=None, total_steps=1, log_every=1, eval_every=1000,
                 checkpoint_every=1, keep_checkpoints=1, num_eval_batches=1)
   return config
 
