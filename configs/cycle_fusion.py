@@ -45,6 +45,11 @@ The arg picks the experiment, the mode and variants, joined by commas:
                     SRCNN-style 9-1-5 network on (Z, X^) (mode st unless
                     hss or hsts is given), MSE to X, Adam 1e-4 (rsjax's
                     choice: the fusion paper gives no settings for it)
+  sar_opt_cgan      Table IV's "SAR-opt-cGAN" row (Grohnfeldt, Schmitt &
+                    Zhu 2018; use with s2_clouds): pix2pix on the stacked
+                    t2 SAR and cloudy t2 S2 (mode hss), U-Net with 7
+                    downsamplings (unet_128: the 128 px patches),
+                    70 px PatchGAN, cGAN + 100 L1, Adam(0.5, 0.999) 2e-4
   demo              a few CPU minutes on rs_multisource/synthetic (see
                     `apply_demo`: S = 16, lr 5e-4, 300 steps, and the
                     residual on X^, `model.global_skip`, not in the paper)
@@ -61,6 +66,8 @@ The arg picks the experiment, the mode and variants, joined by commas:
       --workdir workdir/cf_aihs
   python -m launch.train --config configs/cycle_fusion.py:modis,esrcnn \
       --workdir workdir/cf_esrcnn
+  python -m launch.train --config configs/cycle_fusion.py:s2_clouds,sar_opt_cgan \
+      --workdir workdir/cf_sar_opt_cgan
 """
 
 from __future__ import annotations
@@ -71,7 +78,7 @@ from configs import common
 from configs import variants
 
 MODES = ("hss", "st", "hsts")
-BASELINES = {"aihs": "hss", "esrcnn": "st"}
+BASELINES = {"aihs": "hss", "esrcnn": "st", "sar_opt_cgan": "hss"}
 """Table II's comparison methods and the mode (inputs) each reads there."""
 EXPERIMENTS = {
     # name: (resolution_ratio, patch_size, cloudy), see the module docstring
@@ -147,14 +154,27 @@ def get_config(arg: str | None = None):
 
 
 def apply_baseline(config: ml_collections.ConfigDict, baseline: str) -> None:
-  """Table II's comparison method `baseline`: one network ('generator') for
-  ESRCNN, none for AIHS; the cycle GAN's networks and losses are dropped."""
+  """Table II's / IV's comparison method `baseline`: one network
+  ('generator') for ESRCNN, a G/D pair for SAR-opt-cGAN, none for AIHS; the
+  cycle GAN's networks and losses are dropped."""
   config.model = ml_collections.ConfigDict(dict(generator=baseline))
   config.loss = ml_collections.ConfigDict()
   config.optimizer = ml_collections.ConfigDict()
   if baseline == "esrcnn":
     config.optimizer.generator = common.adam(lr=1e-4, b1=0.9, b2=0.999,
                                              decay_start=1.0)
+  elif baseline == "sar_opt_cgan":   # pix2pix's settings (Isola et al. 2017)
+    config.model.generator = "unet"
+    config.model.generator_kwargs = ml_collections.ConfigDict(dict(
+        ngf=64, num_downs=7))
+    config.model.discriminator = "patchgan"
+    config.model.discriminator_kwargs = ml_collections.ConfigDict(dict(
+        ndf=64, num_layers=3))
+    config.loss = ml_collections.ConfigDict(dict(adversarial="vanilla",
+                                                 l1=100.0))
+    for network in ("generator", "discriminator"):
+      config.optimizer[network] = common.adam(lr=2e-4, b1=0.5, b2=0.999,
+                                              decay_start=0.5)
 
 
 def apply_demo(config: ml_collections.ConfigDict) -> None:

@@ -2,8 +2,9 @@
 
 Jiang, Shen & Li (TGRS 2022), Sec. III-A, Table II (resolution improvement,
 t2 MODIS 500 m -> S2 10 m) compares its proposed-HSS with AIHS (MODIS + t2
-SAR) and its proposed-ST with ESRCNN (MODIS + t1 S2). `config.baseline`
-picks one; the system then sees the same observations as the cycle GAN
+SAR) and its proposed-ST with ESRCNN (MODIS + t1 S2); Table IV (thick cloud
+removal) its proposed-HSS with, among others, SAR-opt-cGAN (t2 SAR + cloudy
+t2 S2). `config.baseline` picks one; the system then sees the same observations as the cycle GAN
 (`observations.FusionInputs`: `config.mode`, bands, resolution ratio, patch
 windows, clouds) and is scored by the same indices (`scores`, SAM in
 degrees), so its rows land in the same report table:
@@ -17,6 +18,13 @@ degrees), so its rows land in the same report table:
             stacked forward input of the mode ((Z, X^) in 'st'), trained on
             the mean squared error to X (SRCNN's loss) with
             `config.optimizer.generator` (Adam).
+  'sar_opt_cgan'  Grohnfeldt, Schmitt & Zhu, IGARSS 2018 (the fusion paper's
+            reference [52]; its Table IV names it SAR-opt-cGAN but cites it
+            as Simu-Fus-GAN, see configs/cycle_fusion.py): pix2pix (Isola et
+            al. 2017) on the stacked SAR and cloudy optical image (mode
+            'hss'): U-Net generator, 70 px PatchGAN conditioned on the same
+            stack, cGAN (BCE) + 100 L1, Adam(0.5, 0.999) 2e-4
+            (`rsjax.systems.pix2pix_recipe`, `config.model`, `config.loss`).
 
 Both output in normalized units; the prediction is clipped to [-1, 1], the
 range of the target's normalization, before scoring.
@@ -31,14 +39,17 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
+from rsjax.nn import registry
 from rsjax.nn.esrcnn import ESRCNN
-from rsjax.systems import base, trained
+from rsjax.systems import base, gan, pix2pix_recipe, trained
 from rsjax.systems.cycle_fusion import aihs as aihs_lib
 from rsjax.systems.cycle_fusion import patches
 from rsjax.systems.cycle_fusion import scores as scores_lib
 from rsjax.systems.cycle_fusion.observations import FusionInputs
+from rsjax.systems.networks import (build_module, config_kwargs,
+                                    generator_size_multiple)
 
-BASELINES = ("aihs", "esrcnn")
+BASELINES = ("aihs", "esrcnn", "sar_opt_cgan")
 NETWORK = "generator"
 AIHS_MODES = {"hss": "sar", "st": "t1"}
 """AIHS's PAN image per mode."""
@@ -72,6 +83,25 @@ class FusionBaseline:
                          f"SAR, Table II) or 'st' (the t1 image)")
       self.network, self.tx = None, {}
       self.size_multiple = 1
+    elif self.method == "sar_opt_cgan":
+      self.network = build_module(
+          "config.model.generator", registry.get_generator,
+          config.model.generator,
+          {**config_kwargs(config.model.get("generator_kwargs")),
+           "out_channels": len(inputs.bands)}, base.compute_dtype(config))
+      discriminator = build_module(
+          "config.model.discriminator", registry.get_discriminator,
+          config.model.discriminator,
+          config_kwargs(config.model.get("discriminator_kwargs")),
+          base.compute_dtype(config))
+      total = int(config.total_steps)
+      self.tx = {n: base.adam(config.optimizer[n], total) for n in gan.NETS}
+      self.recipe = pix2pix_recipe.PairedRecipe(
+          self.network, discriminator, self.tx,
+          gan.adversarial_kind(config.loss.adversarial, "config.loss.adversarial"),
+          pix2pix_recipe.loss_weights(config.loss))
+      self.size_multiple = generator_size_multiple(self.network,
+                                                   config.model.generator)
     else:
       self.network = ESRCNN(out_channels=len(inputs.bands),
                             dtype=base.compute_dtype(config))
@@ -91,7 +121,19 @@ class FusionBaseline:
     batch = self.central(batch)
     net_key, state_key = jax.random.split(rng)
     params, stats = {}, {}
-    if self.network is not None:
+    if self.method == "sar_opt_cgan":
+      condition = self.inputs.forward_input(self.inputs.observations(batch))
+      d_key, net_key = jax.random.split(net_key)
+      g_vars = self.network.init({"params": net_key, "dropout": net_key},
+                                 condition, train=False)
+      target = self.inputs.optical(batch, "target")
+      d_vars = self.recipe.discriminator.init({"params": d_key}, condition,
+                                              target, train=False)
+      for name, variables in ((gan.GENERATOR, g_vars),
+                              (gan.DISCRIMINATOR, d_vars)):
+        params[name] = variables["params"]
+        stats[name] = variables.get("batch_stats", {})
+    elif self.network is not None:
       observed = self.inputs.observations(batch)
       variables = self.network.init(net_key, self.inputs.forward_input(observed))
       params[NETWORK], stats[NETWORK] = variables["params"], {}
@@ -100,7 +142,7 @@ class FusionBaseline:
         batch_stats=stats,
         opt_state={n: self.tx[n].init(params[n]) for n in self.tx})
 
-  def fuse(self, params, observed) -> jax.Array:
+  def fuse(self, params, observed, stats=None) -> jax.Array:
     """The method's fused image, normalized units (not yet clipped)."""
     if self.network is None:
       pan = observed[AIHS_MODES[self.inputs.mode]]
@@ -108,6 +150,11 @@ class FusionBaseline:
         pan = jnp.clip(pan, -1.0, 1.0)
       fused = aihs_lib.aihs(to_unit(observed["lowres"]), to_unit(pan))
       return fused * 2.0 - 1.0
+    if self.method == "sar_opt_cgan":
+      output = self.network.apply(
+          {"params": params[NETWORK], "batch_stats": stats[NETWORK]},
+          self.inputs.forward_input(observed), train=False)
+      return output.astype(jnp.float32)
     output = self.network.apply({"params": params[NETWORK]},
                                 self.inputs.forward_input(observed))
     return output.astype(jnp.float32)
@@ -122,6 +169,14 @@ class FusionBaseline:
                            self.config.target, state.step_rng("patch"))
     observed = self.inputs.observations(batch)
     target = self.inputs.optical(batch, "target")
+    if self.method == "sar_opt_cgan":
+      condition = self.inputs.forward_input(observed)
+      nets, _, scalars = self.recipe.update(
+          gan.Nets(state.params, state.batch_stats, state.opt_state),
+          condition, condition, target, {"dropout": state.step_rng("dropout")})
+      return state.replace(step=state.step + 1, params=nets.params,
+                           batch_stats=nets.batch_stats,
+                           opt_state=nets.opt_state), scalars
 
     def loss_fn(params):
       fused = self.fuse({NETWORK: params}, observed)
@@ -139,7 +194,8 @@ class FusionBaseline:
     """The fused image of the central window, normalized, in [-1, 1]."""
     batch = self.central(batch)
     observed = self.inputs.observations(batch)
-    return jnp.clip(self.fuse(state.params, observed), -1.0, 1.0)
+    return jnp.clip(self.fuse(state.params, observed, state.batch_stats),
+                    -1.0, 1.0)
 
   def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
     """The cycle GAN's sums (`scores`) for the fused image and, with

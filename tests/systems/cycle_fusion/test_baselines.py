@@ -105,11 +105,12 @@ def test_esrcnn_layer_table():
 
 
 def _memory_config(arg):
-  """The `modis` variant of `arg` on 8 random 250 px tiles (one batch), a
-  step a checkpoint, evaluated after the second step."""
+  """`arg` on 8 random tiles (one batch) larger than its patches (250 px for
+  modis, 160 for s2_clouds), a step a checkpoint, evaluated after the second
+  step."""
   config = cycle_fusion_config.get_config(arg)
   config.data.source = "memory"
-  config.data.tile_size = 250
+  config.data.tile_size = 250 if config.experiment == "modis" else 160
   config.data.memory_examples = 8
   config.data.batch_size = config.data.eval_batch_size = 8
   config.total_steps = 2
@@ -120,11 +121,15 @@ def _memory_config(arg):
   return config
 
 
-@pytest.mark.parametrize("arg,mode", [("modis,aihs", "hss"),
-                                      ("modis,esrcnn", "st")])
-def test_baseline_trains_two_steps_and_is_scored(arg, mode, tmp_path):
+@pytest.mark.parametrize("arg,mode,ratio", [
+    ("modis,aihs", "hss", 50), ("modis,esrcnn", "st", 50),
+    ("s2_clouds,sar_opt_cgan", "hss", 1)])
+def test_baseline_trains_two_steps_and_is_scored(arg, mode, ratio, tmp_path):
   config = _memory_config(arg)
-  assert config.mode == mode and config.resolution_ratio == 50
+  assert config.mode == mode and config.resolution_ratio == ratio
+  if "sar_opt_cgan" in arg:   # tiny pix2pix: the unet_128 depth, narrow
+    config.model.generator_kwargs.ngf = 2
+    config.model.discriminator_kwargs.update(dict(ndf=4, num_layers=2))
   system = base.get_system(config)
   assert isinstance(system, baselines.FusionBaseline)
   scores = trainer.train_and_evaluate(config, str(tmp_path))
