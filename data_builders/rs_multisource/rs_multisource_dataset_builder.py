@@ -361,7 +361,11 @@ class Builder(tfds.core.GeneratorBasedBuilder):
   def _info(self) -> tfds.core.DatasetInfo:
     return self.dataset_info_from_configs(
         features=features_dict(self.builder_config),
-        homepage="https://github.com/rsjax/rsjax")
+        homepage="https://github.com/rsjax/rsjax",
+        # Read back by full-scene inference, which derives the terrain as
+        # the tiles were (rsjax.eval.inference.training_grid).
+        metadata=tfds.core.MetadataDict(
+            terrain_resolution=self.builder_config.dem_resolution))
 
   def _scene_root(self, dl_manager) -> str:
     config = self.builder_config

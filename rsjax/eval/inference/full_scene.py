@@ -6,7 +6,8 @@
   a scene folder or file on object storage, `gs://...`, is downloaded to a
   temporary folder first, `rsjax.store.staging`, and removed at the end)
   -> aligned on one reference grid and derived as the dataset builder's
-     tiles are, by the same reader (SAR dB, DEM terrain with a halo;
+     tiles are, by the same reader (SAR dB, DEM terrain with a halo, at the
+     DEM resolution the run's dataset used, `terrain_resolution`;
      `rsjax.geo.scene.SceneReader`)
   -> overlapping T x T windows (`windows.WindowGrid`), a fixed batch of them
      per device call (the last batch padded), normalized, `predict`ed and
@@ -258,6 +259,18 @@ def predict_scene(predictor, inputs: scene_lib.SceneReader,
       peak_accumulator_rows=accumulator.peak_rows)
 
 
+def terrain_resolution(trained: training_grid.TrainingGrid,
+                       grid) -> float | None:
+  """The pixel size to derive a scene's terrain bands at: the run's tiles'
+  (`TrainingGrid.terrain_resolution`, e.g. RS-SPADE's 30 m DEM) where it is
+  coarser than the inference grid, else None (on the grid, as at 10 m the
+  tiles of a 30 m grid would be)."""
+  coarse = trained.terrain_resolution
+  if coarse is None or coarse <= max(abs(grid.res[0]), abs(grid.res[1])):
+    return None
+  return coarse
+
+
 def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
           window: int = 256, overlap: int = 64, batch_size: int = 8,
           composite: bool = False, sources: Mapping[str, str] | None = None,
@@ -304,7 +317,7 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
   with staging.Stage() as stage:
     crs_flag = (f"--crs {crs}" if crs is not None
                 else "the scene's CRS (the default; pass --crs to choose)")
-    paths, grids = {}, []
+    paths, grids, terrain = {}, [], []
 
     def find_scene_sources(system, spec):
       names = [f for f in system.predict_fields
@@ -331,6 +344,7 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
             inputs.grid, trained, crs_flag=crs_flag,
             allow_resolution_mismatch=allow_resolution_mismatch)
         grids.append(inputs.grid)
+        terrain.append(terrain_resolution(trained, inputs.grid))
 
     predictor = predictor_lib.load_predictor(
         workdir, window=window, batch_size=batch_size,
@@ -340,7 +354,8 @@ def infer(workdir: str | os.PathLike, scene, output: str | os.PathLike, *,
             "rsjax_system": str(predictor.config.get("system")),
             "rsjax_output_field": predictor.spec.field}
     with scene_lib.SceneReader(paths, grid=grids[0], s2_scale=s2_scale,
-                               s1_units=s1_units) as inputs:
+                               s1_units=s1_units,
+                               dem_resolution=terrain[0]) as inputs:
       logging.info("grid %s, %dx%d pixels of %s; %s", inputs.grid.crs,
                    inputs.grid.width, inputs.grid.height, inputs.grid.res,
                    {name: os.path.basename(p) for name, p in paths.items()})

@@ -11,6 +11,12 @@ CRS is projected in metres. Runs on `train_arrays` read rows of that same
 dataset (real tiles and generated copies on their grids), so the dataset
 answers for them too.
 
+The terrain bands of the tiles (slope, aspect, hillshade) may have been
+computed at the DEM's own pixel size and resampled to the grid (rs_multisource
+`dem_resolution`, RS-SPADE's 30 m); the dataset's metadata
+(`terrain_resolution`) or its builder config says so, and inference derives
+the terrain of a scene the same way.
+
 A run knows no grid (`TrainingGrid.resolution` is None, `source` says why)
 when it trained on random in-memory tiles (`data.source='memory'`), on a
 dataset whose examples have no `transform`, or on one that is not found in
@@ -38,10 +44,13 @@ class TrainingGrid:
     crs: the CRS of the tile read, or None.
     source: where it was read ('dataset NAME in DIR, split S, example 0'),
       or why nothing is known.
+    terrain_resolution: the pixel size (CRS units) the tiles' terrain bands
+      were computed at, or None: on the tiles' grid (or unknown).
   """
   resolution: float | None
   crs: CRS | None
   source: str
+  terrain_resolution: float | None = None
 
 
 def from_tile(crs_wkt: str | bytes, transform, source: str) -> TrainingGrid:
@@ -56,6 +65,18 @@ def from_tile(crs_wkt: str | bytes, transform, source: str) -> TrainingGrid:
   metres = crs.linear_units_factor[1]
   resolution = max(math.hypot(a, d), math.hypot(b, e)) * metres
   return TrainingGrid(resolution, crs, source)
+
+
+def terrain_resolution(builder) -> float | None:
+  """The pixel size a dataset's terrain bands were computed at (None: on
+  its grid): its metadata's `terrain_resolution`, else its builder config's
+  `dem_resolution` (rs_multisource datasets built before the metadata)."""
+  metadata = builder.info.metadata or {}
+  if "terrain_resolution" in metadata:
+    value = metadata["terrain_resolution"]
+  else:
+    value = getattr(builder.builder_config, "dem_resolution", None)
+  return None if value is None else float(value)
 
 
 def _first_example(tfds, builder, split: str) -> dict:
@@ -89,5 +110,7 @@ def of_run(config) -> TrainingGrid:
   if missing:
     return TrainingGrid(None, None, f"{where}: its tiles have no {missing}")
   example = _first_example(tfds, builder, split)
-  return from_tile(example["crs"], example["transform"],
-                   f"{where}, split {split!r}, example 0")
+  return dataclasses.replace(
+      from_tile(example["crs"], example["transform"],
+                f"{where}, split {split!r}, example 0"),
+      terrain_resolution=terrain_resolution(builder))

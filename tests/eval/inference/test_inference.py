@@ -17,6 +17,7 @@ published COGs are read back for what GIS tools show of each band (name,
 units, GDAL scale and offset, nodata).
 """
 
+import dataclasses
 import inspect
 import json
 import logging
@@ -613,6 +614,39 @@ def test_scene_is_read_at_the_training_resolution_by_default(
                    progress=False)
   _, written = _read(output)
   assert written.transform.a == 20.0 and written.transform.e == -20.0
+
+
+def test_terrain_is_derived_at_the_dem_resolution_of_the_run_s_tiles(
+    workdir, utm34_scene, tmp_path, monkeypatch):
+  """A run whose dataset computed its terrain bands at 30 m (rs_multisource
+  geotiff 1.2.0, RS-SPADE Sec. 2.1) gets the scene's terrain at 30 m too:
+  infer writes what predict_scene writes from a reader at dem_resolution
+  30, and not what it writes with the terrain of the 10 m grid."""
+  coarse = training_grid.TrainingGrid(10.0, None, "30 m terrain",
+                                      terrain_resolution=30.0)
+  outputs = {}
+  for name, trained in (("coarse", coarse), ("fine", dataclasses.replace(
+      coarse, terrain_resolution=None))):
+    monkeypatch.setattr(training_grid, "of_run", lambda config, t=trained: t)
+    outputs[name] = str(tmp_path / f"{name}.tif")
+    full_scene.infer(workdir, utm34_scene, outputs[name], window=64,
+                     overlap=16, progress=False)
+  predictor = predictor_lib.load_predictor(workdir, window=64, batch_size=8)
+  paths = scene_lib.find_sources(utm34_scene, ("s1", "lulc", "dem"))
+  direct = str(tmp_path / "direct.tif")
+  with scene_lib.SceneReader(paths, resolution=10.0,
+                             dem_resolution=30.0) as inputs:
+    full_scene.predict_scene(predictor, inputs, direct, window=64,
+                             overlap=16, progress=False)
+  coarse_pixels, fine_pixels = _read(outputs["coarse"])[0], _read(
+      outputs["fine"])[0]
+  np.testing.assert_array_equal(coarse_pixels, _read(direct)[0])
+  assert not np.array_equal(coarse_pixels, fine_pixels)
+  grid = types.SimpleNamespace(res=(10.0, 10.0))
+  assert full_scene.terrain_resolution(coarse, grid) == 30.0
+  for res in (30.0, 40.0):   # not finer than the grid: on the grid
+    assert full_scene.terrain_resolution(coarse, types.SimpleNamespace(
+        res=(res, res))) is None
 
 
 def _scene_with_edited(scene_dir, tmp_path, name, edit):
