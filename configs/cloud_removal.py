@@ -77,16 +77,16 @@ without its norm in both stages (norm='none' in discriminator_kwargs) at 25.1
 worse fit: on the validation split G2 of the first run scores 25.9 dB with
 each batch's own BatchNorm statistics (train mode) and 21.5 dB with its
 running averages (eval mode, what evaluation and `predict` use); the
-norm-free-D run's G2 scores 25.5 and 25.1. The runs' training losses agree (stage-2 L1
-0.200 and 0.209, means of the logged steps 300-400). Table 1's D wins easily
-(stage 1, logged steps to 120: d_loss 0.08, logits +3.8 real / -3.5 fake;
-without its norm 1.41, -0.15 / -0.14), so G2 gets larger adversarial gradients
-(g_adv 1.36 against 0.80, steps 300-400) and, at the demo's 2e-3, its weights
-presumably move too fast for the running averages to follow (not measured).
-Two properties of Table 1's D, both the paper's design: batch norm on the
-first layer, which, with real and fake batches judged in separate train-mode
-calls (as pix2pix does), makes D nearly blind to a colour offset shared by a
-batch and lets it compare batch statistics
+norm-free-D run's G2 scores 25.5 and 25.1. The runs' training losses agree
+(stage-2 L1 0.200 and 0.209, means of the logged steps 300-400). Table 1's D
+wins easily (stage 1, logged steps to 120: d_loss 0.08, logits +3.8 real /
+-3.5 fake; without its norm 1.41, -0.15 / -0.14), so G2 gets larger
+adversarial gradients (g_adv 1.36 against 0.80, steps 300-400) and, at the
+demo's 2e-3, its weights presumably move too fast for the running averages to
+follow (not measured). Two properties of Table 1's D, both the paper's design:
+batch norm on the first layer, which, with real and fake batches judged in
+separate train-mode calls (as pix2pix does), makes D nearly blind to a colour
+offset shared by a batch and lets it compare batch statistics
 (tests/systems/cloud_removal/test_paper_protocol.py pins the first); and 4x4
 logits on the demo's 64-pixel windows, each seeing the whole window. Not
 changed here: the paper does not say which BatchNorm mode its generators are
