@@ -32,6 +32,7 @@ from rsjax import mesh as mesh_lib  # noqa: E402
 from rsjax.data import pipeline  # noqa: E402
 from rsjax.systems import base  # noqa: E402
 from rsjax.train import aot  # noqa: E402
+from rsjax.train import training_length  # noqa: E402
 
 
 def load_config(spec: str):
@@ -74,6 +75,7 @@ def build(config, *, batch: int, tile: int, dtype: str = "float32",
   config.data.batch_size = batch
   config.data.memory_examples = max(2 * batch, 16)
   mesh = mesh_lib.make_mesh(config.mesh) if mesh is None else mesh
+  config = training_length.stand_in(config)   # a paper's epochs: no dataset
   system = base.get_system(config)
   iterator = pipeline.create_iterator(config.data, mesh, train=True)
   try:

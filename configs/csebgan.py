@@ -134,6 +134,11 @@ def get_config(arg: str | None = None) -> ml_collections.ConfigDict:
     apply_baseline(config, args.baseline)
   if args.dataset is not None:
     datasets.apply(config, args.dataset)
+    # Sec. IV-A.2: "trained for 200 epochs" on each of the paper's datasets;
+    # the trainer derives total_steps from the training split
+    # (rsjax.train.training_length).
+    config.epochs = 200
+    config.total_steps = common.optional(int)
   if args.demo:
     apply_demo(config)
   return config

@@ -142,7 +142,11 @@ def get_config(arg: str | None = None):
   config.data.fields = ("s2_t2",) + fields + (
       ("cloud_mask",) if config.cloudy else ())
   config.data.batch_size = 8
-  config.total_steps = 20_000
+  # Sec. III: 150 epochs, 75 at the learning rate and 75 decaying it to 0
+  # (decay_start 0.5); the trainer derives total_steps from the training
+  # split (rsjax.train.training_length).
+  config.epochs = 150
+  config.total_steps = common.optional(int)
   config.log_every = 100
   config.eval_every = 2_000
   config.checkpoint_every = 2_000

@@ -162,8 +162,21 @@ def check_system_name(config: ml_collections.ConfigDict) -> None:
 
 
 def get_system(config: ml_collections.ConfigDict) -> System:
-  """The system named by `config.system`, built from the whole config."""
+  """The system named by `config.system`, built from the whole config.
+
+  A config whose length is in `config.epochs` needs its `total_steps`
+  derived from the dataset first (the trainer does it;
+  `rsjax.train.training_length.stand_in` gives a placeholder where no
+  dataset is read): without it this raises a ValueError saying so.
+  """
   check_system_name(config)
+  if config.get("total_steps") is None and config.get("epochs"):
+    raise ValueError(
+        f"config.epochs={config.epochs} leaves config.total_steps to be "
+        "derived from the training split, which launch.train and "
+        "trainer.train_and_evaluate do; to build the networks without a "
+        "dataset, pass rsjax.train.training_length.stand_in(config), or set "
+        "--config.total_steps=N --config.epochs=0.")
   module_name, _, attribute = SYSTEMS[config.get("system")].partition(":")
   return getattr(importlib.import_module(module_name), attribute)(config)
 

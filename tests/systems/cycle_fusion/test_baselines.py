@@ -113,6 +113,7 @@ def _memory_config(arg):
   config.data.tile_size = 250 if config.experiment == "modis" else 160
   config.data.memory_examples = 8
   config.data.batch_size = config.data.eval_batch_size = 8
+  config.epochs = None   # the paper's 150 epochs would disagree
   config.total_steps = 2
   config.log_every = 1
   config.eval_every = 2

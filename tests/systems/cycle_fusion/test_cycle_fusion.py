@@ -19,6 +19,7 @@ from rsjax.systems import base
 from rsjax.systems.cycle_fusion import resize_branch
 from rsjax.systems.cycle_fusion import scores as scores_lib
 from rsjax.train import trainer
+from rsjax.train import training_length
 from system_checks import (KEY, SEEDS, assert_sharded_step_equals_single,
                            fast_jit, host_state, sgd_system)
 
@@ -35,6 +36,7 @@ def tiny_config(arg="hsts,cloudy", **overrides):
   config.patch_size = None
   config.model.generator_kwargs = dict(ngf=2, num_blocks=1)
   config.model.discriminator_kwargs = dict(ndf=4, num_layers=2)
+  config.epochs = None   # the paper's 150 epochs would disagree
   config.total_steps = 100
   for network in ("generator", "discriminator"):
     config.optimizer[network].lr = 3e-3
@@ -116,7 +118,8 @@ def test_recipe_pins():
   assert config.model.discriminator == "patchgan"
   assert config.model.discriminator_sigmoid  # Fig. 3: "Conv + Sigmoid"
   assert not cycle_fusion_config.get_config("demo").model.discriminator_sigmoid
-  system = base.get_system(config)
+  assert (config.epochs, config.total_steps) == (150, None)   # Sec. III
+  system = base.get_system(training_length.stand_in(config))
   # LSGAN discriminator loss with the paper's 1/2 (Eq. 8-9).
   real, fake = jnp.array([[0.5, 2.0]]), jnp.array([[0.25, -1.0]])
   assert float(system.discriminator_loss(real, fake)) == pytest.approx(
@@ -321,6 +324,7 @@ def _tiny_run_config(data_dir, steps=2):
   config.data.data_dir = data_dir
   config.data.name = "rs_multisource/synthetic_tiny"
   config.data.batch_size = config.data.eval_batch_size = 8
+  config.epochs = None   # the paper's 150 epochs would disagree
   config.total_steps = steps
   config.log_every = config.checkpoint_every = 1
   config.eval_every = steps
@@ -348,3 +352,13 @@ def test_end_to_end_resume_on_synthetic_tiny(tmp_path, synthetic_tiny, devices):
   config.resolution_ratio = 3
   with pytest.raises(ValueError, match="resolution_ratio=3 does not divide"):
     trainer.train_and_evaluate(config, str(tmp_path / "ratio"))
+
+
+def test_a_length_in_epochs_is_derived_before_the_networks_are_built():
+  """The paper's 150 epochs leave total_steps to the trainer; building the
+  system from the bare config says how to get one instead of failing on
+  None."""
+  config = cycle_fusion_config.get_config("hsts")
+  with pytest.raises(ValueError, match=r"config.epochs=150 .*stand_in"):
+    base.get_system(config)
+  assert training_length.stand_in(config).total_steps == 1

@@ -16,6 +16,7 @@ from configs import cycle_fusion as cycle_fusion_config
 from rsjax.systems import base
 from rsjax.systems.cycle_fusion import patches
 from rsjax.train import trainer
+from rsjax.train import training_length
 from system_checks import KEY
 
 # Independent of the config: the paper's sensors and patch sizes.
@@ -198,4 +199,5 @@ def test_dataset_low_res_image_is_of_the_t2_date(synthetic_tiny):
   config = cycle_fusion_config.get_config("landsat")
   config.low_res = "dataset"
   config.data.fields = tuple(config.data.fields) + ("s2_coarse",)
-  assert base.get_system(config).inputs.fields["lowres"] == "s2_coarse"
+  assert base.get_system(training_length.stand_in(config)).inputs.fields[
+      "lowres"] == "s2_coarse"
