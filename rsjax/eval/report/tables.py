@@ -132,6 +132,10 @@ LAYOUTS: dict[str, dict[str, Any]] = {
         "sections": [
             ("fidelity", "Fidelity", [
                 Column("fid", "FID", "", LOWER, digits=2, optional=True),
+                # Without the paper's Inception / LPIPS weights: the same
+                # scores on VGG19 features, comparable between rsjax runs only.
+                Column("vgg_fid", "VGG19 FD", "", LOWER, digits=2,
+                       optional=True),
                 _percent("miou", "mIoU"), _percent("fwiou", "FWIoU"),
                 _percent("pixel_accuracy", "acc"), _db("psnr"), _SSIM,
                 _sam(image_scores.UNITS["sam"])]),
@@ -139,6 +143,9 @@ LAYOUTS: dict[str, dict[str, Any]] = {
                 Column("diversity", "LPIPS diversity", optional=True),
                 Column("mcsd", "mCSD", optional=True),
                 Column("mocd", "mOCD", "", LOWER, optional=True),
+                Column("vgg_diversity", "VGG19 diversity", optional=True),
+                Column("vgg_mcsd", "VGG19 mCSD", optional=True),
+                Column("vgg_mocd", "VGG19 mOCD", "", LOWER, optional=True),
                 Column("pixel_diversity", "pixel diversity", optional=True),
                 Column("pixel_mcsd", "pixel mCSD", optional=True),
                 Column("pixel_mocd", "pixel mOCD", "", LOWER,

@@ -107,6 +107,17 @@ def test_csebgan_optional_columns_follow_the_scores():
       "LPIPS diversity \u2191", "mCSD \u2191", "mOCD \u2193"]
   assert _rows(diversity)[("w/o C",)] == {"diversity": None, "mcsd": None,
                                           "mocd": None}
+  # Without the paper's weights: VGG19 columns, never under the paper's names.
+  vgg = tables.build("csebgan", [("ours", {
+      **base, "vgg_fid": 80.5, "vgg_diversity": 0.2, "vgg_mcsd": 0.05,
+      "vgg_mocd": 0.01})])
+  fidelity, diversity = vgg.sections
+  assert [c.key for c in fidelity.columns][:2] == ["vgg_fid", "miou"]
+  assert [c.header for c in diversity.columns] == [
+      "VGG19 diversity ↑", "VGG19 mCSD ↑", "VGG19 mOCD ↓"]
+  assert _rows(diversity)[("ours",)] == {"vgg_diversity": 0.2,
+                                         "vgg_mcsd": 0.05, "vgg_mocd": 0.01}
+  assert not [s for s in vgg.sections if s.id == "other"]
 
 
 def test_unknown_keys_go_to_other_and_missing_values_show_a_dash():
