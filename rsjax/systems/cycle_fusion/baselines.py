@@ -32,8 +32,6 @@ range of the target's normalization, before scoring.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -41,10 +39,10 @@ import ml_collections
 
 from rsjax.nn import registry
 from rsjax.nn.esrcnn import ESRCNN
-from rsjax.systems import base, gan, pix2pix_recipe, trained
+from rsjax.systems import base, gan, pix2pix_recipe
 from rsjax.systems.cycle_fusion import aihs as aihs_lib
 from rsjax.systems.cycle_fusion import patches
-from rsjax.systems.cycle_fusion import scores as scores_lib
+from rsjax.systems.cycle_fusion import table_evaluation
 from rsjax.systems.cycle_fusion.observations import FusionInputs
 from rsjax.systems.networks import (build_module, config_kwargs,
                                     generator_size_multiple)
@@ -60,7 +58,7 @@ def to_unit(image) -> jax.Array:
   return (jnp.asarray(image, jnp.float32) + 1.0) / 2.0
 
 
-class FusionBaseline:
+class FusionBaseline(table_evaluation.TableEvaluation):
   """A comparison method of Table II behind the System contract."""
 
   def __init__(self, config: ml_collections.ConfigDict):
@@ -196,29 +194,3 @@ class FusionBaseline:
     observed = self.inputs.observations(batch)
     return jnp.clip(self.fuse(state.params, observed, state.batch_stats),
                     -1.0, 1.0)
-
-  def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
-    """The cycle GAN's sums (`scores`) for the fused image and, with
-    eval_baselines, for X^ and Z."""
-    batch = self.central(batch)
-    images = {"": self.predict(state, batch)}
-    if self.eval_baselines:
-      observed = self.inputs.observations(batch)
-      images.update({f"{p}_": observed[p] for p in ("lowres", "t1")
-                     if p in observed})
-    return scores_lib.score_sums(
-        images, self.inputs.optical(batch, "target"), batch.get("mask"),
-        ratio=self.inputs.ratio, band_names=self.band_names,
-        q_block_size=self.q_block_size)
-
-  def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
-    scores = scores_lib.finalize(sums)
-    for prefix in ("lowres_", "t1_"):
-      if f"{prefix}count" in sums:
-        scores.update(scores_lib.finalize(sums, prefix))
-    return scores
-
-  def panels(self, batch: Mapping[str, Any], prediction
-             ) -> dict[str, base.Panel]:
-    return self.inputs.panels(self.central(batch), prediction,
-                              trained.normalization(self.config))

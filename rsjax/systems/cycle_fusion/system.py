@@ -66,8 +66,6 @@ the losses, the cycle, D_F and `predict`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -75,9 +73,9 @@ import ml_collections
 
 from rsjax import losses
 from rsjax.nn import registry
-from rsjax.systems import base, gan, trained
+from rsjax.systems import base, gan
 from rsjax.systems.cycle_fusion import baselines, patches
-from rsjax.systems.cycle_fusion import scores as scores_lib
+from rsjax.systems.cycle_fusion import table_evaluation
 from rsjax.systems.cycle_fusion.observations import FusionInputs, choice
 from rsjax.systems.networks import (build_module, config_kwargs,
                                     generator_size_multiple)
@@ -86,7 +84,7 @@ GENERATORS = ("forward_generator", "backward_generator")
 DISCRIMINATORS = ("forward_discriminator", "backward_discriminator")
 
 
-class CycleFusion:
+class CycleFusion(table_evaluation.TableEvaluation):
   """The residual cycle GAN system (see the module docstring)."""
 
   def __new__(cls, config: ml_collections.ConfigDict):
@@ -269,35 +267,6 @@ class CycleFusion:
          "batch_stats": state.batch_stats["forward_generator"]},
         self.inputs.forward_input(observed), train=False)
     return self.fuse(output.astype(jnp.float32), observed)
-
-  def eval_step(self, state: base.State, batch) -> dict[str, jax.Array]:
-    """Sums of the tables' indices for X_f, and for the trivial baselines
-    X^ ('lowres_') and Z ('t1_', when the mode reads it) if eval_baselines;
-    on the central `config.patch_size` window if set."""
-    batch = self.central(batch)
-    images = {"": self.predict(state, batch)}
-    if self.eval_baselines:
-      observed = self.inputs.observations(batch)
-      images.update({f"{p}_": observed[p] for p in ("lowres", "t1")
-                     if p in observed})
-    return scores_lib.score_sums(
-        images, self.inputs.optical(batch, "target"), batch.get("mask"),
-        ratio=self.inputs.ratio, band_names=self.band_names,
-        q_block_size=self.q_block_size)
-
-  def finalize_eval(self, sums: Mapping[str, Any]) -> dict[str, float]:
-    scores = scores_lib.finalize(sums)
-    for prefix in ("lowres_", "t1_"):
-      if f"{prefix}count" in sums:
-        scores.update(scores_lib.finalize(sums, prefix))
-    return scores
-
-  def panels(self, batch: Mapping[str, Any], prediction
-             ) -> dict[str, base.Panel]:
-    """Host panels of the observations, X_f and X (real examples only; the
-    central `config.patch_size` window, as `predict`)."""
-    return self.inputs.panels(self.central(batch), prediction,
-                              trained.normalization(self.config))
 
 
 def zero_last_layer(params, name: str = "to_image"):
