@@ -9,7 +9,11 @@ convolutions over the same fused map (as SPADE, Park et al. 2019, Sec. 3).
 Here they become:
 
 - `shared_input`: convolutions of one input, as one convolution whose kernel
-  is theirs concatenated along the output channels, split afterwards;
+  is theirs concatenated along the output channels, split afterwards, each
+  bias added to its own part (then each bias gradient is summed inside the
+  fusion that computes its part's gradient: RS-SPADE's bf16 step 122.1 ->
+  115.2 ms by the compiler's estimate, against the biases added before the
+  split);
 - `block_diagonal`: convolutions of different inputs of one size, as one
   convolution over the inputs concatenated along the channels, whose kernel
   holds each of theirs on the diagonal and zeros elsewhere (a zero block adds
@@ -95,10 +99,15 @@ def shared_input(x: jax.Array, outputs: dict[str, int], *,
   parameters are its submodules `name`."""
   params = [ConvParams(features, x.shape[-1], name=name)()
             for name, features in outputs.items()]
-  y = _conv(x, jnp.concatenate([k for k, _ in params], axis=-1),
-            jnp.concatenate([b for _, b in params]), dtype)
+  y = mixed_precision.conv2d(
+      x, jnp.concatenate([k for k, _ in params], axis=-1), _SAME_3X3, dtype)
+  # Each bias is added after the split: the same sums element by element,
+  # but each bias gradient is then summed from its own output's gradient,
+  # which the TPU compiler folds into the fusion computing that gradient,
+  # instead of one more pass over the joined outputs' gradient.
   split = jnp.split(y, _offsets(outputs.values()), axis=-1)
-  return dict(zip(outputs, split))
+  return {name: mixed_precision.add_bias(part, bias)
+          for name, part, (_, bias) in zip(outputs, split, params)}
 
 
 def block_diagonal(inputs: dict[str, jax.Array], features: int, *,

@@ -31,8 +31,18 @@ CONDITIONINGS = ("label", "multi_source")
 
 
 def upsample_nearest(x, factor: int = 2):
-  """Nearest-neighbour upsampling of NHWC `x` by an integer factor."""
-  return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+  """Nearest-neighbour upsampling of NHWC `x` by an integer factor.
+
+  Each pixel broadcast to a factor x factor block in one step, the same
+  values as repeating it along H then W; its gradient sums each block in one
+  reduction instead of two (issue 24: 8.6 -> 7.8 ms for the 128 -> 256 px
+  upsampling with a normalization and a convolution after it, forward and
+  backward, by the TPU compiler's estimate for a v5e at 8 images).
+  """
+  n, height, width, channels = x.shape
+  blocks = jnp.broadcast_to(x[:, :, None, :, None, :],
+                            (n, height, factor, width, factor, channels))
+  return blocks.reshape(n, height * factor, width * factor, channels)
 
 
 def decoder_multipliers(num_upsamplings: int) -> tuple[int, ...]:

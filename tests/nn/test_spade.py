@@ -7,7 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from rsjax.nn.spade import SPADEGenerator, decoder_multipliers
+from rsjax.nn.spade import (SPADEGenerator, decoder_multipliers,
+                             upsample_nearest)
 from zoo_checks import (abstract_output, abstract_variables,
                         assert_generator_bfloat16, assert_init_deterministic,
                         assert_jit_without_retrace, host_variables)
@@ -100,3 +101,20 @@ def test_clear_errors():
     abstract_variables(SPADEGenerator(conditioning="multi_source", **SMALL),
                        {"lulc": jnp.zeros((1, 32, 32, 9)),
                         "sar": jnp.zeros((1, 32, 32, 2))}, train=False)
+
+
+@pytest.mark.parametrize("factor", [2, 3])
+def test_upsample_nearest_repeats_each_pixel_with_its_gradient(factor):
+  """The one-step broadcast equals repeating along H then W, and its
+  gradient (each block summed) equals the repeats' gradient; values are
+  multiples of 1/16, so every sum is exact."""
+  rng = np.random.default_rng(0)
+  x = (rng.integers(-16, 17, (2, 3, 5, 4)) / 16).astype(np.float32)
+  weights = (rng.integers(-16, 17, (2, 3 * factor, 5 * factor, 4)) / 16
+             ).astype(np.float32)
+  repeat = lambda a: jnp.repeat(jnp.repeat(a, factor, axis=1), factor,  # noqa: E731
+                                axis=2)
+  np.testing.assert_array_equal(upsample_nearest(x, factor), repeat(x))
+  grad = lambda f: jax.grad(lambda a: jnp.sum(f(a) * weights))(x)  # noqa: E731
+  np.testing.assert_array_equal(
+      grad(lambda a: upsample_nearest(a, factor)), grad(repeat))
