@@ -11,8 +11,8 @@ training anything (configs are data; `get_config` only builds a ConfigDict):
   config that command names;
 - each paper has its section with a fixed list of tables (the papers' folder
   is outside the repository and absent on CI, so the list is written here);
-- `(pending)` rows (baselines of issue 17 item 9 still being added) are
-  allowed, counted, printed, and must say why.
+- no row is `(pending)`; a row whose config is `none` (a baseline rsjax
+  does not build) says why ("no config: ...").
 """
 
 from __future__ import annotations
@@ -40,7 +40,6 @@ CONFIG_REF = re.compile(r"configs/(\w+)\.py(?::([\w+=,.-]*))?")
 COMMAND = re.compile(r"python -m launch\.\w+[^`]*")
 COMMAND_CONFIG = re.compile(r"--config[ =](configs/\w+\.py(?::[\w+=,.-]*)?)")
 OVERRIDE = re.compile(r"--config\.([\w.]+)=")
-PENDING_REASON = "issue 17 item 9"
 
 
 def _text() -> str:
@@ -134,13 +133,14 @@ def test_each_paper_has_its_section_and_tables(paper):
       f"{paper}: tables {found}, expected {list(PAPERS[paper])}")
 
 
-def test_pending_rows_are_counted_and_say_why(capsys):
-  pending = [line for line in _text().splitlines()
-             if line.startswith("|") and "(pending)" in line]
-  for line in pending:
-    assert PENDING_REASON in line, f"a (pending) row without its reason: {line}"
-  with capsys.disabled():
-    print(f"\nFIDELITY.md: {len(pending)} (pending) rows "
-          f"({PENDING_REASON}: baselines being added)")
-    for line in pending:
-      print("  " + line.split("|")[1].strip())
+def test_every_row_has_a_config_or_says_why_not():
+  """Issue 17: each baseline row either has a config or a line saying why
+  not; no row is left '(pending)'."""
+  rows = [line for line in _text().splitlines() if line.startswith("| ")
+          and not line.startswith("| row ") and line.count("|") >= 7]
+  pending = [line for line in rows if "(pending)" in line]
+  assert not pending, f"rows still (pending): {pending}"
+  without = [line for line in rows if line.split("|")[2].strip() == "none"]
+  assert without, "the baselines without a config are listed"
+  for line in without:
+    assert "no config: " in line, f"a row without config or reason: {line}"
