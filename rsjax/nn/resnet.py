@@ -33,6 +33,11 @@ DECODER_TABLE = ((2, 3, 2), (1, 3, 2))
 """Decoding deconvs (filters / ngf, kernel, stride)."""
 
 
+# Norms that subtract a per-channel mean, which cancels a per-channel conv bias
+# before them: those convolutions have none.
+CENTRING_NORMS = ("batch", "instance")
+
+
 class ResidualBlock(nn.Module):
   """Conv-BN-ReLU, Conv-BN, plus the input (fusion paper, Fig. 2)."""
   features: int
@@ -41,7 +46,7 @@ class ResidualBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, *, train: bool):
-    use_bias = self.norm != "batch"
+    use_bias = self.norm not in CENTRING_NORMS
     h = conv(self.features, 3, use_bias=use_bias, dtype=self.dtype,
              name="conv_0")(x)
     h = nn.relu(Normalization(self.norm, dtype=self.dtype, name="norm_0")(
@@ -67,7 +72,7 @@ class ResnetGenerator(nn.Module):
   def __call__(self, x, *, train: bool):
     check_spatial_divisible(x, 4, "ResnetGenerator")  # two stride-2 convs
     x = x.astype(self.dtype)
-    use_bias = self.norm != "batch"
+    use_bias = self.norm not in CENTRING_NORMS
     for i, (mult, kernel, stride) in enumerate(ENCODER_TABLE):
       x = conv(mult * self.ngf, kernel, stride, use_bias=use_bias,
                dtype=self.dtype, name=f"encoder_{i}")(x)

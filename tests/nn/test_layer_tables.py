@@ -36,9 +36,6 @@ from rsjax.nn.senet import SENet
 from rsjax.nn.spade import SPADEGenerator
 from rsjax.nn.unet import RSUNet, UNetGenerator
 
-ISSUE_17 = pytest.mark.xfail(strict=True,
-                             reason="differs from paper, see issue 17")
-
 
 def x(*shape):
   return jax.ShapeDtypeStruct(shape, jnp.float32)
@@ -244,10 +241,10 @@ def test_residual_generator_fig_2(in_channels, out_channels):
   assert count(trace.params) == hand_count(table)
 
 
-@ISSUE_17   # norm='instance' keeps a conv bias before every InstanceNorm,
-def test_residual_generator_instance_norm_has_no_cancelled_bias():   # which
-  # subtracts the per-channel mean and so cancels it (rsjax/nn/resnet.py
-  # use_bias = norm != 'batch'); the paper's network uses BN (above).
+# A conv bias before an InstanceNorm, which subtracts the per-channel mean,
+# would be cancelled; the paper's network uses BN (above), another norm must
+# not bring the cancelled biases back.
+def test_residual_generator_instance_norm_has_no_cancelled_bias():
   trace = trace_layers(ResnetGenerator(out_channels=4, norm="instance"),
                        x(1, 64, 64, 10), train=False)
   assert [layer.path for layer in trace.layers

@@ -62,8 +62,11 @@ def test_rejects_size_not_divisible_by_4():
                        train=False)
 
 
-@pytest.mark.parametrize("norm,biased", [("batch", False), ("instance", True)])
-def test_no_bias_in_convs_that_batchnorm_follows(norm, biased):
+@pytest.mark.parametrize("norm,biased", [("batch", False), ("instance", False),
+                                         ("none", True)])
+def test_no_bias_in_convs_that_a_centring_norm_follows(norm, biased):
+  """Batch and instance norm subtract a per-channel mean, which cancels a
+  conv bias before them; without a norm the convs keep theirs."""
   model = ResnetGenerator(out_channels=3, ngf=2, num_blocks=1, norm=norm)
   params = abstract_variables(model, jax.ShapeDtypeStruct(
       (1, 16, 16, 2), jnp.float32), train=False)["params"]
